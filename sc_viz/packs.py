@@ -1,0 +1,274 @@
+"""Checkpoint packs: `checkpoints/<name>/manifest.json` + one `<variant>.safetensors` per
+variant (weights only, never a pickle) + a JSON-lines training log + resume state.
+
+Every weights file carries its own training config and the pack's model facts in the
+safetensors metadata, so a model can be rebuilt from its file alone (`load_model_file`).
+All writes go to a temporary file first and are renamed into place (atomic on POSIX), so
+a crash mid-write leaves the previous file intact.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from .models import ARCHS, Classifier, build_model
+
+FORMAT = "sc-viz-pack/1"
+MANIFEST = "manifest.json"
+TRAIN_LOG = "train_log.jsonl"
+RESUME_DIR = ".resume"
+VARIANT_ORDER = ("standard", "c", "adv", "advc")
+# Files above this are not weights of any supported model; refuse before reading them.
+MAX_WEIGHTS_BYTES = 2 * 1024**3
+
+
+class PackError(ValueError):
+    """A pack or checkpoint file that cannot be used; the message names the file."""
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# ---------------------------------------------------------------- atomic writes
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; packs are shared read-only files
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not Path(path).exists():
+        return []
+    out = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a crash
+            continue
+    return out
+
+
+# ---------------------------------------------------------------- manifest
+REQUIRED_FIELDS = {"dataset": str, "arch": str, "classes": list, "input_size": int,
+                   "mean": list, "std": list, "variants": dict}
+
+
+def read_manifest(pack_dir: Path) -> dict:
+    path = Path(pack_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PackError(f"{path}: no manifest.json (is this a pack folder?)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise PackError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(manifest, dict):
+        raise PackError(f"{path}: the manifest must be a JSON object")
+    for key, typ in REQUIRED_FIELDS.items():
+        if key not in manifest:
+            raise PackError(f"{path}: missing field {key!r}")
+        if not isinstance(manifest[key], typ) or (typ is int and isinstance(manifest[key], bool)):
+            raise PackError(f"{path}: field {key!r} must be {typ.__name__}, "
+                            f"got {type(manifest[key]).__name__}")
+    if manifest["arch"] not in ARCHS:
+        raise PackError(f"{path}: unknown arch {manifest['arch']!r}")
+    if not all(isinstance(c, str) for c in manifest["classes"]) or not manifest["classes"]:
+        raise PackError(f"{path}: 'classes' must be a non-empty list of names")
+    return manifest
+
+
+def new_manifest(dataset: str, arch: str, classes: list[str], input_size: int, mean, std) -> dict:
+    return {"format": FORMAT, "dataset": dataset, "arch": arch, "classes": list(classes),
+            "num_classes": len(classes), "input_size": int(input_size),
+            "mean": list(mean), "std": list(std), "variants": {}}
+
+
+def check_pack_target(pack_dir: Path, dataset: str, arch: str) -> Optional[dict]:
+    """Refuse an output folder that holds another pack (other dataset or arch)."""
+    if not (Path(pack_dir) / MANIFEST).exists():
+        return None
+    manifest = read_manifest(pack_dir)
+    if manifest["dataset"] != dataset or manifest["arch"] != arch:
+        raise PackError(
+            f"{Path(pack_dir) / MANIFEST} belongs to another pack ({manifest['dataset']}/"
+            f"{manifest['arch']}, not {dataset}/{arch}); choose another --out")
+    return manifest
+
+
+def variant_file(pack_dir: Path, entry: Any, variant: str) -> Path:
+    """The weights path of a manifest entry, refused if it escapes the pack folder."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        raise PackError(f"{Path(pack_dir) / MANIFEST}: variant {variant!r} has no 'file' string")
+    name = entry["file"]
+    root = Path(pack_dir).resolve()
+    if os.path.isabs(name) or ".." in Path(name).parts:
+        raise PackError(f"{Path(pack_dir) / MANIFEST}: variant {variant!r} file {name!r} "
+                        "is outside the pack folder")
+    path = (root / name).resolve()  # follows symlinks
+    if root not in path.parents:
+        raise PackError(f"{root / name}: resolves outside the pack folder (symlink?)")
+    return path
+
+
+# ---------------------------------------------------------------- weights files
+def _model_facts(manifest: dict) -> dict:
+    return {k: manifest[k] for k in ("dataset", "arch", "classes", "input_size", "mean", "std")}
+
+
+def save_weights(path: Path, model: torch.nn.Module, facts: dict, config: dict) -> str:
+    """Write a safetensors file atomically; returns its sha256."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    data = st_save(state, metadata={"sc_viz": json.dumps({"model": facts, "config": config})})
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(state dict, sc_viz metadata) of a safetensors file; PackError on anything else."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise PackError(f"{path}: file not found") from None
+    if size == 0:
+        raise PackError(f"{path}: empty file")
+    if size > MAX_WEIGHTS_BYTES:
+        raise PackError(f"{path}: {size} bytes is too large for a weights file")
+    data = path.read_bytes()
+    try:
+        state = st_load(data)  # parses a JSON header + raw tensors; never unpickles
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, ValueError, OSError, RuntimeError) as err:
+        raise PackError(f"{path}: not a valid safetensors file ({err})") from None
+    try:
+        info = json.loads(meta.get("sc_viz", "{}"))
+    except json.JSONDecodeError:
+        info = {}
+    return state, info
+
+
+def load_weights_into(model: torch.nn.Module, path: Path) -> dict:
+    """Load a weights file into `model` (strict); PackError if the shapes/keys differ."""
+    state, info = read_weights(path)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        hint = f" (it was saved from arch {info['model']['arch']!r})" if info.get("model") else ""
+        raise PackError(f"{path}: weights do not fit this architecture{hint}: "
+                        f"{first[1].strip() if len(first) > 1 else first[0]}") from None
+    return info
+
+
+def load_model_file(path: Path, device=None) -> tuple[Classifier, dict]:
+    """Rebuild a model from its weights file alone (facts + config in the metadata)."""
+    state, info = read_weights(path)
+    facts = info.get("model")
+    if not facts:
+        raise PackError(f"{path}: no sc_viz metadata; load it through its pack instead")
+    model = build_model(facts["arch"], len(facts["classes"]), facts["mean"], facts["std"])
+    model.load_state_dict(state, strict=True)
+    return model.to(device or default_device()).eval(), info
+
+
+# ---------------------------------------------------------------- packs
+@dataclass
+class Pack:
+    path: Path
+    manifest: dict
+    models: dict[str, Classifier] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # variant -> why it did not load
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def classes(self) -> list[str]:
+        return self.manifest["classes"]
+
+    @property
+    def input_size(self) -> int:
+        return self.manifest["input_size"]
+
+    @property
+    def dataset(self) -> str:
+        return self.manifest["dataset"]
+
+    @property
+    def arch(self) -> str:
+        return self.manifest["arch"]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def metrics(self, variant: str) -> dict:
+        return self.manifest["variants"].get(variant, {}).get("metrics", {})
+
+
+def ordered_variants(names) -> list[str]:
+    return sorted(names, key=lambda v: (VARIANT_ORDER.index(v) if v in VARIANT_ORDER else 99, v))
+
+
+def load_pack(path, device=None) -> Pack:
+    """Load every variant of a pack, in eval mode, on `device` (CUDA if present, else CPU).
+
+    A manifest problem raises PackError; a variant whose file is bad is left out and its
+    reason recorded in `pack.errors`, so the other variants still load.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    device = torch.device(device) if device else default_device()
+    pack = Pack(path, manifest, device=device)
+    for variant in ordered_variants(manifest["variants"]):
+        try:
+            file = variant_file(path, manifest["variants"][variant], variant)
+            model = build_model(manifest["arch"], len(manifest["classes"]),
+                                manifest["mean"], manifest["std"])
+            load_weights_into(model, file)
+            pack.models[variant] = model.to(device).eval()
+        except PackError as err:
+            pack.errors[variant] = str(err)
+    return pack
+
+
+def find_packs(root) -> list[Path]:
+    """Folders under `root` (or `root` itself) holding a manifest.json."""
+    root = Path(root)
+    if (root / MANIFEST).exists():
+        return [root]
+    if not root.is_dir():
+        return []
+    return sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Reproduce checkpoints/cifar10-resnet20 end to end on the CPU (about 2-3 hours on 2 cores
+# with bf16 autocast). Every call resumes: run it again after an interruption and it goes
+# on from the last saved epoch; finished variants are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-checkpoints/cifar10-resnet20}
+if [ -z "${SC_VIZ_DATA:-}" ] && [ -d ../shared/datasets ]; then export SC_VIZ_DATA=$(cd ../shared/datasets && pwd); fi
+PY=${PY:-.venv/bin/python}
+for variant in standard c adv advc; do
+  "$PY" -m sc_viz train --preset demo --variant "$variant" --out "$OUT" --resume "$@"
+done
+"$PY" -m sc_viz info "$OUT"
