@@ -15,9 +15,9 @@ PRESETS: dict[str, dict[str, dict]] = {
                      "schedule": "onecycle"},
         "c": {"dataset": "cifar10", "arch": "resnet20", "epochs": 3, "batch_size": 128,
               "lam": 0.1, **FINE_TUNE},
-        "adv": {"dataset": "cifar10", "arch": "resnet20", "epochs": 7, "batch_size": 128,
+        "adv": {"dataset": "cifar10", "arch": "resnet20", "epochs": 5, "batch_size": 128,
                 **FINE_TUNE, **FGSM_RS},
-        "advc": {"dataset": "cifar10", "arch": "resnet20", "epochs": 7, "batch_size": 128,
+        "advc": {"dataset": "cifar10", "arch": "resnet20", "epochs": 5, "batch_size": 128,
                  "lam": 0.1, **FINE_TUNE, **FGSM_RS},
     },
 }
