@@ -300,3 +300,36 @@ def seeded_subset(split: Split, limit: Optional[int], seed: int = 0) -> Split:
         return split
     g = torch.Generator().manual_seed(seed)
     return split.subset(torch.randperm(len(split), generator=g)[:limit].sort().values)
+
+
+# ---------------------------------------------------------------- colour-biased Fashion-MNIST
+# The fairness experiment (Sec. 4.7, "Colorful MNIST"): each grey image g in [0, 1] is drawn
+# as g * white + (1 - g) * background, the background red or blue; training images are 95%
+# red / 5% blue, test images the reverse. Colours are drawn from a fixed seed per split, so
+# the data set is the same everywhere. (MNIST itself is not packaged here.)
+COLOUR_BACKGROUNDS = {"red": (0.9, 0.1, 0.1), "blue": (0.1, 0.1, 0.9)}
+RED_SHARE = {"train": 0.95, "test": 0.05}
+
+
+def colour_is_red(split: str, n: int) -> torch.Tensor:
+    """(n,) bool: which images of the split have a red background (else blue)."""
+    g = torch.Generator().manual_seed(0 if split == "train" else 1)
+    return torch.rand(n, generator=g) < RED_SHARE["train" if split == "train" else "test"]
+
+
+def _load_colour_fashion(root: Path, split: str, size: int) -> Split:
+    grey = _load_fashion(root, split, size)  # (N, 3, S, S) uint8, three equal channels
+    g = grey.images[:, 0].long()  # (N, S, S) grey levels 0..255
+    red = colour_is_red(split, len(grey))
+    images = torch.empty_like(grey.images)
+    level = torch.arange(256, dtype=torch.float32) / 255.0  # (256,)
+    for name, mask in (("red", red), ("blue", ~red)):
+        bg = torch.tensor(COLOUR_BACKGROUNDS[name])[:, None]  # (3, 1)
+        lut = (level + (1.0 - level) * bg).mul(255.0).round().byte()  # (3, 256) grey -> RGB
+        images[mask] = lut[:, g[mask]].permute(1, 0, 2, 3)  # (n, 3, S, S)
+    return Split(grey.labels, grey.classes, images=images)
+
+
+DATASETS.add("colour-fashion-mnist", DatasetSpec(
+    _load_colour_fashion, 10, 28, (0.5, 0.5, 0.5), (0.35, 0.35, 0.35),
+    "Fashion-MNIST on red/blue backgrounds: train 95% red, test 95% blue (fairness, Sec. 4.7)"))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +109,15 @@ def read_manifest(pack_dir: Path) -> dict:
         raise PackError(f"{path}: unknown arch {manifest['arch']!r}")
     if not all(isinstance(c, str) for c in manifest["classes"]) or not manifest["classes"]:
         raise PackError(f"{path}: 'classes' must be a non-empty list of names")
+    if manifest["input_size"] < 1:
+        raise PackError(f"{path}: field 'input_size' must be positive, got {manifest['input_size']}")
+    for key in ("mean", "std"):  # the Normalize layer's 3 channel values
+        values = manifest[key]
+        if len(values) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                       and math.isfinite(v) for v in values):
+            raise PackError(f"{path}: field {key!r} must be 3 numbers, got {values!r}")
+        if key == "std" and not all(v > 0 for v in values):
+            raise PackError(f"{path}: field 'std' must be positive, got {values!r}")
     return manifest
 
 
@@ -160,14 +171,22 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """(state dict, sc_viz metadata) of a safetensors file; PackError on anything else."""
     path = Path(path)
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except FileNotFoundError:
         raise PackError(f"{path}: file not found") from None
+    except OSError as err:
+        raise PackError(f"{path}: cannot be read ({err.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):  # a folder, a FIFO (would block), a device ...
+        raise PackError(f"{path}: not a regular file")
+    size = st.st_size
     if size == 0:
         raise PackError(f"{path}: empty file")
     if size > MAX_WEIGHTS_BYTES:
         raise PackError(f"{path}: {size} bytes is too large for a weights file")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise PackError(f"{path}: cannot be read ({err.strerror})") from None
     try:
         state = st_load(data)  # parses a JSON header + raw tensors; never unpickles
         with safe_open(str(path), framework="pt") as f:
@@ -178,7 +197,22 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         info = json.loads(meta.get("sc_viz", "{}"))
     except json.JSONDecodeError:
         info = {}
+    if not isinstance(info, dict) or not isinstance(info.get("model", {}), dict):
+        info = {}  # metadata of some other shape: treat the file as weights only
     return state, info
+
+
+def _misfit(model: torch.nn.Module, state: dict) -> str:
+    """One short line saying how a state dict differs from a model's."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    parts = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+        if keys:
+            parts.append(f"{len(keys)} {label} (e.g. {keys[0]!r})")
+    return ", ".join(parts) or "incompatible tensors"
 
 
 def load_weights_into(model: torch.nn.Module, path: Path) -> dict:
@@ -186,11 +220,11 @@ def load_weights_into(model: torch.nn.Module, path: Path) -> dict:
     state, info = read_weights(path)
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()
-        hint = f" (it was saved from arch {info['model']['arch']!r})" if info.get("model") else ""
+    except RuntimeError:
+        arch = info.get("model", {}).get("arch")
+        hint = f" (it was saved from arch {arch!r})" if arch else ""
         raise PackError(f"{path}: weights do not fit this architecture{hint}: "
-                        f"{first[1].strip() if len(first) > 1 else first[0]}") from None
+                        f"{_misfit(model, state)}") from None
     return info
 
 
@@ -200,8 +234,16 @@ def load_model_file(path: Path, device=None) -> tuple[Classifier, dict]:
     facts = info.get("model")
     if not facts:
         raise PackError(f"{path}: no sc_viz metadata; load it through its pack instead")
-    model = build_model(facts["arch"], len(facts["classes"]), facts["mean"], facts["std"])
-    model.load_state_dict(state, strict=True)
+    try:
+        model = build_model(facts["arch"], len(facts["classes"]), facts["mean"], facts["std"])
+    except Exception as err:  # missing keys, unknown arch, malformed values
+        raise PackError(f"{path}: its sc_viz metadata does not describe a model "
+                        f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError:
+        raise PackError(f"{path}: weights do not fit the arch {facts['arch']!r} its metadata names: "
+                        f"{_misfit(model, state)}") from None
     return model.to(device or default_device()).eval(), info
 
 

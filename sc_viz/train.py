@@ -152,10 +152,20 @@ class DistInfo:
         return self.rank == 0
 
 
+DIST_TIMEOUT_ENV = "SC_VIZ_DIST_TIMEOUT"  # seconds; overrides setup_distributed's default
+
+
 def setup_distributed(timeout_s: int = 300) -> DistInfo:
     """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK: NCCL on GPUs, gloo on CPU. A dead peer
-    makes collectives fail after `timeout_s`, so the job exits instead of hanging."""
+    makes collectives fail after `timeout_s` (or $SC_VIZ_DIST_TIMEOUT), so the job exits
+    instead of hanging."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    if os.environ.get(DIST_TIMEOUT_ENV):
+        try:
+            timeout_s = float(os.environ[DIST_TIMEOUT_ENV])
+        except ValueError:
+            raise TrainError(f"${DIST_TIMEOUT_ENV} must be a number of seconds, "
+                             f"got {os.environ[DIST_TIMEOUT_ENV]!r}") from None
     cuda = torch.cuda.is_available()
     if world <= 1:
         return DistInfo(device=torch.device("cuda" if cuda else "cpu"))
@@ -251,6 +261,8 @@ def train(cfg: TrainConfig, out, *, root: Optional[str] = None, resume: bool = F
     and for splitting a long run into sessions); `--resume` goes on from there.
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"--out {out}: exists and is not a folder")
     info = setup_distributed()
     spec = DATASETS[cfg.dataset]
     manifest = packs.check_pack_target(out, cfg.dataset, cfg.arch)
@@ -290,15 +302,19 @@ def train(cfg: TrainConfig, out, *, root: Optional[str] = None, resume: bool = F
 
     start_epoch = 0
     if resume and state_file.exists():
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        state = _read_resume_state(state_file)
         saved = TrainConfig.from_dict(json.loads(state["config"]))
         if saved.to_dict() != cfg.to_dict():
             diff = {k: (v, cfg.to_dict()[k]) for k, v in saved.to_dict().items() if cfg.to_dict()[k] != v}
             raise TrainError(f"{state_file}: saved with other settings {diff}; "
                              "use the same flags to resume, or --overwrite")
-        raw_model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+        try:
+            raw_model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as err:
+            raise TrainError(f"{state_file}: does not fit this model/optimiser "
+                             f"({type(err).__name__}); delete it or use --overwrite") from None
         start_epoch = int(state["epoch"])
         if info.is_main:
             log(f"{cfg.variant}: resuming after epoch {start_epoch}/{cfg.epochs}")
@@ -326,9 +342,11 @@ def train(cfg: TrainConfig, out, *, root: Optional[str] = None, resume: bool = F
             loss, ce, sc, correct = training_step(model, raw_model, x, y, cfg, g, amp)
             if not torch.isfinite(loss):
                 bar.close()
+                kept = (f"the last good checkpoint (epoch {epoch}) is kept" if epoch > 0
+                        else "no checkpoint was written")
                 raise TrainingDiverged(
-                    f"{cfg.variant}: loss became {loss.item()} in epoch {epoch + 1}; stopped. "
-                    f"The last good checkpoint (epoch {epoch}) is kept; lower --lr or --lam.")
+                    f"{cfg.variant}: loss became {loss.item()} in epoch {epoch + 1}; stopped; "
+                    f"{kept}. Lower --lr or --lam and train again with --overwrite.")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -346,6 +364,11 @@ def train(cfg: TrainConfig, out, *, root: Optional[str] = None, resume: bool = F
             dist.all_reduce(sums)
             dist.all_reduce(seen_t)
             seen = int(seen_t.item())
+            # BatchNorm running stats: each rank updated its own in its last forward pass
+            # (DDP broadcasts rank 0's only at the start of the next one). Make every rank
+            # hold the model rank 0 evaluates and saves.
+            for buf in raw_model.buffers():
+                dist.broadcast(buf, 0)
         wall = time.time() - t0
         epochs_run += 1
         if info.is_main:
@@ -374,14 +397,15 @@ def train(cfg: TrainConfig, out, *, root: Optional[str] = None, resume: bool = F
     if info.world > 1:  # prove the ranks agree before anyone reports success
         sums_all = [None] * info.world
         dist.all_gather_object(sums_all, weights_checksum(raw_model))
-        metrics["ddp"] = {"world_size": info.world, "weights_identical": len(set(sums_all)) == 1}
+        metrics["ddp"] = {"world_size": info.world, "weights_identical": len(set(sums_all)) == 1,
+                          "checksums": sums_all}
+        # No barrier after this: rank 0's final evaluation may take longer than the
+        # collective timeout, and the other ranks have nothing left to do.
+        dist.destroy_process_group()
     if info.is_main:
         metrics.update(final_metrics(raw_model, test_full, cfg, progress, log))
         _save_final(out, manifest, facts, raw_model, cfg, metrics, log_path)
         log(f"{cfg.variant}: done -> {out} {json.dumps({k: v for k, v in metrics.items() if k != 'ds_level2'})}")
-    if info.world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
     return metrics
 
 
@@ -399,6 +423,57 @@ def final_metrics(model, test_full, cfg: TrainConfig, progress: bool, log) -> di
             "ds_level2": mean_distance_scores(model, test, level=2)}
 
 
+RESUME_KEYS = ("epoch", "model", "optimizer", "scheduler", "config")
+
+
+def _read_resume_state(state_file: Path) -> dict:
+    """The resume state, read with weights_only=True (a pickle that would run code is
+    refused); TrainError with one line on anything unusable."""
+    import pickle
+
+    try:
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise TrainError(f"{state_file}: refused, it holds objects other than tensors "
+                         f"({str(err).strip().splitlines()[0][:100]}); delete it or use --overwrite"
+                         ) from None
+    except Exception as err:  # truncated zip, not a torch file, ...
+        raise TrainError(f"{state_file}: not a readable resume state ({type(err).__name__}); "
+                         "delete it or use --overwrite") from None
+    if not isinstance(state, dict) or not all(k in state for k in RESUME_KEYS):
+        raise TrainError(f"{state_file}: not a resume state of sc-viz; delete it or use --overwrite")
+    try:
+        json.loads(state["config"])
+        int(state["epoch"])
+    except (TypeError, ValueError):
+        raise TrainError(f"{state_file}: malformed resume state; delete it or use --overwrite") from None
+    return state
+
+
+def _write_entry(out: Path, manifest: dict, variant: str, entry: dict) -> None:
+    """Write this variant's manifest entry, keeping the entries that other trainers (other
+    variants trained into the same pack at the same time) wrote since we read it."""
+    import fcntl
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_RDONLY)  # lock the pack folder itself: no lock file left behind
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes
+        current = manifest
+        if (Path(out) / packs.MANIFEST).exists():
+            try:
+                on_disk = packs.read_manifest(out)
+                if on_disk["dataset"] == manifest["dataset"] and on_disk["arch"] == manifest["arch"]:
+                    current = {**manifest, "variants": {**on_disk["variants"]}}
+            except packs.PackError:
+                pass  # unreadable: ours replaces it
+        current["variants"][variant] = entry
+        packs.atomic_write_json(Path(out) / packs.MANIFEST, current)
+    finally:
+        os.close(fd)
+    manifest["variants"] = current["variants"]
+
+
 def _save_epoch(out, manifest, facts, model, cfg, opt, sched, epochs_done, record, log_path):
     state_file = resume_path(out, cfg.variant)
     state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -412,8 +487,7 @@ def _save_epoch(out, manifest, facts, model, cfg, opt, sched, epochs_done, recor
     entry.update({"file": f"{cfg.variant}.safetensors", "status": "training",
                   "epochs_done": epochs_done, "config": cfg.to_dict()})
     entry["sha256"] = packs.save_weights(out / entry["file"], model, facts, cfg.to_dict())
-    manifest["variants"][cfg.variant] = entry
-    packs.atomic_write_json(out / packs.MANIFEST, manifest)
+    _write_entry(out, manifest, cfg.variant, entry)
     packs.append_jsonl(log_path, record)
 
 
@@ -424,8 +498,7 @@ def _save_final(out, manifest, facts, model, cfg, metrics, log_path):
                   "trained_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                   "torch": torch.__version__})
     entry["sha256"] = packs.save_weights(out / entry["file"], model, facts, cfg.to_dict())
-    manifest["variants"][cfg.variant] = entry
-    packs.atomic_write_json(out / packs.MANIFEST, manifest)
+    _write_entry(out, manifest, cfg.variant, entry)
     packs.append_jsonl(log_path, {"variant": cfg.variant, "final": metrics})
     state_file = resume_path(out, cfg.variant)
     if state_file.exists():

@@ -1,0 +1,65 @@
+"""Continuity: DS of each variant under the four photometric perturbations at levels 1-4
+for the chosen image, the test-set means from the pack's stored report, and the perturbed
+images themselves."""
+import streamlit as st
+
+from sc_viz import app_state, export, single_image
+from sc_viz.app_figures import ds_lines
+from sc_viz.perturb import LEVELS
+
+
+@st.cache_data(max_entries=64, show_spinner="Computing distance scores...")
+def ds_table(pack_key: str, image_key: str, variants: tuple, _models, _x):
+    return single_image.ds_per_level({v: _models[v] for v in variants}, _x)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def strip_pngs(image_key: str, _x):
+    return {(p, lv): export.png_bytes(img, upscale=3)
+            for p, levels in single_image.perturbed_strip(_x).items() for lv, img in levels.items()}
+
+
+def report_table(pack, variants):
+    """Test-set mean DS from the pack's stored evaluation report, or (None, why)."""
+    try:
+        from sc_viz.evaluate import load_report
+        report = load_report(pack)
+        table = report["suites"]["continuity"]["mean_ds"] if report else None
+    except Exception as err:  # noqa: BLE001 - a missing/odd report only hides this panel
+        return None, f"The stored evaluation report could not be read ({type(err).__name__})."
+    if not table:
+        return None, f"No stored evaluation report for {pack.name}; run `sc-viz eval` to add one."
+    return {v: table[v] for v in variants if v in table}, None
+
+
+ctx = app_state.context()
+pack = app_state.require_pack(ctx)
+image = app_state.require_image(ctx)
+st.title("Continuity under perturbation")
+variants = app_state.variant_picker(pack)
+if not variants:
+    st.info("Choose at least one variant.")
+    st.stop()
+
+table = ds_table(app_state.pack_key(pack), image.key, tuple(variants), pack.models, image.x)
+st.plotly_chart(ds_lines(table, f"This image ({image.caption})"), key="ds-image")
+rows = single_image.ds_rows(table)
+
+test_table, why = report_table(pack, variants)
+if test_table:
+    st.plotly_chart(ds_lines(test_table, "Test-set mean (stored report, paper Fig. 4)"), key="ds-test")
+    rows += single_image.ds_rows(test_table, source="test-set mean")
+elif not ctx.present:
+    st.caption(why)
+
+st.subheader("Perturbed images")
+pngs = strip_pngs(image.key, image.x)
+for name in LEVELS:
+    cols = st.columns(len(LEVELS[name]) + 1)
+    cols[0].markdown(f"**{name}**")
+    for col, lv in zip(cols[1:], LEVELS[name]):
+        col.image(pngs[(name, lv)], caption=f"level {lv}", width=96)
+
+st.download_button("Download numbers (CSV)", export.rows_to_csv(rows), "continuity.csv",
+                   "text/csv", on_click="ignore")
+app_state.sync_link(variants=tuple(variants))

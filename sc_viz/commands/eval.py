@@ -1,0 +1,82 @@
+"""`sc-viz eval`: the paper's experiments on a pack -> report.json + report.md + figures."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EPILOG = """examples:
+  sc-viz eval --pack checkpoints/cifar10-resnet20 --suite all --out reports/cifar10-resnet20
+  sc-viz eval --pack checkpoints/cifar10-resnet20 --suite continuity robustness --limit 500
+  sc-viz eval --pack ... --out ... --resume      (after Ctrl-C: keep what was finished)
+
+report.json is rewritten after every suite (and every variant of robustness); the suites
+not run this time keep their earlier results when the weights are the same."""
+
+
+def register(sub) -> None:
+    from ..evaluate import SUITES
+    from ..evaluate.saliency import DEFAULT_EXPLAIN_LIMIT
+    from ..evaluate.stability import DEFAULT_STABILITY_LIMIT
+
+    p = sub.add_parser("eval", help="evaluate a pack: the paper's experiments -> report",
+                       description="Run evaluation suites on every variant of a pack and write "
+                       "report.json, report.md and figures. Suites: " + "; ".join(
+                           f"{k}: {v.description}" for k, v in SUITES.items()),
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pack", required=True, help="pack folder (manifest.json + weights)")
+    p.add_argument("--suite", nargs="+", default=["all"], choices=["all"] + SUITES.names(),
+                   help="suites to run (default: all)")
+    p.add_argument("--out", help="report folder (default: reports/<pack name>)")
+    p.add_argument("--limit", type=int, help="evaluate on a seeded subset of this many test "
+                   "images (default: the whole test set)")
+    p.add_argument("--seed", type=int, default=0, help="subset, random starts, noise (default 0)")
+    p.add_argument("--batch-size", type=int, default=256, help="images per batch (default 256)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep suites already complete with the same settings and weights")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
+    p.add_argument("--data-root", help="data folder (default: $SC_VIZ_DATA)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's "
+                   "choice; 1 can be faster when other jobs share the CPU)")
+    g = p.add_argument_group("suite options")
+    g.add_argument("--pgd-steps", type=int, help="robustness: PGD iterations (default: the "
+                   "pack's eval_steps, else 10)")
+    g.add_argument("--explain-limit", type=int, default=DEFAULT_EXPLAIN_LIMIT,
+                   help=f"saliency: images explained (default {DEFAULT_EXPLAIN_LIMIT}, "
+                   "capped by --limit)")
+    g.add_argument("--stability-limit", type=int, default=DEFAULT_STABILITY_LIMIT,
+                   help=f"explanation-stability: images (default {DEFAULT_STABILITY_LIMIT}, "
+                   "capped by --limit)")
+    g.add_argument("--stability-level", type=int, default=2, choices=[1, 2, 3, 4],
+                   help="explanation-stability: Table-1 level of T (default 2)")
+    g.add_argument("--methods", nargs="+", help="explanation methods (default: all for saliency; "
+                   "ig gradcam lime for stability)")
+    g.add_argument("--lime-samples", type=int, help="LIME samples per image (default 300)")
+    p.add_argument("--no-figures", action="store_true", help="skip PNG/HTML figures")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args) -> int:
+    from ..evaluate import run_suites
+
+    if args.limit is not None and args.limit < 1:
+        raise ValueError("--limit must be a positive number of images")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    out = Path(args.out) if args.out else Path("reports") / Path(args.pack).resolve().name
+    options = {"explain_limit": args.explain_limit, "stability_limit": args.stability_limit,
+               "stability_level": args.stability_level}
+    if args.pgd_steps:
+        options["pgd_steps"] = args.pgd_steps
+    if args.methods:
+        options["methods"] = args.methods
+    if args.lime_samples:
+        options["method_options"] = {"lime": {"n_samples": args.lime_samples}}
+    report = run_suites(args.pack, args.suite, limit=args.limit, seed=args.seed, out=out,
+                        progress=not args.no_progress, resume=args.resume,
+                        batch_size=args.batch_size, options=options, root=args.data_root,
+                        device=args.device, figures=not args.no_figures)
+    print(f"report: {out / 'report.md'} ({out / 'report.json'})")
+    return 1 if report["failed"] else 0

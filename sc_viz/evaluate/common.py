@@ -1,0 +1,111 @@
+"""What every suite shares: the suite registry, the evaluation context (pack, seeded test
+sample, seed, device, progress bars), batching, package versions and the pack hash."""
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Iterator, Optional
+
+import torch
+
+from ..data import Split, iterate_batches, seeded_subset
+from ..packs import Pack, variant_file
+from ..registry import Registry
+
+
+@dataclass
+class EvalContext:
+    """One evaluation run as a suite sees it."""
+
+    pack: Pack
+    test: Split  # the seeded test sample (the whole test split when limit is None)
+    seed: int = 0
+    limit: Optional[int] = None
+    batch_size: int = 256
+    progress: bool = True
+    options: dict = field(default_factory=dict)  # suite-specific settings (CLI flags)
+    # results of an interrupted earlier run with the same settings (resume), else {}
+    previous: dict = field(default_factory=dict)
+    # called with the suite's partial results after each finished unit of work, so an
+    # interrupted run keeps them; set by run_suites
+    checkpoint: Callable[[dict], None] = lambda partial: None
+
+    @property
+    def models(self) -> dict[str, torch.nn.Module]:
+        return self.pack.models
+
+    @property
+    def device(self) -> torch.device:
+        return self.pack.device
+
+    def batches(self, split: Optional[Split] = None, batch_size: Optional[int] = None
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(x (B, 3, H, W) in [0, 1], y (B,)) on the pack's device, in a fixed order."""
+        return iterate_batches(split if split is not None else self.test,
+                               batch_size or self.batch_size, shuffle=False, augment=False,
+                               device=self.device)
+
+    def sample(self, n: Optional[int]) -> Split:
+        """A seeded sub-sample of the test sample (explanation suites use a few images)."""
+        return seeded_subset(self.test, n, self.seed)
+
+    def bar(self, total: int, desc: str, unit: str = "img"):
+        from tqdm import tqdm
+
+        tty = sys.stderr.isatty()
+        return tqdm(total=total, desc=desc, unit=unit, disable=not self.progress,
+                    dynamic_ncols=True, mininterval=0.5 if tty else 30, leave=True)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    run: Callable[[EvalContext], dict]  # -> JSON-ready results (schema in evaluate/__init__)
+    description: str
+    settings: Callable[[EvalContext], dict] = lambda ctx: {}  # what else the numbers depend on
+
+
+SUITES: Registry[SuiteSpec] = Registry("suite")
+
+
+def level_key(level: int) -> str:
+    """JSON object keys are strings; levels, strengths and lambdas are keyed as str(value)."""
+    return str(level)
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for dist in ("sc-viz", "torch", "torchvision", "numpy", "scipy", "scikit-image", "captum",
+                 "lime", "plotly", "matplotlib"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    if out["sc-viz"] is None:  # running from a checkout that is not pip-installed
+        from .. import __version__
+
+        out["sc-viz"] = __version__
+    return out
+
+
+def device_info(device: torch.device) -> dict[str, Any]:
+    info = {"device": str(device), "torch_threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        info["cuda_device"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def pack_hash(pack: Pack) -> str:
+    """sha256 over the pack's data set, arch and the bytes of every loaded weights file:
+    a report belongs to exactly these weights."""
+    h = hashlib.sha256(f"{pack.dataset}|{pack.arch}|{pack.input_size}".encode())
+    for variant in sorted(pack.models):
+        h.update(variant.encode())
+        h.update(variant_file(pack.path, pack.manifest["variants"][variant], variant).read_bytes())
+    return h.hexdigest()
+
+
+def to_float(x) -> float:
+    return float(x.item()) if isinstance(x, torch.Tensor) else float(x)

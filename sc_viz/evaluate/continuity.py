@@ -1,0 +1,114 @@
+"""Continuity under photometric perturbation (Sec. 4.2, Fig. 4) and continuity
+violations (Sec. 3.2, Fig. 1).
+
+For every test image x, variant, perturbation T of Table 1 and level k:
+  DS(x, T_k(x)) = ||f(x) - f(T_k(x))||_2 (f = logits), averaged into `mean_ds`;
+  a *violation* is a same-class test image x_j (j != i) with DS(x, x_j) < DS(x, T_k(x)):
+  the perturbed copy, semantically identical to x, is farther from x than another image
+  of the class. `violation_rate` is the mean fraction of same-class images closer than
+  the perturbed copy; `violated_share` the fraction of images with at least one.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..losses import distance_score
+from ..perturb import LEVELS, photometric
+from .common import SUITES, EvalContext, SuiteSpec, level_key
+
+LEVEL_IDS = (1, 2, 3, 4)
+
+
+def perturbed_levels(x: torch.Tensor, name: str) -> dict[int, torch.Tensor]:
+    """{level: photometric(x, name, level)} for levels 1-4, x (B, 3, H, W).
+
+    Same values as `photometric`; for hue the RGB -> HSV conversion (60% of its cost) is
+    done once for the four levels instead of four times."""
+    if name != "hue":
+        return {lv: photometric(x, name, lv) for lv in LEVEL_IDS}
+    try:
+        from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
+    except ImportError:  # private helpers moved: fall back to the public path
+        return {lv: photometric(x, name, lv) for lv in LEVEL_IDS}
+    h, s, v = _rgb_to_hsv(x.float()).unbind(dim=-3)  # each (B, H, W)
+    return {lv: _hsv_to_rgb(torch.stack(((h + LEVELS[name][lv]).remainder(1.0), s, v), dim=-3))
+            .to(x.dtype).clamp(0.0, 1.0) for lv in LEVEL_IDS}
+
+
+def per_image_ds(ctx: EvalContext) -> tuple[dict, dict, torch.Tensor]:
+    """({variant: clean logits (N, C)}, {variant: {(pert, level): DS (N,)}}, labels (N,)).
+
+    Each perturbed batch is computed once and fed to every variant (the perturbation, hue
+    above all, costs about as much as a ResNet-20 forward on a CPU)."""
+    logits = {v: [] for v in ctx.models}
+    ds = {v: {(p, lv): [] for p in LEVELS for lv in LEVEL_IDS} for v in ctx.models}
+    labels = []
+    bar = ctx.bar(len(ctx.test), "continuity")
+    with torch.inference_mode():
+        for x, y in ctx.batches():  # x: (B, 3, H, W)
+            clean = {v: m(x).float() for v, m in ctx.models.items()}  # (B, C) each
+            for p in LEVELS:
+                for lv, xp in perturbed_levels(x, p).items():  # xp: (B, 3, H, W)
+                    for v, m in ctx.models.items():
+                        ds[v][(p, lv)].append(distance_score(clean[v], m(xp).float()).cpu())
+            for v in ctx.models:
+                logits[v].append(clean[v].cpu())
+            labels.append(y.cpu())
+            bar.update(len(y))
+    bar.close()
+    cat = {v: torch.cat(chunks) for v, chunks in logits.items()}
+    ds_cat = {v: {k: torch.cat(c) for k, c in per.items()} for v, per in ds.items()}
+    return cat, ds_cat, torch.cat(labels)
+
+
+def violation_counts(logits: torch.Tensor, labels: torch.Tensor, ds: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(closer (N,), same-class others (N,)): per image, how many other images of its class
+    lie closer to it in logit space than its perturbed copy, and how many there are."""
+    closer = torch.zeros(len(labels), dtype=torch.long)
+    others = torch.zeros(len(labels), dtype=torch.long)
+    for c in labels.unique():
+        idx = (labels == c).nonzero().squeeze(1)
+        d = torch.cdist(logits[idx].double(), logits[idx].double())  # (n_c, n_c)
+        d.fill_diagonal_(float("inf"))  # an image is not its own neighbour
+        closer[idx] = (d < ds[idx, None].double()).sum(1)
+        others[idx] = len(idx) - 1
+    return closer, others
+
+
+def summarise(logits: dict, ds: dict, labels: torch.Tensor) -> dict:
+    mean_ds, std_ds, rate, share = {}, {}, {}, {}
+    for v in logits:
+        mean_ds[v], std_ds[v], rate[v], share[v] = {}, {}, {}, {}
+        for p in LEVELS:
+            mean_ds[v][p], std_ds[v][p], rate[v][p], share[v][p] = {}, {}, {}, {}
+            for lv in LEVEL_IDS:
+                d = ds[v][(p, lv)].double()
+                closer, others = violation_counts(logits[v], labels, d)
+                valid = others > 0  # a class with one image in the sample has no neighbours
+                k = level_key(lv)
+                mean_ds[v][p][k] = d.mean().item()
+                std_ds[v][p][k] = d.std(unbiased=False).item()
+                rate[v][p][k] = ((closer[valid].double() / others[valid]).mean().item()
+                                 if valid.any() else None)
+                share[v][p][k] = (closer[valid] > 0).double().mean().item() if valid.any() else None
+    return {
+        "mean_ds": mean_ds,
+        "std_ds": std_ds,
+        # Fig. 5's continuity measure: the sum of the four level-1 mean DS
+        "level1_ds_sum": {v: sum(mean_ds[v][p]["1"] for p in LEVELS) for v in logits},
+        "violation_rate": rate,
+        "violated_share": share,
+        "clean_acc": {v: (logits[v].argmax(1) == labels).double().mean().item() for v in logits},
+        "n": len(labels),
+    }
+
+
+def run(ctx: EvalContext) -> dict:
+    logits, ds, labels = per_image_ds(ctx)
+    return summarise(logits, ds, labels)
+
+
+SUITES.add("continuity", SuiteSpec(
+    run, "mean DS per variant x perturbation x level (Fig. 4) and violation rates (Fig. 1)",
+    settings=lambda ctx: {"levels": {p: LEVELS[p] for p in LEVELS}}))

@@ -1,0 +1,293 @@
+"""report.json -> report.md (the paper's tables, its numbers beside ours) + figures.
+
+Figures are described once as data (`Chart`: titled panels of named series) and drawn
+twice: plotly for the interactive `figures.html` (plotly.js inlined once, so it opens
+offline) and matplotlib for the PNGs the markdown embeds (no browser needed, unlike
+kaleido).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..packs import atomic_write_bytes
+
+VARIANT_COLOURS = {"standard": "#1f77b4", "c": "#2ca02c", "adv": "#d62728", "advc": "#9467bd"}
+PERTURBATIONS = ["brightness", "contrast", "saturation", "hue"]
+
+# The paper's numbers (METHOD.md), printed beside ours. Fractions, as ours are.
+PAPER = {
+    "table2": {  # clean / PGD accuracy
+        "ResNet18 (CIFAR-100)": {"standard": [0.6699, 0.0934], "c": [0.6701, 0.1601],
+                                 "adv": [0.6380, 0.4430], "advc": [0.5962, 0.5404]},
+        "ResNet50 (ImageNet)": {"standard": [0.7342, 0.0049], "c": [0.7201, 0.0094],
+                                "adv": [0.5543, 0.0825], "advc": [0.5066, 0.3255]},
+    },
+    "transfer": {  # ResNet18 CIFAR-100 -> target, accuracy
+        "targets": ["CIFAR-10", "SVHN", "MNIST"],
+        "standard": [0.8461, 0.9425, 0.9932], "c": [0.8478, 0.9460, 0.9937],
+        "adv": [0.8517, 0.9466, 0.9950], "advc": [0.8640, 0.9490, 0.9950],
+    },
+    "fairness": {"standard": 0.9601, "c": 0.9754},  # Colorful MNIST, ResNet18
+}
+
+
+# ---------------------------------------------------------------- figures as data
+@dataclass
+class Panel:
+    title: str
+    x: list  # shared x values (labels or numbers)
+    series: dict  # name -> list of y (None = missing)
+    x_label: str = ""
+    y_label: str = ""
+    kind: str = "line"  # line | bar
+
+
+@dataclass
+class Chart:
+    name: str  # file stem
+    title: str
+    panels: list = field(default_factory=list)
+
+
+def plotly_figure(chart: Chart):
+    from plotly.subplots import make_subplots
+    import plotly.graph_objects as go
+
+    n = len(chart.panels)
+    fig = make_subplots(rows=1, cols=n, subplot_titles=[p.title for p in chart.panels])
+    for i, panel in enumerate(chart.panels, start=1):
+        for name, ys in panel.series.items():
+            colour = VARIANT_COLOURS.get(name)
+            common = dict(name=name, legendgroup=name, showlegend=(i == 1),
+                          marker_color=colour, x=[str(v) for v in panel.x] if panel.kind == "bar"
+                          else panel.x, y=ys)
+            fig.add_trace(go.Bar(**common) if panel.kind == "bar"
+                          else go.Scatter(mode="lines+markers", **common), row=1, col=i)
+        fig.update_xaxes(title_text=panel.x_label, row=1, col=i)
+        fig.update_yaxes(title_text=panel.y_label, row=1, col=i)
+    fig.update_layout(title=chart.title, height=380, width=max(460, 330 * n), barmode="group",
+                      template="plotly_white")
+    return fig
+
+
+def matplotlib_png(chart: Chart) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(chart.panels)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.3), squeeze=False)
+    for ax, panel in zip(axes[0], chart.panels):
+        names = list(panel.series)
+        for j, name in enumerate(names):
+            ys = [float("nan") if y is None else y for y in panel.series[name]]
+            colour = VARIANT_COLOURS.get(name)
+            if panel.kind == "bar":
+                width = 0.8 / max(len(names), 1)
+                xs = [k + (j - (len(names) - 1) / 2) * width for k in range(len(panel.x))]
+                ax.bar(xs, ys, width, label=name, color=colour)
+                ax.set_xticks(range(len(panel.x)), [str(v) for v in panel.x], rotation=30)
+            else:
+                ax.plot(panel.x, ys, marker="o", label=name, color=colour)
+        ax.set_title(panel.title, fontsize=10)
+        ax.set_xlabel(panel.x_label)
+        ax.set_ylabel(panel.y_label)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(chart.title, fontsize=11)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def charts(report: dict) -> list[Chart]:
+    s = report.get("suites", {})
+    out = []
+    if "continuity" in s:
+        c = s["continuity"]
+        levels = ["1", "2", "3", "4"]
+        for key, name, title, ylab in (
+                ("mean_ds", "fig4_mean_ds", "Mean DS per perturbation level (Fig. 4)", "mean DS"),
+                ("violation_rate", "fig1_violations",
+                 "Same-class images closer than the perturbed copy (Fig. 1)", "violation rate")):
+            out.append(Chart(name, title, [
+                Panel(p, [1, 2, 3, 4], {v: [c[key][v][p][lv] for lv in levels] for v in c[key]},
+                      "level", ylab) for p in PERTURBATIONS]))
+    if "robustness" in s:
+        r = s["robustness"]
+        out.append(Chart("table2_robustness", "Clean and PGD accuracy (Table 2)", [
+            Panel("accuracy", ["clean", "PGD"], {v: [r[v]["clean_acc"], r[v]["pgd_acc"]] for v in r},
+                  "", "accuracy", kind="bar")]))
+    if "disruption" in s:
+        d = s["disruption"]
+        labels = {"channel_shift": "shift d (px)", "centre_noise": "centre fraction",
+                  "sliding_puzzle": "blocks per side k"}
+        out.append(Chart("tables7_9_11_disruption", "Accuracy under semantic disruption", [
+            Panel(t.replace("_", " "), strengths,
+                  {v: [d["accuracy"][v][t][str(x)] for x in strengths] for v in d["accuracy"]},
+                  labels.get(t, t), "accuracy") for t, strengths in d["strengths"].items()]))
+    if "explanation-stability" in s:
+        st = s["explanation-stability"]
+        out.append(Chart("explanation_stability", f"Explanation stability at level {st['level']} "
+                         "(Spearman rho, map of x vs map of T(x))", [
+            Panel(m, PERTURBATIONS, {v: [st["spearman"][v][m][p] for p in PERTURBATIONS]
+                                     for v in st["spearman"]}, "", "Spearman rho", kind="bar")
+            for m in st["methods"]]))
+    return out
+
+
+def write_figures(report: dict, out: Path) -> list[str]:
+    """figures/<name>.png (matplotlib) + figures.html (plotly); returns notes on failures."""
+    notes, html_parts = [], []
+    for i, chart in enumerate(charts(report)):
+        try:
+            atomic_write_bytes(out / "figures" / f"{chart.name}.png", matplotlib_png(chart))
+        except Exception as err:  # a PNG problem must not lose the report
+            notes.append(f"{chart.name}.png not written: {type(err).__name__}: {err}")
+        fig = plotly_figure(chart)
+        html_parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0),
+                                      div_id=f"fig-{chart.name}"))
+    if html_parts:
+        title = f"sc-viz report figures: {report['pack']['name']}"
+        html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+                f"<body><h1>{title}</h1>" + "\n".join(html_parts) + "</body></html>")
+        atomic_write_bytes(out / "figures.html", html.encode())
+    return notes
+
+
+# ---------------------------------------------------------------- markdown
+def pct(x: Optional[float]) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def num(x: Optional[float], digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _continuity_md(c: dict, settings: dict) -> str:
+    md = [f"## Continuity under perturbation (Sec. 4.2, Fig. 4)\n\nMean DS = mean of "
+          f"||f(x) - f(T(x))||_2 over n = {c['n']} test images (logits; lower = more continuous).\n"]
+    rows = [[p, v] + [num(c["mean_ds"][v][p][lv]) for lv in "1234"]
+            for p in PERTURBATIONS for v in c["mean_ds"]]
+    md.append(table(["perturbation", "variant", "level 1", "level 2", "level 3", "level 4"], rows))
+    md.append("\nSum of the four level-1 mean DS (the continuity measure of Fig. 5): " + ", ".join(
+        f"{v} {num(x)}" for v, x in c["level1_ds_sum"].items()) + "\n")
+    md.append("\n### Continuity violations (Sec. 3.2, Fig. 1)\n\nShare of same-class test images "
+              "closer to x (in logit space) than x's perturbed copy, mean over images; in "
+              "brackets the share of images with at least one such neighbour.\n")
+    rows = [[p, v] + [f"{pct(c['violation_rate'][v][p][lv])} ({pct(c['violated_share'][v][p][lv])})"
+                      for lv in "1234"] for p in PERTURBATIONS for v in c["violation_rate"]]
+    md.append(table(["perturbation", "variant", "level 1", "level 2", "level 3", "level 4"], rows))
+    md.append("\n![Fig. 4](figures/fig4_mean_ds.png)\n![Fig. 1](figures/fig1_violations.png)\n")
+    return "\n".join(md)
+
+
+def _robustness_md(r: dict) -> str:
+    anchors = PAPER["table2"]
+    any_v = next(iter(r.values()))
+    md = [f"## Adversarial robustness (Sec. 4.4, Table 2)\n\nPGD-{any_v['steps']}, L-inf eps "
+          f"{any_v['eps'] * 255:.1f}/255, step {any_v['step_size'] * 255:.1f}/255, random start; "
+          f"n = {any_v['n']}. Paper columns: the paper's own models (other data sets).\n"]
+    header = ["variant", "clean", "PGD"] + [f"paper {k} clean / PGD" for k in anchors]
+    rows = [[v, pct(x["clean_acc"]), pct(x["pgd_acc"])]
+            + [" / ".join(pct(a) for a in anchors[k][v]) if v in anchors[k] else "-" for k in anchors]
+            for v, x in r.items()]
+    md.append(table(header, rows))
+    md.append("\n![Table 2](figures/table2_robustness.png)\n")
+    return "\n".join(md)
+
+
+def _disruption_md(d: dict) -> str:
+    titles = {"channel_shift": ("RGB channel translation (Sec. 4.3.1, Table 7)",
+                                "R shifted d px and B 2d px to the lower right, wrapping around"),
+              "centre_noise": ("Centre randomisation (Sec. 4.3.2, Table 9)",
+                               "central square (fraction of the side) replaced by uniform noise"),
+              "sliding_puzzle": ("Sliding puzzle (Sec. 4.3.3, Table 11)",
+                                 "k x k blocks shuffled")}
+    md = [f"## Semantic disruption (Sec. 4.3)\n\nAccuracy on n = {d['n']} test images. The paper "
+          "reports these tables for its own models; its strengths did not survive extraction, "
+          "so the strengths are the project's.\n"]
+    for t, strengths in d["strengths"].items():
+        title, what = titles.get(t, (t, ""))
+        md.append(f"### {title}\n\n{what}.\n")
+        rows = [[v, pct(d["clean_acc"][v])] + [pct(d["accuracy"][v][t][str(s)]) for s in strengths]
+                for v in d["accuracy"]]
+        md.append(table(["variant", "clean"] + [str(s) for s in strengths], rows))
+    md.append("\n![disruption](figures/tables7_9_11_disruption.png)\n")
+    return "\n".join(md)
+
+
+def _saliency_md(s: dict) -> str:
+    md = [f"## Explanation measures (Sec. 4.5, measured)\n\nMean over n = {s['n']} test images; "
+          "each map explains the variant's own predicted class.\n"]
+    for m in s["methods"]:
+        keys = sorted({k for v in s["measures"] for k in s["measures"][v][m]})
+        rows = [[v] + [num(s["measures"][v][m].get(k), 4) for k in keys] for v in s["measures"]]
+        md.append(f"### {m}\n")
+        md.append(table(["variant"] + keys, rows))
+    return "\n".join(md)
+
+
+def _stability_md(s: dict) -> str:
+    md = [f"## Explanation stability (new; not in the paper)\n\nHow much a variant's map moves "
+          f"when the image gets a level-{s['level']} photometric perturbation: Spearman rank "
+          f"correlation / SSIM between the map of x and the map of T(x), mean over n = {s['n']} "
+          "images (1 = unchanged).\n"]
+    for m in s["methods"]:
+        rows = [[v] + [f"{num(s['spearman'][v][m][p])} / {num(s['ssim'][v][m][p])}"
+                       for p in PERTURBATIONS] for v in s["spearman"]]
+        md.append(f"### {m}\n")
+        md.append(table(["variant"] + PERTURBATIONS, rows))
+    md.append("\n![stability](figures/explanation_stability.png)\n")
+    return "\n".join(md)
+
+
+SECTIONS = {"continuity": lambda r: _continuity_md(r["suites"]["continuity"],
+                                                   r["settings"].get("continuity", {})),
+            "robustness": lambda r: _robustness_md(r["suites"]["robustness"]),
+            "disruption": lambda r: _disruption_md(r["suites"]["disruption"]),
+            "saliency": lambda r: _saliency_md(r["suites"]["saliency"]),
+            "explanation-stability": lambda r: _stability_md(r["suites"]["explanation-stability"])}
+
+
+def render_markdown(report: dict, notes: list[str] = ()) -> str:
+    p, env = report["pack"], report["environment"]
+    md = [f"# Evaluation report: {p['name']}\n",
+          f"Pack `{p['path']}` ({p['dataset']} / {p['arch']}, {p['input_size']} px), variants "
+          f"{', '.join(p['variants'])}; weights hash `{p['hash'][:16]}`. Generated by "
+          f"`sc-viz eval`, updated {report['updated']}. Every number below is in `report.json`.\n"]
+    if p.get("not_loaded"):
+        md.append("Not loaded: " + "; ".join(f"{v}: {e}" for v, e in p["not_loaded"].items()) + "\n")
+    for name, render in SECTIONS.items():
+        if name in report["suites"] and report["status"].get(name, {}).get("state") == "complete":
+            md.append(render(report))
+    rows = [[name, st.get("state", "?"), num(st.get("seconds"), 0), num(st.get("cpu_seconds"), 0),
+             str(report["settings"].get(name, {}).get("n", "-")),
+             str(report["settings"].get(name, {}).get("seed", "-")), st.get("error", "")]
+            for name, st in report["status"].items()]
+    md.append("## Runs\n")
+    md.append(table(["suite", "state", "wall s", "CPU s", "n", "seed", "error"], rows))
+    md.append("\nEnvironment: " + ", ".join(f"{k} {v}" for k, v in env.items() if v is not None) + "\n")
+    if notes:
+        md.append("\nNotes: " + "; ".join(notes) + "\n")
+    md.append("\nInteractive figures: [figures.html](figures.html).\n")
+    return "\n".join(md)
+
+
+def write_report(report: dict, out, *, figures: bool = True) -> None:
+    out = Path(out)
+    notes = write_figures(report, out) if figures else []
+    atomic_write_bytes(out / "report.md", render_markdown(report, notes).encode())

@@ -1,0 +1,88 @@
+"""Saliency measures (Sec. 4.5, Fig. 12-14, measured rather than only pictured): for a
+seeded sample of test images, every variant x explanation method gets a map of its own
+predicted class, and `sc_viz.measures.measure_map` scores it (smoothness, sparsity,
+deletion/insertion AUC, centre share); the suite reports the mean and std per measure.
+
+Explanations are per image, so the sample is small by default (`explain_limit`, capped
+by --limit); LIME uses fewer samples than its interactive default to fit the time budget.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .common import SUITES, EvalContext, SuiteSpec
+
+DEFAULT_EXPLAIN_LIMIT = 50
+# per-method options for batch evaluation (the engine's defaults serve the app)
+DEFAULT_METHOD_OPTIONS = {"lime": {"n_samples": 300}, "ig": {"n_steps": 32},
+                          "smoothgrad": {}, "saliency": {}, "gradcam": {}}
+
+
+def method_names(ctx: EvalContext, default=None) -> list[str]:
+    from ..explain import METHODS
+
+    names = ctx.options.get("methods") or default or METHODS.names()
+    for n in names:
+        METHODS[n]
+    return list(names)
+
+
+def method_options(ctx: EvalContext, method: str) -> dict:
+    opts = dict(DEFAULT_METHOD_OPTIONS.get(method, {}))
+    if method == "lime":
+        opts["seed"] = ctx.seed
+    return {**opts, **(ctx.options.get("method_options") or {}).get(method, {})}
+
+
+def predicted(models: dict, x: torch.Tensor) -> dict[str, int]:
+    """Each variant's predicted class of x (1, 3, H, W): the class its map explains."""
+    with torch.inference_mode():
+        return {v: int(m(x.to(next(m.parameters()).device)).argmax(1).item())
+                for v, m in models.items()}
+
+
+def mean_std(values: list[float]) -> tuple:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return None, None
+    t = torch.tensor(finite, dtype=torch.float64)
+    return t.mean().item(), t.std(unbiased=False).item()
+
+
+def run(ctx: EvalContext) -> dict:
+    from ..explain import METHODS
+    from ..measures import measure_map
+
+    sample = ctx.sample(ctx.options.get("explain_limit", DEFAULT_EXPLAIN_LIMIT))
+    methods = method_names(ctx)
+    values = {v: {m: {} for m in methods} for v in ctx.models}  # -> {measure: [float]}
+    bar = ctx.bar(len(sample) * len(methods), "saliency", unit="map set")
+    for i in range(len(sample)):
+        x = sample.get(i)[None].to(ctx.device)  # (1, 3, H, W)
+        targets = predicted(ctx.models, x)
+        for m in methods:
+            exps = METHODS[m].explain_many(ctx.models, x, targets, **method_options(ctx, m))
+            for v, exp in exps.items():
+                for k, val in measure_map(ctx.models[v], x, exp.map, targets[v]).items():
+                    if isinstance(val, (int, float)) and not isinstance(val, bool):
+                        values[v][m].setdefault(k, []).append(float(val))
+            bar.update(1)
+    bar.close()
+    means = {v: {m: {k: mean_std(vals)[0] for k, vals in per.items()} for m, per in pm.items()}
+             for v, pm in values.items()}
+    stds = {v: {m: {k: mean_std(vals)[1] for k, vals in per.items()} for m, per in pm.items()}
+            for v, pm in values.items()}
+    return {"measures": means, "std": stds, "n": len(sample), "methods": methods}
+
+
+def _settings(ctx: EvalContext) -> dict:
+    methods = method_names(ctx)
+    return {"explain_limit": ctx.options.get("explain_limit", DEFAULT_EXPLAIN_LIMIT),
+            "methods": methods, "method_options": {m: method_options(ctx, m) for m in methods}}
+
+
+SUITES.add("saliency", SuiteSpec(
+    run, "explanation measures (smoothness, deletion/insertion AUC, centre share) per "
+    "variant x method, mean over a test sample", settings=_settings))

@@ -1,0 +1,87 @@
+"""Explanation stability (new, not in the paper): semantic continuity of the explanations
+themselves. For each sampled image x, variant, method and photometric perturbation T at
+level k, the map of x and the map of T_k(x) (both for the class predicted on x) are
+compared by Spearman rank correlation and SSIM; 1 means the explanation did not move.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..perturb import LEVELS, photometric
+from .common import SUITES, EvalContext, SuiteSpec
+from .saliency import mean_std, method_names, method_options, predicted
+
+DEFAULT_METHODS = ["ig", "gradcam", "lime"]
+DEFAULT_STABILITY_LIMIT = 25
+DEFAULT_LEVEL = 2
+
+
+def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman's rho of two maps (H, W); NaN when either map is constant."""
+    from scipy.stats import spearmanr
+
+    a, b = a.flatten().double().numpy(), b.flatten().double().numpy()
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def map_ssim(a: torch.Tensor, b: torch.Tensor) -> float:
+    """SSIM of two maps (H, W) on their joint value range (maps have no fixed scale)."""
+    from skimage.metrics import structural_similarity
+
+    a, b = a.double().numpy(), b.double().numpy()
+    lo, hi = min(a.min(), b.min()), max(a.max(), b.max())
+    if hi == lo:
+        return 1.0  # two identical constant maps
+    win = min(7, *a.shape) | 1  # odd window no larger than the map
+    return float(structural_similarity(a, b, data_range=hi - lo, win_size=win))
+
+
+def run(ctx: EvalContext) -> dict:
+    from ..explain import METHODS
+
+    level = int(ctx.options.get("stability_level", DEFAULT_LEVEL))
+    sample = ctx.sample(ctx.options.get("stability_limit", DEFAULT_STABILITY_LIMIT))
+    methods = method_names(ctx, DEFAULT_METHODS)
+    rho = {v: {m: {p: [] for p in LEVELS} for m in methods} for v in ctx.models}
+    ssim = {v: {m: {p: [] for p in LEVELS} for m in methods} for v in ctx.models}
+    bar = ctx.bar(len(sample) * len(methods), "explanation-stability", unit="map set")
+    for i in range(len(sample)):
+        x = sample.get(i)[None].to(ctx.device)  # (1, 3, H, W)
+        targets = predicted(ctx.models, x)
+        for m in methods:
+            opts = method_options(ctx, m)
+            base = METHODS[m].explain_many(ctx.models, x, targets, **opts)
+            for p in LEVELS:
+                xp = photometric(x, p, level)  # (1, 3, H, W)
+                moved = METHODS[m].explain_many(ctx.models, xp, targets, **opts)
+                for v in ctx.models:
+                    rho[v][m][p].append(rank_correlation(base[v].map, moved[v].map))
+                    ssim[v][m][p].append(map_ssim(base[v].map, moved[v].map))
+            bar.update(1)
+    bar.close()
+
+    def summary(table):
+        return {v: {m: {p: mean_std(vals)[0] for p, vals in pm.items()} for m, pm in mm.items()}
+                for v, mm in table.items()}
+
+    undefined = {v: {m: sum(not math.isfinite(r) for p in LEVELS for r in rho[v][m][p])
+                     for m in methods} for v in ctx.models}
+    return {"spearman": summary(rho), "ssim": summary(ssim), "spearman_undefined": undefined,
+            "level": level, "n": len(sample), "methods": methods}
+
+
+def _settings(ctx: EvalContext) -> dict:
+    methods = method_names(ctx, DEFAULT_METHODS)
+    return {"stability_limit": ctx.options.get("stability_limit", DEFAULT_STABILITY_LIMIT),
+            "level": int(ctx.options.get("stability_level", DEFAULT_LEVEL)), "methods": methods,
+            "method_options": {m: method_options(ctx, m) for m in methods}}
+
+
+SUITES.add("explanation-stability", SuiteSpec(
+    run, "Spearman rank correlation and SSIM between the map of x and of its level-k "
+    "photometric perturbation, per variant x method", settings=_settings))

@@ -1,0 +1,139 @@
+"""Everything that fixes one explanation grid, as JSON: the app writes it into its export
+bundle and `sc-viz explain --settings settings.json --out grid.png` redraws the figure."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+
+from .base import METHODS
+
+FORMAT = "sc-viz-explain-settings/1"
+TARGET_MODES = ("label", "predicted", "class")
+
+
+@dataclass
+class ExplainSettings:
+    pack: str
+    # A file path, or {"dataset_split": "test", "index": i} for an image of the pack's data set.
+    image: Union[str, dict]
+    variants: Optional[list[str]] = None  # None: every variant of the pack
+    methods: list[str] = field(default_factory=lambda: ["ig", "gradcam", "lime"])
+    # "label": the true class when known (data-set images), else each model's prediction;
+    # "predicted": each model's own top class; "class": `target_class` for every variant.
+    target_mode: str = "label"
+    target_class: Optional[int] = None
+    ig_steps: int = 50
+    lime_samples: int = 1000
+    smoothgrad_samples: int = 25
+    extra_options: dict[str, dict] = field(default_factory=dict)  # method -> more options
+    seed: int = 0
+    opacity: float = 0.5  # heat-map opacity over the image
+    format: str = FORMAT
+
+    def __post_init__(self) -> None:
+        if self.target_mode not in TARGET_MODES:
+            raise ValueError(f"target_mode must be one of {', '.join(TARGET_MODES)}, "
+                             f"got {self.target_mode!r}")
+        if self.target_mode == "class" and self.target_class is None:
+            raise ValueError("target_mode 'class' needs target_class")
+        for m in list(self.methods) + list(self.extra_options):
+            METHODS[m]  # unknown names fail with the list of valid ones
+        if isinstance(self.image, dict) and not {"dataset_split", "index"} <= set(self.image):
+            raise ValueError("image must be a file path or {'dataset_split': ..., 'index': ...}")
+        if not 0.0 <= self.opacity <= 1.0:
+            raise ValueError(f"opacity must lie in [0, 1], got {self.opacity}")
+
+    def method_options(self) -> dict[str, dict]:
+        """Keyword options per method, as `explain_grid(options=...)` takes them."""
+        base = {"ig": {"n_steps": self.ig_steps},
+                "lime": {"n_samples": self.lime_samples, "seed": self.seed},
+                "smoothgrad": {"n_samples": self.smoothgrad_samples, "seed": self.seed}}
+        opts = {m: dict(base.get(m, {})) for m in self.methods}
+        for m, extra in self.extra_options.items():
+            opts.setdefault(m, {}).update(extra)
+        return opts
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "ExplainSettings":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"settings are not valid JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise ValueError("settings must be a JSON object")
+        if data.get("format", FORMAT) != FORMAT:
+            raise ValueError(f"settings format {data.get('format')!r} is not {FORMAT!r}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown settings fields: {', '.join(sorted(unknown))}")
+        try:
+            return cls(**data)
+        except TypeError as err:  # a required field is missing
+            raise ValueError(f"settings incomplete: {err}") from None
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "ExplainSettings":
+        try:
+            return cls.from_json(Path(path).read_text())
+        except FileNotFoundError:
+            raise ValueError(f"{path}: settings file not found") from None
+
+
+def load_image(settings: ExplainSettings, pack: Any, data_root: Any = None
+               ) -> tuple[torch.Tensor, Optional[int]]:
+    """The model input (3, S, S) in [0, 1] the settings name, and its label if known."""
+    if isinstance(settings.image, dict):
+        from ..data import data_root as default_root
+        from ..data import load_split
+
+        split = load_split(pack.dataset, settings.image["dataset_split"],
+                           data_root or default_root(), pack.input_size)
+        index = int(settings.image["index"])
+        if not 0 <= index < len(split):
+            raise ValueError(f"image index {index} is outside the split's {len(split)} images")
+        return split.get(index), int(split.labels[index])
+    from ..images import load_input
+
+    path = Path(settings.image)
+    if not path.is_file():
+        raise ValueError(f"{path}: image file not found")
+    _, x = load_input(path.read_bytes(), pack.input_size)  # (1, 3, S, S)
+    return x[0], None
+
+
+def grid_target(settings: ExplainSettings, label: Optional[int]) -> Optional[int]:
+    """The `target` argument of explain_grid (None: each model's prediction)."""
+    if settings.target_mode == "class":
+        return int(settings.target_class)
+    if settings.target_mode == "label":
+        return label
+    return None
+
+
+def run(settings: ExplainSettings, pack: Any = None, *, data_root: Any = None, progress=None):
+    """Settings -> (Grid, image (3, S, S), label or None). Loads the pack when not given."""
+    from ..packs import load_pack
+    from .grid import explain_grid
+
+    pack = pack if pack is not None else load_pack(settings.pack)
+    if not pack.models:
+        raise ValueError(f"{settings.pack}: no variant could be loaded ({pack.errors})")
+    variants = settings.variants or list(pack.models)
+    missing = [v for v in variants if v not in pack.models]
+    if missing:
+        raise ValueError(f"variants not in the pack: {', '.join(missing)} "
+                         f"(it has {', '.join(pack.models)})")
+    x, label = load_image(settings, pack, data_root)
+    grid = explain_grid({v: pack.models[v] for v in variants}, x, methods=settings.methods,
+                        target=grid_target(settings, label), options=settings.method_options(),
+                        progress=progress)
+    return grid, x, label

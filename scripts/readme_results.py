@@ -1,0 +1,57 @@
+"""Rewrite the README's results block from a pack's report.json (no number typed by hand).
+
+    .venv/bin/python scripts/readme_results.py [reports/cifar10-resnet20]
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+PERTURBATIONS = ("brightness", "contrast", "saturation", "hue")
+
+
+def results_block(report: dict, report_dir: str) -> str:
+    suites = report["suites"]
+    rob, cont = suites.get("robustness", {}), suites.get("continuity", {})
+    variants = [v for v in report["pack"]["variants"] if v in rob or v in cont.get("mean_ds", {})]
+    lines = [f"Measured by `sc-viz eval` on `{report['pack']['name']}` "
+             f"(`{report_dir}/report.md`; the full report has every suite and the paper's "
+             "numbers beside ours).", "",
+             "| variant | clean acc | PGD-10 acc | " + " | ".join(f"DS {p} (L2)" for p in PERTURBATIONS)
+             + " | sum of level-1 DS |", "|---" * (4 + len(PERTURBATIONS)) + "|"]
+    for v in variants:
+        r = rob.get(v, {})
+        ds = cont.get("mean_ds", {}).get(v, {})
+        cells = [f"{r['clean_acc']:.2%}" if "clean_acc" in r else "-",
+                 f"{r['pgd_acc']:.2%}" if "pgd_acc" in r else "-"]
+        cells += [f"{ds[p]['2']:.2f}" if p in ds else "-" for p in PERTURBATIONS]
+        total = cont.get("level1_ds_sum", {}).get(v)
+        cells.append(f"{total:.2f}" if total is not None else "-")
+        lines.append(f"| `{v}` | " + " | ".join(cells) + " |")
+    n = rob.get(variants[0], {}).get("n") if variants else None
+    if n:
+        lines += ["", f"Accuracies on {n:,} test images; DS = mean L2 distance between the logits of "
+                  "an image and of its level-2 perturbation (METHOD.md Table 1)."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    report_dir = argv[0] if argv else "reports/cifar10-resnet20"
+    report = json.loads((REPO / report_dir / "report.json").read_text())
+    readme = (REPO / "README.md").read_text()
+    block = f"{START}\n{results_block(report, report_dir)}\n{END}"
+    new, count = re.subn(re.escape(START) + ".*?" + re.escape(END), lambda m: block, readme,
+                         flags=re.S)
+    if count != 1:
+        print("README.md has no results block markers", file=sys.stderr)
+        return 1
+    (REPO / "README.md").write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

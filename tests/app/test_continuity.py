@@ -1,0 +1,29 @@
+"""Continuity page: DS per level for the chosen image, the perturbed strip, CSV download."""
+from apptest_helpers import tiny_packs_env  # noqa: F401 (a fixture)
+from apptest_helpers import assert_clean, images, open_app, real_photo_bytes
+
+PAGE = "pages/3_Continuity.py"
+
+
+def test_continuity_renders_on_the_demo_pack():
+    at = open_app(PAGE)
+    assert_clean(at)
+    assert at.get("plotly_chart")
+    assert len(images(at)) == 16  # 4 perturbations x 4 levels
+    assert [b.proto.label for b in at.get("download_button")] == ["Download numbers (CSV)"]
+
+
+def test_variants_switch_and_upload(tiny_packs_env):
+    at = open_app(PAGE, pack=tiny_packs_env)
+    assert_clean(at)
+    assert at.multiselect(key="variants").value == ["standard", "c", "adv", "advc"]
+    at.multiselect(key="variants").set_value(["adv"]).run()
+    assert_clean(at)
+    assert at.query_params["v"] == "adv"
+    at.multiselect(key="variants").set_value([]).run()
+    assert any("at least one variant" in i.value for i in at.info)
+    at.multiselect(key="variants").set_value(["c", "advc"]).run()
+    at.radio(key="img_source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value(("cat.jpg", real_photo_bytes(), "image/jpeg")).run()
+    assert_clean(at)
+    assert at.get("plotly_chart") and len(images(at)) == 16

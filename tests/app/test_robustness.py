@@ -1,0 +1,30 @@
+"""Robustness page: PGD per variant, eps selectable, before/after predictions."""
+from apptest_helpers import tiny_packs_env  # noqa: F401 (a fixture)
+from apptest_helpers import assert_clean, images, open_app
+
+
+def test_robustness_renders_on_the_demo_pack():
+    at = open_app("pages/4_Robustness.py", query={"eps": "4"})
+    assert_clean(at)
+    n = len(at.multiselect(key="variants").value)
+    # clean, adversarial, amplified perturbation, saliency of clean and adversarial
+    assert len(images(at)) == 5 * n
+    assert at.select_slider(key="eps").value == 4
+    assert at.query_params["eps"] == "4"
+
+
+def test_eps_and_variants_switch(tiny_packs_env):
+    at = open_app("pages/4_Robustness.py", pack=tiny_packs_env)
+    assert len(images(at)) == 4 * 5
+    at.selectbox(key="adv_method").set_value("none").run()
+    assert len(images(at)) == 4 * 3
+    at.select_slider(key="eps").set_value(0).run()
+    assert_clean(at)
+    assert len(at.success) == 4  # eps 0 keeps every prediction
+    at.slider(key="pgd_steps").set_value(2).run()
+    at.multiselect(key="variants").set_value(["standard", "advc"]).run()
+    at.select_slider(key="eps").set_value(16).run()
+    assert_clean(at)
+    at.selectbox(key="adv_method").set_value("gradcam").run()
+    assert_clean(at)
+    assert len(images(at)) == 2 * 5
