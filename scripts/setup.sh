@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 MODE=${1:-app}
 PYTHON=${PYTHON:-python3}
 
-if [ ! -x .venv/bin/python ]; then
+# A venv cut short (no pip inside) is rebuilt rather than trusted.
+if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  rm -rf .venv
   "$PYTHON" -m venv .venv
 fi
 REQ=requirements.txt
