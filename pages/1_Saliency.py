@@ -106,14 +106,14 @@ if with_measures and cells:
     except ImportError:
         st.caption("Per-map measures are not available in this installation.")
 
-captions = {v: sv.prediction_text(predictions[v], pack.classes) for v in variants}
-grid_png = sv.grid_png(image.x, cells, variants, methods, captions, opacity)
+grid = sv.as_grid(cells, variants, methods, predictions)
+grid_png = sv.grid_png(image.x, grid, pack.classes, opacity)
 d1, d2, d3 = st.columns(3)
 d1.download_button("Grid (PNG)", grid_png, "grid.png", "image/png", on_click="ignore")
 d2.download_button("Measures (CSV)", export.rows_to_csv(rows), "measures.csv", "text/csv",
                    on_click="ignore", disabled=not rows)
 bundle_files = {"grid.png": grid_png,
-                "grid.html": export.figure_html(sv.grid_figure(image.x, cells, variants, methods, opacity))}
+                "grid.html": export.figure_html(sv.grid_figure(image.x, grid, pack.classes, opacity))}
 if rows:
     bundle_files["measures.csv"] = export.rows_to_csv(rows)
 if image.index is None:

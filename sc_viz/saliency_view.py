@@ -13,6 +13,7 @@ import torch.nn as nn
 from PIL import Image
 
 from .explain import Explanation, iter_grid
+from .explain.grid import Grid
 from .explain.settings import ExplainSettings, grid_target
 
 DEFAULT_METHODS = ("ig", "gradcam", "lime")
@@ -85,54 +86,28 @@ def measure_rows(measures: Mapping[tuple[str, str], Mapping]) -> list[dict]:
             for (v, m), d in measures.items()]
 
 
-def grid_png(x: torch.Tensor, cells: Mapping[tuple[str, str], Explanation], variants: Sequence[str],
-             methods: Sequence[str], captions: Mapping[str, str], opacity: float) -> bytes:
-    """A static PNG of the grid (rows: variants; columns: the image, then the methods)."""
-    import io
-
-    import matplotlib.pyplot as plt
-
-    rows, cols = len(variants), len(methods) + 1
-    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.4 * rows), squeeze=False)
-    img = x.detach().float().cpu().reshape(-1, *x.shape[-3:])[0].permute(1, 2, 0).numpy()
-    for r, v in enumerate(variants):
-        axes[r][0].imshow(img, interpolation="nearest")
-        axes[r][0].set_title(f"{v}\n{captions.get(v, '')}", fontsize=8)
-        for c, m in enumerate(methods, start=1):
-            if (v, m) in cells:
-                axes[r][c].imshow(overlay(x, cells[(v, m)], opacity, size=img.shape[0]))
-            if r == 0:
-                axes[r][c].set_title(m, fontsize=10)
-    for ax in axes.flat:
-        ax.axis("off")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=150)
-    plt.close(fig)
-    return buf.getvalue()
+def as_grid(cells: Mapping[tuple[str, str], Explanation], variants: Sequence[str],
+            methods: Sequence[str], predictions: Mapping[str, list]) -> Grid:
+    """The page's cells (filled method by method) as the engine's Grid, so the static PNG
+    and the interactive HTML come from the one renderer in sc_viz.figures."""
+    done = [m for m in methods if any((v, m) in cells for v in variants)]
+    targets = {v: next((cells[(v, m)].target for m in done if (v, m) in cells),
+                       predictions[v][0][0]) for v in variants}
+    return Grid(list(variants), done, targets, {v: predictions[v] for v in variants}, dict(cells))
 
 
-def grid_figure(x: torch.Tensor, cells: Mapping[tuple[str, str], Explanation],
-                variants: Sequence[str], methods: Sequence[str], opacity: float):
+def grid_png(x: torch.Tensor, grid: Grid, classes: Sequence[str], opacity: float) -> bytes:
+    """A static PNG of the grid at presentation resolution (for slides)."""
+    from .figures import grid_png as render
+
+    return render(grid, x.reshape(-1, *x.shape[-3:])[0], classes=classes, opacity=opacity)
+
+
+def grid_figure(x: torch.Tensor, grid: Grid, classes: Sequence[str], opacity: float):
     """The grid as an interactive plotly figure (hover shows map values), for the bundle."""
-    from plotly.subplots import make_subplots
-    import plotly.graph_objects as go
+    from .figures import grid_figure as render
 
-    fig = make_subplots(rows=len(variants), cols=len(methods),
-                        subplot_titles=[f"{v} / {m}" for v in variants for m in methods])
-    for r, v in enumerate(variants, start=1):
-        for c, m in enumerate(methods, start=1):
-            if (v, m) in cells:
-                exp = cells[(v, m)]
-                fig.add_trace(go.Image(z=np.asarray(overlay(x, exp, opacity, size=1)),
-                                       customdata=exp.map.numpy(),
-                                       hovertemplate="map %{customdata:.3g}<extra></extra>"),
-                              row=r, col=c)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_layout(height=220 * len(variants), width=220 * len(methods),
-                      margin={"t": 40, "b": 10, "l": 10, "r": 10})
-    return fig
+    return render(grid, x.reshape(-1, *x.shape[-3:])[0], classes=classes, opacity=opacity)
 
 
 def clean_and_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, method: str,

@@ -52,9 +52,11 @@ def test_overlay_grid_png_and_bundle(pack):
     models = {v: pack.models[v] for v in s.variants}
     cells = {(v, m): e for m in s.methods for v, e in sv.method_cells(models, x, m, s, None).items()}
     assert sv.overlay(x, cells[("c", "saliency")], 0.5).size == (160, 160)
-    png = sv.grid_png(x, cells, s.variants, s.methods, {"c": "cat 50%"}, s.opacity)
+    grid = sv.as_grid(cells, s.variants, s.methods, {v: [(3, 0.5)] for v in s.variants})
+    assert grid.methods == s.methods and grid.targets["c"] == cells[("c", "saliency")].target
+    png = sv.grid_png(x, grid, [f"k{i}" for i in range(10)], s.opacity)
     assert Image.open(io.BytesIO(png)).format == "PNG"
-    html = export.figure_html(sv.grid_figure(x, cells, s.variants, s.methods, s.opacity))
+    html = export.figure_html(sv.grid_figure(x, grid, [f"k{i}" for i in range(10)], s.opacity))
     data = export.bundle_zip({"grid.png": png, "grid.html": html, "README.txt": sv.BUNDLE_README},
                              s.to_json())
     z = zipfile.ZipFile(io.BytesIO(data))

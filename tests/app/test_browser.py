@@ -172,9 +172,10 @@ def test_every_page_and_an_upload(server, browser, tmp_path, tiny_pack):
     photo = tmp_path / "cat.jpg"
     photo.write_bytes(real_photo_bytes())
     css(browser, 'input[type="file"]')[0].send_keys(str(photo))
+    # the sidebar shows the upload under its name; the grid is then redrawn for it
     wait_until(browser, lambda: any("uploaded: cat.jpg" in el.text for el in
-                                    css(browser, '[data-testid="stMain"] [data-testid="stImage"]')),
-               what="grid of the upload")
+                                    css(browser, '[data-testid="stSidebar"] [data-testid="stImage"]')),
+               what="the upload in the sidebar")
     wait_until(browser, drawn(browser, download, 3), what="upload drawn")
     cells = css(browser, '[data-testid="stMain"] [data-testid="stImage"]')
     assert len(cells) >= 3 and sum("target:" in c.text for c in cells) >= 2
