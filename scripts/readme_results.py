@@ -36,6 +36,15 @@ def results_block(report: dict, report_dir: str) -> str:
     if n:
         lines += ["", f"Accuracies on {n:,} test images; DS = mean L2 distance between the logits of "
                   "an image and of its level-2 perturbation (METHOD.md Table 1)."]
+    manifest_path = REPO / report["pack"]["path"] / "manifest.json"
+    if manifest_path.exists():  # the trainer's final evaluation on the whole test set
+        entries = json.loads(manifest_path.read_text())["variants"]
+        full = [f"`{v}` {e['metrics']['clean_acc']:.2%} / {e['metrics']['pgd_acc']:.2%}"
+                for v, e in entries.items() if "clean_acc" in e.get("metrics", {})]
+        n_full = next((e["metrics"]["test_n"] for e in entries.values() if "test_n" in e.get("metrics", {})), 0)
+        if full:
+            lines += ["", f"Clean / PGD-10 accuracy on all {n_full:,} test images, measured by the "
+                      "trainer and recorded in the pack's manifest: " + "; ".join(full) + "."]
     return "\n".join(lines)
 
 
