@@ -70,3 +70,26 @@ def test_bad_out_pack_and_settings(tiny_pack, tmp_path, capsys):
     rc, _, err = run_cli(capsys, "explain", "--settings", tmp_path / "s.json", "--out",
                          tmp_path / "g.png")
     assert rc == 2 and "unknown settings fields: colour" in err
+
+
+def test_settings_from_an_export_bundle_find_the_upload_beside_them(tiny_pack, tmp_path):
+    """The app's bundle holds settings.json and the upload as image.png in one folder; the
+    CLI run from elsewhere must read that image, not one relative to its working dir."""
+    import io
+
+    from PIL import Image
+
+    from sc_viz import saliency_view as sv
+    from sc_viz.cli import main
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    Image.new("RGB", (40, 30), (250, 20, 20)).save(bundle / "image.png")
+    settings = sv.page_settings(str(tiny_pack), image_index=None, image_file="image.png",
+                                variants=["standard"], methods=["saliency"],
+                                target_mode=sv.TARGET_PREDICTED, target_class=None, ig_steps=8,
+                                lime_samples=100, opacity=0.5)
+    (bundle / "settings.json").write_text(settings.to_json())
+    out = tmp_path / "grid.png"
+    assert main(["explain", "--settings", str(bundle / "settings.json"), "--out", str(out)]) == 0
+    assert Image.open(io.BytesIO(out.read_bytes())).format == "PNG"

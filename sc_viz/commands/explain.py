@@ -70,6 +70,10 @@ def build_settings(args):
     image = (str(Path(args.image)) if args.image else
              {"dataset_split": "test", "index": args.index} if args.index is not None else
              base.image if base else None)
+    if base and image is base.image and isinstance(image, str) and not Path(image).is_absolute():
+        # the app's export bundle stores an upload beside settings.json: resolve it there
+        beside = Path(args.settings).parent / image
+        image = str(beside) if beside.exists() else image
     if image is None:
         raise ValueError("give --image FILE or --index N (or --settings)")
     values = dataclasses.asdict(base) if base else {}
