@@ -77,7 +77,7 @@ def _bare_passes(models: dict, x: torch.Tensor, targets: dict, ig_steps: int, li
 
     h, w = x.shape[-2:]
     ig_batch = max(1, ig_mod.PIXELS_PER_BATCH // (h * w))
-    lime_batch = max(1, lime_mod.PIXELS_PER_BATCH // (h * w))
+    lime_batch = lime_mod.batch_for(x, next(next(iter(models.values())).parameters()).device)
     lime_images = x[None].expand(lime_samples, -1, -1, -1)  # (L, 3, H, W)
     for v, model in models.items():
         t = targets[v]
