@@ -28,6 +28,14 @@ def measures_for(pack_key, image_key, variant, method, settings_json, _model, _x
     return measure_map(_model, _x, _exp.map, _exp.target)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def renders_for(pack_key, image_key, settings_json, _grid, _x, _classes, opacity):
+    """The grid's PNG and interactive HTML: drawn once per view, not on every rerun (the
+    HTML inlines plotly.js, the PNG is 200 dpi). The keys fix every cell of the grid."""
+    return (sv.grid_png(_x, _grid, _classes, opacity),
+            export.figure_html(sv.grid_figure(_x, _grid, _classes, opacity)))
+
+
 ctx = app_state.context()
 pack = app_state.require_pack(ctx)
 image = app_state.require_image(ctx)
@@ -107,13 +115,12 @@ if with_measures and cells:
         st.caption("Per-map measures are not available in this installation.")
 
 grid = sv.as_grid(cells, variants, methods, predictions)
-grid_png = sv.grid_png(image.x, grid, pack.classes, opacity)
+grid_png, grid_html = renders_for(pk, image.key, settings_json, grid, image.x, pack.classes, opacity)
 d1, d2, d3 = st.columns(3)
 d1.download_button("Grid (PNG)", grid_png, "grid.png", "image/png", on_click="ignore")
 d2.download_button("Measures (CSV)", export.rows_to_csv(rows), "measures.csv", "text/csv",
                    on_click="ignore", disabled=not rows)
-bundle_files = {"grid.png": grid_png,
-                "grid.html": export.figure_html(sv.grid_figure(image.x, grid, pack.classes, opacity))}
+bundle_files = {"grid.png": grid_png, "grid.html": grid_html}
 if rows:
     bundle_files["measures.csv"] = export.rows_to_csv(rows)
 if image.index is None:
