@@ -3,7 +3,7 @@ for the chosen image, the test-set means from the pack's stored report, and the 
 images themselves."""
 import streamlit as st
 
-from sc_viz import app_state, export, single_image
+from sc_viz import app_state, export, report_view, single_image
 from sc_viz.app_figures import ds_lines
 from sc_viz.perturb import LEVELS
 
@@ -19,17 +19,9 @@ def strip_pngs(image_key: str, _x):
             for p, levels in single_image.perturbed_strip(_x).items() for lv, img in levels.items()}
 
 
-def report_table(pack, variants):
-    """Test-set mean DS from the pack's stored evaluation report, or (None, why)."""
-    try:
-        from sc_viz.evaluate import load_report
-        report = load_report(pack)
-        table = report["suites"]["continuity"]["mean_ds"] if report else None
-    except Exception as err:  # noqa: BLE001 - a missing/odd report only hides this panel
-        return None, f"The stored evaluation report could not be read ({type(err).__name__})."
-    if not table:
-        return None, f"No stored evaluation report for {pack.name}; run `sc-viz eval` to add one."
-    return {v: table[v] for v in variants if v in table}, None
+@st.cache_data(max_entries=8, show_spinner=False, ttl=60)
+def stored(pack_key: str, _pack):
+    return report_view.stored_report(_pack)
 
 
 ctx = app_state.context()
@@ -45,12 +37,14 @@ table = ds_table(app_state.pack_key(pack), image.key, tuple(variants), pack.mode
 st.plotly_chart(ds_lines(table, f"This image ({image.caption})"), key="ds-image")
 rows = single_image.ds_rows(table)
 
-test_table, why = report_table(pack, variants)
+report = stored(app_state.pack_key(pack), pack)
+test_table = report_view.continuity_means(report, variants)
 if test_table:
-    st.plotly_chart(ds_lines(test_table, "Test-set mean (stored report, paper Fig. 4)"), key="ds-test")
+    st.plotly_chart(ds_lines(test_table, f"Test-set mean, {report.sample_label('continuity')} "
+                                         "(stored report, paper Fig. 4)"), key="ds-test")
     rows += single_image.ds_rows(test_table, source="test-set mean")
-elif not ctx.present:
-    st.caption(why)
+if report.message and not ctx.present:
+    st.caption(report.message)
 
 st.subheader("Perturbed images")
 pngs = strip_pngs(image.key, image.x)

@@ -1,8 +1,9 @@
 """Robustness: the chosen image under PGD for each variant: adversarial image, the
-perturbation (amplified), prediction before/after, and saliency of clean vs adversarial."""
+perturbation (amplified), prediction before/after, and saliency of clean vs adversarial;
+below, the test-set clean and PGD accuracy from the pack's stored report (Table 2)."""
 import streamlit as st
 
-from sc_viz import app_state, export, single_image
+from sc_viz import app_state, export, report_view, single_image
 from sc_viz import saliency_view as sv
 from sc_viz.explain import METHODS
 
@@ -21,6 +22,24 @@ def attack(pack_key: str, image_key: str, variants: tuple, eps255: float, steps:
 @st.cache_data(max_entries=64, show_spinner="Explaining...")
 def saliency_pair(pack_key, image_key, variant, eps255, steps, method, _model, _x, _x_adv):
     return sv.clean_and_adversarial(_model, _x, _x_adv, method)
+
+
+@st.cache_data(max_entries=8, show_spinner=False, ttl=60)
+def stored(pack_key: str, _pack):
+    return report_view.stored_report(_pack)
+
+
+def test_set_table(pack, variants, present: bool) -> None:
+    """Table 2 of the stored report for the chosen variants (or why there is none)."""
+    report = stored(app_state.pack_key(pack), pack)
+    table = report_view.robustness_rows(report, variants)
+    if table:
+        st.subheader("Test set (paper Table 2)")
+        st.dataframe(table, hide_index=True, key="table2")
+        if not present:
+            st.caption(report_view.robustness_caption(report))
+    if report.message and not present:
+        st.caption(report.message)
 
 
 ctx = app_state.context()
@@ -70,6 +89,7 @@ for v in variants:
             st.error("prediction changed")
         else:
             st.success("prediction kept")
+test_set_table(pack, variants, ctx.present)
 st.download_button("Download numbers (CSV)", export.rows_to_csv(rows), "robustness.csv",
                    "text/csv", on_click="ignore")
 app_state.sync_link(variants=tuple(variants), eps=float(eps255))

@@ -11,11 +11,18 @@ def test_robustness_renders_on_the_demo_pack():
     assert len(images(at)) == 5 * n
     assert at.select_slider(key="eps").value == 4
     assert at.query_params["eps"] == "4"
+    # the test-set Table 2 from the committed report, one row per chosen variant
+    (table,) = at.dataframe
+    assert list(table.value["variant"]) == at.multiselect(key="variants").value
+    assert table.value["PGD accuracy"].str.endswith("%").all()
+    assert any("PGD-10" in c.value for c in at.caption)
 
 
 def test_eps_and_variants_switch(tiny_packs_env):
     at = open_app("pages/4_Robustness.py", pack=tiny_packs_env)
     assert len(images(at)) == 4 * 5
+    assert not at.dataframe  # no stored report for a fresh pack: a line says how to make one
+    assert any("sc-viz eval --pack" in c.value for c in at.caption)
     at.selectbox(key="adv_method").set_value("none").run()
     assert len(images(at)) == 4 * 3
     at.select_slider(key="eps").set_value(0).run()
