@@ -4,7 +4,7 @@ import streamlit as st
 from threadpoolctl import threadpool_limits
 
 from sc_viz import app_state, embed, export
-from sc_viz.app_figures import embedding_figure, embeddings_png
+from sc_viz.figures import embedding_figure, embedding_png
 from sc_viz.perturb import LEVELS
 from sc_viz.single_image import top_k
 
@@ -61,9 +61,9 @@ except ValueError as err:  # too few same-class points for t-SNE/UMAP
 
 cols = st.columns(len(variants))
 for col, v in zip(cols, variants):
-    n = sum(emb.violations[v].get(p, 0) for p in shown)
-    col.plotly_chart(embedding_figure(emb.coords[v], emb.kinds, v, shown,
-                                      f"{v}: {n} violations"), key=f"emb-{v}")
+    fig = embedding_figure(emb, variants=[v], shown=shown)
+    fig.update_layout(width=None, height=420)  # the column sets the width
+    col.plotly_chart(fig, key=f"emb-{v}")
 st.subheader("Continuity violations")
 if not ctx.present:
     st.caption("Same-class test images closer to x (in logit space, DS) than x's own perturbed "
@@ -72,7 +72,7 @@ rows = [{"variant": v, **emb.violations[v], "same_class_images": emb.kinds.count
         for v in variants]
 st.dataframe(rows, hide_index=True)
 d1, d2 = st.columns(2)
-d1.download_button("Plots (PNG)", embeddings_png([(v, emb.coords[v], emb.kinds) for v in variants], shown),
+d1.download_button("Plots (PNG)", embedding_png([emb], variants=variants, shown=shown),
                    "embeddings.png", "image/png", on_click="ignore")
 d2.download_button("Violations (CSV)", export.rows_to_csv(rows), "violations.csv", "text/csv",
                    on_click="ignore")

@@ -59,8 +59,9 @@ def same_class_set(split: Any, label: int, *, count: int = 200, exclude: Optiona
         pool = pool[pool != int(exclude)]
     g = torch.Generator().manual_seed(seed)
     chosen = pool[torch.randperm(len(pool), generator=g)[:count]].sort().values
-    if len(chosen) == 0:
-        return torch.zeros(0, 3, 1, 1), []
+    if len(chosen) == 0:  # no other image of the class: an empty set of the right shape
+        shape = split.get(0).shape if len(split) else (3, 1, 1)
+        return torch.zeros(0, *shape), []
     return torch.stack([split.get(int(i)) for i in chosen]), chosen.tolist()
 
 
@@ -176,7 +177,8 @@ def embed(models: dict[str, nn.Module], x: torch.Tensor, same_class_images: torc
     """The whole embedding view for one image (see the module docstring)."""
     pts = build_points(x, same_class_images, level=level, x_index=x_index,
                        same_class_indices=same_class_indices)
-    check_size(method, len(pts.kinds), options)  # before any model runs
+    # before any model runs; a joint fit projects every variant's points at once
+    check_size(method, len(pts.kinds) * (len(models) if joint else 1), options)
     logits = logits_by_variant(models, pts.images)
     if joint:
         coords = project_joint(logits, method=method, seed=seed, options=options)

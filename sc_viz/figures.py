@@ -171,22 +171,35 @@ def to_html(fig: go.Figure, path: Union[str, Path, None] = None) -> str:
 
 
 # ---------------------------------------------------------------- embeddings
+def _kinds_drawn(embedding: Any, shown: Optional[set]) -> list[str]:
+    """Same-class images first (underneath), then the perturbations in `shown` (all when
+    None), x last (on top)."""
+    perturbations = [k for k in dict.fromkeys(embedding.kinds) if k not in ("x", "same_class")]
+    return ["same_class", *[k for k in perturbations if shown is None or k in shown], "x"]
+
+
+def violation_title(embedding: Any, variant: str, shown: Optional[set] = None) -> str:
+    n = sum(c for k, c in embedding.violations[variant].items() if shown is None or k in shown)
+    joint = " (joint)" if embedding.joint else ""
+    return f"{variant}: {embedding.method.upper()}{joint}, {n} violations"
+
+
 def embedding_figure(embedding: Any, *, variants: Optional[Sequence[str]] = None,
-                     classes: Optional[Sequence[str]] = None, cell_px: int = 380) -> go.Figure:
-    """One scatter per variant: same-class images, x and each perturbation marked
-    distinctly; hover shows the kind, data-set index and DS to x. A joint projection
-    shares its axes ranges across the plots."""
+                     shown: Optional[set] = None, cell_px: int = 380) -> go.Figure:
+    """One scatter per variant: same-class images, x and each perturbation (those in
+    `shown`; all when None) marked distinctly; hover shows the kind, data-set index and DS
+    to x. A joint projection shares its axes ranges across the plots."""
     variants = list(variants or embedding.coords)
-    titles = [f"{v}: {embedding.method.upper()}{' (joint)' if embedding.joint else ''}"
-              for v in variants]
-    fig = make_subplots(rows=1, cols=len(variants), subplot_titles=titles,
-                        horizontal_spacing=0.04)
+    fig = make_subplots(rows=1, cols=len(variants), horizontal_spacing=0.04,
+                        subplot_titles=[violation_title(embedding, v, shown) for v in variants])
     kinds = np.array(embedding.kinds)
     for c, v in enumerate(variants, start=1):
         xy = embedding.coords[v].numpy()
         ds = embedding.distances[v].numpy()
-        for kind in dict.fromkeys(embedding.kinds):
+        for kind in _kinds_drawn(embedding, shown):
             sel = np.flatnonzero(kinds == kind)
+            if not len(sel):
+                continue
             symbol, size, colour = POINT_STYLE.get(kind, ("circle-open", 10, "purple"))
             label = "same class" if kind == "same_class" else kind
             if kind not in ("x", "same_class"):
@@ -209,6 +222,56 @@ def embedding_figure(embedding: Any, *, variants: Optional[Sequence[str]] = None
     fig.update_layout(width=cell_px * len(variants), height=cell_px + 80,
                       legend=dict(orientation="h", y=-0.08), margin=dict(l=10, r=10, t=40, b=10))
     return fig
+
+
+MPL_MARKERS = {"circle": "o", "star": "*", "diamond": "D", "square": "s",
+               "triangle-up": "^", "cross": "P"}
+
+
+def embedding_png(embeddings: Sequence[Any], path: Union[str, Path, None] = None, *,
+                  variants: Optional[Sequence[str]] = None, shown: Optional[set] = None,
+                  cell_in: float = 3.2, dpi: int = 130) -> bytes:
+    """A static PNG (matplotlib) of one or more embeddings of the same points: one row per
+    embedding (e.g. PCA, t-SNE, UMAP), one column per variant; joint ones share axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = list(variants or embeddings[0].coords)
+    fig, axes = plt.subplots(len(embeddings), len(variants), squeeze=False,
+                             figsize=(cell_in * len(variants), cell_in * len(embeddings) + 0.4))
+    for row, emb in zip(axes, embeddings):
+        kinds = np.array(emb.kinds)
+        for ax, v in zip(row, variants):
+            xy = emb.coords[v].numpy()
+            for kind in _kinds_drawn(emb, shown):
+                sel = np.flatnonzero(kinds == kind)
+                symbol, size, colour = POINT_STYLE.get(kind, ("circle", 10, "purple"))
+                if colour.startswith("rgba"):  # plotly colour string -> matplotlib tuple
+                    *rgb, alpha = (float(t) for t in colour[5:-1].split(","))
+                    colour = (*(c / 255 for c in rgb), alpha)
+                ax.scatter(xy[sel, 0], xy[sel, 1], s=size ** 2 / 3, c=[colour], label=kind,
+                           marker=MPL_MARKERS.get(symbol, "o"), linewidths=0.3,
+                           edgecolors="white" if kind == "same_class" else "black")
+            ax.set_title(violation_title(emb, v, shown), fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        if emb.joint:  # the same limits in every plot of the row
+            allxy = torch.cat([emb.coords[v] for v in variants]).numpy()
+            pad = 0.05 * (allxy.max(0) - allxy.min(0) + 1e-9)
+            for ax in row:
+                ax.set_xlim(allxy[:, 0].min() - pad[0], allxy[:, 0].max() + pad[0])
+                ax.set_ylim(allxy[:, 1].min() - pad[1], allxy[:, 1].max() + pad[1])
+    axes[0][0].legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    plt.close(fig)
+    data = buf.getvalue()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
 
 
 # ---------------------------------------------------------------- small helpers

@@ -88,3 +88,13 @@ def test_embed_per_variant_and_joint():
 def test_registry_and_warm_up():
     assert PROJECTIONS.names() == ["pca", "tsne", "umap"]
     assert warm_up() >= 0.0
+
+
+def test_joint_fit_counts_every_variants_points():
+    # 4 variants x (x + 4 perturbations + 3 same-class) = 32 points: enough for t-SNE's
+    # perplexity 30 jointly, not for one variant alone (8 points)
+    models, x, same = tiny_models(4), torch.rand(3, 8, 8), torch.rand(3, 3, 8, 8)
+    e = embed(models, x, same, method="tsne", joint=True)
+    assert all(c.shape == (8, 2) for c in e.coords.values())
+    with pytest.raises(ValueError, match="needs at least 31 points, got 8"):
+        embed(models, x, same, method="tsne", joint=False)

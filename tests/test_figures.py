@@ -7,8 +7,8 @@ from PIL import Image
 
 from sc_viz.embed import Embedding
 from sc_viz.explain import Explanation, Grid
-from sc_viz.figures import (bar_figure, embedding_figure, grid_figure, grid_png, line_figure,
-                            row_limits, to_html)
+from sc_viz.figures import (bar_figure, embedding_figure, embedding_png, grid_figure, grid_png,
+                            line_figure, row_limits, to_html)
 
 VARIANTS, METHODS = ["standard", "c"], ["gradcam", "ig"]
 
@@ -98,3 +98,19 @@ def test_bar_and_line_helpers():
     assert list(bars.data[1].y) == pytest.approx([0.8, 0.4])
     line = line_figure([1, 2, 3], {"c": [3.0, 2.0, 1.0]}, xaxis_title="level")
     assert list(line.data[0].x) == [1, 2, 3] and line.data[0].mode == "lines+markers"
+
+
+def test_embedding_figure_shows_only_the_chosen_perturbations():
+    fig = embedding_figure(hand_embedding(joint=False), variants=["c"], shown={"saturation"})
+    assert [t.legendgroup for t in fig.data] == ["same_class", "saturation", "x"]
+    # the title counts only the violations of what is shown
+    assert fig.layout.annotations[0].text == "c: UMAP, 2 violations"
+
+
+def test_embedding_png_one_row_per_embedding(tmp_path):
+    one = Image.open(io.BytesIO(embedding_png([hand_embedding(joint=False)]))).size
+    three = embedding_png([hand_embedding(joint=True)] * 3, tmp_path / "e.png",
+                          variants=["standard", "c"], shown={"hue"})
+    assert (tmp_path / "e.png").read_bytes() == three
+    w, h = Image.open(io.BytesIO(three)).size
+    assert w == one[0] and h > 2.5 * one[1]  # same columns, three rows

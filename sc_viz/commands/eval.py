@@ -15,6 +15,7 @@ not run this time keep their earlier results when the weights are the same."""
 
 def register(sub) -> None:
     from ..evaluate import SUITES
+    from ..evaluate import embeddings as emb
     from ..evaluate.saliency import DEFAULT_EXPLAIN_LIMIT
     from ..evaluate.stability import DEFAULT_STABILITY_LIMIT
 
@@ -50,6 +51,13 @@ def register(sub) -> None:
                    help="explanation-stability: Table-1 level of T (default 2)")
     g.add_argument("--methods", nargs="+", help="explanation methods (default: all for saliency; "
                    "ig gradcam lime for stability)")
+    g.add_argument("--embed-images", type=int, default=emb.DEFAULT_IMAGES,
+                   help="embeddings: images to project, each of another class "
+                   f"(default {emb.DEFAULT_IMAGES})")
+    g.add_argument("--embed-count", type=int, default=emb.DEFAULT_COUNT,
+                   help=f"embeddings: same-class images per image (default {emb.DEFAULT_COUNT})")
+    g.add_argument("--embed-level", type=int, default=emb.DEFAULT_LEVEL, choices=[1, 2, 3, 4],
+                   help=f"embeddings: Table-1 level of the perturbations (default {emb.DEFAULT_LEVEL})")
     g.add_argument("--lime-samples", type=int, help="LIME samples per image (default 300)")
     p.add_argument("--no-figures", action="store_true", help="skip PNG/HTML figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -59,15 +67,17 @@ def register(sub) -> None:
 def cmd_eval(args) -> int:
     from ..evaluate import run_suites
 
-    if args.limit is not None and args.limit < 1:
-        raise ValueError("--limit must be a positive number of images")
+    for flag in ("limit", "embed_images", "embed_count"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be a positive number of images")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else Path("reports") / Path(args.pack).resolve().name
     options = {"explain_limit": args.explain_limit, "stability_limit": args.stability_limit,
-               "stability_level": args.stability_level}
+               "stability_level": args.stability_level, "embed_images": args.embed_images,
+               "embed_count": args.embed_count, "embed_level": args.embed_level}
     if args.pgd_steps:
         options["pgd_steps"] = args.pgd_steps
     if args.methods:

@@ -24,6 +24,11 @@ object keys, so strings: "1".."4", "0.25"; accuracies are fractions in [0, 1]):
                     violation_rate: {variant: {perturbation: {level: float|null}}},  Fig. 1
                     violated_share: same shape (fraction of images with >= 1 violation),
                     clean_acc: {variant: float}, n: int}
+      embeddings   {images: [{position, label, class, same_class: int, kinds: [...],
+                     indices: [...], violations: {variant: {perturbation: int}},
+                     distances: {variant: [DS to x per point]},
+                     coords: {method: {variant: [[x, y] per point]}}}],
+                    level: int, count: int, methods: [...], joint: true}      Fig. 1-2
       robustness   {variant: {clean_acc, pgd_acc, n, eps, step_size, steps, random_start,
                     norm}}                                                      Table 2
       disruption   {accuracy: {variant: {transform: {strength: float}}},       Tables 7/9/11
@@ -47,7 +52,7 @@ import torch
 from ..data import data_root, load_split, seeded_subset
 from ..packs import Pack, atomic_write_json, load_pack
 from .common import SUITES, EvalContext, SuiteSpec, device_info, pack_hash, versions
-from . import continuity, robustness, disruption, saliency, stability  # noqa: F401  (register)
+from . import continuity, embeddings, robustness, disruption, saliency, stability  # noqa: F401  (register)
 
 FORMAT = "sc-viz-report/1"
 REPORT_JSON = "report.json"

@@ -143,17 +143,44 @@ def charts(report: dict) -> list[Chart]:
     return out
 
 
+def embedding_name(i: int) -> str:
+    return f"fig2_embeddings_{i + 1}"
+
+
+def embedding_figures(report: dict) -> list[tuple[str, list]]:
+    """[(file stem, [Embedding per method])] for the images of the embeddings suite."""
+    from .embeddings import stored_embeddings
+
+    e = report.get("suites", {}).get("embeddings")
+    if not e:
+        return []
+    return [(embedding_name(i), list(stored_embeddings(entry, e["level"]).values()))
+            for i, entry in enumerate(e["images"])]
+
+
 def write_figures(report: dict, out: Path) -> list[str]:
     """figures/<name>.png (matplotlib) + figures.html (plotly); returns notes on failures."""
+    from ..figures import embedding_figure, embedding_png
+
     notes, html_parts = [], []
-    for i, chart in enumerate(charts(report)):
+    for chart in charts(report):
         try:
             atomic_write_bytes(out / "figures" / f"{chart.name}.png", matplotlib_png(chart))
         except Exception as err:  # a PNG problem must not lose the report
             notes.append(f"{chart.name}.png not written: {type(err).__name__}: {err}")
         fig = plotly_figure(chart)
-        html_parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0),
+        html_parts.append(fig.to_html(full_html=False, include_plotlyjs=not html_parts,
                                       div_id=f"fig-{chart.name}"))
+    for name, embeddings in embedding_figures(report):
+        try:
+            atomic_write_bytes(out / "figures" / f"{name}.png", embedding_png(embeddings))
+        except Exception as err:
+            notes.append(f"{name}.png not written: {type(err).__name__}: {err}")
+        for emb in embeddings:
+            fig = embedding_figure(emb, cell_px=300)
+            fig.update_layout(title=f"{name}: {emb.method.upper()} (joint)")
+            html_parts.append(fig.to_html(full_html=False, include_plotlyjs=not html_parts,
+                                          div_id=f"fig-{name}-{emb.method}"))
     if html_parts:
         title = f"sc-viz report figures: {report['pack']['name']}"
         html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
@@ -255,8 +282,30 @@ def _stability_md(s: dict) -> str:
     return "\n".join(md)
 
 
+def _embeddings_md(e: dict, settings: dict) -> str:
+    md = [f"## Semantic discontinuity evidence (Sec. 3.2, Fig. 1-2)\n\nFor each image x: its "
+          f"four level-{e['level']} perturbations and up to {e['count']} other test images of "
+          "its class, projected with PCA, t-SNE and UMAP (one joint fit over the variants, so "
+          "a row's plots share axes). Cells: same-class images closer to x than the "
+          "perturbed copy (violations) / the copy's DS to x.\n"]
+    for i, entry in enumerate(e["images"]):
+        kinds = entry["kinds"]
+        perturbed = [(j, k) for j, k in enumerate(kinds) if k not in ("x", "same_class")]
+        where = ("test image" if settings.get("limit") is None
+                 else f"image of the seeded {settings['n']}-image test sample, position")
+        md.append(f"### {entry['class']}: {where} {entry['position']}, "
+                  f"{entry['same_class']} same-class images\n")
+        rows = [[v] + [f"{entry['violations'][v][k]} / {num(entry['distances'][v][j])}"
+                       for j, k in perturbed] for v in entry["violations"]]
+        md.append(table(["variant"] + [k for _, k in perturbed], rows))
+        md.append(f"\n![embeddings {i + 1}](figures/{embedding_name(i)}.png)\n")
+    return "\n".join(md)
+
+
 SECTIONS = {"continuity": lambda r: _continuity_md(r["suites"]["continuity"],
                                                    r["settings"].get("continuity", {})),
+            "embeddings": lambda r: _embeddings_md(r["suites"]["embeddings"],
+                                                   r["settings"].get("embeddings", {})),
             "robustness": lambda r: _robustness_md(r["suites"]["robustness"]),
             "disruption": lambda r: _disruption_md(r["suites"]["disruption"]),
             "saliency": lambda r: _saliency_md(r["suites"]["saliency"]),

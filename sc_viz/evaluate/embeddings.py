@@ -1,0 +1,94 @@
+"""Semantic discontinuity evidence (Sec. 3.2, Fig. 1-2), per image: for a few seeded
+test images x (each of another class), x's four level-k photometric perturbations and
+`count` other test images of its class, every variant's logits, the number of same-class
+images closer to x than each perturbed copy (violations), and 2-D projections of all the
+points with PCA, t-SNE and UMAP.
+
+Projections are joint (one fit on every variant's logits, which share their axes, one
+per class), so the four plots of a method share their axes and can be compared directly.
+The continuity suite gives the same violation counts as rates over the whole test sample;
+this suite keeps the pictures.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..embed import Embedding, embed, same_class_set
+from .common import SUITES, EvalContext, SuiteSpec
+
+DEFAULT_IMAGES = 3
+DEFAULT_COUNT = 200
+DEFAULT_LEVEL = 2
+METHODS = ("pca", "tsne", "umap")
+
+
+def pick_images(ctx: EvalContext, n: int) -> list[int]:
+    """n seeded positions in the test sample, each of a class not picked before."""
+    order = torch.randperm(len(ctx.test), generator=torch.Generator().manual_seed(ctx.seed))
+    chosen, classes = [], set()
+    for i in order.tolist():
+        label = int(ctx.test.labels[i])
+        if label not in classes:
+            chosen.append(i)
+            classes.add(label)
+            if len(chosen) == n:
+                break
+    return chosen
+
+
+def fit_options(method: str, n_points: int) -> dict:
+    """The projection's defaults, shrunk for the few points of a small --limit run (t-SNE
+    needs perplexity < points, UMAP n_neighbors < points)."""
+    if method == "tsne":
+        return {"perplexity": float(min(30.0, max(2.0, (n_points - 1) / 3)))}
+    if method == "umap":
+        return {"n_neighbors": int(min(15, max(2, n_points - 2)))}
+    return {}
+
+
+def run(ctx: EvalContext) -> dict:
+    level = int(ctx.options.get("embed_level", DEFAULT_LEVEL))
+    count = int(ctx.options.get("embed_count", DEFAULT_COUNT))
+    positions = pick_images(ctx, int(ctx.options.get("embed_images", DEFAULT_IMAGES)))
+    images = []
+    bar = ctx.bar(len(positions) * len(METHODS), "embeddings (PCA, t-SNE, UMAP)", unit="fit")
+    for pos in positions:
+        label = int(ctx.test.labels[pos])
+        x = ctx.test.get(pos)  # (3, H, W)
+        others, other_idx = same_class_set(ctx.test, label, count=count, exclude=pos,
+                                           seed=ctx.seed)
+        entry = {"position": pos, "label": label, "class": ctx.test.classes[label],
+                 "same_class": len(other_idx), "coords": {}}
+        n_joint = len(ctx.models) * (1 + 4 + len(other_idx))  # x, 4 perturbations, the class
+        for method in METHODS:
+            e = embed(ctx.models, x, others, level=level, method=method, joint=True,
+                      seed=ctx.seed, options=fit_options(method, n_joint), x_index=pos,
+                      same_class_indices=other_idx)
+            entry["kinds"], entry["indices"] = e.kinds, e.indices
+            entry["violations"] = e.violations
+            entry["distances"] = {v: [round(float(d), 4) for d in ds.tolist()]
+                                  for v, ds in e.distances.items()}
+            entry["coords"][method] = {v: [[round(float(a), 4), round(float(b), 4)]
+                                           for a, b in c.tolist()] for v, c in e.coords.items()}
+            bar.update(1)
+        images.append(entry)
+    bar.close()
+    return {"images": images, "level": level, "count": count, "methods": list(METHODS),
+            "joint": True}
+
+
+def stored_embeddings(entry: dict, level: int) -> dict[str, Embedding]:
+    """One image of this suite's results -> {method: Embedding} (no logits), for figures."""
+    distances = {v: torch.tensor(d) for v, d in entry["distances"].items()}
+    return {method: Embedding(method, True, level, entry["kinds"], entry["indices"], {},
+                              distances, entry["violations"],
+                              {v: torch.tensor(c) for v, c in coords.items()})
+            for method, coords in entry["coords"].items()}
+
+
+SUITES.add("embeddings", SuiteSpec(
+    run, "per-image PCA / t-SNE / UMAP of x, its perturbations and its class, with "
+         "violation counts (Fig. 1-2)",
+    settings=lambda ctx: {"embed_images": int(ctx.options.get("embed_images", DEFAULT_IMAGES)),
+                          "embed_count": int(ctx.options.get("embed_count", DEFAULT_COUNT)),
+                          "embed_level": int(ctx.options.get("embed_level", DEFAULT_LEVEL))}))
