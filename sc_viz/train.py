@@ -30,6 +30,7 @@ from .losses import continuity_loss
 from .metrics import accuracy, mean_distance_scores
 from .models import ARCHS, build_model
 from .perturb import LEVELS, PHOTOMETRIC, random_photometric
+from .precision import autocast_dtype
 from .variants import VARIANTS
 
 # The paper's lambda did not survive text extraction; 0.1 is the project's choice
@@ -122,22 +123,6 @@ class TrainingDiverged(RuntimeError):
 
 class TrainError(ValueError):
     """Bad arguments or state found before training starts; nothing was written."""
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
-    if precision == "fp32":
-        return None
-    if precision == "bf16" or (device.type == "cuda" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.bfloat16 if (device.type == "cpu" and _cpu_has_bf16()) else None
 
 
 # ---------------------------------------------------------------- distributed

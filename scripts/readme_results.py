@@ -45,7 +45,52 @@ def results_block(report: dict, report_dir: str) -> str:
         if full:
             lines += ["", f"Clean / PGD-10 accuracy on all {n_full:,} test images, measured by the "
                       "trainer and recorded in the pack's manifest: " + "; ".join(full) + "."]
+    lines += ["", eval_time(report)]
+    lines += experiments_block(report_dir)
     return "\n".join(lines)
+
+
+def eval_time(report: dict) -> str:
+    """How long the report's suites took, from its status block."""
+    status = report.get("status", {})
+    seconds = sum(st.get("seconds") or 0 for st in status.values())
+    n = {report["settings"].get(k, {}).get("n") for k in status}
+    where = report.get("environment", {})
+    return (f"`sc-viz eval --suite all` ({', '.join(status)}) took {seconds / 60:.1f} min in all "
+            f"on {sorted(x for x in n if x)[-1]:,} test images ({where.get('device', '?')}, "
+            f"{where.get('torch_threads', '?')} torch threads; per-suite times in the report's "
+            "run log).")
+
+
+def experiments_block(report_dir: str) -> list[str]:
+    """The training experiments' results (scripts/run_experiments.sh), when present."""
+    base = REPO / report_dir / "experiments"
+    lines = []
+
+    def load(name: str, stem: str):
+        path = base / name / f"{stem}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    sweep = load("sweep-lambda", "sweep_lambda")
+    if sweep:
+        rows = sweep["lambdas"].values()
+        lines += ["", f"lambda sweep (Fig. 5; `c` fine-tuned {sweep['settings']['epochs']} epoch "
+                  f"from `standard`, `experiments/sweep-lambda/`): " + "; ".join(
+                      f"lambda {r['lam']:g}: accuracy {r['accuracy']:.2%}, level-1 DS sum "
+                      f"{r['level1_ds_sum']:.2f}" for r in rows) + "."]
+    transfer = load("transfer", "transfer")
+    if transfer:
+        lines += ["", f"Transfer (Sec. 4.6; {transfer['source']['dataset']} -> "
+                  f"{transfer['target']}, {transfer['settings']['epochs']} epoch of fine-tuning, "
+                  "`experiments/transfer/`): " + "; ".join(
+                      f"`{v}` {r['accuracy']:.2%}" for v, r in transfer["variants"].items()) + "."]
+    fair = load("fairness", "fairness")
+    if fair:
+        lines += ["", f"Fairness (Sec. 4.7; colour-biased Fashion-MNIST, {fair['arch']}, "
+                  f"`experiments/fairness/`): test accuracy with the backgrounds' colours "
+                  "flipped: " + "; ".join(f"`{v}` {r['accuracy']:.2%}"
+                                          for v, r in fair["variants"].items()) + "."]
+    return lines
 
 
 def main(argv: list[str]) -> int:

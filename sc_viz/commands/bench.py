@@ -71,21 +71,27 @@ def _bare_passes(models: dict, x: torch.Tensor, targets: dict, ig_steps: int, li
                  ) -> None:
     """The model work the grid needs, nothing else: per variant a prediction forward, IG's
     steps forward+backward (plus its delta forward), Grad-CAM's forward+backward, and the
-    LIME samples' forwards, in the batch sizes the grid uses."""
+    LIME samples' forwards, in the batch sizes and precision the grid uses."""
+    import contextlib
+
     from ..explain import ig as ig_mod
     from ..explain import lime as lime_mod
+    from ..precision import autocast_dtype
 
     h, w = x.shape[-2:]
+    device = next(next(iter(models.values())).parameters()).device
     ig_batch = max(1, ig_mod.PIXELS_PER_BATCH // (h * w))
-    lime_batch = lime_mod.batch_for(x, next(next(iter(models.values())).parameters()).device)
+    lime_batch = lime_mod.batch_for(x, device)
+    amp = autocast_dtype("auto", device)
     lime_images = x[None].expand(lime_samples, -1, -1, -1)  # (L, 3, H, W)
     for v, model in models.items():
         t = targets[v]
         with torch.no_grad():
             model(x[None])
             model(torch.stack([x, torch.zeros_like(x)]))
-            for i in range(0, lime_samples, lime_batch):
-                model(lime_images[i:i + lime_batch].contiguous())
+            with (torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext()):
+                for i in range(0, lime_samples, lime_batch):
+                    model(lime_images[i:i + lime_batch].contiguous())
         for i in range(0, ig_steps, ig_batch):
             xs = x[None].repeat(min(ig_batch, ig_steps - i), 1, 1, 1).requires_grad_()
             torch.autograd.grad(model(xs)[:, t].sum(), xs)
@@ -125,8 +131,13 @@ def bench_panel(args) -> None:
     size = args.size or ARCHS[args.arch].default_input_size
     models, origin = _models(args)
     x, what = _image(size)
+    from ..explain.lime import batch_for
+    from ..precision import autocast_dtype
+
+    lime_precision = "bf16" if autocast_dtype("auto", torch.device("cpu")) else "fp32"
     print(f"panel: {origin}, {what} at {size} px, IG-{args.ig_steps}, Grad-CAM, "
-          f"LIME-{args.lime_samples}; torch threads {torch.get_num_threads()}")
+          f"LIME-{args.lime_samples} (batch {batch_for(x, 'cpu')}, {lime_precision}; naive: "
+          f"batch 10, fp32); torch threads {torch.get_num_threads()}")
     targets = {v: top[0][0] for v, top in predict_top(models, x, k=1).items()}
     options = {"ig": {"n_steps": args.ig_steps}, "lime": {"n_samples": args.lime_samples}}
     # warm-up: imports, allocator and first-call costs are paid before any timing

@@ -312,7 +312,24 @@ SECTIONS = {"continuity": lambda r: _continuity_md(r["suites"]["continuity"],
             "explanation-stability": lambda r: _stability_md(r["suites"]["explanation-stability"])}
 
 
-def render_markdown(report: dict, notes: list[str] = ()) -> str:
+EXPERIMENTS = {  # folder under <report>/experiments -> (result file stem, title)
+    "sweep-lambda": ("sweep_lambda", "lambda sweep (Fig. 5)"),
+    "transfer": ("transfer", "transferability (Sec. 4.6)"),
+    "fairness": ("fairness", "fairness (Sec. 4.7, Table 3)"),
+}
+
+
+def experiment_links(out: Optional[Path]) -> list[str]:
+    """Links to the training experiments' results copied beside the report
+    (scripts/run_experiments.sh), when there are any."""
+    if out is None:
+        return []
+    return [f"- {title}: [experiments/{folder}/{stem}.md](experiments/{folder}/{stem}.md)"
+            for folder, (stem, title) in EXPERIMENTS.items()
+            if (Path(out) / "experiments" / folder / f"{stem}.md").exists()]
+
+
+def render_markdown(report: dict, notes: list[str] = (), out: Optional[Path] = None) -> str:
     p, env = report["pack"], report["environment"]
     md = [f"# Evaluation report: {p['name']}\n",
           f"Pack `{p['path']}` ({p['dataset']} / {p['arch']}, {p['input_size']} px), variants "
@@ -323,6 +340,10 @@ def render_markdown(report: dict, notes: list[str] = ()) -> str:
     for name, render in SECTIONS.items():
         if name in report["suites"] and report["status"].get(name, {}).get("state") == "complete":
             md.append(render(report))
+    links = experiment_links(out)
+    if links:
+        md.append("## Experiments that train\n\nMade by `sc-viz sweep-lambda`, `sc-viz transfer` "
+                  "and `sc-viz fairness` (`scripts/run_experiments.sh`):\n\n" + "\n".join(links) + "\n")
     rows = [[name, st.get("state", "?"), num(st.get("seconds"), 0), num(st.get("cpu_seconds"), 0),
              str(report["settings"].get(name, {}).get("n", "-")),
              str(report["settings"].get(name, {}).get("seed", "-")), st.get("error", "")]
@@ -339,4 +360,4 @@ def render_markdown(report: dict, notes: list[str] = ()) -> str:
 def write_report(report: dict, out, *, figures: bool = True) -> None:
     out = Path(out)
     notes = write_figures(report, out) if figures else []
-    atomic_write_bytes(out / "report.md", render_markdown(report, notes).encode())
+    atomic_write_bytes(out / "report.md", render_markdown(report, notes, out).encode())

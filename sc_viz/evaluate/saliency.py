@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from ..precision import autocast_dtype
 from .common import SUITES, EvalContext, SuiteSpec
 
 DEFAULT_EXPLAIN_LIMIT = 50
@@ -33,6 +34,8 @@ def method_options(ctx: EvalContext, method: str) -> dict:
     opts = dict(DEFAULT_METHOD_OPTIONS.get(method, {}))
     if method == "lime":
         opts["seed"] = ctx.seed
+        # the arithmetic LIME scores in on this device, resolved so the report records it
+        opts["precision"] = "bf16" if autocast_dtype("auto", ctx.device) else "fp32"
     return {**opts, **(ctx.options.get("method_options") or {}).get(method, {})}
 
 

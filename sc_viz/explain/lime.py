@@ -6,6 +6,12 @@ the segment's mean colour (lime's default `hide_color=None`); a weighted ridge f
 the target's softmax probability on the kept/removed indicators gives one signed weight
 per segment, and the map paints each segment with its weight.
 
+The samples are scored under bf16 autocast where the device computes bf16 natively
+(`precision="auto"`: GPUs, CPUs with AVX512-BF16/AMX; about 2x faster on this project's
+CPU): LIME only needs class probabilities for a ridge fit over randomly masked samples,
+and bf16's ~0.4% rounding is far below the sampling noise of the fit. `precision="fp32"`
+scores in full precision.
+
 Side by side, all variants are explained from ONE segmentation and ONE set of perturbed
 samples: the classifier handed to lime runs every variant on each batch and returns
 their probabilities side by side, (B, V * C), and lime fits one ridge per requested
@@ -14,6 +20,7 @@ and the sampling, segmentation and image building are paid once.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -23,6 +30,7 @@ import tqdm
 from lime import lime_image
 from lime.wrappers.scikit_image import SegmentationAlgorithm
 
+from ..precision import autocast_dtype
 from .base import METHODS, Explanation, Method, as_batch, check_target, model_device, using_model
 
 # lime wraps its sampling loop in a tqdm bar that would print to the app's and CLI's
@@ -66,9 +74,10 @@ class LimeMethod(Method):
                      segmentation: str = "slic", n_segments: int = 50,
                      compactness: float = 10.0, kernel_width: float = 0.25, seed: int = 0,
                      hide_color: float | None = None, batch_size: int | None = None,
-                     progress=None) -> dict[str, Explanation]:
+                     precision: str = "auto", progress=None) -> dict[str, Explanation]:
         """hide_color None fills a removed segment with its mean colour (lime's default),
-        a number fills it with that grey level."""
+        a number fills it with that grey level; precision "auto" | "bf16" | "fp32" is the
+        arithmetic the samples are scored in (module docstring)."""
         if n_samples < 2:
             raise ValueError(f"lime n_samples must be >= 2, got {n_samples}")
         x = as_batch(x)  # (1, 3, H, W) on CPU
@@ -81,13 +90,19 @@ class LimeMethod(Method):
         offsets = np.cumsum([0] + [num_classes[v] for v in variants])
         labels = [int(offsets[i] + targets[v]) for i, v in enumerate(variants)]
         done = [0]
+        amp = {v: autocast_dtype(precision, model_device(models[v])) for v in variants}
+
+        def scoring(v):  # autocast is thread-local: safe with several users at once
+            if amp[v] is None:
+                return contextlib.nullcontext()
+            return torch.autocast(model_device(models[v]).type, dtype=amp[v])
 
         def classify(images: np.ndarray) -> np.ndarray:  # (B, H, W, 3) float64 -> (B, sum C)
             batch = torch.from_numpy(images).permute(0, 3, 1, 2).float()  # (B, 3, H, W)
             probs = []
             for v in variants:
                 model = models[v]
-                with using_model(model), torch.no_grad():
+                with using_model(model), torch.no_grad(), scoring(v):
                     logits = model(batch.to(model_device(model)))  # (B, C)
                 probs.append(logits.float().softmax(dim=1).cpu().numpy())
             done[0] += len(images)
@@ -111,7 +126,8 @@ class LimeMethod(Method):
             for seg, w in result.local_exp[label]:
                 weights[int(seg)] = float(w)
             extras = {"segments": segments, "weights": weights,
-                      "intercept": float(result.intercept[label]), "n_samples": n_samples}
+                      "intercept": float(result.intercept[label]), "n_samples": n_samples,
+                      "precision": "bf16" if amp[v] == torch.bfloat16 else "fp32"}
             out[v] = Explanation(self.name, targets[v], weights[segments], extras, self.signed)
         return out
 

@@ -88,3 +88,16 @@ def test_resume_keeps_complete_suites_and_finishes_partial_ones(tiny_pack, tmp_p
 def test_unknown_suite_fails_early(tiny_pack):
     with pytest.raises(KeyError, match="choose one of"):
         run(tiny_pack, suites=["nope"])
+
+
+def test_report_links_the_training_experiments_beside_it(tiny_pack, tmp_path):
+    from sc_viz.evaluate.report import write_report
+
+    report = run(tiny_pack, tmp_path, suites=["disruption"])
+    assert "Experiments that train" not in (tmp_path / "report.md").read_text()
+    (tmp_path / "experiments" / "transfer").mkdir(parents=True)
+    (tmp_path / "experiments" / "transfer" / "transfer.md").write_text("# Transfer\n")
+    write_report(report, tmp_path, figures=False)
+    md = (tmp_path / "report.md").read_text()
+    assert "[experiments/transfer/transfer.md](experiments/transfer/transfer.md)" in md
+    assert "sweep_lambda" not in md  # only what is there
