@@ -16,8 +16,8 @@ not run this time keep their earlier results when the weights are the same."""
 def register(sub) -> None:
     from ..evaluate import SUITES
     from ..evaluate import embeddings as emb
-    from ..evaluate.saliency import DEFAULT_EXPLAIN_LIMIT
-    from ..evaluate.stability import DEFAULT_STABILITY_LIMIT
+    from ..evaluate.saliency import DEFAULT_EXPLAIN_LIMIT, EXPLAIN_PER
+    from ..evaluate.stability import DEFAULT_STABILITY_LIMIT, STABILITY_PER
 
     p = sub.add_parser("eval", help="evaluate a pack: the paper's experiments -> report",
                        description="Run evaluation suites on every variant of a pack and write "
@@ -41,12 +41,12 @@ def register(sub) -> None:
     g = p.add_argument_group("suite options")
     g.add_argument("--pgd-steps", type=int, help="robustness: PGD iterations (default: the "
                    "pack's eval_steps, else 10)")
-    g.add_argument("--explain-limit", type=int, default=DEFAULT_EXPLAIN_LIMIT,
-                   help=f"saliency: images explained (default {DEFAULT_EXPLAIN_LIMIT}, "
-                   "capped by --limit)")
-    g.add_argument("--stability-limit", type=int, default=DEFAULT_STABILITY_LIMIT,
-                   help=f"explanation-stability: images (default {DEFAULT_STABILITY_LIMIT}, "
-                   "capped by --limit)")
+    g.add_argument("--explain-limit", type=int,
+                   help=f"saliency: images explained (default {DEFAULT_EXPLAIN_LIMIT}; with "
+                   f"--limit N: N/{EXPLAIN_PER}, at least 5)")
+    g.add_argument("--stability-limit", type=int,
+                   help=f"explanation-stability: images (default {DEFAULT_STABILITY_LIMIT}; "
+                   f"with --limit N: N/{STABILITY_PER}, at least 5)")
     g.add_argument("--stability-level", type=int, default=2, choices=[1, 2, 3, 4],
                    help="explanation-stability: Table-1 level of T (default 2)")
     g.add_argument("--methods", nargs="+", help="explanation methods (default: all for saliency; "
@@ -67,7 +67,7 @@ def register(sub) -> None:
 def cmd_eval(args) -> int:
     from ..evaluate import run_suites
 
-    for flag in ("limit", "embed_images", "embed_count"):
+    for flag in ("limit", "embed_images", "embed_count", "explain_limit", "stability_limit"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be a positive number of images")
     if args.threads:

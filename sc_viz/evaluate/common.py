@@ -48,6 +48,16 @@ class EvalContext:
                                batch_size or self.batch_size, shuffle=False, augment=False,
                                device=self.device)
 
+    def explanation_sample_size(self, key: str, default: int, per: int) -> int:
+        """How many images an explanation suite explains: options[key] when set, else
+        `default` on the whole test set; a quick --limit run shrinks it with the rest of the
+        evaluation, to one image per `per` (at least 5), so `--limit 500` stays quick."""
+        if self.options.get(key) is not None:
+            return int(self.options[key])
+        if self.limit is None:
+            return default
+        return min(default, max(5, self.limit // per))
+
     def sample(self, n: Optional[int]) -> Split:
         """A seeded sub-sample of the test sample (explanation suites use a few images)."""
         return seeded_subset(self.test, n, self.seed)

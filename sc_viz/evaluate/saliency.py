@@ -3,8 +3,8 @@ seeded sample of test images, every variant x explanation method gets a map of i
 predicted class, and `sc_viz.measures.measure_map` scores it (smoothness, sparsity,
 deletion/insertion AUC, centre share); the suite reports the mean and std per measure.
 
-Explanations are per image, so the sample is small by default (`explain_limit`, capped
-by --limit); LIME uses fewer samples than its interactive default to fit the time budget.
+Explanations are per image, so the sample is small by default (`explain_limit`: 50, or
+--limit / 25 for a quick run); LIME uses fewer samples than its interactive default to fit the time budget.
 """
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ import torch
 from ..precision import autocast_dtype
 from .common import SUITES, EvalContext, SuiteSpec
 
-DEFAULT_EXPLAIN_LIMIT = 50
+DEFAULT_EXPLAIN_LIMIT = 50  # images on the full test set; with --limit N: N / 25 (>= 5)
+EXPLAIN_PER = 25
+
+
+def sample_size(ctx: EvalContext) -> int:
+    return ctx.explanation_sample_size("explain_limit", DEFAULT_EXPLAIN_LIMIT, EXPLAIN_PER)
 # per-method options for batch evaluation (the engine's defaults serve the app)
 DEFAULT_METHOD_OPTIONS = {"lime": {"n_samples": 300}, "ig": {"n_steps": 32},
                           "smoothgrad": {}, "saliency": {}, "gradcam": {}}
@@ -58,7 +63,7 @@ def run(ctx: EvalContext) -> dict:
     from ..explain import METHODS
     from ..measures import measure_map
 
-    sample = ctx.sample(ctx.options.get("explain_limit", DEFAULT_EXPLAIN_LIMIT))
+    sample = ctx.sample(sample_size(ctx))
     methods = method_names(ctx)
     values = {v: {m: {} for m in methods} for v in ctx.models}  # -> {measure: [float]}
     bar = ctx.bar(len(sample) * len(methods), "saliency", unit="map set")
@@ -82,7 +87,7 @@ def run(ctx: EvalContext) -> dict:
 
 def _settings(ctx: EvalContext) -> dict:
     methods = method_names(ctx)
-    return {"explain_limit": ctx.options.get("explain_limit", DEFAULT_EXPLAIN_LIMIT),
+    return {"explain_limit": sample_size(ctx),
             "methods": methods, "method_options": {m: method_options(ctx, m) for m in methods}}
 
 

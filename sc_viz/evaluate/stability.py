@@ -15,7 +15,12 @@ from .common import SUITES, EvalContext, SuiteSpec
 from .saliency import mean_std, method_names, method_options, predicted
 
 DEFAULT_METHODS = ["ig", "gradcam", "lime"]
-DEFAULT_STABILITY_LIMIT = 25
+DEFAULT_STABILITY_LIMIT = 25  # images on the full test set; with --limit N: N / 50 (>= 5)
+STABILITY_PER = 50
+
+
+def sample_size(ctx: EvalContext) -> int:
+    return ctx.explanation_sample_size("stability_limit", DEFAULT_STABILITY_LIMIT, STABILITY_PER)
 DEFAULT_LEVEL = 2
 
 
@@ -45,7 +50,7 @@ def run(ctx: EvalContext) -> dict:
     from ..explain import METHODS
 
     level = int(ctx.options.get("stability_level", DEFAULT_LEVEL))
-    sample = ctx.sample(ctx.options.get("stability_limit", DEFAULT_STABILITY_LIMIT))
+    sample = ctx.sample(sample_size(ctx))
     methods = method_names(ctx, DEFAULT_METHODS)
     rho = {v: {m: {p: [] for p in LEVELS} for m in methods} for v in ctx.models}
     ssim = {v: {m: {p: [] for p in LEVELS} for m in methods} for v in ctx.models}
@@ -77,7 +82,7 @@ def run(ctx: EvalContext) -> dict:
 
 def _settings(ctx: EvalContext) -> dict:
     methods = method_names(ctx, DEFAULT_METHODS)
-    return {"stability_limit": ctx.options.get("stability_limit", DEFAULT_STABILITY_LIMIT),
+    return {"stability_limit": sample_size(ctx),
             "level": int(ctx.options.get("stability_level", DEFAULT_LEVEL)), "methods": methods,
             "method_options": {m: method_options(ctx, m) for m in methods}}
 

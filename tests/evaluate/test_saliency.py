@@ -40,3 +40,18 @@ def test_all_methods_on_a_pack_are_seeded(tiny_pack):
     assert a == b
     assert set(a["measures"]) == {"standard", "c", "adv", "advc"}
     assert set(a["methods"]) == {"saliency", "smoothgrad", "ig", "gradcam", "lime"}
+
+
+def test_quick_runs_explain_fewer_images():
+    from sc_viz.evaluate import saliency, stability
+    from sc_viz.evaluate.common import EvalContext
+
+    def size(module, limit, **options):
+        return module.sample_size(EvalContext(None, None, limit=limit, options=options))
+
+    assert size(saliency, None) == 50 and size(stability, None) == 25  # whole test set
+    assert size(saliency, 500) == 20 and size(stability, 500) == 10  # --limit 500
+    assert size(saliency, 20) == 5 and size(stability, 20) == 5  # never below 5
+    assert size(saliency, 5000) == 50  # never above the default
+    assert size(saliency, 500, explain_limit=7) == 7  # an explicit flag wins
+    assert size(stability, None, stability_limit=None) == 25  # flag left unset
