@@ -75,19 +75,19 @@ def experiments_block(report_dir: str) -> list[str]:
     if sweep:
         rows = sweep["lambdas"].values()
         lines += ["", f"lambda sweep (Fig. 5; `c` fine-tuned {sweep['settings']['epochs']} epoch "
-                  f"from `standard`, `experiments/sweep-lambda/`): " + "; ".join(
+                  f"from `standard`, `{report_dir}/experiments/sweep-lambda/`): " + "; ".join(
                       f"lambda {r['lam']:g}: accuracy {r['accuracy']:.2%}, level-1 DS sum "
                       f"{r['level1_ds_sum']:.2f}" for r in rows) + "."]
     transfer = load("transfer", "transfer")
     if transfer:
         lines += ["", f"Transfer (Sec. 4.6; {transfer['source']['dataset']} -> "
                   f"{transfer['target']}, {transfer['settings']['epochs']} epoch of fine-tuning, "
-                  "`experiments/transfer/`): " + "; ".join(
+                  f"`{report_dir}/experiments/transfer/`): " + "; ".join(
                       f"`{v}` {r['accuracy']:.2%}" for v, r in transfer["variants"].items()) + "."]
     fair = load("fairness", "fairness")
     if fair:
         lines += ["", f"Fairness (Sec. 4.7; colour-biased Fashion-MNIST, {fair['arch']}, "
-                  f"`experiments/fairness/`): test accuracy with the backgrounds' colours "
+                  f"`{report_dir}/experiments/fairness/`): test accuracy with the backgrounds' colours "
                   "flipped: " + "; ".join(f"`{v}` {r['accuracy']:.2%}"
                                           for v, r in fair["variants"].items()) + "."]
     return lines
