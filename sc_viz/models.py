@@ -12,7 +12,6 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 
 from .registry import Registry
 
@@ -101,6 +100,8 @@ class TinyCNN(nn.Module):
 
 def _resnet18_cifar(num_classes: int) -> nn.Module:
     # CIFAR variant: 3x3 stride-1 stem and no max-pool, so 32 px inputs keep resolution.
+    import torchvision  # here, not at the top: it costs ~2 s of every CLI start
+
     net = torchvision.models.resnet18(weights=None, num_classes=num_classes)
     net.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
     net.maxpool = nn.Identity()
@@ -120,7 +121,15 @@ ARCHS.add("resnet20", ArchSpec(lambda n: CifarResNet(3, n), "layer3", 32,
                                "CIFAR ResNet-20, ~0.27M parameters, 32 px"))
 ARCHS.add("resnet18", ArchSpec(_resnet18_cifar, "layer4", 32,
                                "ResNet-18, CIFAR variant (3x3 stem, no max-pool)"))
-ARCHS.add("resnet50", ArchSpec(lambda n: torchvision.models.resnet50(weights=None, num_classes=n),
+
+
+def _resnet50(num_classes: int) -> nn.Module:
+    import torchvision
+
+    return torchvision.models.resnet50(weights=None, num_classes=num_classes)
+
+
+ARCHS.add("resnet50", ArchSpec(_resnet50,
                                "layer4", 224, "torchvision ResNet-50, 224 px (ImageNet)"))
 ARCHS.add("tinycnn", ArchSpec(TinyCNN, "features", 32, "two-layer CNN for tests and smoke runs"))
 

@@ -26,16 +26,22 @@ import functools
 import numpy as np
 import torch
 import torch.nn as nn
-import tqdm
-from lime import lime_image
-from lime.wrappers.scikit_image import SegmentationAlgorithm
 
 from ..precision import autocast_dtype
 from .base import METHODS, Explanation, Method, as_batch, check_target, model_device, using_model
 
-# lime wraps its sampling loop in a tqdm bar that would print to the app's and CLI's
-# stderr on every call; this only silences that bar.
-lime_image.tqdm = functools.partial(tqdm.tqdm, disable=True)
+
+@functools.lru_cache(maxsize=1)
+def lime_image():
+    """The `lime_image` module, imported on first use (lime pulls in scikit-learn: ~2 s
+    that `sc-viz --help` and pages without LIME need not pay). lime wraps its sampling
+    loop in a tqdm bar that would print to the app's and CLI's stderr on every call; this
+    only silences that bar."""
+    import tqdm
+    from lime import lime_image as module
+
+    module.tqdm = functools.partial(tqdm.tqdm, disable=True)
+    return module
 
 # Samples scored per model call. Measured on this project's 2-core CPU under bf16 autocast:
 # ResNet-20 at 32 px scores 4 x 1000 LIME samples in 1.86 s at batch 16, 1.22-1.24 s at
@@ -53,7 +59,10 @@ def batch_for(x, device) -> int:
 
 
 def segmenter(segmentation: str = "slic", n_segments: int = 50, compactness: float = 10.0,
-              seed: int = 0) -> SegmentationAlgorithm:
+              seed: int = 0):
+    """lime's SegmentationAlgorithm wrapper around scikit-image SLIC or quickshift."""
+    from lime.wrappers.scikit_image import SegmentationAlgorithm
+
     if segmentation == "slic":
         return SegmentationAlgorithm("slic", n_segments=n_segments, compactness=compactness,
                                      start_label=0)
@@ -117,7 +126,7 @@ class LimeMethod(Method):
         if batch_size is None:
             batch_size = batch_for(x, model_device(models[variants[0]]))
         image = x[0].permute(1, 2, 0).double().numpy()  # (H, W, 3)
-        explainer = lime_image.LimeImageExplainer(kernel_width=kernel_width, random_state=seed)
+        explainer = lime_image().LimeImageExplainer(kernel_width=kernel_width, random_state=seed)
         result = explainer.explain_instance(
             image, classify, labels=labels, top_labels=None, num_samples=n_samples,
             batch_size=min(batch_size, n_samples), hide_color=hide_color,

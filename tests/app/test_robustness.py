@@ -15,7 +15,8 @@ def test_robustness_renders_on_the_demo_pack():
     (table,) = at.dataframe
     assert list(table.value["variant"]) == at.multiselect(key="variants").value
     assert table.value["PGD accuracy"].str.endswith("%").all()
-    assert any("PGD-10" in c.value for c in at.caption)
+    assert any("PGD-10" in c.value and "n = 10,000" in c.value for c in at.caption)
+    assert not any("other weights" in c.value for c in at.caption)  # the report is current
 
 
 def test_eps_and_variants_switch(tiny_packs_env):
