@@ -19,11 +19,6 @@ def strip_pngs(image_key: str, _x):
             for p, levels in single_image.perturbed_strip(_x).items() for lv, img in levels.items()}
 
 
-@st.cache_data(max_entries=8, show_spinner=False, ttl=60)
-def stored(pack_key: str, _pack):
-    return report_view.stored_report(_pack)
-
-
 ctx = app_state.context()
 pack = app_state.require_pack(ctx)
 image = app_state.require_image(ctx)
@@ -37,7 +32,7 @@ table = ds_table(app_state.pack_key(pack), image.key, tuple(variants), pack.mode
 st.plotly_chart(ds_lines(table, f"This image ({image.caption})"), key="ds-image")
 rows = single_image.ds_rows(table)
 
-report = stored(app_state.pack_key(pack), pack)
+report = app_state.get_stored_report(pack)
 test_table = report_view.continuity_means(report, variants)
 if test_table:
     st.plotly_chart(ds_lines(test_table, f"Test-set mean, {report.sample_label('continuity')} "

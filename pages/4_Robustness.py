@@ -24,14 +24,9 @@ def saliency_pair(pack_key, image_key, variant, eps255, steps, method, _model, _
     return sv.clean_and_adversarial(_model, _x, _x_adv, method)
 
 
-@st.cache_data(max_entries=8, show_spinner=False, ttl=60)
-def stored(pack_key: str, _pack):
-    return report_view.stored_report(_pack)
-
-
 def test_set_table(pack, variants, present: bool) -> None:
     """Table 2 of the stored report for the chosen variants (or why there is none)."""
-    report = stored(app_state.pack_key(pack), pack)
+    report = app_state.get_stored_report(pack)
     table = report_view.robustness_rows(report, variants)
     if table:
         st.subheader("Test set (paper Table 2)")

@@ -69,6 +69,19 @@ def get_gallery(pack: Pack):
     return _load_gallery(pack.dataset, pack.input_size, str(data_root()))
 
 
+@st.cache_data(max_entries=8, show_spinner=False, ttl=60)
+def _stored_report(key: str, _pack: Pack):
+    from .report_view import stored_report
+
+    return stored_report(_pack)
+
+
+def get_stored_report(pack: Pack):
+    """The pack's evaluation report for the Continuity and Robustness pages
+    (report_view.StoredReport); re-read at most once a minute."""
+    return _stored_report(pack_key(pack), pack)
+
+
 # ---------------------------------------------------------------- deep links
 def link() -> links.View:
     """The view the session was opened with (parsed once; widgets take over afterwards)."""

@@ -4,7 +4,8 @@ predicted class, and `sc_viz.measures.measure_map` scores it (smoothness, sparsi
 deletion/insertion AUC, centre share); the suite reports the mean and std per measure.
 
 Explanations are per image, so the sample is small by default (`explain_limit`: 50, or
---limit / 25 for a quick run); LIME uses fewer samples than its interactive default to fit the time budget.
+--limit / 25 for a quick run); LIME uses fewer samples than its interactive default to
+fit the time budget.
 """
 from __future__ import annotations
 
@@ -18,9 +19,6 @@ from .common import SUITES, EvalContext, SuiteSpec
 DEFAULT_EXPLAIN_LIMIT = 50  # images on the full test set; with --limit N: N / 25 (>= 5)
 EXPLAIN_PER = 25
 
-
-def sample_size(ctx: EvalContext) -> int:
-    return ctx.explanation_sample_size("explain_limit", DEFAULT_EXPLAIN_LIMIT, EXPLAIN_PER)
 # per-method options for batch evaluation (the engine's defaults serve the app)
 DEFAULT_METHOD_OPTIONS = {"lime": {"n_samples": 300}, "ig": {"n_steps": 32},
                           "smoothgrad": {}, "saliency": {}, "gradcam": {}}
@@ -57,6 +55,10 @@ def mean_std(values: list[float]) -> tuple:
         return None, None
     t = torch.tensor(finite, dtype=torch.float64)
     return t.mean().item(), t.std(unbiased=False).item()
+
+
+def sample_size(ctx: EvalContext) -> int:
+    return ctx.explanation_sample_size("explain_limit", DEFAULT_EXPLAIN_LIMIT, EXPLAIN_PER)
 
 
 def run(ctx: EvalContext) -> dict:

@@ -17,10 +17,6 @@ from .saliency import mean_std, method_names, method_options, predicted
 DEFAULT_METHODS = ["ig", "gradcam", "lime"]
 DEFAULT_STABILITY_LIMIT = 25  # images on the full test set; with --limit N: N / 50 (>= 5)
 STABILITY_PER = 50
-
-
-def sample_size(ctx: EvalContext) -> int:
-    return ctx.explanation_sample_size("stability_limit", DEFAULT_STABILITY_LIMIT, STABILITY_PER)
 DEFAULT_LEVEL = 2
 
 
@@ -44,6 +40,10 @@ def map_ssim(a: torch.Tensor, b: torch.Tensor) -> float:
         return 1.0  # two identical constant maps
     win = min(7, *a.shape) | 1  # odd window no larger than the map
     return float(structural_similarity(a, b, data_range=hi - lo, win_size=win))
+
+
+def sample_size(ctx: EvalContext) -> int:
+    return ctx.explanation_sample_size("stability_limit", DEFAULT_STABILITY_LIMIT, STABILITY_PER)
 
 
 def run(ctx: EvalContext) -> dict:
