@@ -38,6 +38,11 @@ if test_table:
     st.plotly_chart(ds_lines(test_table, f"Test-set mean, {report.sample_label('continuity')} "
                                          "(stored report, paper Fig. 4)"), key="ds-test")
     rows += single_image.ds_rows(test_table, source="test-set mean")
+    rates = report_view.continuity_means(report, variants, key="violation_rate")
+    if rates:
+        st.plotly_chart(ds_lines(rates, "Continuity violations: share of same-class test images "
+                                        "closer than the perturbed copy (paper Fig. 1)",
+                                 y_title="violation rate", percent=True), key="violations-test")
 if report.message and not ctx.present:
     st.caption(report.message)
 

@@ -18,7 +18,8 @@ def colour(variant: str) -> str:
     return VARIANT_COLOURS.get(variant, "#7f7f7f")
 
 
-def ds_lines(table: Mapping[str, Mapping[str, Mapping]], title: str = "") -> go.Figure:
+def ds_lines(table: Mapping[str, Mapping[str, Mapping]], title: str = "",
+             y_title: str = "DS = ||f(x) - f(T(x))||", percent: bool = False) -> go.Figure:
     """One panel per perturbation: DS (y) against level (x), one line per variant.
 
     `table` is {variant: {perturbation: {level: DS}}}; levels may be int or str keys (JSON)."""
@@ -33,7 +34,9 @@ def ds_lines(table: Mapping[str, Mapping[str, Mapping]], title: str = "") -> go.
                                      showlegend=(col == 1), line={"color": colour(variant)}),
                           row=1, col=col)
         fig.update_xaxes(title_text="level", tickvals=[1, 2, 3, 4], row=1, col=col)
-    fig.update_yaxes(title_text="DS = ||f(x) - f(T(x))||", row=1, col=1)
+    fig.update_yaxes(title_text=y_title, row=1, col=1)
+    if percent:
+        fig.update_yaxes(tickformat=".0%")
     fig.update_layout(title=title, height=360, margin={"t": 70, "b": 40, "l": 50, "r": 20})
     return fig
 

@@ -55,12 +55,14 @@ def stored_report(pack: Pack, reports_root=None) -> StoredReport:
     return StoredReport(report)
 
 
-def continuity_means(stored: StoredReport, variants) -> Optional[dict]:
-    """{variant: {perturbation: {level: test-set mean DS}}} for the chosen variants."""
+def continuity_means(stored: StoredReport, variants, key: str = "mean_ds") -> Optional[dict]:
+    """{variant: {perturbation: {level: value}}} for the chosen variants: the test-set mean
+    DS (Fig. 4), or with key="violation_rate" the share of same-class images closer to x
+    than its perturbed copy (Fig. 1)."""
     c = stored.suite("continuity")
     if not c:
         return None
-    table = {v: c["mean_ds"][v] for v in variants if v in c.get("mean_ds", {})}
+    table = {v: c[key][v] for v in variants if v in c.get(key, {})}
     return table or None
 
 

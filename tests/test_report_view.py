@@ -28,6 +28,8 @@ def test_rows_come_from_the_report(tiny_pack, tmp_path):
     means = report_view.continuity_means(stored, ["c"])
     assert means == {"c": made["suites"]["continuity"]["mean_ds"]["c"]}
     assert report_view.continuity_means(stored, ["not-a-variant"]) is None
+    rates = report_view.continuity_means(stored, ["adv"], key="violation_rate")
+    assert rates == {"adv": made["suites"]["continuity"]["violation_rate"]["adv"]}
 
 
 def test_missing_report_and_missing_suite(tiny_pack, tmp_path):

@@ -8,7 +8,8 @@ PAGE = "pages/3_Continuity.py"
 def test_continuity_renders_on_the_demo_pack():
     at = open_app(PAGE)
     assert_clean(at)
-    assert at.get("plotly_chart")
+    # this image, then the committed report's test-set mean DS and violation rates
+    assert len(at.get("plotly_chart")) == 3
     assert len(images(at)) == 16  # 4 perturbations x 4 levels
     assert [b.proto.label for b in at.get("download_button")] == ["Download numbers (CSV)"]
 
@@ -16,6 +17,7 @@ def test_continuity_renders_on_the_demo_pack():
 def test_variants_switch_and_upload(tiny_packs_env):
     at = open_app(PAGE, pack=tiny_packs_env)
     assert_clean(at)
+    assert len(at.get("plotly_chart")) == 1  # no stored report for this pack
     assert at.multiselect(key="variants").value == ["standard", "c", "adv", "advc"]
     at.multiselect(key="variants").set_value(["adv"]).run()
     assert_clean(at)
