@@ -32,3 +32,14 @@ def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype
     if precision == "bf16" or (device.type == "cuda" and torch.cuda.is_bf16_supported()):
         return torch.bfloat16
     return torch.bfloat16 if (device.type == "cpu" and cpu_has_bf16()) else None
+
+
+def autocast(device, dtype: Optional[torch.dtype]):
+    """The autocast context for `autocast_dtype`'s answer: off (plain fp32) when None."""
+    return torch.autocast(torch.device(device).type, dtype=dtype or torch.float32,
+                          enabled=dtype is not None)
+
+
+def precision_name(dtype: Optional[torch.dtype]) -> str:
+    """"bf16" or "fp32", as reports and explanation extras record it."""
+    return "bf16" if dtype == torch.bfloat16 else "fp32"

@@ -30,7 +30,7 @@ from .losses import continuity_loss
 from .metrics import accuracy, mean_distance_scores
 from .models import ARCHS, build_model
 from .perturb import LEVELS, PHOTOMETRIC, random_photometric
-from .precision import autocast_dtype
+from .precision import PRECISIONS, autocast, autocast_dtype
 from .variants import VARIANTS
 
 # The paper's lambda did not survive text extraction; 0.1 is the project's choice
@@ -87,7 +87,7 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose sgd or adam")
         if self.schedule not in ("constant", "cosine", "onecycle"):
             raise ValueError(f"unknown schedule {self.schedule!r}")
-        if self.precision not in ("auto", "fp32", "bf16"):
+        if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch size must be positive")
@@ -182,13 +182,13 @@ def training_step(model, raw_model, x, y, cfg: TrainConfig, g: torch.Generator, 
         inputs.append(x)
     if spec.adversarial_ce or spec.continuity_adversarial:
         raw_model.eval()  # the attack sees the model as deployed; BN stats untouched
-        with torch.autocast(x.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        with autocast(x.device, amp):
             x_adv = pgd(raw_model, x, y, cfg.train_attack, generator=g)
         raw_model.train()
         inputs.append(x_adv)
     if spec.continuity_photometric:
         inputs.append(random_photometric(x, g, cfg.perturbations, cfg.levels))
-    with torch.autocast(x.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+    with autocast(x.device, amp):
         logits = model(torch.cat(inputs)).float()  # (len(inputs) * B, C)
     views = dict(zip([n for n, use in (("clean", need_clean),
                                         ("adv", spec.adversarial_ce or spec.continuity_adversarial),

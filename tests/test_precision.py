@@ -18,3 +18,13 @@ def test_autocast_dtype(monkeypatch):
 def test_cpu_flag_read_from_cpuinfo():
     flags = open("/proc/cpuinfo").read()
     assert precision.cpu_has_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
+
+
+def test_autocast_context_and_names():
+    layer = torch.nn.Linear(4, 2)
+    with precision.autocast("cpu", torch.bfloat16):
+        assert layer(torch.rand(1, 4)).dtype is torch.bfloat16
+    with precision.autocast("cpu", None):  # off: plain fp32
+        assert layer(torch.rand(1, 4)).dtype is torch.float32
+    assert precision.precision_name(torch.bfloat16) == "bf16"
+    assert precision.precision_name(None) == "fp32"

@@ -72,11 +72,9 @@ def _bare_passes(models: dict, x: torch.Tensor, targets: dict, ig_steps: int, li
     """The model work the grid needs, nothing else: per variant a prediction forward, IG's
     steps forward+backward (plus its delta forward), Grad-CAM's forward+backward, and the
     LIME samples' forwards, in the batch sizes and precision the grid uses."""
-    import contextlib
-
     from ..explain import ig as ig_mod
     from ..explain import lime as lime_mod
-    from ..precision import autocast_dtype
+    from ..precision import autocast, autocast_dtype
 
     h, w = x.shape[-2:]
     device = next(next(iter(models.values())).parameters()).device
@@ -89,7 +87,7 @@ def _bare_passes(models: dict, x: torch.Tensor, targets: dict, ig_steps: int, li
         with torch.no_grad():
             model(x[None])
             model(torch.stack([x, torch.zeros_like(x)]))
-            with (torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext()):
+            with autocast(device, amp):
                 for i in range(0, lime_samples, lime_batch):
                     model(lime_images[i:i + lime_batch].contiguous())
         for i in range(0, ig_steps, ig_batch):
@@ -132,9 +130,9 @@ def bench_panel(args) -> None:
     models, origin = _models(args)
     x, what = _image(size)
     from ..explain.lime import batch_for
-    from ..precision import autocast_dtype
+    from ..precision import autocast_dtype, precision_name
 
-    lime_precision = "bf16" if autocast_dtype("auto", torch.device("cpu")) else "fp32"
+    lime_precision = precision_name(autocast_dtype("auto", "cpu"))
     print(f"panel: {origin}, {what} at {size} px, IG-{args.ig_steps}, Grad-CAM, "
           f"LIME-{args.lime_samples} (batch {batch_for(x, 'cpu')}, {lime_precision}; naive: "
           f"batch 10, fp32); torch threads {torch.get_num_threads()}")

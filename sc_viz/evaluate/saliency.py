@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from ..precision import autocast_dtype
+from ..precision import autocast_dtype, precision_name
 from .common import SUITES, EvalContext, SuiteSpec
 
 DEFAULT_EXPLAIN_LIMIT = 50  # images on the full test set; with --limit N: N / 25 (>= 5)
@@ -38,7 +38,7 @@ def method_options(ctx: EvalContext, method: str) -> dict:
     if method == "lime":
         opts["seed"] = ctx.seed
         # the arithmetic LIME scores in on this device, resolved so the report records it
-        opts["precision"] = "bf16" if autocast_dtype("auto", ctx.device) else "fp32"
+        opts["precision"] = precision_name(autocast_dtype("auto", ctx.device))
     return {**opts, **(ctx.options.get("method_options") or {}).get(method, {})}
 
 
