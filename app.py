@@ -1,86 +1,46 @@
 """sc-viz app: `streamlit run app.py`.
 
-This file is the entry point (st.navigation, Streamlit's recommended multipage API) and the
-home page: the packs found, each variant's training config, status, metrics and curves,
-and the device in use. The shared sidebar (pack, image, presentation mode) is drawn here
-so its choices persist across pages; the pages live in pages/."""
-import os
-import threading
-
+The entry point (st.navigation, Streamlit's recommended multipage API). Each run takes in
+the view (sc_viz.app.state), draws the shared sidebar, runs the page and writes the view
+into the URL. The pages live in app_pages/, not pages/: that folder name would make
+Streamlit also route the files by their names, and a server's first visitor on /saliency
+would get a "Page not found" dialog."""
 import streamlit as st
-from threadpoolctl import threadpool_limits
 
-from sc_viz import app_state, catalog
-from sc_viz.app_figures import curves_figure
+from sc_viz.app import loaders, sidebar, state
 
 
-def home() -> None:
-    ctx = app_state.context()
-    st.title("sc-viz: semantic continuity of image classifiers")
-    st.markdown(f"**Device:** {catalog.device_description(ctx.pack.device if ctx.pack else None)}")
-    if not ctx.present:
-        st.caption("Four variants per pack: `standard`, `c` (continuity loss), `adv` (PGD "
-                   "training), `advc` (both). Pick a pack and open a page on the left.")
-    if not ctx.packs:
-        st.warning(ctx.pack_error)
-        return
-    for path in ctx.packs:
-        summary = catalog.summarize(path)
-        with st.container(border=True):
-            st.subheader(path.name)
-            st.caption(str(path))
-            if summary.error:
-                st.error(summary.error)
-                continue
-            pack, error = app_state.get_pack(path)
-            if error:
-                st.error(error)
-            m = summary.manifest
-            st.markdown(f"{m['dataset']} / {m['arch']}, {len(m['classes'])} classes, "
-                        f"input {m['input_size']} px")
-            rows = catalog.variant_rows(m)
-            if rows:
-                st.dataframe(rows, hide_index=True)
-            else:
-                st.info("This pack has no variants yet.")
-            for variant, why in (pack.errors.items() if pack else []):
-                st.error(f"{variant} not loaded: {why}")
-            curves = catalog.training_curves(path)
-            if curves:
-                cols = st.columns(len(curves))
-                for col, (metric, table) in zip(cols, curves.items()):
-                    col.plotly_chart(curves_figure(table, metric), key=f"curve-{path}-{metric}")
-            with st.expander("Manifest (JSON)"):
-                st.json(m, expanded=False)
+def alias(target: st.Page):
+    """A hidden page at another spelling of `target`'s URL that moves on to `target`."""
+    def go():
+        st.switch_page(target, query_params=st.query_params.to_dict())
+    go.__name__ = f"alias_{target.url_path}"
+    return go
 
 
-# Explicit lower-case url paths: they keep each page's URL stable for deep links, and keep
-# the pages/ files from also being matched as old-style (folder-discovered) pages.
-@st.cache_resource
-def warm_up_projections() -> threading.Thread:
-    """Once per process, in the background: UMAP's numba compilation takes tens of seconds
-    the first time, which would otherwise land on the first Embeddings visit.
-    SC_VIZ_WARMUP=0 turns it off (the tests do, to keep their CPU)."""
-    def run():
-        from sc_viz import embed
-        with threadpool_limits(limits=1):
-            embed.warm_up()
-    thread = threading.Thread(target=run, name="sc-viz-warm-up", daemon=True)
-    if os.environ.get("SC_VIZ_WARMUP", "1") != "0":
-        thread.start()
-    return thread
-
-
+# Explicit lower-case url paths keep each page's URL stable for deep links; the aliases
+# take the capitalised spelling that Streamlit derives from file names (/Saliency).
 PAGES = [
-    st.Page(home, title="Models", icon=":material/home:", default=True),
-    st.Page("pages/1_Saliency.py", title="Saliency", url_path="saliency", icon=":material/grid_view:"),
-    st.Page("pages/2_Embeddings.py", title="Embeddings", url_path="embeddings", icon=":material/scatter_plot:"),
-    st.Page("pages/3_Continuity.py", title="Continuity", url_path="continuity", icon=":material/show_chart:"),
-    st.Page("pages/4_Robustness.py", title="Robustness", url_path="robustness", icon=":material/shield:"),
+    st.Page("app_pages/0_Models.py", title="Models", icon=":material/home:", default=True),
+    st.Page("app_pages/1_Saliency.py", title="Saliency", url_path="saliency", icon=":material/grid_view:"),
+    st.Page("app_pages/2_Embeddings.py", title="Embeddings", url_path="embeddings",
+            icon=":material/scatter_plot:"),
+    st.Page("app_pages/3_Continuity.py", title="Continuity", url_path="continuity",
+            icon=":material/show_chart:"),
+    st.Page("app_pages/4_Robustness.py", title="Robustness", url_path="robustness", icon=":material/shield:"),
 ]
+ALIASES = [st.Page(alias(p), title=p.title, url_path=p.title, visibility="hidden") for p in PAGES[1:]]
 
 st.set_page_config(page_title="sc-viz", layout="wide", page_icon=":material/blur_on:")
-warm_up_projections()
-page = st.navigation(PAGES)
-app_state.setup_context(page_needs_image=page.title != "Models")
-page.run()
+loaders.warm_up_projections()
+page = st.navigation(PAGES + ALIASES, position="hidden")  # drawn by sidebar.navigation
+state.begin()
+menu = st.sidebar.empty()
+ctx = sidebar.setup_context(page_needs_image=page.title != "Models")
+state.show_notes(st.empty())
+sidebar.navigation(menu, PAGES, state.publish())
+with state.page_run():
+    page.run()
+# The page may have fitted values to what it offers (a first visit, another pack): the
+# URL and the links get them. A page that stopped early gets there on its next run.
+sidebar.navigation(menu, PAGES, state.publish())

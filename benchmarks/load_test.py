@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     # 1. every user alone, one after another: the reference results
     t0 = time.perf_counter()
     single = []
-    for i, data in enumerate(uploads):
+    for data in uploads:
         if time.monotonic() > deadline:
             print("time limit reached during the single-user runs", file=sys.stderr)
             return 2
@@ -186,7 +186,8 @@ def main(argv=None) -> int:
                                   "max": round(max(per_user), 2) if per_user else None},
         "rss_mb": {"start": round(rss_start, 1), "after_single_runs": round(rss_after_single, 1),
                    "peak_concurrent": round(peak, 1),
-                   "peak_process_lifetime": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
+                   "peak_process_lifetime": round(
+                       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
         "distinct_user_results": distinct,
         "all_identical_to_single_user": not failures, "failures": failures,
     }

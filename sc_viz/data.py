@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .registry import Registry
+from sc_viz.registry import Registry
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .explain.base import model_device, using_model
-from .losses import distance_score
-from .perturb import LEVELS, photometric
-from .registry import Registry
+from sc_viz.model_run import model_device, using_model
+from sc_viz.losses import distance_score
+from sc_viz.perturb import LEVELS, photometric
+from sc_viz.registry import Registry
 
 X_KIND, SAME_CLASS_KIND = "x", "same_class"
 
@@ -168,6 +168,31 @@ class Embedding:
     distances: dict[str, torch.Tensor]  # variant -> DS to x, (N,)
     violations: dict[str, dict[str, int]]  # variant -> perturbation -> count
     coords: dict[str, torch.Tensor] = field(default_factory=dict)  # variant -> (N, 2)
+
+
+def point_label(embedding: Embedding, row: int) -> str:
+    """What point `row` is, in words for a hover: "x: test image #5", "brightness, level 2",
+    "same class: test image #123" (never the internal kind names or index -1)."""
+    kind, index = embedding.kinds[row], embedding.indices[row]
+    if kind == X_KIND:
+        return f"x: test image #{index}" if index >= 0 else "x: your image"
+    if kind == SAME_CLASS_KIND:
+        return f"same class: test image #{index}" if index >= 0 else "same-class image"
+    return f"{kind}, level {embedding.level}"
+
+
+def point_image(embedding: Embedding, row: int, x: torch.Tensor, split: Any = None
+                ) -> Optional[torch.Tensor]:
+    """The image of point `row` (3, H, W), e.g. the thumbnail of a clicked point: x itself,
+    x's perturbed copy, or the same-class image from `split` (the pack's test split); None
+    for a same-class image without a known index or split."""
+    kind, index = embedding.kinds[row], embedding.indices[row]
+    x = x.reshape(-1, *x.shape[-3:])[0]  # (3, H, W)
+    if kind == X_KIND:
+        return x
+    if kind == SAME_CLASS_KIND:
+        return split.get(index) if split is not None and index >= 0 else None
+    return photometric(x[None], kind, embedding.level)[0]
 
 
 def embed(models: dict[str, nn.Module], x: torch.Tensor, same_class_images: torch.Tensor, *,

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .data import center_resize
+from sc_viz.data import center_resize
 
 # Pillow format name -> name shown to users. MPO is the JPEG variant many cameras and
 # phones write (a JPEG with extra frames, e.g. a depth map); its first frame is a JPEG.
@@ -111,12 +111,6 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         white = Image.new("RGBA", im.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, im).convert("RGB")
     return im.convert("RGB")  # L, 1, CMYK, YCbCr, RGB
-
-
-def to_input(im: Image.Image, input_size: int) -> torch.Tensor:
-    """RGB image -> (1, 3, S, S) float in [0, 1], resized/cropped as the pack's data set."""
-    im = center_resize(im, input_size)
-    return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)[None].float() / 255.0
 
 
 def load_input(data: bytes, input_size: int) -> tuple[Image.Image, torch.Tensor]:

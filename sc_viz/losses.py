@@ -1,4 +1,5 @@
-"""Logits difference, distance score and the semantic continuity loss (METHOD.md)."""
+"""The distance score and the semantic continuity loss, both on logits (docs/method.md,
+sections "Representation and distance score" and "Continuity loss")."""
 import torch
 
 

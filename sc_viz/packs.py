@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import stat
 import tempfile
 from dataclasses import dataclass, field
@@ -23,13 +24,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .models import ARCHS, Classifier, build_model
+from sc_viz.models import ARCHS, Classifier, build_model
 
 FORMAT = "sc-viz-pack/1"
 MANIFEST = "manifest.json"
 TRAIN_LOG = "train_log.jsonl"
 RESUME_DIR = ".resume"
-VARIANT_ORDER = ("standard", "c", "adv", "advc")
 # Files above this are not weights of any supported model; refuse before reading them.
 MAX_WEIGHTS_BYTES = 2 * 1024**3
 
@@ -118,6 +118,7 @@ def read_manifest(pack_dir: Path) -> dict:
             raise PackError(f"{path}: field {key!r} must be 3 numbers, got {values!r}")
         if key == "std" and not all(v > 0 for v in values):
             raise PackError(f"{path}: field 'std' must be positive, got {values!r}")
+    check_optional_model_facts(manifest, path)
     return manifest
 
 
@@ -155,8 +156,47 @@ def variant_file(pack_dir: Path, entry: Any, variant: str) -> Path:
 
 
 # ---------------------------------------------------------------- weights files
-def _model_facts(manifest: dict) -> dict:
-    return {k: manifest[k] for k in ("dataset", "arch", "classes", "input_size", "mean", "std")}
+MODEL_FACTS = ("dataset", "arch", "classes", "input_size", "mean", "std")
+# Facts only some packs have (imported models): the library constructor's keywords and a
+# Grad-CAM layer (inside the backbone) + reshape other than the architecture's own.
+OPTIONAL_MODEL_FACTS = ("arch_options", "gradcam_layer", "gradcam_reshape")
+
+
+def model_facts(manifest: dict) -> dict:
+    """What a weights file records about its model (the `model` part of its metadata),
+    taken from the manifest of the pack it belongs to: enough to rebuild the model alone."""
+    facts = {k: manifest[k] for k in MODEL_FACTS}
+    facts.update({k: manifest[k] for k in OPTIONAL_MODEL_FACTS if manifest.get(k) is not None})
+    return facts
+
+
+def check_optional_model_facts(facts: dict, where) -> None:
+    """PackError unless the optional facts, where present, have their documented shapes."""
+    from sc_viz.models import GRADCAM_RESHAPES
+
+    options = facts.get("arch_options", {})
+    json_values = (int, float, str, bool, list, type(None))
+    if not isinstance(options, dict) or not all(
+            isinstance(k, str) and k.isidentifier() and isinstance(v, json_values)
+            for k, v in options.items()):
+        raise PackError(f"{where}: field 'arch_options' must map keyword names to JSON values")
+    if not isinstance(facts.get("gradcam_layer", ""), str):
+        raise PackError(f"{where}: field 'gradcam_layer' must be a dotted module name")
+    if facts.get("gradcam_reshape") not in GRADCAM_RESHAPES:
+        raise PackError(f"{where}: field 'gradcam_reshape' must be one of {GRADCAM_RESHAPES}")
+
+
+def build_pack_model(facts: dict) -> Classifier:
+    """An untrained model as a manifest (or a weights file's facts) describes it; PackError
+    when the library cannot build it (not installed, keywords it does not take)."""
+    try:
+        return build_model(facts["arch"], len(facts["classes"]), facts["mean"], facts["std"],
+                           options=facts.get("arch_options") or None,
+                           gradcam_layer=facts.get("gradcam_layer") or None,
+                           gradcam_reshape=facts.get("gradcam_reshape"))
+    except (ImportError, TypeError, ValueError, KeyError) as err:
+        raise PackError(f"cannot build arch {facts.get('arch')!r} with options "
+                        f"{facts.get('arch_options') or {}}: {err}") from None
 
 
 def save_weights(path: Path, model: torch.nn.Module, facts: dict, config: dict) -> str:
@@ -235,10 +275,12 @@ def load_model_file(path: Path, device=None) -> tuple[Classifier, dict]:
     if not facts:
         raise PackError(f"{path}: no sc_viz metadata; load it through its pack instead")
     try:
-        model = build_model(facts["arch"], len(facts["classes"]), facts["mean"], facts["std"])
+        check_optional_model_facts(facts, path)
+        model = build_pack_model(facts)
     except Exception as err:  # missing keys, unknown arch, malformed values
+        first_line = str(err).splitlines()[0][:120] if str(err) else ""
         raise PackError(f"{path}: its sc_viz metadata does not describe a model "
-                        f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})") from None
+                        f"({type(err).__name__}: {first_line})") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError:
@@ -281,7 +323,10 @@ class Pack:
 
 
 def ordered_variants(names) -> list[str]:
-    return sorted(names, key=lambda v: (VARIANT_ORDER.index(v) if v in VARIANT_ORDER else 99, v))
+    """Variant names in the variants registry's order (the paper's first), others after."""
+    from sc_viz.training.variants import variant_order
+
+    return variant_order(names)
 
 
 def load_pack(path, device=None) -> Pack:
@@ -297,13 +342,44 @@ def load_pack(path, device=None) -> Pack:
     for variant in ordered_variants(manifest["variants"]):
         try:
             file = variant_file(path, manifest["variants"][variant], variant)
-            model = build_model(manifest["arch"], len(manifest["classes"]),
-                                manifest["mean"], manifest["std"])
+            model = build_pack_model(manifest)
             load_weights_into(model, file)
             pack.models[variant] = model.to(device).eval()
         except PackError as err:
             pack.errors[variant] = str(err)
     return pack
+
+
+def write_new_pack(pack_dir, manifest: dict, models: dict[str, torch.nn.Module],
+                   entries: dict[str, dict]) -> dict:
+    """Write a whole pack at once (imported weights): manifest + `<variant>.safetensors` per
+    model, each entry of `entries` becoming its variant's manifest entry (+ file, sha256).
+
+    Everything is written into a hidden sibling folder that is renamed to `pack_dir` at the
+    end, so a failure at any point leaves no half-written pack. `pack_dir` must not exist
+    or be an empty folder."""
+    pack_dir = Path(pack_dir)
+    if pack_dir.exists() and (not pack_dir.is_dir() or any(pack_dir.iterdir())):
+        raise PackError(f"{pack_dir}: exists and is not empty; choose another --out")
+    pack_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=pack_dir.parent, prefix=f".{pack_dir.name}.", suffix=".tmp"))
+    try:
+        manifest = dict(manifest, variants={})
+        facts = model_facts(manifest)
+        for name, model in models.items():
+            entry = dict(entries.get(name, {}))
+            file = f"{name}.safetensors"
+            sha = save_weights(tmp / file, model, facts, entry.get("config", {}))
+            manifest["variants"][name] = {"file": file, "sha256": sha, **entry}
+        atomic_write_json(tmp / MANIFEST, manifest)
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; packs are shared read-only folders
+        if pack_dir.exists():
+            pack_dir.rmdir()  # empty, checked above
+        os.rename(tmp, pack_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
 
 
 def find_packs(root) -> list[Path]:
@@ -314,3 +390,54 @@ def find_packs(root) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))
+
+
+# ---------------------------------------------------------------- variant entries (the trainer's writes)
+def write_variant_entry(pack_dir, manifest: dict, variant: str, entry: dict) -> None:
+    """Write one variant's manifest entry, keeping the entries that other trainers (other
+    variants trained into the same pack at the same time) wrote since `manifest` was read;
+    `manifest["variants"]` is updated to what was written."""
+    import fcntl
+
+    pack_dir = Path(pack_dir)
+    pack_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(pack_dir, os.O_RDONLY)  # lock the pack folder itself: no lock file left behind
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes
+        current = manifest
+        if (pack_dir / MANIFEST).exists():
+            try:
+                on_disk = read_manifest(pack_dir)
+                if on_disk["dataset"] == manifest["dataset"] and on_disk["arch"] == manifest["arch"]:
+                    current = {**manifest, "variants": {**on_disk["variants"]}}
+            except PackError:
+                pass  # unreadable: ours replaces it
+        current["variants"][variant] = entry
+        atomic_write_json(pack_dir / MANIFEST, current)
+    finally:
+        os.close(fd)
+    manifest["variants"] = current["variants"]
+
+
+def adopt_variant(src_dir, dst_dir, variant: str) -> dict:
+    """Copy a complete variant from pack `src_dir` (a staging pack it was trained in) into
+    pack `dst_dir` of the same data set, arch and classes: its weights file, its manifest
+    entry and its training-log records. The destination never holds a half-trained variant.
+    Returns the entry written."""
+    src_dir, dst_dir = Path(src_dir), Path(dst_dir)
+    src, dst = read_manifest(src_dir), read_manifest(dst_dir)
+    for key in ("dataset", "arch", "classes", "input_size", "mean", "std"):
+        if src[key] != dst[key]:
+            raise PackError(f"{src_dir} and {dst_dir} differ in {key!r}; cannot move {variant!r}")
+    entry = dict(src["variants"].get(variant) or {})
+    if entry.get("status") != "complete":
+        raise PackError(f"{src_dir}: variant {variant!r} is not complete")
+    data = variant_file(src_dir, entry, variant).read_bytes()
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise PackError(f"{src_dir}: {entry['file']} does not match its manifest sha256")
+    atomic_write_bytes(dst_dir / entry["file"], data)
+    for record in read_jsonl(src_dir / TRAIN_LOG):
+        if record.get("variant") == variant:
+            append_jsonl(dst_dir / TRAIN_LOG, record)
+    write_variant_entry(dst_dir, dst, variant, entry)
+    return entry

@@ -1,5 +1,6 @@
-"""Non-semantic perturbations (METHOD.md Table 1) and the disruption transforms of
-Sec. 4.3. All take and return float (N, 3, H, W) in [0, 1]."""
+"""Non-semantic perturbations (docs/method.md#perturbations, the paper's Table 1) and the
+disruption transforms of Sec. 4.3 (docs/method.md#disruptions). All take and return float
+(N, 3, H, W) in [0, 1]."""
 from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
@@ -7,15 +8,11 @@ from typing import Callable, Optional, Sequence
 import torch
 import torchvision.transforms.v2.functional as TF
 
-from .registry import Registry
+from sc_viz.paper import LEVEL_IDS, PERTURBATION_LEVELS
+from sc_viz.registry import Registry
 
-# Table 1 of the paper: level -> strength, per perturbation.
-LEVELS = {
-    "brightness": {1: 16 / 255, 2: 32 / 255, 3: 48 / 255, 4: 64 / 255},  # additive
-    "contrast": {1: 1.25, 2: 1.50, 3: 1.75, 4: 2.0},  # factor
-    "saturation": {1: 1.25, 2: 1.50, 3: 1.75, 4: 2.0},  # factor
-    "hue": {1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4},  # shift, fraction of the hue circle
-}
+# Table 1 of the paper: perturbation -> level -> strength (sc_viz.paper).
+LEVELS = PERTURBATION_LEVELS
 
 
 def brightness(x: torch.Tensor, amount: float) -> torch.Tensor:
@@ -34,12 +31,12 @@ def photometric(x: torch.Tensor, name: str, level: int) -> torch.Tensor:
     """Perturbation `name` at Table-1 level 1..4."""
     PHOTOMETRIC[name]  # unknown names fail with the list of valid ones
     if level not in LEVELS[name]:
-        raise ValueError(f"level must be one of 1-4, got {level}")
+        raise ValueError(f"level must be one of {LEVEL_IDS[0]}-{LEVEL_IDS[-1]}, got {level}")
     return PHOTOMETRIC[name](x, LEVELS[name][level]).clamp(0.0, 1.0)
 
 
 def random_photometric(x: torch.Tensor, generator: Optional[torch.Generator] = None,
-                       names: Sequence[str] = tuple(LEVELS), levels: Sequence[int] = (1, 2, 3, 4)
+                       names: Sequence[str] = tuple(LEVELS), levels: Sequence[int] = LEVEL_IDS
                        ) -> torch.Tensor:
     """A random one of `names` at a random one of `levels`, drawn per sample."""
     n = x.shape[0]

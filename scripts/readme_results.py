@@ -9,9 +9,10 @@ import re
 import sys
 from pathlib import Path
 
+from sc_viz.paper import PERTURBATIONS, SUMMARY_LEVEL
+
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-PERTURBATIONS = ("brightness", "contrast", "saturation", "hue")
 
 
 def results_block(report: dict, report_dir: str) -> str:
@@ -28,20 +29,22 @@ def results_block(report: dict, report_dir: str) -> str:
         ds = cont.get("mean_ds", {}).get(v, {})
         cells = [f"{r['clean_acc']:.2%}" if "clean_acc" in r else "-",
                  f"{r['pgd_acc']:.2%}" if "pgd_acc" in r else "-"]
-        cells += [f"{ds[p]['2']:.2f}" if p in ds else "-" for p in PERTURBATIONS]
+        cells += [f"{ds[p][str(SUMMARY_LEVEL)]:.2f}" if p in ds else "-" for p in PERTURBATIONS]
         total = cont.get("level1_ds_sum", {}).get(v)
         cells.append(f"{total:.2f}" if total is not None else "-")
         lines.append(f"| `{v}` | " + " | ".join(cells) + " |")
     n = rob.get(variants[0], {}).get("n") if variants else None
     if n:
         lines += ["", f"Accuracies on {n:,} test images; DS = mean L2 distance between the logits of "
-                  "an image and of its level-2 perturbation (METHOD.md Table 1)."]
+                  f"an image and of its level-{SUMMARY_LEVEL} perturbation "
+                  "([docs/method.md](docs/method.md#perturbations), the paper's Table 1)."]
     manifest_path = REPO / report["pack"]["path"] / "manifest.json"
     if manifest_path.exists():  # the trainer's final evaluation on the whole test set
         entries = json.loads(manifest_path.read_text())["variants"]
         full = [f"`{v}` {e['metrics']['clean_acc']:.2%} / {e['metrics']['pgd_acc']:.2%}"
                 for v, e in entries.items() if "clean_acc" in e.get("metrics", {})]
-        n_full = next((e["metrics"]["test_n"] for e in entries.values() if "test_n" in e.get("metrics", {})), 0)
+        n_full = next((e["metrics"]["test_n"] for e in entries.values()
+                       if "test_n" in e.get("metrics", {})), 0)
         if full:
             lines += ["", f"Clean / PGD-10 accuracy on all {n_full:,} test images, measured by the "
                       "trainer and recorded in the pack's manifest: " + "; ".join(full) + "."]

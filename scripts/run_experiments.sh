@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The training experiments of the evaluation suite on the demo pack (METHOD.md 3, 9, 10),
+# The training experiments of the evaluation suite on the demo pack (docs/method.md#experiments, items 3, 9, 10),
 # with the short schedules their results in reports/cifar10-resnet20/experiments/ were
 # made with (about 25 minutes on this 2-core CPU). Runs go to runs/experiments/ (models,
 # logs; resumable: run again after an interruption); the result files (json, md, png)

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/cifar10-resnet20}
 if [ -z "${SC_VIZ_DATA:-}" ] && [ -d ../shared/datasets ]; then export SC_VIZ_DATA=$(cd ../shared/datasets && pwd); fi
 PY=${PY:-.venv/bin/python}
-for variant in standard c adv advc; do
+# The demo recipe's variants, in its order (standard first: the others start from it).
+variants=$("$PY" -c "from sc_viz.training.presets import PRESETS; print(*PRESETS['demo'])")
+for variant in $variants; do
   "$PY" -m sc_viz train --preset demo --variant "$variant" --out "$OUT" --resume "$@"
 done
 "$PY" -m sc_viz info "$OUT"

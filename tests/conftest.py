@@ -34,7 +34,8 @@ def cifar_test(data_root):
 
 def make_pack(path: Path, arch: str = "tinycnn", variants=("standard", "c", "adv", "advc"),
               seed: int = 0, num_classes: int = 10, input_size: int = 32) -> Path:
-    """A pack of random-init models (different seed per variant), written like the trainer."""
+    """A pack of random-init models (different seed per variant), written by packs.py as
+    every pack is."""
     from sc_viz import packs
     from sc_viz.data import CIFAR10_CLASSES, DATASETS
     from sc_viz.models import build_model
@@ -42,15 +43,13 @@ def make_pack(path: Path, arch: str = "tinycnn", variants=("standard", "c", "adv
     spec = DATASETS["cifar10"]
     classes = CIFAR10_CLASSES if num_classes == 10 else [f"class{i}" for i in range(num_classes)]
     manifest = packs.new_manifest("cifar10", arch, classes, input_size, spec.mean, spec.std)
-    facts = packs._model_facts(manifest)
+    models, entries = {}, {}
     for i, v in enumerate(variants):
         torch.manual_seed(seed + i)
-        model = build_model(arch, num_classes, spec.mean, spec.std).eval()
+        models[v] = build_model(arch, num_classes, spec.mean, spec.std).eval()
         cfg = {"variant": v, "arch": arch, "dataset": "cifar10", "note": "random init (test)"}
-        sha = packs.save_weights(path / f"{v}.safetensors", model, facts, cfg)
-        manifest["variants"][v] = {"file": f"{v}.safetensors", "status": "complete", "config": cfg,
-                                   "metrics": {}, "sha256": sha}
-    packs.atomic_write_json(path / packs.MANIFEST, manifest)
+        entries[v] = {"status": "complete", "config": cfg, "metrics": {}}
+    packs.write_new_pack(path, manifest, models, entries)
     return path
 
 
@@ -58,6 +57,14 @@ def make_pack(path: Path, arch: str = "tinycnn", variants=("standard", "c", "adv
 def tiny_pack(tmp_path_factory) -> Path:
     """Four random-init TinyCNN variants (fast)."""
     return make_pack(tmp_path_factory.mktemp("packs") / "tiny")
+
+
+@pytest.fixture
+def tiny_packs_env(tiny_pack, monkeypatch) -> str:
+    """Point the app at the tiny pack via SC_VIZ_PACKS (tests/app); returns the pack's name
+    for the `pack` query parameter."""
+    monkeypatch.setenv("SC_VIZ_PACKS", str(tiny_pack.parent))
+    return tiny_pack.name
 
 
 @pytest.fixture(scope="session")

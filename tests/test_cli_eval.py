@@ -44,13 +44,14 @@ def test_eval_writes_report_json_md_and_figures(tiny_pack, tmp_path, capsys):
     rc = main(["eval", "--pack", str(tiny_pack), "--suite", "all", "--limit", "24", "--seed", "1",
                "--out", str(out), "--no-progress", "--resume", "--device", "cpu",
                "--explain-limit", "2", "--stability-limit", "1", "--lime-samples", "20",
-               "--methods", "saliency", "gradcam", "--no-figures"])
+               "--sanity-limit", "1", "--methods", "saliency", "gradcam", "--no-figures"])
     assert rc == 0
     again = json.loads((out / "report.json").read_text())
     assert again["status"]["robustness"] == report["status"]["robustness"]
     assert again["suites"]["robustness"] == report["suites"]["robustness"]
     assert again["status"]["saliency"]["state"] == "complete"
     assert set(again["suites"]["explanation-stability"]["methods"]) == {"saliency", "gradcam"}
+    assert again["status"]["sanity"]["state"] == "complete" and again["suites"]["sanity"]["n"] == 1
 
 
 def test_eval_rejects_bad_arguments(tiny_pack, tmp_path, capsys):

@@ -6,7 +6,7 @@ import torch
 
 from sc_viz import load_pack
 from sc_viz.cli import main
-from sc_viz.commands.transfer import init_weights
+from sc_viz.cli.transfer import init_weights
 from sc_viz.data import colour_is_red, load_split
 from sc_viz.packs import read_weights
 
@@ -37,7 +37,8 @@ def test_sweep_lambda(tmp_path):
     assert (out / "fig5_lambda.png").read_bytes()[:4] == b"\x89PNG"
     assert "| 1 |" in (out / "sweep_lambda.md").read_text()
     stamp = load_pack(out / "lam-1", device="cpu").manifest["variants"]["c"]["trained_at"]
-    assert main(["sweep-lambda", "--arch", "tinycnn", "--lambdas", "1", "--out", str(out), "--resume"] + TINY) == 0
+    assert main(["sweep-lambda", "--arch", "tinycnn", "--lambdas", "1", "--out", str(out), "--resume"]
+                + TINY) == 0
     assert load_pack(out / "lam-1", device="cpu").manifest["variants"]["c"]["trained_at"] == stamp
 
 

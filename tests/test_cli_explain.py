@@ -79,7 +79,7 @@ def test_settings_from_an_export_bundle_find_the_upload_beside_them(tiny_pack, t
 
     from PIL import Image
 
-    from sc_viz import saliency_view as sv
+    from sc_viz.app import saliency_view as sv
     from sc_viz.cli import main
 
     bundle = tmp_path / "bundle"

@@ -1,8 +1,20 @@
 import pytest
 import torch
 
-from sc_viz.embed import (PROJECTIONS, SAME_CLASS_KIND, build_points, distances_to_x, embed,
-                          project, project_joint, same_class_set, violations, warm_up)
+from sc_viz.embed import (
+    PROJECTIONS,
+    SAME_CLASS_KIND,
+    build_points,
+    distances_to_x,
+    embed,
+    point_image,
+    point_label,
+    project,
+    project_joint,
+    same_class_set,
+    violations,
+    warm_up,
+)
 from sc_viz.models import build_model
 from sc_viz.perturb import LEVELS, photometric
 
@@ -98,3 +110,21 @@ def test_joint_fit_counts_every_variants_points():
     assert all(c.shape == (8, 2) for c in e.coords.values())
     with pytest.raises(ValueError, match="needs at least 31 points, got 8"):
         embed(models, x, same, method="tsne", joint=False)
+
+
+def test_point_labels_and_images_for_hover_and_click(cifar_test):
+    """Each point in words (never "same_class" or index -1) and its image (the thumbnail a
+    page shows for a clicked point): x, its perturbed copy, the same-class test image."""
+    x = cifar_test.get(0)
+    label = int(cifar_test.labels[0])
+    same, idx = same_class_set(cifar_test, label, count=6, exclude=0)
+    e = embed(tiny_models(1), x, same, level=3, method="pca", x_index=0, same_class_indices=idx)
+    assert point_label(e, 0) == "x: test image #0"
+    assert point_label(e, 4) == "hue, level 3"
+    assert point_label(e, 5) == f"same class: test image #{idx[0]}"
+    torch.testing.assert_close(point_image(e, 0, x), x)
+    torch.testing.assert_close(point_image(e, 2, x[None]), photometric(x[None], "contrast", 3)[0])
+    torch.testing.assert_close(point_image(e, 5, x, cifar_test), cifar_test.get(idx[0]))
+    upload = embed(tiny_models(1), x, same, level=1, method="pca")  # no indices known
+    assert point_label(upload, 0) == "x: your image" and point_label(upload, 5) == "same-class image"
+    assert point_image(upload, 5, x, cifar_test) is None

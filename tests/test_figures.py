@@ -1,22 +1,40 @@
 import io
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
 from sc_viz.embed import Embedding
 from sc_viz.explain import Explanation, Grid
-from sc_viz.figures import (bar_figure, embedding_figure, embedding_png, grid_figure, grid_png,
-                            line_figure, row_limits, to_html)
+from sc_viz.figures import (
+    CELL_PX,
+    GridLayout,
+    cell_image,
+    column_titles,
+    embedding_figure,
+    embedding_png,
+    grid_cell,
+    grid_figure,
+    grid_layout,
+    grid_png,
+    image_from_data_uri,
+    is_blank,
+    legend_image,
+    method_legend,
+    scaled_map,
+    selected_rows,
+    shared_ranges,
+    text_width,
+    to_html,
+)
 
-VARIANTS, METHODS = ["standard", "c"], ["gradcam", "ig"]
+VARIANTS, METHODS = ["standard", "c"], ["ig", "gradcam"]  # methods NOT in cost order
 
 
 def hand_grid() -> Grid:
     maps = {("standard", "gradcam"): torch.full((6, 6), 0.5), ("c", "gradcam"): torch.zeros(6, 6),
             ("standard", "ig"): torch.zeros(6, 6), ("c", "ig"): torch.zeros(6, 6)}
-    maps["c", "gradcam"][2, 2] = 4.0
+    maps["standard", "gradcam"][2, 2] = 4.0
     maps["standard", "ig"][0, 0], maps["c", "ig"][1, 1] = 2.0, -3.0
     cells = {(v, m): Explanation(m, 1, heat, {}, signed=(m == "ig"))
              for (v, m), heat in maps.items()}
@@ -24,37 +42,115 @@ def hand_grid() -> Grid:
     return Grid(VARIANTS, METHODS, {v: 1 for v in VARIANTS}, preds, cells)
 
 
-def test_row_limits_shared_and_symmetric_where_signed():
-    limits = row_limits(hand_grid(), percentile=100)
-    assert limits == {"gradcam": (0.0, 4.0), "ig": (-3.0, 3.0)}
-    # the default percentile trims single extreme pixels but keeps the sign rule
-    lo, hi = row_limits(hand_grid())["ig"]
-    assert lo == -hi and 0 < hi <= 3.0
+def cell_at(png: bytes, lay: GridLayout, row: int, col: int) -> np.ndarray:
+    left, top = lay.left(col), lay.top(row)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))[top:top + lay.size, left:left + lay.size]
 
 
-def test_grid_figure_rows_share_one_colour_axis():
-    fig = grid_figure(hand_grid(), torch.rand(3, 6, 6), classes=["a", "b", "c"])
-    heat = [t for t in fig.data if t.type == "heatmap"]
-    assert len(heat) == 4
-    axes = {t.coloraxis for t in heat}
-    assert axes == {"coloraxis", "coloraxis2"}  # one per row (method)
-    ig_axis = fig.layout.coloraxis2
-    assert ig_axis.cmin == -ig_axis.cmax and fig.layout.coloraxis.cmin == 0
-    assert sum(t.type == "image" for t in fig.data) == 1 + 4  # input + overlays
-    titles = [a.text for a in fig.layout.annotations]
-    assert "input" in titles and any("standard: b 70% (target b)" in t for t in titles)
-    assert "gradcam" in titles and "ig" in titles
+def test_each_map_scaled_on_its_own():
+    grid = hand_grid()
+    np.testing.assert_allclose(scaled_map(grid["standard", "gradcam"].map, False).max(), 1.0)
+    ig = scaled_map(grid["c", "ig"].map, True)  # a single -3: full blue, the rest zero
+    assert ig.min() == -1.0 and ig.max() == 0.0
+    # a small map next to a large one still spans the full colour range
+    small = Explanation("ig", 1, grid["standard", "ig"].map * 1e-3, {}, signed=True)
+    np.testing.assert_array_equal(cell_image(torch.rand(3, 6, 6) * 0, small, 1.0),
+                                  cell_image(torch.rand(3, 6, 6) * 0, grid["standard", "ig"], 1.0))
 
 
-def test_grid_png_presentation_resolution(tmp_path):
+def test_png_cells_are_the_screen_cells_in_the_chosen_order(tmp_path):
+    """The export holds, at the layout's positions, exactly the pixels the page shows per
+    cell; rows are variants, columns the methods in the grid's (the user's) order."""
+    grid, x = hand_grid(), torch.rand(3, 6, 6)
     path = tmp_path / "grid.png"
-    data = grid_png(hand_grid(), torch.rand(3, 6, 6), path, dpi=100, cell_inches=2.0)
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and path.read_bytes() == data
-    w, h = Image.open(io.BytesIO(data)).size
-    assert (w, h) == (int(round((2.0 * 3 + 0.9) * 100)), int(round((2.0 * 2 + 0.5) * 100)))
-    # default: 200 dpi, well above slide resolution for a 4 x 3 grid
-    big = Image.open(io.BytesIO(grid_png(hand_grid(), torch.rand(3, 6, 6)))).size
-    assert big[0] >= 1300
+    png = grid_png(grid, x, path, classes=["a", "b", "c"], opacity=0.4)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and path.read_bytes() == png
+    lay = grid_layout(grid)
+    assert Image.open(io.BytesIO(png)).size == (lay.width, lay.height)
+    for r, v in enumerate(grid.variants):
+        for c, m in enumerate(grid.methods, start=1):
+            screen = grid_cell(x, grid[v, m], classes=["a", "b", "c"], opacity=0.4).image
+            assert screen.shape == (CELL_PX, CELL_PX, 3)
+            np.testing.assert_array_equal(cell_at(png, lay, r, c), screen)
+    # the colour bar band under each title holds the legend image and nothing else
+    band = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    for c, m in enumerate(grid.methods, start=1):
+        leg = legend_image(m)
+        top, left = lay.legend_top, lay.left(c)
+        np.testing.assert_array_equal(band[top:top + leg.shape[0], left:left + lay.size], leg)
+    assert column_titles(grid.methods) == ["image", "Integrated Gradients", "Grad-CAM"]
+
+
+def test_png_scales_with_the_cell_size():
+    small = Image.open(io.BytesIO(grid_png(hand_grid(), torch.rand(3, 6, 6), cell_px=100))).size
+    big = Image.open(io.BytesIO(grid_png(hand_grid(), torch.rand(3, 6, 6), cell_px=320))).size
+    assert big[0] > 2.5 * small[0] and big[0] >= 1000  # large enough for a slide
+
+
+def test_blank_map_says_so():
+    grid = hand_grid()
+    blank = grid_cell(torch.rand(3, 6, 6), grid["c", "gradcam"], classes=["a", "b", "c"])
+    assert is_blank(grid["c", "gradcam"].map) and blank.blank
+    assert blank.caption[0] == "no evidence for b" and "all zero" in blank.caption[1]
+    assert blank.image.mean() > 100  # the washed-out image, not a dark square
+    shown = grid_cell(torch.rand(3, 6, 6), grid["standard", "gradcam"], classes=["a", "b", "c"])
+    assert shown.caption == ["target: b"] and not shown.blank
+    html = grid_figure(grid, torch.rand(3, 6, 6), classes=["a", "b", "c"])
+    texts = [a.text for a in html.layout.annotations]
+    assert any("no evidence for b" in t for t in texts)
+    # no hover values for the blank cell: 4 cells, 1 blank -> 3 hover layers
+    assert sum(t.type == "heatmap" for t in html.data) == 3
+
+
+def test_html_equals_the_png_layout():
+    grid, x = hand_grid(), torch.rand(3, 6, 6)
+    fig = grid_figure(grid, x, classes=["a", "b", "c"], opacity=0.4)
+    lay = grid_layout(grid)
+    width, height = fig.layout.width, fig.layout.height
+    assert height == lay.height and width >= lay.width
+    images = [t for t in fig.data if t.type == "image"]
+    assert len(images) == 2 + 4  # an input image per row + the maps
+    for trace in images:
+        k = trace.xaxis[1:] or "1"
+        xd = fig.layout[f"xaxis{'' if k == '1' else k}"].domain
+        yd = fig.layout[f"yaxis{'' if k == '1' else k}"].domain
+        left, top = round(xd[0] * width), round((1 - yd[1]) * height)
+        col = next(c for c in range(lay.cols) if lay.left(c) == left)
+        row = next(r for r in range(lay.rows) if lay.top(r) == top)
+        if col:
+            exp = grid[grid.variants[row], grid.methods[col - 1]]
+            np.testing.assert_array_equal(image_from_data_uri(trace.source), cell_image(x, exp, 0.4))
+    titles = [a for a in fig.layout.annotations if a.y > 1 - lay.legend_top / height]
+    assert [t.text.replace("<br>", " ").replace("<b>", "").replace("</b>", "") for t in titles] == \
+        ["image", "Integrated Gradients", "Grad-CAM"]
+
+
+def test_titles_fit_their_column_and_sit_above_the_colour_bars():
+    grid = Grid(["standard"], ["saliency", "ig", "smoothgrad", "gradcam", "lime"], {"standard": 0},
+                {"standard": [(0, 1.0)]}, {})
+    fig = grid_figure(grid, torch.rand(3, 6, 6))
+    lay = grid_layout(grid)
+    lines = [line for a in fig.layout.annotations if a.y > 1 - lay.legend_top / fig.layout.height
+             for line in a.text.replace("<b>", "").replace("</b>", "").split("<br>")]
+    assert "Saliency (gradient)" in " ".join(lines) and "SmoothGrad" in lines
+    assert all(text_width(line, lay.title_px, bold=True) <= lay.size for line in lines)
+    title_bottom = lay.title_top + 2 * round(lay.title_px * 1.3)
+    assert lay.legend_top >= title_bottom  # the bars start below two title lines
+
+
+def test_colour_bars_explain_each_method():
+    grid = hand_grid()
+    fig = grid_figure(grid, torch.rand(3, 6, 6))
+    ig_axis, cam_axis = fig.layout.coloraxis, fig.layout.coloraxis2  # columns 1 and 2
+    assert ig_axis.cmin == -1 and ig_axis.cmax == 1 and cam_axis.cmin == 0
+    assert ig_axis.colorbar.orientation == "h"
+    texts = {a.text for a in fig.layout.annotations}
+    assert {"against", "for", "none", "most"} <= texts
+    ig, cam = method_legend("ig"), method_legend("gradcam")
+    assert ig.signed and "red" in ig.meaning and "blue" in ig.meaning
+    assert not cam.signed and "bright" in cam.meaning
+    hover = next(t for t in fig.data if t.type == "heatmap").hovertemplate
+    assert "value" in hover and "Integrated Gradients" in hover
 
 
 def test_html_is_self_contained(tmp_path):
@@ -72,32 +168,50 @@ def hand_embedding(joint: bool) -> Embedding:
     return Embedding("umap", joint, 1, kinds, [5, -1, -1, -1, -1, 10, 11], {}, dist, viol, coords)
 
 
-def test_embedding_figure_marks_kinds_and_hovers_index_and_ds():
+def test_embedding_figure_marks_kinds_and_hovers_names_not_internals():
     fig = embedding_figure(hand_embedding(joint=False))
     first = [t for t in fig.data if t.xaxis == "x"]
     assert len(first) == 6  # x, 4 perturbations, same class
     symbols = {t.legendgroup: t.marker.symbol for t in first}
     assert len(set(symbols.values())) == 6
     same = next(t for t in first if t.legendgroup == "same_class")
-    np.testing.assert_allclose(same.customdata, [[10, 2.5], [11, 3.0]])
-    assert "DS to x" in same.hovertemplate and "index" in same.hovertemplate
+    # customdata: [row in the embedding, what the point is, DS to x]
+    assert [list(d) for d in same.customdata] == [[5, "same class: test image #10", 2.5],
+                                                  [6, "same class: test image #11", 3.0]]
+    hue = next(t for t in first if t.legendgroup == "hue")
+    assert hue.customdata[0][1] == "hue, level 1" and hue.name == "hue (0 closer)"
+    star = first[-1]  # x: drawn last, so on top, and hoverable with its own label
+    assert star.legendgroup == "x" and star.customdata[0][1] == "x: test image #5"
+    assert star.hoverinfo != "skip" and star.name == "x (this image)"
+    for trace in fig.data:
+        labels = " ".join(str(d[1]) for d in trace.customdata) + trace.hovertemplate + trace.name
+        assert "same_class" not in labels and "-1" not in labels and "DS to x" in trace.hovertemplate
     assert any("saturation (2 closer)" == t.name for t in first)
 
 
-def test_joint_embedding_shares_axes():
-    fig = embedding_figure(hand_embedding(joint=True))
+def test_selected_points_give_the_rows_for_their_thumbnails():
+    fig = embedding_figure(hand_embedding(joint=False), variants=["c"])
+    same = next(t for t in fig.data if t.legendgroup == "same_class")
+    # what Streamlit hands back for a click on the second same-class point, then on x
+    picked = {"points": [{"curve_number": 0, "point_index": 1, "customdata": list(same.customdata[1])},
+                         {"curve_number": 5, "point_index": 0, "customdata": [0, "x: test image #5", 0.0]},
+                         {"curve_number": 0, "point_index": 1, "customdata": list(same.customdata[1])}]}
+    assert selected_rows(picked) == [6, 0]
+    assert selected_rows(None) == [] and selected_rows({"points": []}) == []
+
+
+def test_joint_embedding_shares_axes_also_one_variant_at_a_time():
+    emb = hand_embedding(joint=True)
+    fig = embedding_figure(emb)
     assert fig.layout.xaxis.range == fig.layout.xaxis2.range
+    assert fig.layout.yaxis.range == fig.layout.yaxis2.range
     assert fig.layout.xaxis.range[0] < -12 and fig.layout.xaxis.range[1] > 12
     assert "(joint)" in fig.layout.annotations[0].text
-
-
-def test_bar_and_line_helpers():
-    bars = bar_figure({"standard": {"clean": 0.9, "pgd": 0.1}, "adv": {"clean": 0.8, "pgd": 0.4}},
-                      title="acc", percent=True)
-    assert [t.name for t in bars.data] == ["standard", "adv"] and bars.layout.barmode == "group"
-    assert list(bars.data[1].y) == pytest.approx([0.8, 0.4])
-    line = line_figure([1, 2, 3], {"c": [3.0, 2.0, 1.0]}, xaxis_title="level")
-    assert list(line.data[0].x) == [1, 2, 3] and line.data[0].mode == "lines+markers"
+    # the page draws each variant in its own figure: the ranges must still be equal
+    one, two = (embedding_figure(emb, variants=[v]) for v in ("standard", "c"))
+    assert one.layout.xaxis.range == two.layout.xaxis.range == fig.layout.xaxis.range
+    assert one.layout.yaxis.range == two.layout.yaxis.range
+    assert shared_ranges(hand_embedding(joint=False)) is None
 
 
 def test_embedding_figure_shows_only_the_chosen_perturbations():
@@ -105,6 +219,8 @@ def test_embedding_figure_shows_only_the_chosen_perturbations():
     assert [t.legendgroup for t in fig.data] == ["same_class", "saturation", "x"]
     # the title counts only the violations of what is shown
     assert fig.layout.annotations[0].text == "c: UMAP, 2 violations"
+    one = embedding_figure(hand_embedding(joint=False), variants=["c"], shown={"brightness"})
+    assert one.layout.annotations[0].text == "c: UMAP, 1 violation"
 
 
 def test_embedding_png_one_row_per_embedding(tmp_path):

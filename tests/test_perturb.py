@@ -5,7 +5,7 @@ import torch
 
 from sc_viz.perturb import LEVELS, PHOTOMETRIC, photometric, random_photometric
 
-TABLE1 = {  # METHOD.md Table 1
+TABLE1 = {  # the paper's Table 1 (docs/method.md#perturbations), typed again to check sc_viz.paper
     "brightness": [16, 32, 48, 64],
     "contrast": [1.25, 1.50, 1.75, 2.0],
     "saturation": [1.25, 1.50, 1.75, 2.0],

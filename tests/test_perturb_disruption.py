@@ -50,7 +50,8 @@ def test_centre_noise_is_seeded():
 
 def blocks(x, k):  # (N, 3, H, W) -> (N, k*k, 3, H/k, W/k) in row-major block order
     n, c, h, w = x.shape
-    return x.reshape(n, c, k, h // k, k, w // k).permute(0, 2, 4, 1, 3, 5).reshape(n, k * k, c, h // k, w // k)
+    blocks = x.reshape(n, c, k, h // k, k, w // k).permute(0, 2, 4, 1, 3, 5)  # (N, k, k, C, h/k, w/k)
+    return blocks.reshape(n, k * k, c, h // k, w // k)
 
 
 @pytest.mark.parametrize("k", [2, 3, 4])

@@ -11,9 +11,9 @@ from typing import Any, Callable, Iterator, Optional
 
 import torch
 
-from ..data import Split, iterate_batches, seeded_subset
-from ..packs import Pack, variant_file
-from ..registry import Registry
+from sc_viz.data import Split, iterate_batches, seeded_subset
+from sc_viz.packs import Pack, variant_file
+from sc_viz.registry import Registry
 
 
 @dataclass
@@ -94,7 +94,7 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[dist] = None
     if out["sc-viz"] is None:  # running from a checkout that is not pip-installed
-        from .. import __version__
+        from sc_viz import __version__
 
         out["sc-viz"] = __version__
     return out
@@ -115,7 +115,3 @@ def pack_hash(pack: Pack) -> str:
         h.update(variant.encode())
         h.update(variant_file(pack.path, pack.manifest["variants"][variant], variant).read_bytes())
     return h.hexdigest()
-
-
-def to_float(x) -> float:
-    return float(x.item()) if isinstance(x, torch.Tensor) else float(x)

@@ -1,5 +1,5 @@
 """Continuity under photometric perturbation (Sec. 4.2, Fig. 4) and continuity
-violations (Sec. 3.2, Fig. 1).
+violations (Sec. 3.2, Fig. 1); docs/method.md#experiments, items 1-2.
 
 For every test image x, variant, perturbation T of Table 1 and level k:
   DS(x, T_k(x)) = ||f(x) - f(T_k(x))||_2 (f = logits), averaged into `mean_ds`;
@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import torch
 
-from ..losses import distance_score
-from ..perturb import LEVELS, photometric
-from .common import SUITES, EvalContext, SuiteSpec, level_key
-
-LEVEL_IDS = (1, 2, 3, 4)
+from sc_viz.losses import distance_score
+from sc_viz.paper import LEVEL_IDS
+from sc_viz.perturb import LEVELS, photometric
+from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec, level_key
 
 
 def perturbed_levels(x: torch.Tensor, name: str) -> dict[int, torch.Tensor]:

@@ -4,7 +4,8 @@ semantics are destroyed but low-level statistics survive.
 - channel_shift d: R shifted d px, B 2d px to the lower right, wrapping (Table 7);
 - centre_noise f: the central square of side f x side replaced by U[0,1] noise (Table 9);
 - sliding_puzzle k: k x k blocks shuffled (Table 11).
-The paper's strengths did not survive the text extraction; STRENGTHS are the project's.
+The paper's strengths did not survive the text extraction; the defaults
+(`paper.DISRUPTION_STRENGTHS`) are the project's.
 Each disrupted batch is drawn once (seeded per transform and strength) and shared by
 every variant, so the variants are compared on the same images.
 """
@@ -14,14 +15,9 @@ import zlib
 
 import torch
 
-from ..perturb import centre_noise, channel_shift, sliding_puzzle
-from .common import SUITES, EvalContext, SuiteSpec, level_key
-
-STRENGTHS = {
-    "channel_shift": [1, 2, 4, 8],  # d in pixels
-    "centre_noise": [0.25, 0.5, 0.75],  # fraction of the side
-    "sliding_puzzle": [2, 4, 8],  # blocks per side
-}
+from sc_viz.paper import DISRUPTION_STRENGTHS
+from sc_viz.perturb import centre_noise, channel_shift, sliding_puzzle
+from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec, level_key
 
 
 def _apply(name: str, x: torch.Tensor, s, g: torch.Generator) -> torch.Tensor:
@@ -33,7 +29,7 @@ def _apply(name: str, x: torch.Tensor, s, g: torch.Generator) -> torch.Tensor:
 
 
 def run(ctx: EvalContext) -> dict:
-    strengths = ctx.options.get("disruption_strengths") or STRENGTHS
+    strengths = ctx.options.get("disruption_strengths") or DISRUPTION_STRENGTHS
     # one generator per (transform, strength): the draws do not depend on suite order
     gens = {(t, s): torch.Generator().manual_seed(ctx.seed * 1_000_003 + zlib.crc32(f"{t}:{s}".encode()))
             for t in strengths for s in strengths[t]}
@@ -63,4 +59,4 @@ def run(ctx: EvalContext) -> dict:
 
 SUITES.add("disruption", SuiteSpec(
     run, "accuracy under RGB channel shift, centre noise, sliding puzzle (Tables 7/9/11)",
-    settings=lambda ctx: {"strengths": ctx.options.get("disruption_strengths") or STRENGTHS}))
+    settings=lambda ctx: {"strengths": ctx.options.get("disruption_strengths") or DISRUPTION_STRENGTHS}))

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import torch
 
-from ..embed import Embedding, embed, same_class_set
-from .common import SUITES, EvalContext, SuiteSpec
+from sc_viz.embed import Embedding, embed, same_class_set
+from sc_viz.paper import SUMMARY_LEVEL
+from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
 
 DEFAULT_IMAGES = 3
 DEFAULT_COUNT = 200
-DEFAULT_LEVEL = 2
+DEFAULT_LEVEL = SUMMARY_LEVEL
 METHODS = ("pca", "tsne", "umap")
 
 

@@ -11,26 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..packs import atomic_write_bytes
+from sc_viz import paper
+from sc_viz.packs import atomic_write_bytes
+from sc_viz.training.variants import variant_colour
 
-VARIANT_COLOURS = {"standard": "#1f77b4", "c": "#2ca02c", "adv": "#d62728", "advc": "#9467bd"}
-PERTURBATIONS = ["brightness", "contrast", "saturation", "hue"]
-
-# The paper's numbers (METHOD.md), printed beside ours. Fractions, as ours are.
-PAPER = {
-    "table2": {  # clean / PGD accuracy
-        "ResNet18 (CIFAR-100)": {"standard": [0.6699, 0.0934], "c": [0.6701, 0.1601],
-                                 "adv": [0.6380, 0.4430], "advc": [0.5962, 0.5404]},
-        "ResNet50 (ImageNet)": {"standard": [0.7342, 0.0049], "c": [0.7201, 0.0094],
-                                "adv": [0.5543, 0.0825], "advc": [0.5066, 0.3255]},
-    },
-    "transfer": {  # ResNet18 CIFAR-100 -> target, accuracy
-        "targets": ["CIFAR-10", "SVHN", "MNIST"],
-        "standard": [0.8461, 0.9425, 0.9932], "c": [0.8478, 0.9460, 0.9937],
-        "adv": [0.8517, 0.9466, 0.9950], "advc": [0.8640, 0.9490, 0.9950],
-    },
-    "fairness": {"standard": 0.9601, "c": 0.9754},  # Colorful MNIST, ResNet18
-}
+PERTURBATIONS = list(paper.PERTURBATIONS)
+LEVELS = list(paper.LEVEL_IDS)
+LEVEL_KEYS = [str(lv) for lv in LEVELS]  # report.json's keys of the levels
 
 
 # ---------------------------------------------------------------- figures as data
@@ -59,7 +46,7 @@ def plotly_figure(chart: Chart):
     fig = make_subplots(rows=1, cols=n, subplot_titles=[p.title for p in chart.panels])
     for i, panel in enumerate(chart.panels, start=1):
         for name, ys in panel.series.items():
-            colour = VARIANT_COLOURS.get(name)
+            colour = variant_colour(name)
             common = dict(name=name, legendgroup=name, showlegend=(i == 1),
                           marker_color=colour, x=[str(v) for v in panel.x] if panel.kind == "bar"
                           else panel.x, y=ys)
@@ -86,7 +73,7 @@ def matplotlib_png(chart: Chart) -> bytes:
         names = list(panel.series)
         for j, name in enumerate(names):
             ys = [float("nan") if y is None else y for y in panel.series[name]]
-            colour = VARIANT_COLOURS.get(name)
+            colour = variant_colour(name)
             if panel.kind == "bar":
                 width = 0.8 / max(len(names), 1)
                 xs = [k + (j - (len(names) - 1) / 2) * width for k in range(len(panel.x))]
@@ -112,13 +99,12 @@ def charts(report: dict) -> list[Chart]:
     out = []
     if "continuity" in s:
         c = s["continuity"]
-        levels = ["1", "2", "3", "4"]
         for key, name, title, ylab in (
                 ("mean_ds", "fig4_mean_ds", "Mean DS per perturbation level (Fig. 4)", "mean DS"),
                 ("violation_rate", "fig1_violations",
                  "Same-class images closer than the perturbed copy (Fig. 1)", "violation rate")):
             out.append(Chart(name, title, [
-                Panel(p, [1, 2, 3, 4], {v: [c[key][v][p][lv] for lv in levels] for v in c[key]},
+                Panel(p, LEVELS, {v: [c[key][v][p][lv] for lv in LEVEL_KEYS] for v in c[key]},
                       "level", ylab) for p in PERTURBATIONS]))
     if "robustness" in s:
         r = s["robustness"]
@@ -140,6 +126,18 @@ def charts(report: dict) -> list[Chart]:
             Panel(m, PERTURBATIONS, {v: [st["spearman"][v][m][p] for p in PERTURBATIONS]
                                      for v in st["spearman"]}, "", "Spearman rho", kind="bar")
             for m in st["methods"]]))
+    if "sanity" in s:
+        from sc_viz.evaluate.sanity import charts as sanity_charts
+
+        out += sanity_charts(s["sanity"])
+    if "neurons" in s:
+        from sc_viz.evaluate.neurons import charts as neuron_charts
+
+        out += neuron_charts(s["neurons"])
+    if "consensus" in s:
+        from sc_viz.evaluate.consensus import charts as consensus_charts
+
+        out += consensus_charts(s["consensus"])
     return out
 
 
@@ -149,7 +147,7 @@ def embedding_name(i: int) -> str:
 
 def embedding_figures(report: dict) -> list[tuple[str, list]]:
     """[(file stem, [Embedding per method])] for the images of the embeddings suite."""
-    from .embeddings import stored_embeddings
+    from sc_viz.evaluate.embeddings import stored_embeddings
 
     e = report.get("suites", {}).get("embeddings")
     if not e:
@@ -160,7 +158,7 @@ def embedding_figures(report: dict) -> list[tuple[str, list]]:
 
 def write_figures(report: dict, out: Path) -> list[str]:
     """figures/<name>.png (matplotlib) + figures.html (plotly); returns notes on failures."""
-    from ..figures import embedding_figure, embedding_png
+    from sc_viz.figures import embedding_figure, embedding_png
 
     notes, html_parts = [], []
     for chart in charts(report):
@@ -207,23 +205,23 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 def _continuity_md(c: dict, settings: dict) -> str:
     md = [f"## Continuity under perturbation (Sec. 4.2, Fig. 4)\n\nMean DS = mean of "
           f"||f(x) - f(T(x))||_2 over n = {c['n']} test images (logits; lower = more continuous).\n"]
-    rows = [[p, v] + [num(c["mean_ds"][v][p][lv]) for lv in "1234"]
+    rows = [[p, v] + [num(c["mean_ds"][v][p][lv]) for lv in LEVEL_KEYS]
             for p in PERTURBATIONS for v in c["mean_ds"]]
-    md.append(table(["perturbation", "variant", "level 1", "level 2", "level 3", "level 4"], rows))
+    md.append(table(["perturbation", "variant"] + [f"level {lv}" for lv in LEVELS], rows))
     md.append("\nSum of the four level-1 mean DS (the continuity measure of Fig. 5): " + ", ".join(
         f"{v} {num(x)}" for v, x in c["level1_ds_sum"].items()) + "\n")
     md.append("\n### Continuity violations (Sec. 3.2, Fig. 1)\n\nShare of same-class test images "
               "closer to x (in logit space) than x's perturbed copy, mean over images; in "
               "brackets the share of images with at least one such neighbour.\n")
     rows = [[p, v] + [f"{pct(c['violation_rate'][v][p][lv])} ({pct(c['violated_share'][v][p][lv])})"
-                      for lv in "1234"] for p in PERTURBATIONS for v in c["violation_rate"]]
-    md.append(table(["perturbation", "variant", "level 1", "level 2", "level 3", "level 4"], rows))
+                      for lv in LEVEL_KEYS] for p in PERTURBATIONS for v in c["violation_rate"]]
+    md.append(table(["perturbation", "variant"] + [f"level {lv}" for lv in LEVELS], rows))
     md.append("\n![Fig. 4](figures/fig4_mean_ds.png)\n![Fig. 1](figures/fig1_violations.png)\n")
     return "\n".join(md)
 
 
 def _robustness_md(r: dict) -> str:
-    anchors = PAPER["table2"]
+    anchors = paper.PAPER_RESULTS["table2"]
     any_v = next(iter(r.values()))
     md = [f"## Adversarial robustness (Sec. 4.4, Table 2)\n\nPGD-{any_v['steps']}, L-inf eps "
           f"{any_v['eps'] * 255:.1f}/255, step {any_v['step_size'] * 255:.1f}/255, random start; "
@@ -309,7 +307,23 @@ SECTIONS = {"continuity": lambda r: _continuity_md(r["suites"]["continuity"],
             "robustness": lambda r: _robustness_md(r["suites"]["robustness"]),
             "disruption": lambda r: _disruption_md(r["suites"]["disruption"]),
             "saliency": lambda r: _saliency_md(r["suites"]["saliency"]),
-            "explanation-stability": lambda r: _stability_md(r["suites"]["explanation-stability"])}
+            "explanation-stability": lambda r: _stability_md(r["suites"]["explanation-stability"]),
+            "sanity": lambda r: _sanity_md(r["suites"]["sanity"]),
+            "neurons": lambda r: _suite_md("neurons", r),
+            "consensus": lambda r: _suite_md("consensus", r)}
+
+
+def _suite_md(name: str, report: dict) -> str:
+    """The section of a suite that renders its own (its module's `markdown`)."""
+    import importlib
+
+    return importlib.import_module(f"sc_viz.evaluate.{name}").markdown(report["suites"][name])
+
+
+def _sanity_md(result: dict) -> str:
+    from sc_viz.evaluate.sanity import markdown
+
+    return markdown(result)
 
 
 EXPERIMENTS = {  # folder under <report>/experiments -> (result file stem, title)

@@ -1,21 +1,22 @@
 """Adversarial robustness (Sec. 4.4, Table 2): clean and PGD accuracy per variant.
 
 The attack is the variant's evaluation PGD from the pack manifest (`eval_eps`,
-`eval_step`, `eval_steps` in its training config) when present, else METHOD.md's
-default for the input size (CIFAR 8/255, 2/255; ImageNet size 4/255, 1/255; 10 steps,
-random start). Random starts are seeded, so the same seed gives the same numbers.
+`eval_step`, `eval_steps` in its training config) when present, else the paper's
+default for the input size (`sc_viz.paper`, docs/method.md#pgd: CIFAR 8/255, 2/255;
+ImageNet size 4/255, 1/255; 10 steps, random start). Random starts are seeded, so the
+same seed gives the same numbers.
 Results are saved after each variant: an interrupted run resumes at the next one.
 """
 from __future__ import annotations
 
-from ..attacks import CIFAR_PGD, IMAGENET_PGD, PGDConfig
-from ..metrics import accuracy
-from .common import SUITES, EvalContext, SuiteSpec
+from sc_viz.attacks import PGDConfig, paper_pgd
+from sc_viz.metrics import accuracy
+from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
 
 
 def eval_attack(ctx: EvalContext, variant: str) -> PGDConfig:
     cfg = ctx.pack.manifest["variants"].get(variant, {}).get("config") or {}
-    default = IMAGENET_PGD if ctx.pack.input_size >= 128 else CIFAR_PGD
+    default = paper_pgd(ctx.pack.input_size)
     steps = ctx.options.get("pgd_steps") or cfg.get("eval_steps") or default.steps
     return PGDConfig(eps=float(cfg.get("eval_eps") or default.eps),
                      step_size=float(cfg.get("eval_step") or default.step_size),

@@ -1,6 +1,6 @@
 """Saliency measures (Sec. 4.5, Fig. 12-14, measured rather than only pictured): for a
 seeded sample of test images, every variant x explanation method gets a map of its own
-predicted class, and `sc_viz.measures.measure_map` scores it (smoothness, sparsity,
+predicted class, and `sc_viz.explain.measures.measure_map` scores it (smoothness, sparsity,
 deletion/insertion AUC, centre share); the suite reports the mean and std per measure.
 
 Explanations are per image, so the sample is small by default (`explain_limit`: 50, or
@@ -13,8 +13,8 @@ import math
 
 import torch
 
-from ..precision import autocast_dtype, precision_name
-from .common import SUITES, EvalContext, SuiteSpec
+from sc_viz.precision import autocast_dtype, precision_name
+from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
 
 DEFAULT_EXPLAIN_LIMIT = 50  # images on the full test set; with --limit N: N / 25 (>= 5)
 EXPLAIN_PER = 25
@@ -25,7 +25,7 @@ DEFAULT_METHOD_OPTIONS = {"lime": {"n_samples": 300}, "ig": {"n_steps": 32},
 
 
 def method_names(ctx: EvalContext, default=None) -> list[str]:
-    from ..explain import METHODS
+    from sc_viz.explain import METHODS
 
     names = ctx.options.get("methods") or default or METHODS.names()
     for n in names:
@@ -62,8 +62,8 @@ def sample_size(ctx: EvalContext) -> int:
 
 
 def run(ctx: EvalContext) -> dict:
-    from ..explain import METHODS
-    from ..measures import measure_map
+    from sc_viz.explain import METHODS
+    from sc_viz.explain.measures import measure_map
 
     sample = ctx.sample(sample_size(ctx))
     methods = method_names(ctx)

@@ -10,14 +10,15 @@ import math
 import numpy as np
 import torch
 
-from ..perturb import LEVELS, photometric
-from .common import SUITES, EvalContext, SuiteSpec
-from .saliency import mean_std, method_names, method_options, predicted
+from sc_viz.paper import SUMMARY_LEVEL
+from sc_viz.perturb import LEVELS, photometric
+from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.saliency import mean_std, method_names, method_options, predicted
 
 DEFAULT_METHODS = ["ig", "gradcam", "lime"]
 DEFAULT_STABILITY_LIMIT = 25  # images on the full test set; with --limit N: N / 50 (>= 5)
 STABILITY_PER = 50
-DEFAULT_LEVEL = 2
+DEFAULT_LEVEL = SUMMARY_LEVEL
 
 
 def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -47,7 +48,7 @@ def sample_size(ctx: EvalContext) -> int:
 
 
 def run(ctx: EvalContext) -> dict:
-    from ..explain import METHODS
+    from sc_viz.explain import METHODS
 
     level = int(ctx.options.get("stability_level", DEFAULT_LEVEL))
     sample = ctx.sample(sample_size(ctx))

@@ -1,21 +1,22 @@
 """The variants x methods grid for one image, computed cheapest method first."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 import torch
 import torch.nn as nn
 
-from .base import METHODS, Explanation, as_batch, model_device, using_model
+from sc_viz.explain.base import METHODS, Explanation, as_batch, model_device, using_model
 
 Progress = Optional[Callable[[int, int, str], None]]
 
 
 @dataclass
 class Grid:
-    variants: list[str]
-    methods: list[str]
+    variants: list[str]  # rows
+    methods: list[str]  # columns, in the order the user chose them
     targets: dict[str, int]  # variant -> explained class
     predictions: dict[str, list[tuple[int, float]]]  # variant -> top-3 (class, probability)
     cells: dict[tuple[str, str], Explanation] = field(default_factory=dict)
@@ -38,10 +39,17 @@ def predict_top(models: dict[str, nn.Module], x: torch.Tensor, k: int = 3
     return out
 
 
-def ordered_methods(methods: list[str]) -> list[str]:
+def chosen_order(methods: list[str]) -> list[str]:
+    """The methods as the user listed them (duplicates dropped): the grid's column order."""
     for m in methods:
         METHODS[m]  # unknown names fail with the list of valid ones
-    return sorted(dict.fromkeys(methods), key=lambda m: METHODS[m].cost_rank)
+    return list(dict.fromkeys(methods))
+
+
+def ordered_methods(methods: list[str]) -> list[str]:
+    """The methods cheapest first: the order they are computed in, never the order they are
+    shown in (the grid's columns keep the user's order, `chosen_order`)."""
+    return sorted(chosen_order(methods), key=lambda m: METHODS[m].cost_rank)
 
 
 def resolve_targets(models: dict[str, nn.Module], x: torch.Tensor, target: int | None,
@@ -96,11 +104,12 @@ def _cells(models: dict[str, nn.Module], x: torch.Tensor, methods: list[str],
 def explain_grid(models: dict[str, nn.Module], x: torch.Tensor, *, methods: list[str],
                  target: int | None = None, options: dict[str, dict] | None = None,
                  progress: Progress = None) -> Grid:
-    """Every method for every variant on one image (see `iter_grid`)."""
-    x, methods, options = _check(models, x, methods, options)
+    """Every method for every variant on one image (see `iter_grid`). Computed cheapest
+    method first; the grid's `methods` (its columns) keep the order of `methods`."""
+    x, compute_order, options = _check(models, x, methods, options)
     predictions = predict_top(models, x, k=3)
-    grid = Grid(list(models), methods, resolve_targets(models, x, target, predictions),
+    grid = Grid(list(models), chosen_order(methods), resolve_targets(models, x, target, predictions),
                 predictions)
-    for v, m, exp in _cells(models, x, methods, grid.targets, options, progress):
+    for v, m, exp in _cells(models, x, compute_order, grid.targets, options, progress):
         grid.cells[(v, m)] = exp
     return grid

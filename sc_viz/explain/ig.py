@@ -10,7 +10,7 @@ import torch.nn as nn
 import torchvision.transforms.v2.functional as TF
 from captum.attr import IntegratedGradients
 
-from .base import METHODS, Method
+from sc_viz.explain.base import METHODS, Method
 
 # Inputs per backward batch: all steps at once for 32 px, a few dozen at 224 px.
 PIXELS_PER_BATCH = 2**20
@@ -35,6 +35,8 @@ class IntegratedGradientsMethod(Method):
     signed = True
     cost_rank = 3
     description = "Integrated Gradients from a black image (captum), summed over channels"
+    title = "Integrated Gradients"
+    help = "Each pixel's share of the class score, measured from a black image (signed)."
 
     def attribute(self, model: nn.Module, x: torch.Tensor, target: int, *, n_steps: int = 50,
                   baseline: str | float = "black", batch_size: int | None = None

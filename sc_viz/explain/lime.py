@@ -26,8 +26,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..precision import autocast, autocast_dtype, precision_name
-from .base import METHODS, Explanation, Method, as_batch, check_target, model_device, using_model
+from sc_viz.precision import autocast, autocast_dtype, precision_name
+from sc_viz.explain.base import METHODS, Explanation, Method, as_batch, check_target, model_device, using_model
 
 
 @functools.lru_cache(maxsize=1)
@@ -79,6 +79,8 @@ class LimeMethod(Method):
     cost_rank = 4
     shares_work = True
     description = "LIME superpixel weights (lime_image), one shared sample set for all variants"
+    title = "LIME"
+    help = "Superpixels whose presence raises or lowers the class probability (a local linear fit)."
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: int, **options) -> Explanation:
         return self.explain_many({"model": model}, x, {"model": target}, **options)["model"]

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 from captum.attr import Saliency
 
-from .base import METHODS, Method
+from sc_viz.explain.base import METHODS, Method
 
 
 class SaliencyMethod(Method):
@@ -14,6 +14,8 @@ class SaliencyMethod(Method):
     signed = False
     cost_rank = 0
     description = "vanilla gradient |d logit / d x|, max over channels (one backward pass)"
+    title = "Saliency (gradient)"
+    help = "How strongly a small change of each pixel would move the class score (|gradient|)."
 
     def attribute(self, model: nn.Module, x: torch.Tensor, target: int
                   ) -> tuple[torch.Tensor, dict]:

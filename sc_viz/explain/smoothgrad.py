@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 from captum.attr import NoiseTunnel, Saliency
 
-from .base import METHODS, Method
+from sc_viz.explain.base import METHODS, Method
 
 # NoiseTunnel draws its noise from torch's global generator. Seeding it is a global
 # change, so seeded SmoothGrad calls run one at a time (fork_rng restores the state).
@@ -21,6 +21,8 @@ class SmoothGradMethod(Method):
     signed = False
     cost_rank = 2
     description = "mean |gradient| over noisy copies of x (NoiseTunnel), max over channels"
+    title = "SmoothGrad"
+    help = "The gradient saliency averaged over noisy copies of the image: less speckle."
 
     def attribute(self, model: nn.Module, x: torch.Tensor, target: int, *, n_samples: int = 25,
                   noise_level: float = 0.15, batch_size: int = 25, seed: int = 0

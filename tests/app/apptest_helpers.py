@@ -1,14 +1,14 @@
-"""AppTest helpers: open the app (optionally on a given pack), switch pages, read cells.
+"""AppTest helpers: open the app (optionally on a given pack and page), read every widget's
+value, reopen a session on another's URL, read cells.
 
 No conftest.py here on purpose: a second module named `conftest` would shadow
-tests/conftest.py for `from conftest import ...`; test modules import the fixture below."""
+tests/conftest.py for `from conftest import ...`; the app's fixtures live there."""
 from __future__ import annotations
 
 import io
 import os
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,7 +17,17 @@ DEMO_PACK = REPO / "checkpoints" / "cifar10-resnet20"
 TIMEOUT = 180  # first runs decode CIFAR-10 and load models on a busy 2-core machine
 
 
+HOME = "app_pages/0_Models.py"
+SALIENCY, EMBEDDINGS = "app_pages/1_Saliency.py", "app_pages/2_Embeddings.py"
+CONTINUITY, ROBUSTNESS = "app_pages/3_Continuity.py", "app_pages/4_Robustness.py"
+# Every kind of widget whose value is part of the view.
+WIDGET_KINDS = ("multiselect", "selectbox", "slider", "select_slider", "radio", "toggle", "text_input",
+                "pills")
+
+
 def open_app(page: str | None = None, *, pack: str | None = None, query: dict | None = None):
+    """A new session whose first visit is `page` (the home page when None) with the query
+    parameters `query`: what a browser opened on a copied URL does."""
     from streamlit.testing.v1 import AppTest
 
     os.environ["SC_VIZ_WARMUP"] = "0"  # no background UMAP compile competing for the CPU
@@ -26,10 +36,25 @@ def open_app(page: str | None = None, *, pack: str | None = None, query: dict | 
         at.query_params["pack"] = pack
     for k, v in (query or {}).items():
         at.query_params[k] = v
-    at.run()
     if page:
-        at.switch_page(page).run()
+        at.switch_page(page)
+    at.run()
     return at
+
+
+def widget_values(at) -> dict:
+    """{key: value} of every keyed widget on the page and in the sidebar."""
+    return {w.key: w.value for kind in WIDGET_KINDS for w in getattr(at, kind) if w.key}
+
+
+def url_query(at) -> dict:
+    """The session's URL query, as a browser would copy it."""
+    return {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+
+
+def reopen(at, page: str):
+    """A new session opened on `at`'s URL, first visit `page`."""
+    return open_app(page, query=url_query(at))
 
 
 def assert_clean(at) -> None:
@@ -63,9 +88,21 @@ def real_photo_bytes() -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def tiny_packs_env(tiny_pack, monkeypatch):
-    """Point the app at the session's tiny pack (4 random-init variants) via SC_VIZ_PACKS;
-    returns the pack's name for the `pack` query parameter."""
-    monkeypatch.setenv("SC_VIZ_PACKS", str(tiny_pack.parent))
-    return tiny_pack.name
+# Real photos bundled with scikit-image, one per kind of upload the app must take in a row.
+PHOTOS = [("chelsea.png", "image/png"),  # RGB
+          ("logo.png", "image/png"),  # RGBA
+          ("camera.png", "image/png"),  # greyscale, 512 px
+          ("astronaut.png", "image/png"),  # RGB, 512 px
+          ("rocket.jpg", "image/jpeg"),
+          ("no_time_for_that_tiny.gif", "image/gif")]
+
+
+def photo_path(name: str) -> Path:
+    import skimage
+
+    return Path(skimage.__file__).parent / "data" / name
+
+
+def photo_upload(name: str, mime: str) -> tuple[str, bytes, str]:
+    """(name, bytes, mime) for AppTest's file_uploader.set_value."""
+    return name, photo_path(name).read_bytes(), mime

@@ -1,11 +1,11 @@
 """End to end in a real browser: `streamlit run app.py` on a free localhost port, Debian's
-chromium driven by Selenium. Opens every page, uploads a real image (and a bad one) on the
-Saliency page, waits for the grid, checks that no exception is shown, saves screenshots
-under test-artifacts/."""
+chromium driven by Selenium. Uploads real photos of several modes in a row (and a
+non-image) with no data set configured, checking the grid and every widget after each;
+switches pages and goes Back; opens every page; reopens a copied URL in a new session.
+Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from apptest_helpers import REPO, real_photo_bytes
+from apptest_helpers import PHOTOS, REPO, photo_path
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = REPO / "test-artifacts"
@@ -33,15 +33,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_pack):
+def start_server(log_path: Path, env: dict):
+    """`streamlit run app.py` on a free port; yields its base URL, stops it afterwards."""
     port = free_port()
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w+")
+    log = open(log_path, "w+")
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true",
            "--server.fileWatcherType", "none", "--client.showErrorDetails", "full"]
-    env = {**os.environ, "SC_VIZ_WARMUP": "0", "SC_VIZ_PACKS": str(tiny_pack.parent)}
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "SC_VIZ_WARMUP": "0", **env})
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 90
@@ -64,6 +64,21 @@ def server(tmp_path_factory, tiny_pack):
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_pack):
+    """The app with the data set (gallery) and the session's tiny pack."""
+    yield from start_server(tmp_path_factory.mktemp("server") / "streamlit.log",
+                            {"SC_VIZ_PACKS": str(tiny_pack.parent)})
+
+
+@pytest.fixture(scope="module")
+def upload_only_server(tmp_path_factory, tiny_pack):
+    """The app with SC_VIZ_DATA pointing at an empty folder: the pages offer upload only."""
+    empty = tmp_path_factory.mktemp("no-data")
+    yield from start_server(tmp_path_factory.mktemp("server") / "streamlit.log",
+                            {"SC_VIZ_PACKS": str(tiny_pack.parent), "SC_VIZ_DATA": str(empty)})
 
 
 @pytest.fixture(scope="module")
@@ -146,47 +161,181 @@ def open_page(driver, url, heading, last_selector, count=1):
     wait_until(driver, drawn(driver, last_selector, count), timeout=240, what=f"{heading} drawn")
 
 
-@pytest.mark.timeout(900)
-def test_every_page_and_an_upload(server, browser, tmp_path, tiny_pack):
-    pack = f"pack={tiny_pack.name}"
-    open_page(browser, server, "sc-viz", '[data-testid="stExpander"]')
-    assert_no_exception(browser)
-    shot(browser, "home")
+def widget_values(driver) -> dict:
+    """{"sidebar: label" or "main: label": shown value} of every widget, read from the
+    browser (what the user sees, not what the server holds)."""
+    values = {}
+    for where, root in (("sidebar", '[data-testid="stSidebar"]'), ("main", '[data-testid="stMain"]')):
+        def each(kind, root=root):
+            return css(driver, f'{root} [data-testid="{kind}"]')
 
+        for box in each("stMultiSelect"):  # the label, then one line per chip
+            values[f"{where}: {label_of(box)}"] = box.text.split("\n")[1:]
+        for box in each("stSelectbox"):  # a combobox: the choice is its input's value
+            values[f"{where}: {label_of(box)}"] = box.find_element(
+                "css selector", 'input[role="combobox"]').get_attribute("value")
+        for box in each("stSlider"):
+            values[f"{where}: {label_of(box)}"] = box.find_element(
+                "css selector", 'input[type="range"]').get_attribute("value")
+        for box in each("stCheckbox"):
+            values[f"{where}: {label_of(box)}"] = box.find_element("css selector", "input").is_selected()
+        for box in each("stRadio"):
+            values[f"{where}: {label_of(box)}"] = [
+                r.text for r in box.find_elements("css selector", "label")
+                if r.find_elements("css selector", "input:checked")]
+    return values
+
+
+def label_of(box) -> str:
+    found = box.find_elements("css selector", '[data-testid="stWidgetLabel"]')
+    return found[0].text if found else box.text.split("\n")[0]
+
+
+def grid_cells(driver) -> tuple[int, int]:
+    """(images in the main area, of which map cells with a 'target:' caption)."""
+    cells = css(driver, '[data-testid="stMain"] [data-testid="stImage"]')
+    return len(cells), sum("target:" in c.text for c in cells)
+
+
+def assert_full_grid(driver, variants: int, methods: int):
+    """Every variant x method cell drawn (the grid fills method by method: wait for it)."""
+    full = (variants * (methods + 1), variants * methods)
+    wait_until(driver, lambda: grid_cells(driver) == full and idle(driver)(), what="the full grid")
+    assert grid_cells(driver) == full
+
+
+def no_page_not_found(driver):
+    dialogs = [d.text for d in css(driver, '[role="dialog"]')]
+    assert not any("Page not found" in d for d in dialogs), dialogs
+
+
+def upload(driver, path: Path) -> None:
+    wait_until(driver, lambda: css(driver, 'input[type="file"]'), what="the file input")
+    css(driver, 'input[type="file"]')[0].send_keys(str(path))
+
+
+def wait_for_upload(driver, name: str) -> None:
+    """The sidebar shows the upload under its name and the grid is drawn for it."""
+    wait_until(driver, lambda: any(f"uploaded: {name}" in el.text for el in
+                                   css(driver, '[data-testid="stSidebar"] [data-testid="stImage"]')),
+               what=f"the upload {name} in the sidebar")
+    wait_until(driver, drawn(driver, '[data-testid="stDownloadButton"]', 3), what=f"{name} drawn")
+
+
+def press(driver, slider_label: str, key: str, times: int = 1) -> None:
+    """Move a slider with the keyboard, as a user would, one step at a time (each step waits
+    for the slider to show its new value: a key sent while the page redraws can be lost)."""
+    def thumb():
+        box = next(b for b in css(driver, '[data-testid="stSlider"]') if label_of(b) == slider_label)
+        return box.find_element("css selector", 'input[type="range"]')
+
+    for _ in range(times):
+        wait_until(driver, idle(driver), what=f"{slider_label} ready")
+        before = thumb().get_attribute("value")
+
+        def moved(before=before):
+            if thumb().get_attribute("value") != before:
+                return True
+            driver.execute_script("arguments[0].focus()", thumb())
+            thumb().send_keys(key)
+            time.sleep(1.0)
+            return thumb().get_attribute("value") != before
+        wait_until(driver, moved, timeout=30, what=f"{slider_label} moved")
+    wait_until(driver, idle(driver), what=f"{slider_label} applied")
+
+
+@pytest.mark.timeout(900)
+def test_uploads_in_a_row_keep_the_view(upload_only_server, browser, tmp_path, tiny_pack):
+    """Issue 11's sequence on a fresh server with no data set: the first visit is a page's
+    link; real photos of several modes one after the other, a non-image, a photo again;
+    after each the full grid and the widgets as the user left them; a page switch and
+    Back (one press) keep them too."""
+    from selenium.webdriver.common.keys import Keys
+
+    link = (f"{upload_only_server}/saliency?pack={tiny_pack.name}&v=standard,advc&m=saliency,gradcam"
+            "&mode=predicted&ig=16")
+    browser.get(link)
+    wait_until(browser, lambda: any("Upload an image" in a.text
+                                    for a in css(browser, '[data-testid="stAlert"]')),
+               timeout=240, what="the upload prompt")
+    no_page_not_found(browser)
+    assert "/saliency" in browser.current_url
+    photos = [photo_path(name) for name, _ in PHOTOS]
+    upload(browser, photos[0])
+    wait_for_upload(browser, photos[0].name)
+    assert_full_grid(browser, 2, 2)
+    press(browser, "Overlay opacity", Keys.ARROW_LEFT, times=2)  # 0.5 -> 0.4, by hand
+    view = widget_values(browser)
+    assert view["main: Variants"] == ["standard", "advc"] and view["main: Methods"] == ["saliency", "gradcam"]
+    assert view["main: Overlay opacity"] == "0.4" and view["main: IG steps"] == "16"
+    assert view["main: Explain"] == "each model's prediction"
+    shot(browser, "upload-0")
+
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    for i, path in enumerate([*photos[1:], bad, photos[0]], start=1):
+        upload(browser, path)
+        if path == bad:
+            wait_until(browser, lambda: any("notes.png" in a.text
+                                            for a in css(browser, '[data-testid="stAlert"]')),
+                       what="the non-image's message")
+            assert_no_exception(browser)
+            continue
+        wait_for_upload(browser, path.name)
+        assert_no_exception(browser)
+        assert_full_grid(browser, 2, 2)
+        assert widget_values(browser) == view, path.name
+        shot(browser, f"upload-{i}")
+
+    # Another page and back: the view and the upload are kept; Back needs one press.
+    links = css(browser, '[data-testid="stSidebar"] a')
+    next(a for a in links if a.text.strip().endswith("Robustness")).click()
+    wait_until(browser, lambda: any("Robustness" in h.text for h in css(browser, "h1")), what="Robustness")
+    wait_until(browser, drawn(browser, '[data-testid="stDownloadButton"]'), what="Robustness drawn")
+    browser.back()
+    wait_until(browser, lambda: any("Saliency" in h.text for h in css(browser, "h1")), what="Saliency again")
+    wait_for_upload(browser, photos[0].name)
+    assert "/saliency" in browser.current_url
+    assert_full_grid(browser, 2, 2)
+    assert widget_values(browser) == view
+    shot(browser, "upload-back")
+
+
+@pytest.mark.timeout(900)
+def test_every_page_and_a_copied_url(server, browser, tiny_pack):
+    """The capitalised route as a fresh server's first visit, every page drawn without an
+    exception, and a copied URL reopening the same view in a new browser session."""
+    from selenium.webdriver.common.keys import Keys
+
+    pack = f"pack={tiny_pack.name}"
+    open_page(browser, f"{server}/Saliency?{pack}&{FAST}", "Saliency", '[data-testid="stDownloadButton"]', 3)
+    no_page_not_found(browser)
+    assert_full_grid(browser, 4, 2)
     download = '[data-testid="stDownloadButton"]'
     for path, heading, expect_images, buttons in [(f"continuity?{pack}", "Continuity", 16, 1),
                                                   (f"robustness?{pack}", "Robustness", 5, 1),
                                                   (f"embeddings?{pack}", "Embeddings", 0, 2),
-                                                  (f"saliency?{pack}&{FAST}", "Saliency", 3, 3)]:
-        open_page(browser, f"{server}/{path}", heading, download, buttons)
-        wait_until(browser, lambda: len(css(browser, '[data-testid="stMain"] [data-testid="stImage"]'))
-                   >= expect_images, what=f"{heading} images")
+                                                  (f"?{pack}", "sc-viz", 0, 0)]:
+        open_page(browser, f"{server}/{path}", heading, download if buttons else "h1", max(buttons, 1))
+        wait_until(browser, lambda n=expect_images: len(css(browser, '[data-testid="stMain"] '
+                                                                 '[data-testid="stImage"]')) >= n,
+                   what=f"{heading} images")
         assert_no_exception(browser)
-        shot(browser, path.split("?")[0])
+        shot(browser, path.split("?")[0] or "home")
 
-    # Saliency page: switch the image source to Upload and send a real photo.
-    labels = [el for el in css(browser, '[data-testid="stSidebar"] label') if el.text.strip() == "Upload"]
-    assert labels, "the Upload option is shown"
-    labels[0].click()
-    wait_until(browser, lambda: css(browser, 'input[type="file"]'), what="file input")
-    photo = tmp_path / "cat.jpg"
-    photo.write_bytes(real_photo_bytes())
-    css(browser, 'input[type="file"]')[0].send_keys(str(photo))
-    # the sidebar shows the upload under its name; the grid is then redrawn for it
-    wait_until(browser, lambda: any("uploaded: cat.jpg" in el.text for el in
-                                    css(browser, '[data-testid="stSidebar"] [data-testid="stImage"]')),
-               what="the upload in the sidebar")
-    wait_until(browser, drawn(browser, download, 3), what="upload drawn")
-    cells = css(browser, '[data-testid="stMain"] [data-testid="stImage"]')
-    assert len(cells) >= 3 and sum("target:" in c.text for c in cells) >= 2
-    assert_no_exception(browser)
-    shot(browser, "saliency-upload")
-
-    # A text file named .png: one line of error, the page stays usable.
-    bad = tmp_path / "notes.png"
-    bad.write_text("not an image")
-    css(browser, 'input[type="file"]')[0].send_keys(str(bad))
-    wait_until(browser, lambda: any("notes.png" in a.text for a in css(browser, '[data-testid="stAlert"]')),
-               what="bad upload message")
-    assert_no_exception(browser)
-    shot(browser, "saliency-bad-upload")
+    link = f"{server}/saliency?{pack}&{FAST}&img=6000&mode=class&target=3"
+    open_page(browser, link, "Saliency", download, 3)
+    press(browser, "LIME samples", Keys.ARROW_RIGHT, times=2)
+    view = widget_values(browser)
+    assert view["sidebar: Example"].endswith("(test image 6000)") and view["sidebar: Class"] == "frog"
+    assert view["main: Class"] == "cat" and view["main: LIME samples"] == "700"
+    copied = browser.current_url
+    browser.switch_to.new_window("tab")  # a new session on the copied URL
+    try:
+        open_page(browser, copied, "Saliency", download, 3)
+        assert widget_values(browser) == view
+        assert_full_grid(browser, 4, 2)
+        shot(browser, "saliency-copied-url")
+    finally:
+        browser.close()
+        browser.switch_to.window(browser.window_handles[0])

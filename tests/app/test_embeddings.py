@@ -1,9 +1,9 @@
 """Embeddings page: one plot per variant, violation counts, projection/level switching,
-a too-small same-class set for t-SNE giving a short message."""
-from apptest_helpers import tiny_packs_env  # noqa: F401 (a fixture)
-from apptest_helpers import assert_clean, open_app, real_photo_bytes
+a too-small same-class set for t-SNE giving a short message, the view in the URL."""
+from apptest_helpers import EMBEDDINGS, assert_clean, open_app, real_photo_bytes, reopen, widget_values
 
-PAGE = "pages/2_Embeddings.py"
+from sc_viz.app.embeddings_view import violation_rows
+from sc_viz.embed import SAME_CLASS_KIND, Embedding
 
 
 def charts(at):
@@ -11,7 +11,7 @@ def charts(at):
 
 
 def test_pca_on_the_demo_pack():
-    at = open_app(PAGE, query={"level": "2"})
+    at = open_app(EMBEDDINGS, query={"level": "2"})
     assert_clean(at)
     variants = at.multiselect(key="variants").value
     assert len(charts(at)) == len(variants)
@@ -21,7 +21,7 @@ def test_pca_on_the_demo_pack():
 
 
 def test_switching_and_small_sets(tiny_packs_env):
-    at = open_app(PAGE, pack=tiny_packs_env)
+    at = open_app(EMBEDDINGS, pack=tiny_packs_env)
     assert len(charts(at)) == 4
     at.multiselect(key="variants").set_value(["standard", "advc"]).run()
     at.slider(key="same_count").set_value(10).run()
@@ -33,12 +33,38 @@ def test_switching_and_small_sets(tiny_packs_env):
     assert len(charts(at)) == 2 and not at.warning
 
 
+def test_the_url_reopens_every_widget(tiny_packs_env):
+    at = open_app(EMBEDDINGS, pack=tiny_packs_env)
+    at.multiselect(key="variants").set_value(["c", "advc"]).run()
+    at.slider(key="same_count").set_value(20).run()
+    at.radio(key="projection").set_value("umap").run()
+    at.select_slider(key="level").set_value(3).run()
+    at.toggle(key="joint").set_value(True).run()
+    at.pills(key="shown_perturbations").set_value(["hue", "saturation"]).run()
+    assert_clean(at)
+    before = widget_values(at)
+    assert before["projection"] == "umap" and before["joint"] and before["level"] == 3
+    again = reopen(at, EMBEDDINGS)
+    assert_clean(again)
+    assert widget_values(again) == before and len(charts(again)) == 2
+
+
 def test_upload_asks_for_its_class(tiny_packs_env):
-    at = open_app(PAGE, pack=tiny_packs_env)
+    at = open_app(EMBEDDINGS, pack=tiny_packs_env)
     at.radio(key="img_source").set_value("Upload").run()
     at.file_uploader(key="upload").set_value(("cat.jpg", real_photo_bytes(), "image/jpeg")).run()
     at.slider(key="same_count").set_value(20).run()
     assert_clean(at)
     at.selectbox(key="upload_class").set_value(3).run()
+    at.slider(key="same_count").set_value(25).run()
     assert_clean(at)
+    assert at.selectbox(key="upload_class").value == 3  # kept while the image stays
     assert len(charts(at)) == 4
+
+
+def test_violation_rows():
+    kinds = ["x", "hue", SAME_CLASS_KIND, SAME_CLASS_KIND]
+    emb = Embedding("pca", False, 1, kinds, [-1, -1, 3, 4], {}, {}, {"c": {"hue": 1}, "adv": {"hue": 0}})
+    assert violation_rows(emb, ["adv", "c"]) == [{"variant": "adv", "hue": 0, "same_class_images": 2},
+                                                 {"variant": "c", "hue": 1, "same_class_images": 2}]
+

@@ -37,7 +37,8 @@ def test_every_ds_matches_its_definition(result):
         for p in LEVELS:
             for level in (1, 2, 3, 4):
                 ds = (model(x) - model(photometric(x, p, level))).norm(dim=1)  # (N,)
-                assert r["mean_ds"]["standard"][p][str(level)] == pytest.approx(ds.mean().item(), rel=1e-4, abs=1e-6)
+                assert r["mean_ds"]["standard"][p][str(level)] == pytest.approx(ds.mean().item(),
+                                                                                rel=1e-4, abs=1e-6)
 
 
 def test_a_constant_model_is_perfectly_continuous(result):

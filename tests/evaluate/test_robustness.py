@@ -18,7 +18,7 @@ def test_accuracy_of_known_models():
     # eps 8/255 moves the red mean by at most 8/255, 0.4 of a class step: still right
     assert r["standard"]["pgd_acc"] == 1.0
     assert r["c"]["pgd_acc"] == pytest.approx(0.1)  # zero gradient: PGD cannot move it
-    assert r["standard"]["eps"] == pytest.approx(8 / 255)  # METHOD.md default for 32 px
+    assert r["standard"]["eps"] == pytest.approx(8 / 255)  # the paper's budget for 32 px (docs/method.md#pgd)
     assert r["standard"]["steps"] == 10 and r["standard"]["n"] == 30
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from sc_viz.evaluate import saliency
-from sc_viz.measures import measure_map
+from sc_viz.explain.measures import measure_map
 
 from .helpers import PixelLinear, context, label_images
 

@@ -3,6 +3,7 @@ import torch
 
 from sc_viz import load_pack
 from sc_viz.explain import METHODS, explain, explain_grid, iter_grid, predict_top
+from sc_viz.explain.grid import chosen_order, ordered_methods
 
 from .helpers import random_image, random_model
 
@@ -69,3 +70,25 @@ def test_bad_grid_arguments(models):
         explain_grid({}, x, methods=["ig"])
     with pytest.raises(ValueError, match="outside"):
         explain_grid(models, x, methods=["saliency"], target=11)
+
+
+def test_grid_columns_keep_the_chosen_order_while_computing_cheapest_first(models):
+    """The chips gradcam, ig, lime, smoothgrad must give columns in that order (the grid is
+    still computed cheapest first)."""
+    calls = []
+    chosen = ["gradcam", "ig", "lime", "smoothgrad"]
+    grid = explain_grid(models, random_image(seed=3), methods=chosen + ["ig"], options=FAST,
+                        progress=lambda done, total, label: calls.append(label.split(" / ")[0]))
+    assert grid.methods == chosen
+    assert list(dict.fromkeys(calls)) == ordered_methods(chosen) == ["gradcam", "smoothgrad", "ig", "lime"]
+    assert chosen_order(["lime", "saliency", "lime"]) == ["lime", "saliency"]
+    with pytest.raises(KeyError, match="choose one of"):
+        chosen_order(["deeplift"])
+
+
+def test_methods_have_plain_titles_and_one_line_help():
+    titles = {name: m.title for name, m in METHODS.items()}
+    assert titles == {"saliency": "Saliency (gradient)", "gradcam": "Grad-CAM", "smoothgrad": "SmoothGrad",
+                      "ig": "Integrated Gradients", "lime": "LIME"}
+    for _, m in METHODS.items():
+        assert m.help and "\n" not in m.help and len(m.help) <= 110

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-import sc_viz.train as T
+import sc_viz.training.trainer as T
 
 
 def main() -> int:

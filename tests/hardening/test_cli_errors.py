@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +13,8 @@ import pytest
 import torch
 
 from conftest import make_pack
-from sc_viz import packs
 from sc_viz.cli import main
-from sc_viz.train import TrainConfig, resume_path, train
+from sc_viz.training.trainer import TrainConfig, resume_path, train
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = ["train", "--dataset", "cifar10", "--arch", "tinycnn", "--variant", "standard",
@@ -34,9 +32,9 @@ def tree(path: Path) -> dict:
 
 def one_error(capsys, *words) -> str:
     err = capsys.readouterr().err
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [line for line in err.splitlines() if line.strip()]
     assert "Traceback" not in err
-    errors = [l for l in lines if "error:" in l]
+    errors = [line for line in lines if "error:" in line]
     assert len(errors) == 1, err
     for w in words:
         assert w in errors[0], errors[0]
@@ -145,7 +143,6 @@ def test_existing_variant_needs_resume_or_overwrite(tmp_path, capsys):
 @pytest.fixture
 def half_trained(tmp_path, data_root) -> tuple[Path, list]:
     out = tmp_path / "half"
-    argv = BASE[1:]
     cfg = TrainConfig(arch="tinycnn", variant="standard", epochs=2, train_limit=64, batch_size=32,
                       test_limit=16, epoch_eval_limit=16, precision="fp32")
     train(cfg, out, progress=False, log=lambda m: None, stop_after_epochs=1)

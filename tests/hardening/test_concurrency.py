@@ -86,3 +86,78 @@ def test_one_failing_user_does_not_disturb_the_others(models):
     for i, snap in enumerate(got):
         if snap is not None:
             assert same(snap, want[i % 2])
+
+
+# ------------------------------------------------------------------ every page's computation
+def page_jobs(models, x, seed_images):
+    """What each app page computes for one image, as plain tensors to compare."""
+    from sc_viz.app.saliency_view import clean_and_adversarial
+    from sc_viz.app.single_image import attack_each, ds_per_level, top_k
+    from sc_viz.embed import embed
+
+    def saliency():  # Saliency page: the grid, Grad-CAM (hooks) included
+        return snapshot(explain_grid(models, x, methods=["gradcam", "saliency", "ig"], options=OPTIONS))
+
+    def attack():  # Robustness page: PGD per variant, then Grad-CAM of clean and attacked
+        results = attack_each(models, x, 8 / 255, steps=3, seed=0)
+        maps = {v: [e.map for e in clean_and_adversarial(models[v], x, r.x_adv, "gradcam")]
+                for v, r in results.items()}
+        return {"x_adv": {v: r.x_adv for v, r in results.items()}, "maps": maps,
+                "after": {v: r.after for v, r in results.items()}}
+
+    def embeddings():  # Embeddings page
+        e = embed(models, x, seed_images, level=2, method="pca", seed=0)
+        return {"coords": {v: torch.as_tensor(c) for v, c in e.coords.items()}}
+
+    def levels():  # Continuity page: DS per perturbation level, top-3
+        return {"ds": ds_per_level(models, x), "top": {v: top_k(m, x) for v, m in models.items()}}
+
+    return {"saliency": saliency, "attack": attack, "embeddings": embeddings, "levels": levels}
+
+
+def equal(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(equal(p, q) for p, q in zip(a, b))
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    return a == b
+
+
+@pytest.fixture(scope="module")
+def resnets(resnet20_pack):
+    pack = load_pack(resnet20_pack, device="cpu")
+    return {v: pack.models[v] for v in ("standard", "adv")}
+
+
+def test_every_page_in_threads_matches_sequential(resnets):
+    """Users on different pages at once (Grad-CAM hooks on the Saliency page while PGD and
+    DS passes run on the Robustness and Continuity pages through the same models) get
+    exactly what each would get alone: every model pass goes through `using_model`.
+    Without the guard this fails (Grad-CAM's hook records the other pages' passes)."""
+    models = resnets
+    xs = images(2)
+    seed_images = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    jobs = [(i, name) for i in range(len(xs)) for name in ("saliency", "attack", "embeddings", "levels")]
+    run = {i: page_jobs(models, xs[i], seed_images) for i in range(len(xs))}
+    sequential = {(i, name): run[i][name]() for i, name in jobs}
+    assert not equal(sequential[(0, "attack")], sequential[(1, "attack")])
+
+    users = jobs * 3  # several users per (image, page), each repeating its page 4 times
+    start = threading.Barrier(len(users))
+
+    def user(job):
+        start.wait(timeout=60)
+        i, name = job
+        return job, [run[i][name]() for _ in range(4)]
+
+    with ThreadPoolExecutor(len(users)) as pool:
+        results = list(pool.map(user, users))
+    for job, repeats in results:
+        for got in repeats:
+            assert equal(got, sequential[job]), f"{job} differs from its sequential result"
+    for m in models.values():
+        assert not m.training
+        assert all(not mod._forward_hooks and not mod._forward_pre_hooks for mod in m.modules())
+        assert all(p.grad is None for p in m.parameters())

@@ -3,7 +3,6 @@ weights (and the manifest says so honestly), and a worker that dies or hangs mak
 exit non-zero within a bounded time instead of hanging."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import pytest
 import torch
 
 from sc_viz import load_pack, packs
-from sc_viz.train import weights_checksum
+from sc_viz.training.trainer import weights_checksum
 
 REPO = Path(__file__).resolve().parents[2]
 TORCHRUN = Path(sys.executable).parent / "torchrun"
@@ -60,7 +59,7 @@ def test_two_ranks_train_identical_weights_and_only_rank0_writes(tmp_path):
     proc, _ = torchrun(out, {"SCVIZ_TEST_STATE_DIR": str(states)}, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # only rank 0 logs and writes: one line per epoch, one final record, no temp files
-    epochs_said = [l for l in proc.stdout.splitlines() if l.startswith("standard epoch ")]
+    epochs_said = [line for line in proc.stdout.splitlines() if line.startswith("standard epoch ")]
     assert len(epochs_said) == 2, proc.stdout
     log = packs.read_jsonl(out / "train_log.jsonl")
     assert [r.get("epoch") for r in log if "epoch" in r] == [1, 2]
@@ -139,7 +138,7 @@ def test_a_hung_rank_makes_the_others_exit_after_the_timeout(tmp_path):
 
 
 def test_bad_timeout_env_is_a_clear_error(monkeypatch):
-    from sc_viz.train import TrainError, setup_distributed
+    from sc_viz.training.trainer import TrainError, setup_distributed
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("SC_VIZ_DIST_TIMEOUT", "soon")

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from sc_viz import PackError, load_model_file, load_pack, packs
-from sc_viz.models import build_model
 
 from conftest import make_pack
 
@@ -82,7 +81,10 @@ def test_zero_byte_safetensors(pack):
 def test_truncated_safetensors(pack, keep):
     f = pack / "advc.safetensors"
     data = f.read_bytes()
-    cut = keep if isinstance(keep, int) and keep > 0 else (len(data) - 1 if keep == -1 else int(len(data) * keep))
+    if isinstance(keep, int) and keep > 0:
+        cut = keep
+    else:
+        cut = len(data) - 1 if keep == -1 else int(len(data) * keep)
     f.write_bytes(data[:cut])
     assert_only_bad_refused(pack, "advc", "advc.safetensors")
 

@@ -3,7 +3,6 @@ while writing a checkpoint (previous file intact), NaN/inf loss (clear stop, las
 checkpoint kept)."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,8 +14,8 @@ import pytest
 import torch
 
 from sc_viz import load_pack, packs
-from sc_viz import train as train_mod
-from sc_viz.train import TrainConfig, TrainingDiverged, resume_path, train
+from sc_viz.training import trainer as train_mod
+from sc_viz.training.trainer import TrainConfig, TrainingDiverged, resume_path, train
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = ["--dataset", "cifar10", "--arch", "tinycnn", "--variant", "c", "--epochs", "3",
@@ -186,7 +185,7 @@ def test_diverging_cli_run_exits_2_with_one_line(tmp_path):
     rc, stdout, err = finish(sc_viz(*args))
     assert rc == 2, err[-2000:]
     assert "Traceback" not in err
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "error:" in lines[0] and ("nan" in lines[0] or "inf" in lines[0]), err
     assert "stopped" in lines[0]
     if (out / "manifest.json").exists():  # whatever was saved is finite and loadable

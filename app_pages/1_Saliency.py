@@ -1,0 +1,127 @@
+"""Saliency: the variants x methods grid for the chosen image, each model's top-3
+predictions, the per-map measures, and downloads (grid PNG, measures CSV, export bundle)."""
+import streamlit as st
+
+from sc_viz.app import export, loaders, sidebar, state
+from sc_viz.app import saliency_view as sv
+from sc_viz.explain import METHODS, predict_top
+from sc_viz.explain.grid import ordered_methods
+from sc_viz.explain.settings import ExplainSettings
+
+UPLOAD_NAME = "image.png"  # the uploaded image's name inside the export bundle
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def cells_for(pack_key, image_key, variants, method, settings_json, label, _models, _x):
+    settings = ExplainSettings.from_json(settings_json)
+    return sv.method_cells({v: _models[v] for v in variants}, _x, method, settings, label)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def predictions_for(pack_key, image_key, variants, _models, _x):
+    return predict_top({v: _models[v] for v in variants}, _x, k=3)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def measures_for(pack_key, image_key, variant, method, settings_json, _model, _x, _exp):
+    from sc_viz.explain.measures import measure_map
+    return measure_map(_model, _x, _exp.map, _exp.target)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def renders_for(pack_key, image_key, settings_json, _grid, _x, _classes, opacity):
+    """The grid's PNG and interactive HTML: drawn once per view, not on every rerun (the
+    HTML inlines plotly.js, the PNG is 200 dpi). The keys fix every cell of the grid."""
+    return (sv.grid_png(_x, _grid, _classes, opacity),
+            export.figure_html(sv.grid_figure(_x, _grid, _classes, opacity)))
+
+
+ctx = sidebar.context()
+pack = sidebar.require_pack(ctx)
+image = sidebar.require_image(ctx)
+st.title("Saliency")
+
+all_methods = ordered_methods(METHODS.names())
+c1, c2 = st.columns([1, 1])
+with c1:
+    variants = sidebar.variant_picker(pack)
+with c2:
+    methods = ordered_methods(st.multiselect("Methods", all_methods,
+                                             key=state.bind("methods", all_methods, what="method")))
+with st.expander("Options", expanded=not ctx.present):
+    o1, o2, o3, o4 = st.columns(4)
+    modes = {sv.TARGET_LABEL: "true class (else prediction)", sv.TARGET_PREDICTED: "each model's prediction",
+             sv.TARGET_CLASS: "a chosen class"}
+    mode = o1.selectbox("Explain", list(modes), format_func=modes.get,
+                        key=state.bind("target_mode", list(modes), what="target mode"))
+    target = None
+    if mode == sv.TARGET_CLASS:
+        classes = range(len(pack.classes))
+        target = o1.selectbox("Class", classes, format_func=lambda i: pack.classes[i],
+                              key=state.bind("target_class", classes, what="class"))
+    ig_steps = o2.slider("IG steps", 8, 128, step=8, key=state.bind("ig_steps"))
+    lime_samples = o3.slider("LIME samples", 100, 2000, step=100, key=state.bind("lime_samples"))
+    opacity = o4.slider("Overlay opacity", 0.0, 1.0, step=0.05, key=state.bind("opacity"))
+    with_measures = o4.toggle("Measures", key=state.bind("with_measures"))
+if not variants or not methods:
+    st.info("Choose at least one variant and one method.")
+    st.stop()
+
+settings = sv.page_settings(str(pack.path.resolve()), image_index=image.index, image_file=UPLOAD_NAME,
+                            variants=variants, methods=methods, target_mode=mode,
+                            target_class=target, ig_steps=ig_steps, lime_samples=lime_samples,
+                            opacity=opacity)
+settings_json = settings.to_json()
+pk, models = loaders.pack_key(pack), pack.models
+predictions = predictions_for(pk, image.key, tuple(variants), models, image.x)
+
+# Lay out the empty grid first, then fill it method by method, cheapest first.
+header = st.columns(len(methods) + 1)
+header[0].markdown("**image**")
+for col, m in zip(header[1:], methods):
+    col.markdown(f"**{m}**")
+slots = {}
+for v in variants:
+    row = st.columns(len(methods) + 1)
+    row[0].image(sv.enlarged(image.pil, 160), width=160, output_format="PNG",
+                 caption=f"{v}: {sv.prediction_text(predictions[v], pack.classes)}")
+    slots.update({(v, m): col.empty() for col, m in zip(row[1:], methods)})
+bar = st.progress(0.0, text="Explaining...")
+cells = {}
+for i, m in enumerate(methods):
+    bar.progress(i / len(methods), text=f"{m} ({i + 1}/{len(methods)})")
+    try:
+        done = cells_for(pk, image.key, tuple(variants), m, settings_json, image.label, models, image.x)
+    except (ValueError, RuntimeError) as err:  # e.g. a method that cannot handle this model
+        for v in variants:
+            slots[(v, m)].warning(f"{m}: {str(err).splitlines()[0][:150]}")
+        continue
+    for v in variants:
+        cells[(v, m)] = done[v]
+        slots[(v, m)].image(sv.overlay(image.x, done[v], opacity), width=160,
+                            caption=f"target: {pack.classes[done[v].target]}", output_format="PNG")
+bar.empty()
+
+rows = []
+if with_measures and cells:
+    try:
+        measures = {key: measures_for(pk, image.key, key[0], key[1], settings_json, models[key[0]],
+                                      image.x, exp) for key, exp in cells.items()}
+        rows = sv.measure_rows(measures)
+        st.subheader("Measures")
+        st.dataframe(rows, hide_index=True)
+    except ImportError:
+        st.caption("Per-map measures are not available in this installation.")
+
+grid = sv.as_grid(cells, variants, methods, predictions)
+grid_png, grid_html = renders_for(pk, image.key, settings_json, grid, image.x, pack.classes, opacity)
+d1, d2, d3 = st.columns(3)
+d1.download_button("Grid (PNG)", grid_png, "grid.png", "image/png", on_click="ignore")
+d2.download_button("Measures (CSV)", export.rows_to_csv(rows), "measures.csv", "text/csv",
+                   on_click="ignore", disabled=not rows)
+bundle = export.saliency_bundle(grid_png, grid_html, rows, settings_json,
+                                upload=(UPLOAD_NAME, image.pil) if image.index is None else None,
+                                readme=sv.BUNDLE_README)
+d3.download_button("Export bundle (zip)", bundle, "sc-viz-saliency.zip", "application/zip", on_click="ignore",
+                   help="PNG + interactive HTML + settings.json; `sc-viz explain --settings "
+                        "settings.json` regenerates the grid.")

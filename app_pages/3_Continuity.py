@@ -1,0 +1,58 @@
+"""Continuity: DS of each variant under the four photometric perturbations at levels 1-4
+for the chosen image, the test-set means from the pack's stored report, and the perturbed
+images themselves."""
+import streamlit as st
+
+from sc_viz.app import export, loaders, report_view, sidebar, single_image
+from sc_viz.figures import ds_lines
+from sc_viz.perturb import LEVELS
+
+
+@st.cache_data(max_entries=64, show_spinner="Computing distance scores...")
+def ds_table(pack_key: str, image_key: str, variants: tuple, _models, _x):
+    return single_image.ds_per_level({v: _models[v] for v in variants}, _x)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def strip_pngs(image_key: str, _x):
+    return {(p, lv): export.png_bytes(img, upscale=3)
+            for p, levels in single_image.perturbed_strip(_x).items() for lv, img in levels.items()}
+
+
+ctx = sidebar.context()
+pack = sidebar.require_pack(ctx)
+image = sidebar.require_image(ctx)
+st.title("Continuity under perturbation")
+variants = sidebar.variant_picker(pack)
+if not variants:
+    st.info("Choose at least one variant.")
+    st.stop()
+
+table = ds_table(loaders.pack_key(pack), image.key, tuple(variants), pack.models, image.x)
+st.plotly_chart(ds_lines(table, f"This image ({image.caption})"), key="ds-image")
+rows = single_image.ds_rows(table)
+
+report = loaders.get_stored_report(pack)
+test_table = report_view.continuity_means(report, variants)
+if test_table:
+    st.plotly_chart(ds_lines(test_table, f"Test-set mean, {report.sample_label('continuity')} "
+                                         "(stored report, paper Fig. 4)"), key="ds-test")
+    rows += single_image.ds_rows(test_table, source="test-set mean")
+    rates = report_view.continuity_means(report, variants, key="violation_rate")
+    if rates:
+        st.plotly_chart(ds_lines(rates, "Continuity violations: share of same-class test images "
+                                        "closer than the perturbed copy (paper Fig. 1)",
+                                 y_title="violation rate", percent=True), key="violations-test")
+if report.message and not ctx.present:
+    st.caption(report.message)
+
+st.subheader("Perturbed images")
+pngs = strip_pngs(image.key, image.x)
+for name in LEVELS:
+    cols = st.columns(len(LEVELS[name]) + 1)
+    cols[0].markdown(f"**{name}**")
+    for col, lv in zip(cols[1:], LEVELS[name]):
+        col.image(pngs[(name, lv)], caption=f"level {lv}", width=96)
+
+st.download_button("Download numbers (CSV)", export.rows_to_csv(rows), "continuity.csv",
+                   "text/csv", on_click="ignore")

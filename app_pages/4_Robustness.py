@@ -1,0 +1,85 @@
+"""Robustness: the chosen image under PGD for each variant: adversarial image, the
+perturbation (amplified), prediction before/after, and saliency of clean vs adversarial;
+below, the test-set clean and PGD accuracy from the pack's stored report (Table 2)."""
+import streamlit as st
+
+from sc_viz.app import export, loaders, report_view, sidebar, single_image, state
+from sc_viz.app import saliency_view as sv
+from sc_viz.app.views import EPS_CHOICES
+from sc_viz.explain import METHODS
+
+
+@st.cache_data(max_entries=32, show_spinner="Running PGD...")
+def attack(pack_key: str, image_key: str, variants: tuple, eps255: float, steps: int,
+           label, _models, _x):
+    return single_image.attack_each({v: _models[v] for v in variants}, _x, eps255 / 255,
+                                    steps=steps, label=label)
+
+
+@st.cache_data(max_entries=64, show_spinner="Explaining...")
+def saliency_pair(pack_key, image_key, variant, eps255, steps, method, _model, _x, _x_adv):
+    return sv.clean_and_adversarial(_model, _x, _x_adv, method)
+
+
+def test_set_table(pack, variants, present: bool) -> None:
+    """Table 2 of the stored report for the chosen variants (or why there is none)."""
+    report = loaders.get_stored_report(pack)
+    table = report_view.robustness_rows(report, variants)
+    if table:
+        st.subheader("Test set (paper Table 2)")
+        st.dataframe(table, hide_index=True, key="table2")
+        if not present:
+            st.caption(report_view.robustness_caption(report))
+    if report.message and not present:
+        st.caption(report.message)
+
+
+ctx = sidebar.context()
+pack = sidebar.require_pack(ctx)
+image = sidebar.require_image(ctx)
+st.title("Robustness under PGD")
+variants = sidebar.variant_picker(pack)
+c1, c2, c3 = st.columns(3)
+eps255 = c1.select_slider("eps (x/255, L-inf)", EPS_CHOICES, key=state.bind("eps", EPS_CHOICES, what="eps"))
+steps = c2.slider("PGD steps", 1, 20, key=state.bind("pgd_steps"))
+adv_methods = ["none", *METHODS.names()]
+method = c3.selectbox("Saliency method", adv_methods,
+                      key=state.bind("adv_method", adv_methods, what="method"),
+                      help="Map of each image for the class the model predicts on it.")
+if not variants:
+    st.info("Choose at least one variant.")
+    st.stop()
+
+results = attack(loaders.pack_key(pack), image.key, tuple(variants), float(eps255), steps,
+                 image.label, pack.models, image.x)
+classes = pack.classes
+if not ctx.present:
+    st.caption("PGD pushes away from the true class (gallery) or from each model's own "
+               "prediction (upload); step eps/4, random start, seed 0.")
+heads = ["clean", "adversarial", "perturbation (amplified)"]
+heads += [f"{method}: clean", f"{method}: adversarial"] if method != "none" else []
+top = st.columns([1] * len(heads) + [1.4])
+for col, h in zip(top, heads + ["prediction"]):
+    col.markdown(f"**{h}**")
+rows = single_image.attack_rows(results, classes, eps255 / 255)
+for v in variants:
+    r = results[v]
+    pics = [image.x, r.x_adv, single_image.amplify(r.delta, eps255 / 255)]
+    cols = st.columns([1] * len(heads) + [1.4])
+    for col, pic in zip(cols, pics):
+        col.image(export.png_bytes(pic, upscale=4), width=128)
+    if method != "none":
+        clean_map, adv_map = saliency_pair(loaders.pack_key(pack), image.key, v, float(eps255),
+                                           steps, method, pack.models[v], image.x, r.x_adv)
+        cols[3].image(sv.overlay(image.x, clean_map, 0.5, size=128), width=128, output_format="PNG")
+        cols[4].image(sv.overlay(r.x_adv, adv_map, 0.5, size=128), width=128, output_format="PNG")
+    (b, pb), (a, pa) = r.before[0], r.after[0]
+    with cols[-1]:
+        st.markdown(f"### {v}\nbefore: **{classes[b]}** {pb:.0%}  \nafter: **{classes[a]}** {pa:.0%}")
+        if r.flipped:
+            st.error("prediction changed")
+        else:
+            st.success("prediction kept")
+test_set_table(pack, variants, ctx.present)
+st.download_button("Download numbers (CSV)", export.rows_to_csv(rows), "robustness.csv",
+                   "text/csv", on_click="ignore")

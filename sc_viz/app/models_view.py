@@ -1,0 +1,99 @@
+"""What the Models (home) page shows first: the headline table (each variant's clean and
+PGD accuracy as percentages, the attack budget as k/255, the continuity weight lambda
+only where the variant has a continuity term) and the training curves without lines for
+variants that logged nothing. Reads the manifest's dict only, like `catalog`."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Optional
+
+from sc_viz.packs import ordered_variants
+from sc_viz.training.variants import VARIANTS
+
+NOT_AVAILABLE = "—"
+CURVE_TITLES = {"loss": "Training loss", "train_acc": "Training accuracy",
+                "test_acc": "Test accuracy", "test_pgd_acc": "Test PGD accuracy"}
+
+
+def _number(x: Any) -> Optional[float]:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def percent(x: Any) -> str:
+    """0.8661 -> "86.6%"; anything not a number -> "—"."""
+    x = _number(x)
+    return NOT_AVAILABLE if x is None else f"{x:.1%}"
+
+
+def eps_text(eps: Any) -> str:
+    """An L-inf budget as a reader knows it: 0.0313725 -> "8/255" (else 3 significant digits)."""
+    eps = _number(eps)
+    if eps is None:
+        return NOT_AVAILABLE
+    steps = eps * 255
+    if abs(steps - round(steps)) < 1e-6:
+        return f"{round(steps)}/255"
+    return f"{eps:.3g}"
+
+
+def weight_fields(variant: str) -> list[str]:
+    """The config fields that weight the variant's objective terms (["lam"] for the paper's
+    continuity terms); [] for a variant without weighted terms or unknown to the registry."""
+    from sc_viz.training.objectives import OBJECTIVES
+
+    if variant not in VARIANTS:
+        return []
+    weights = (OBJECTIVES[t].weight for t in VARIANTS[variant].terms if t in OBJECTIVES)
+    return list(dict.fromkeys(w for w in weights if w))
+
+
+def weight_text(variant: str, config: Mapping) -> str:
+    """lambda as the variant uses it: "0.1" for the continuity weight, "name = v" for the
+    related methods' own weights; "—" when the variant has no weighted term."""
+    parts = []
+    for field in weight_fields(variant):
+        value = _number(config.get(field))
+        shown = NOT_AVAILABLE if value is None else f"{value:g}"
+        parts.append(shown if field == "lam" else f"{field} = {shown}")
+    return ", ".join(parts) or NOT_AVAILABLE
+
+
+def headline_rows(manifest: Mapping) -> list[dict]:
+    """One row per variant, in the registry's order, key columns first: "Variant",
+    "Clean accuracy", "PGD accuracy" (percent strings), "PGD ε" (k/255, the evaluation
+    attack's budget), "λ" (only for variants with a weighted term such as continuity,
+    else "—") and
+    "Training" (the registry's one-line description)."""
+    rows = []
+    variants = manifest.get("variants", {}) if isinstance(manifest, Mapping) else {}
+    for variant in ordered_variants(variants):
+        entry = variants[variant] if isinstance(variants[variant], Mapping) else {}
+        cfg = entry.get("config") if isinstance(entry.get("config"), Mapping) else {}
+        metrics = entry.get("metrics") if isinstance(entry.get("metrics"), Mapping) else {}
+        pgd = metrics.get("pgd") if isinstance(metrics.get("pgd"), Mapping) else {}
+        rows.append({
+            "Variant": variant,
+            "Clean accuracy": percent(metrics.get("clean_acc")),
+            "PGD accuracy": percent(metrics.get("pgd_acc")),
+            "PGD ε": eps_text(pgd.get("eps", cfg.get("eval_eps"))),
+            "λ": weight_text(variant, cfg),
+            "Training": VARIANTS[variant].description if variant in VARIANTS else NOT_AVAILABLE,
+        })
+    return rows
+
+
+def present_curves(curves: Mapping[str, Mapping[str, list]]) -> dict[str, dict[str, list]]:
+    """`catalog.training_curves` without the variants that logged no value of a metric
+    (e.g. PGD accuracy of a variant that never ran PGD), so a legend lists only the lines
+    drawn; a metric left with no line is dropped."""
+    out = {}
+    for metric, table in curves.items():
+        kept = {v: ys for v, ys in table.items()
+                if v != "epoch" and any(y is not None for y in ys)}
+        if kept:
+            out[metric] = {"epoch": list(table["epoch"]), **kept}
+    return out
+
+
+def curve_title(metric: str) -> str:
+    return CURVE_TITLES.get(metric, metric.replace("_", " ").capitalize())

@@ -1,0 +1,174 @@
+"""What the Saliency page needs beyond the explanation engine: the page's settings as an
+ExplainSettings (so the export bundle regenerates the same grid with `sc-viz explain
+--settings`), one method's cells for the chosen variants (the unit the page caches and
+draws progressively), map overlays as images, and the measures as rows."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from PIL import Image
+
+from sc_viz.explain import Explanation, iter_grid
+from sc_viz.explain.grid import Grid
+from sc_viz.explain.settings import ExplainSettings, grid_target
+from sc_viz.figures import (  # noqa: F401  (dimmed, input_cell, legend_image, row_label: for the page)
+    CELL_PX,
+    SCALE_NOTE,
+    GridCell,
+    cell_image,
+    dimmed,
+    grid_cell,
+    input_cell,
+    is_blank,
+    legend_image,
+    method_legend,
+    row_label,
+)
+
+DEFAULT_METHODS = ("ig", "gradcam", "lime")
+BUNDLE_README = """sc-viz export bundle
+grid.png       the variants x methods grid as shown in the app (same cells, order, scaling)
+grid.html      the same grid, interactive (hover for map values); opens offline
+measures.csv   the per-map measures (when computed)
+settings.json  every setting and seed of the grid
+
+Regenerate the grid without the app (run inside this folder; the pack path in
+settings.json must exist on this machine):
+    sc-viz explain --settings settings.json --out grid.png
+"""
+TARGET_LABEL, TARGET_PREDICTED, TARGET_CLASS = "label", "predicted", "class"
+
+
+def page_settings(pack: str, *, image_index: Optional[int], image_file: str, variants: Sequence[str],
+                  methods: Sequence[str], target_mode: str, target_class: Optional[int],
+                  ig_steps: int, lime_samples: int, opacity: float, seed: int = 0
+                  ) -> ExplainSettings:
+    """The settings of the page's grid. A gallery image is named by its test index; an
+    upload by `image_file`, the name it gets in the export bundle."""
+    image = ({"dataset_split": "test", "index": int(image_index)} if image_index is not None
+             else image_file)
+    return ExplainSettings(pack=pack, image=image, variants=list(variants), methods=list(methods),
+                           target_mode=target_mode,
+                           target_class=target_class if target_mode == TARGET_CLASS else None,
+                           ig_steps=ig_steps, lime_samples=lime_samples, seed=seed, opacity=opacity)
+
+
+def method_cells(models: Mapping[str, nn.Module], x: torch.Tensor, method: str,
+                 settings: ExplainSettings, label: Optional[int]) -> dict[str, Explanation]:
+    """One method for every chosen variant, exactly as `explain_grid` computes it (LIME
+    shares one sample set across variants)."""
+    opts = settings.method_options()
+    return {v: exp for v, _, exp in iter_grid(dict(models), x, methods=[method],
+                                              target=grid_target(settings, label),
+                                              options={method: opts.get(method, {})})}
+
+
+def overlay(x: torch.Tensor, exp: Explanation, opacity: float, size: int = CELL_PX) -> Image.Image:
+    """The map over the image, exactly as a grid cell shows it (`sc_viz.figures.cell_image`:
+    each map scaled on its own; signed maps blue-white-red about zero, magnitude maps
+    'inferno' from zero; an all-zero map leaves the image washed out)."""
+    return Image.fromarray(cell_image(x, exp, opacity, size), "RGB")
+
+
+def column_headers(methods: Sequence[str]) -> list[tuple[str, str]]:
+    """(plain name, tooltip) per method column, in the given order: the tooltip says what
+    the map shows, what its colours mean and that each map is scaled on its own."""
+    out = []
+    for m in methods:
+        leg = method_legend(m)
+        out.append((leg.title, f"{leg.help} Colours: {leg.meaning}. {SCALE_NOTE}"))
+    return out
+
+
+def cell(x: torch.Tensor, exp: Explanation, classes: Sequence[str], opacity: float,
+         size: int = CELL_PX) -> GridCell:
+    """One grid cell for the page: `.image` (uint8 (S, S, 3), the pixels the exports hold),
+    `.caption` (lines: "target: cat", or that the map is all zero), `.blank`."""
+    return grid_cell(x, exp, classes=classes, opacity=opacity, size=size)
+
+
+def enlarged(im: Image.Image, size: int) -> Image.Image:
+    """Small images (32-px CIFAR) enlarged with nearest neighbour: pixels stay visible."""
+    return im.resize((size, size), Image.NEAREST) if im.width < size else im
+
+
+def prediction_text(predictions: Sequence[tuple[int, float]], classes: Sequence[str]) -> str:
+    return " · ".join(f"{classes[c]} {p:.0%}" for c, p in predictions)
+
+
+# Column names of the measures table: what each measures and which direction is better.
+MEASURE_COLUMNS = {
+    "total_variation": "Total variation (lower = smoother)",
+    "gini": "Gini (higher = sparser)",
+    "centre_share": "Centre share (higher = more central, 0.25 = even)",
+    "deletion_auc": "Deletion AUC (lower = more faithful)",
+    "insertion_auc": "Insertion AUC (higher = more faithful)",
+}
+BLANK_NOTE = "all-zero map: nothing to measure"
+
+
+def measure_rows(measures: Mapping[tuple[str, str], Mapping],
+                 cells: Optional[Mapping[tuple[str, str], Explanation]] = None) -> list[dict]:
+    """{(variant, method): {measure: value}} -> rows for the table / CSV, with readable
+    column names (MEASURE_COLUMNS) and the methods' plain names. A map that is all zero
+    (in `cells`) gets empty values and a note instead of measures of nothing."""
+    rows = []
+    for (v, m), d in measures.items():
+        values = {MEASURE_COLUMNS.get(k, k): val for k, val in d.items()
+                  if isinstance(val, (int, float, str, bool))}
+        row = {"Variant": v, "Method": method_legend(m).title}
+        if cells is not None and (v, m) in cells and is_blank(cells[(v, m)].map):
+            row.update({k: None for k in values}, Note=BLANK_NOTE)
+        else:
+            row.update(values)
+        rows.append(row)
+    if any("Note" in r for r in rows):  # one set of columns for every row
+        for r in rows:
+            r.setdefault("Note", "")
+    return rows
+
+
+def as_grid(cells: Mapping[tuple[str, str], Explanation], variants: Sequence[str],
+            methods: Sequence[str], predictions: Mapping[str, list]) -> Grid:
+    """The page's cells (filled method by method) as the engine's Grid, so the static PNG
+    and the interactive HTML come from the one renderer in sc_viz.figures. Every chosen
+    method keeps its column, in the chosen order; a cell that failed or is not computed
+    yet shows as "not computed"."""
+    targets = {v: next((cells[(v, m)].target for m in methods if (v, m) in cells),
+                       predictions[v][0][0]) for v in variants}
+    return Grid(list(variants), list(methods), targets, {v: predictions[v] for v in variants},
+                dict(cells))
+
+
+def grid_png(x: torch.Tensor, grid: Grid, classes: Sequence[str], opacity: float,
+             size: int = CELL_PX) -> bytes:
+    """The grid as one PNG: the page's cells pixel for pixel, in the page's layout."""
+    from sc_viz.figures import grid_png as render
+
+    return render(grid, x.reshape(-1, *x.shape[-3:])[0], classes=classes, opacity=opacity,
+                  cell_px=size)
+
+
+def grid_figure(x: torch.Tensor, grid: Grid, classes: Sequence[str], opacity: float,
+                size: int = CELL_PX):
+    """The same grid as an interactive plotly figure (hover shows map values), for the bundle."""
+    from sc_viz.figures import grid_figure as render
+
+    return render(grid, x.reshape(-1, *x.shape[-3:])[0], classes=classes, opacity=opacity,
+                  cell_px=size)
+
+
+def clean_and_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, method: str,
+                          options: Optional[dict] = None) -> tuple[Explanation, Explanation]:
+    """The map of each image for the class the model predicts on it (so the adversarial map
+    shows what the attacked model now looks at)."""
+    from sc_viz.explain import explain, predict_top
+
+    out = []
+    for img in (x, x_adv):
+        target = predict_top({"m": model}, img, k=1)["m"][0][0]
+        out.append(explain(model, img, method=method, target=target, **(options or {})))
+    return out[0], out[1]

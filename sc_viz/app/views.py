@@ -1,0 +1,85 @@
+"""The view of every page, declared once: each widget's key, default and query parameter.
+
+`sc_viz.app.state` keeps these values for the whole visit (whatever page is shown, however
+a run ends) and writes all of them into the URL, so a copied URL reopens the exact view
+on any page. A new widget on a page gets one line here; query names are unique across
+pages because one URL carries them all."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sc_viz.app import links
+from sc_viz.app.links import Field, flag, integer, names, number, text
+from sc_viz.app.saliency_view import DEFAULT_METHODS, TARGET_CLASS, TARGET_LABEL
+from sc_viz.explain import METHODS
+from sc_viz.explain.grid import ordered_methods
+from sc_viz.perturb import LEVELS
+
+PROJECTIONS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+EPS_CHOICES = [0, 1, 2, 4, 8, 16]  # PGD budgets offered on the Robustness page, in 1/255
+GALLERY, UPLOAD = "Gallery", "Upload"
+
+
+def _gallery(values: Mapping) -> bool:
+    return values.get("img_source") != UPLOAD
+
+
+# The sidebar, drawn on every page (app.py).
+SIDEBAR = [
+    Field("present", False, "present", flag()),
+    Field("pack_folder", "", "packs", text()),
+    Field("pack", None, "pack", text()),  # the pack's label in the picker (its folder name)
+    Field("img_source", GALLERY, "src", text()),
+    Field("img_class", 0, None, integer()),  # follows the linked image (img)
+    Field("img_index", None, "img", integer(), when=_gallery),
+    # The chosen variants, shared by every page: None = all of the pack's variants.
+    Field("variants", None, "v", names()),
+]
+
+SALIENCY = [
+    Field("methods", tuple(ordered_methods(DEFAULT_METHODS)), "m", names()),
+    Field("target_mode", TARGET_LABEL, "mode", text()),
+    Field("target_class", 0, "target", integer(0, 100_000),
+          when=lambda values: values.get("target_mode") == TARGET_CLASS),
+    Field("ig_steps", 32, "ig", integer(8, 128)),
+    Field("lime_samples", 500, "lime", integer(100, 2000)),
+    Field("opacity", 0.5, "opacity", number(0.0, 1.0)),
+    Field("with_measures", True, "measures", flag()),
+]
+
+EMBEDDINGS = [
+    Field("projection", "pca", "proj", text()),
+    Field("level", 1, "level", integer(1, 4)),
+    Field("same_count", 200, "n", integer(5, 500)),
+    Field("joint", False, "shared", flag()),
+    Field("shown_perturbations", tuple(LEVELS), "pert", names()),
+    # The class an upload is compared with; None = the first variant's prediction.
+    Field("upload_class", None, "cls", integer(0, 100_000),
+          when=lambda values: values.get("img_source") == UPLOAD),
+]
+
+CONTINUITY: list[Field] = []  # the sidebar's fields and the shared variants only
+
+ROBUSTNESS = [
+    Field("eps", 8, "eps", integer(0, 255)),
+    Field("pgd_steps", 10, "steps", integer(1, 20)),
+    Field("adv_method", METHODS.names()[0], "adv", text()),
+]
+
+ALL = [*SIDEBAR, *SALIENCY, *EMBEDDINGS, *CONTINUITY, *ROBUSTNESS]
+BY_KEY = {f.key: f for f in ALL}
+assert len(BY_KEY) == len(ALL), "a widget key is declared twice"
+assert len({f.url for f in ALL if f.url}) == len([f for f in ALL if f.url]), "a query name is used twice"
+
+
+def upgrade_link(values: dict) -> dict:
+    """Links written before the target mode had its own parameter: `target=N` alone meant
+    'explain class N'."""
+    if "target_class" in values and "target_mode" not in values:
+        values["target_mode"] = TARGET_CLASS
+    return values
+
+
+def query_of(values: Mapping) -> dict[str, str]:
+    """The URL parameters of a whole view."""
+    return links.to_query(values, ALL)

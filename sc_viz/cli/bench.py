@@ -1,0 +1,199 @@
+"""`sc-viz bench panel|embed`: wall time of the explanation grid and the embedding view,
+beside the bare model passes they need and the naive way, measured in the same run.
+A benchmark (prints numbers), not a test."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from sc_viz.training.variants import VARIANTS
+
+DEMO_PACK = Path("checkpoints/cifar10-resnet20")
+# The grid the app shows by default: the paper's variants, in the registry's order.
+PAPER_VARIANTS = [v for v, spec in VARIANTS.items() if spec.group == "paper"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="time the explanation grid / embedding view",
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="examples:\n  sc-viz bench panel\n"
+                              "  sc-viz bench panel --arch resnet50 --size 224 --ig-steps 16 "
+                              "--lime-samples 200\n  sc-viz bench embed")
+    p.add_argument("what", choices=["panel", "embed"])
+    p.add_argument("--pack", default=str(DEMO_PACK), help="pack used when it has the paper's "
+                   f"{len(PAPER_VARIANTS)} variants of the chosen arch, or is an imported pack "
+                   "(`sc-viz import`: all its variants) of it (default: the demo pack); "
+                   "else random-init models")
+    p.add_argument("--arch", default="resnet20", help="architecture (default resnet20)")
+    p.add_argument("--size", type=int, help="input side (default: the arch's)")
+    p.add_argument("--ig-steps", type=int, default=50)
+    p.add_argument("--lime-samples", type=int, default=1000)
+    p.add_argument("--points", type=int, default=1000, help="embed: points per variant")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.set_defaults(func=run)
+
+
+def _models(args) -> tuple[dict, str]:
+    from sc_viz.data import DATASETS
+    from sc_viz.models import ARCHS, build_model
+    from sc_viz.packs import load_pack
+
+    try:
+        pack = load_pack(args.pack, device="cpu")
+        if pack.arch == args.arch and all(v in pack.models for v in PAPER_VARIANTS):
+            return {v: pack.models[v] for v in PAPER_VARIANTS}, f"pack {args.pack}"
+        if pack.arch == args.arch and pack.manifest.get("source") == "import" and pack.models:
+            return dict(pack.models), f"imported pack {args.pack} ({', '.join(pack.models)})"
+    except Exception:  # no usable pack: random weights time the same
+        pass
+    spec = DATASETS["cifar10"]
+    ARCHS[args.arch]
+    models = {}
+    for i, v in enumerate(PAPER_VARIANTS):
+        torch.manual_seed(i)
+        models[v] = build_model(args.arch, 10, spec.mean, spec.std).eval()
+    return models, f"random-init {args.arch} x {len(models)}"
+
+
+def _image(size: int) -> tuple[torch.Tensor, str]:
+    from sc_viz.data import data_root, load_split
+
+    try:
+        split = load_split("cifar10", "test", data_root(), size)
+        return split.get(0), "CIFAR-10 test image 0"
+    except Exception:
+        return torch.rand(3, size, size, generator=torch.Generator().manual_seed(0)), "random image"
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _bare_passes(models: dict, x: torch.Tensor, targets: dict, ig_steps: int, lime_samples: int
+                 ) -> None:
+    """The model work the grid needs, nothing else: per variant a prediction forward, IG's
+    steps forward+backward (plus its delta forward), Grad-CAM's forward+backward, and the
+    LIME samples' forwards, in the batch sizes and precision the grid uses."""
+    from sc_viz.explain import ig as ig_mod
+    from sc_viz.explain import lime as lime_mod
+    from sc_viz.precision import autocast, autocast_dtype
+
+    h, w = x.shape[-2:]
+    device = next(next(iter(models.values())).parameters()).device
+    ig_batch = max(1, ig_mod.PIXELS_PER_BATCH // (h * w))
+    lime_batch = lime_mod.batch_for(x, device)
+    amp = autocast_dtype("auto", device)
+    lime_images = x[None].expand(lime_samples, -1, -1, -1)  # (L, 3, H, W)
+    for v, model in models.items():
+        t = targets[v]
+        with torch.no_grad():
+            model(x[None])
+            model(torch.stack([x, torch.zeros_like(x)]))
+            with autocast(device, amp):
+                for i in range(0, lime_samples, lime_batch):
+                    model(lime_images[i:i + lime_batch].contiguous())
+        for i in range(0, ig_steps, ig_batch):
+            xs = x[None].repeat(min(ig_batch, ig_steps - i), 1, 1, 1).requires_grad_()
+            torch.autograd.grad(model(xs)[:, t].sum(), xs)
+        x1 = x[None].clone().requires_grad_()
+        torch.autograd.grad(model(x1)[0, t], x1)
+
+
+def _naive(models: dict, x: torch.Tensor, targets: dict, ig_steps: int, lime_samples: int) -> None:
+    """Each library's documented defaults, one variant after another."""
+    import numpy as np
+    from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam
+    from lime import lime_image
+
+    from sc_viz.explain.lime import segmenter
+
+    image = x.permute(1, 2, 0).double().numpy()
+    for v, model in models.items():
+        t, xb = targets[v], x[None].clone().requires_grad_()
+        IntegratedGradients(model).attribute(xb, target=t, n_steps=ig_steps,
+                                             return_convergence_delta=True)
+        cam = LayerGradCam(model, model.get_submodule(model.gradcam_layer)).attribute(xb, target=t)
+        LayerAttribution.interpolate(cam, tuple(x.shape[-2:]))
+
+        def classify(imgs: np.ndarray, model=model) -> np.ndarray:
+            with torch.no_grad():
+                batch = torch.from_numpy(imgs).permute(0, 3, 1, 2).float()
+                return model(batch).softmax(1).numpy()
+
+        lime_image.LimeImageExplainer().explain_instance(
+            image, classify, num_samples=lime_samples, segmentation_fn=segmenter())
+
+
+def bench_panel(args) -> None:
+    from sc_viz.explain import explain_grid, predict_top
+    from sc_viz.models import ARCHS
+
+    size = args.size or ARCHS[args.arch].default_input_size
+    models, origin = _models(args)
+    x, what = _image(size)
+    from sc_viz.explain.lime import batch_for
+    from sc_viz.precision import autocast_dtype, precision_name
+
+    lime_precision = precision_name(autocast_dtype("auto", "cpu"))
+    print(f"panel: {origin}, {what} at {size} px, IG-{args.ig_steps}, Grad-CAM, "
+          f"LIME-{args.lime_samples} (batch {batch_for(x, 'cpu')}, {lime_precision}; naive: "
+          f"batch 10, fp32); torch threads {torch.get_num_threads()}")
+    targets = {v: top[0][0] for v, top in predict_top(models, x, k=1).items()}
+    options = {"ig": {"n_steps": args.ig_steps}, "lime": {"n_samples": args.lime_samples}}
+    # warm-up: imports, allocator and first-call costs are paid before any timing
+    small = {"ig": {"n_steps": 2}, "lime": {"n_samples": 20}}
+    explain_grid(models, x, methods=["ig", "gradcam", "lime"], options=small)
+    first = next(iter(models))
+    _naive({first: models[first]}, x, targets, 2, 20)
+    grid = _timed(lambda: explain_grid(models, x, methods=["ig", "gradcam", "lime"],
+                                       options=options))
+    bare = _timed(lambda: _bare_passes(models, x, targets, args.ig_steps, args.lime_samples))
+    naive = _timed(lambda: _naive(models, x, targets, args.ig_steps, args.lime_samples))
+    print(f"  grid (this package)     {grid:8.2f} s")
+    print(f"  bare forward/backward   {bare:8.2f} s   grid / bare  = {grid / bare:5.2f}x "
+          "(target <= 1.3x)")
+    print(f"  naive (library defaults){naive:8.2f} s   naive / grid = {naive / grid:5.2f}x "
+          "(target >= 1.5x)")
+
+
+def bench_embed(args) -> None:
+    from sc_viz import embed as E
+    from sc_viz.data import data_root, load_split
+    from sc_viz.perturb import LEVELS
+
+    models, origin = _models(args)
+    n = len(models)
+    split = load_split("cifar10", "test", data_root())
+    x, label = split.get(0), int(split.labels[0])
+    same, idx = E.same_class_set(split, label, count=args.points - 5, exclude=0)
+    print(f"embed: {origin}, {1 + len(LEVELS) + len(same)} points per variant, "
+          f"torch threads {torch.get_num_threads()}")
+    t0 = time.perf_counter()
+    pts = E.build_points(x, same, level=1, x_index=0, same_class_indices=idx)
+    logits = E.logits_by_variant(models, pts.images)
+    t_logits = time.perf_counter() - t0
+    z = next(iter(logits.values()))  # the first variant's
+    rows = [(f"logits, {n} variants", t_logits),
+            ("UMAP first call (numba compile + fit)", _timed(lambda: E.project(z, method="umap"))),
+            ("UMAP, warm", _timed(lambda: E.project(z, method="umap"))),
+            ("t-SNE", _timed(lambda: E.project(z, method="tsne"))),
+            ("PCA", _timed(lambda: E.project(z, method="pca"))),
+            (f"violations, {n} variants", _timed(lambda: [E.violations(v, pts.kinds)
+                                                      for v in logits.values()])),
+            (f"joint UMAP ({n} variants)", _timed(lambda: E.project_joint(logits, method="umap"))),
+            (f"joint t-SNE ({n} variants)", _timed(lambda: E.project_joint(logits, method="tsne")))]
+    for name, seconds in rows:
+        print(f"  {name:40s} {seconds:8.2f} s")
+    print("  the app pays the first UMAP call once at start-up (sc_viz.embed.warm_up)")
+
+
+def run(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    (bench_panel if args.what == "panel" else bench_embed)(args)
+    return 0

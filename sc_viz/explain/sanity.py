@@ -1,0 +1,330 @@
+"""Model parameter randomisation (Adebayo et al., "Sanity Checks for Saliency Maps",
+NeurIPS 2018): does a method's map depend on the model's learned weights at all?
+
+The model's blocks are re-initialised from the logits down (`"cascading"`: step k has the
+top k blocks random) or one at a time (`"independent"`: step k has only block k random),
+always in a deep copy, never in the cached model. After each step every method explains
+the same class on the same image, and its map is compared with the trained model's map by
+Spearman rank correlation (of absolute values and signed), SSIM and HOG similarity.
+
+Our reading (settings, not the paper's fixed choices):
+- Blocks: the backbone's children in the order a forward pass calls them, a Sequential
+  or ModuleList child opened one level (a ResNet stage becomes its residual blocks, a
+  ViT's `blocks` its transformer blocks); children without parameters are skipped.
+  `granularity="layer"` randomises one parameterised layer at a time instead, as quantus's
+  MPRT does.
+- Re-initialisation: each layer's own `reset_parameters()` (its default init; BatchNorm
+  also resets its running statistics), seeded `seed + 1` before every layer as quantus
+  does, so both give identical random weights; parameters owned by no such layer (a layer
+  scale inside a block; outside every block, a ViT's class token: a last step
+  "(loose parameters)") are redrawn from N(0, std of their trained values, or 0.02).
+- Similarities: each map is first scaled by its largest |value| (quantus's
+  normalise_by_max). Spearman on |map| and on the signed map; SSIM and HOG on |map|
+  (in [0, 1]); HOG similarity = Pearson correlation of the two maps' HOG features
+  (the paper's "HOG similarity").
+- Flag: a method whose |map| Spearman after the whole cascade is still >= 0.5 (setting
+  `flag_threshold`) barely depends on the weights and is flagged.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from sc_viz.explain.base import METHODS, as_batch, model_device, using_model
+
+ORDERS = ("cascading", "independent")
+GRANULARITIES = ("block", "layer")
+SIMILARITIES = ("spearman_abs", "spearman", "ssim", "hog")
+SIMILARITY_TITLES = {"spearman_abs": "Spearman |map|", "spearman": "Spearman (signed)",
+                     "ssim": "SSIM", "hog": "HOG similarity"}
+ORIGINAL = "original"  # the name of step 0: the trained model
+DEFAULT_FLAG_THRESHOLD = 0.5
+FLAG_SIMILARITY = "spearman_abs"
+
+Progress = Optional[Callable[[int, int, str], None]]  # (done, total, what)
+
+
+# ---------------------------------------------------------------- blocks
+def _backbone(model: nn.Module) -> tuple[nn.Module, str]:
+    """The module whose children are the blocks, and its dotted prefix in `model`."""
+    net = getattr(model, "net", None)  # sc_viz Classifier: Normalize -> net
+    return (net, "net.") if isinstance(net, nn.Module) else (model, "")
+
+
+def _candidates(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    backbone, prefix = _backbone(model)
+    out = []
+    for name, child in backbone.named_children():
+        if isinstance(child, (nn.Sequential, nn.ModuleList)):
+            out += [(f"{prefix}{name}.{sub}", m) for sub, m in child.named_children()]
+        else:
+            out.append((f"{prefix}{name}", child))
+    return [(n, m) for n, m in out if any(True for _ in m.parameters())]
+
+
+def _forward_order(model: nn.Module, blocks: list[tuple[str, nn.Module]], x: torch.Tensor
+                   ) -> list[str]:
+    """Names of `blocks` in the order a forward pass of x first calls them (hooks on the
+    caller's private copy, removed also on error)."""
+    called: list[str] = []
+    handles = []
+    try:
+        for name, module in blocks:
+            handles.append(module.register_forward_pre_hook(
+                lambda _m, _inp, name=name: called.append(name) if name not in called else None))
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return called
+
+
+def _blocks_of(twin: nn.Module, x: torch.Tensor, granularity: str) -> list[tuple[str, list[str]]]:
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
+    x = as_batch(x).to(model_device(twin))  # (1, 3, H, W)
+    if granularity == "layer":
+        layers = [(n, m) for n, m in twin.named_modules() if hasattr(m, "reset_parameters")]
+        return [(n, [n]) for n in reversed(_forward_order(twin, layers, x))]
+    blocks = _candidates(twin)
+    modules = dict(blocks)
+    out = []
+    for name in reversed(_forward_order(twin, blocks, x)):
+        block = modules[name]
+        inner = [f"{name}.{n}" if n else name for n, m in block.named_modules()
+                 if hasattr(m, "reset_parameters")][::-1]  # within a block, top layer first too
+        covered = {id(p) for n in inner for p in twin.get_submodule(n).parameters()}
+        # parameters of the block that no layer of it resets (a layer scale): redrawn too
+        inner += [f"{name}.{n}" for n, p in block.named_parameters() if id(p) not in covered]
+        out.append((name, inner))
+    params = dict(twin.named_parameters())
+    done = {id(params[n]) if n in params else None for _, names in out for n in names}
+    done |= {id(p) for _, names in out for n in names if n not in params
+             for p in twin.get_submodule(n).parameters()}
+    loose = [n for n, p in params.items() if id(p) not in done]
+    if loose:  # parameters outside every block (class token, position embedding): input end
+        out.append(("(loose parameters)", loose))
+    return out
+
+
+def randomisation_blocks(model: nn.Module, x: torch.Tensor, granularity: str = "block"
+                         ) -> list[tuple[str, list[str]]]:
+    """[(block name, [names of the parameterised modules it re-initialises])], from the
+    logits down. x (1, 3, H, W) fixes the forward order (found on a private copy)."""
+    return RandomisedTwin(model, x, granularity).blocks
+
+
+def private_copy(model: nn.Module) -> nn.Module:
+    """A deep copy in eval mode, taken under the model's shared lock (so no other thread's
+    Grad-CAM hook is copied along); the cached model is never changed."""
+    with using_model(model):
+        twin = copy.deepcopy(model)
+    return twin.eval()
+
+
+@torch.no_grad()
+def _reinitialise(model: nn.Module, names: list[str], seed: int) -> None:
+    cuda = [model_device(model).index or 0] if model_device(model).type == "cuda" else []
+    params = dict(model.named_parameters())
+    for name in names:
+        # reset_parameters draws from torch's global generator: seed it (quantus's rule:
+        # seed + 1 before each layer) and restore it afterwards
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(seed + 1)
+            if name in params:  # a loose parameter
+                p = params[name]
+                spread = float(p.std()) if p.numel() > 1 else 0.0
+                p.normal_(0.0, spread or 0.02)  # 0.02: a constant (e.g. all-zero) parameter
+            else:
+                model.get_submodule(name).reset_parameters()
+
+
+class RandomisedTwin:
+    """A private deep copy of `model` (taken once; the cached model is never touched) and
+    its blocks. `steps()` re-randomises it from the trained weights, so one twin serves
+    many images (a deep copy costs more than a map at 32 px)."""
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, granularity: str = "block"):
+        self.twin = private_copy(model)
+        self.trained = {k: v.clone() for k, v in self.twin.state_dict().items()}
+        self.blocks = _blocks_of(self.twin, x, granularity)
+
+    @property
+    def names(self) -> list[str]:
+        return [b for b, _ in self.blocks]
+
+    def steps(self, order: str = "cascading", seed: int = 0) -> Iterator[tuple[str, nn.Module]]:
+        """Yield (block name, randomised twin) per step, from the logits down. Cascading:
+        one more block random per step (use the twin before asking for the next step);
+        independent: the trained weights are restored before each block."""
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+        self.twin.load_state_dict(self.trained)
+        for name, modules in self.blocks:
+            if order == "independent":
+                self.twin.load_state_dict(self.trained)
+            _reinitialise(self.twin, modules, seed)
+            yield name, self.twin
+
+
+def randomised_models(model: nn.Module, x: torch.Tensor, *, order: str = "cascading",
+                      granularity: str = "block", seed: int = 0
+                      ) -> Iterator[tuple[str, nn.Module]]:
+    """(block name, randomised copy) per step; see `RandomisedTwin.steps`."""
+    return RandomisedTwin(model, x, granularity).steps(order, seed)
+
+
+# ---------------------------------------------------------------- similarities
+class MapFeatures:
+    """What the similarities need of one map (H, W), computed once: the map scaled by its
+    largest |value|, the ranks of it and of its absolute value, its HOG features."""
+
+    def __init__(self, heat: torch.Tensor):
+        from scipy.stats import rankdata
+
+        a = torch.as_tensor(heat).detach().double().cpu().numpy()
+        top = np.abs(a).max()
+        self.signed = a / top if top > 0 else a
+        self.absolute = np.abs(self.signed)  # in [0, 1]
+        self.ranks = {"spearman": rankdata(self.signed.ravel()),
+                      "spearman_abs": rankdata(self.absolute.ravel())}
+        self._hog: Optional[np.ndarray] = None
+
+    @property
+    def hog(self) -> np.ndarray:
+        if self._hog is None:
+            self._hog = hog_features(self.absolute)
+        return self._hog
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation; NaN when either side is constant (Spearman = Pearson of ranks)."""
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _ssim(a: np.ndarray, b: np.ndarray) -> float:
+    from skimage.metrics import structural_similarity
+
+    win = min(7, *a.shape)
+    win = win if win % 2 else win - 1  # odd, no larger than the map
+    return float(structural_similarity(a, b, data_range=1.0, win_size=max(win, 3)))
+
+
+def hog_features(a: np.ndarray) -> np.ndarray:
+    """HOG of a map in [0, 1]: 9 orientations, cells of side/8 px (>= 2), 2x2 blocks."""
+    from skimage.feature import hog
+
+    cell = max(2, min(a.shape) // 8)
+    return hog(a, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
+               feature_vector=True)
+
+
+def map_similarity(a, b, which=SIMILARITIES) -> dict[str, float]:
+    """Similarity of two maps (H, W tensors, or their `MapFeatures`) by each measure in
+    `which` (see the module docstring); NaN where a map is constant (a correlation is then
+    undefined)."""
+    unknown = set(which) - set(SIMILARITIES)
+    if unknown:
+        raise ValueError(f"unknown similarities {sorted(unknown)}; choose from {SIMILARITIES}")
+    fa = a if isinstance(a, MapFeatures) else MapFeatures(a)
+    fb = b if isinstance(b, MapFeatures) else MapFeatures(b)
+    fns = {"spearman_abs": lambda: _pearson(fa.ranks["spearman_abs"], fb.ranks["spearman_abs"]),
+           "spearman": lambda: _pearson(fa.ranks["spearman"], fb.ranks["spearman"]),
+           "ssim": lambda: _ssim(fa.absolute, fb.absolute),
+           "hog": lambda: _pearson(fa.hog, fb.hog)}
+    return {k: fns[k]() for k in which}
+
+
+# ---------------------------------------------------------------- the test
+@dataclass
+class RandomisationResult:
+    """One image, several variants and methods, one order. Lists run over `steps`
+    (step 0 is the trained model, whose similarity to itself is 1)."""
+
+    order: str
+    steps: list[str]  # [ORIGINAL, top block, ...]
+    targets: dict[str, int]  # variant -> explained class
+    # method -> variant -> similarity name -> [float per step]
+    similarity: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
+    # method -> variant -> [map (H, W) per step]; only step 0 when keep_maps=False
+    maps: dict[str, dict[str, list[torch.Tensor]]] = field(default_factory=dict)
+    # method -> variant -> the trained model's Explanation (step 0)
+    originals: dict[str, dict] = field(default_factory=dict)
+    signed: dict[str, bool] = field(default_factory=dict)  # method -> signed maps
+
+    def final(self, method: str, variant: str, measure: str = FLAG_SIMILARITY) -> float:
+        return self.similarity[method][variant][measure][-1]
+
+
+def randomisation_test(models: dict[str, nn.Module], x: torch.Tensor, *, methods: list[str],
+                       targets: dict[str, int], order: str = "cascading",
+                       granularity: str = "block", seed: int = 0,
+                       options: Optional[dict[str, dict]] = None,
+                       similarities=SIMILARITIES, keep_maps: bool = True,
+                       originals: Optional[dict[str, dict]] = None,
+                       twins: Optional[dict[str, RandomisedTwin]] = None,
+                       progress: Progress = None) -> RandomisationResult:
+    """Each method's map of x (3, H, W) for each variant's `targets` class, on the trained
+    model and after each randomisation step; see the module docstring. All variants must
+    share an architecture (the steps are compared side by side). `options`: keyword
+    options per method, as `explain_grid` takes them. Explanations go through the method
+    registry (`Method.explain_many`, so LIME shares its samples across variants).
+    `originals` (method -> variant -> Explanation, e.g. an earlier result's) saves
+    recomputing the trained model's maps; `twins` (variant -> RandomisedTwin, made with
+    this granularity) saves the deep copies when many images are tested."""
+    for m in methods:
+        METHODS[m]
+    options = options or {}
+    x = as_batch(x)  # (1, 3, H, W)
+    twins = twins or {v: RandomisedTwin(model, x, granularity) for v, model in models.items()}
+    first = next(iter(models))
+    for v in models:
+        if twins[v].names != twins[first].names:
+            raise ValueError(f"variant {v} has other blocks than {first}; "
+                             "test variants of different architectures one at a time")
+    steps = [ORIGINAL] + twins[first].names
+    total, done = len(steps) * len(methods), 0
+    result = RandomisationResult(order, steps, dict(targets),
+                                 signed={m: METHODS[m].signed for m in methods})
+    originals = dict(originals or {})
+    reference = {}
+    for m in methods:
+        if m not in originals:
+            originals[m] = METHODS[m].explain_many(models, x, targets, **options.get(m, {}))
+        result.originals[m] = originals[m]
+        reference[m] = {v: MapFeatures(originals[m][v].map) for v in models}
+        result.similarity[m] = {v: {s: [1.0] for s in similarities} for v in models}
+        result.maps[m] = {v: [originals[m][v].map] for v in models}
+        done += 1
+        if progress:
+            progress(done, total, f"{m}: {ORIGINAL}")
+    streams = {v: twins[v].steps(order, seed) for v in models}
+    for step in steps[1:]:
+        copies = {v: next(stream)[1] for v, stream in streams.items()}  # (name, model)
+        for m in methods:
+            moved = METHODS[m].explain_many(copies, x, targets, **options.get(m, {}))
+            for v in models:
+                sims = map_similarity(reference[m][v], moved[v].map, similarities)
+                for s, val in sims.items():
+                    result.similarity[m][v][s].append(val)
+                if keep_maps:
+                    result.maps[m][v].append(moved[v].map)
+            done += 1
+            if progress:
+                progress(done, total, f"{m}: {step}")
+    return result
+
+
+def flagged(final_similarity: float, threshold: float = DEFAULT_FLAG_THRESHOLD) -> bool:
+    """Whether a map that still has this |map| Spearman to the trained model's map after the
+    whole cascade 'barely changes' (NaN, a constant map, is not flagged)."""
+    return bool(np.isfinite(final_similarity) and final_similarity >= threshold)

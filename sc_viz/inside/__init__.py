@@ -1,0 +1,1 @@
+"""Looking inside a model: per-layer, per-channel quantities (neuron sensitivity)."""

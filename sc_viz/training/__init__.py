@@ -1,0 +1,1 @@
+"""Training: the trainer loop, the variants (objective terms), named recipes."""

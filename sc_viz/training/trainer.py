@@ -1,0 +1,459 @@
+"""One trainer for every variant (a variant is which loss terms a step has), with
+per-epoch atomic checkpoints, exact resume, and DistributedDataParallel under torchrun.
+
+Exact resume: every epoch draws its shuffling, augmentation, perturbations and attack
+starts from a generator seeded by (seed, epoch), so an interrupted run resumed from its
+last saved epoch ends with the same weights as an uninterrupted one (CPU, same settings).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+
+from sc_viz import packs, paper
+from sc_viz.attacks import PGDConfig, paper_pgd
+from sc_viz.data import DATASETS, data_root, iterate_batches, load_split, seeded_subset
+from sc_viz.metrics import accuracy, mean_distance_scores
+from sc_viz.models import ARCHS, build_model
+from sc_viz.perturb import LEVELS, PHOTOMETRIC
+from sc_viz.precision import PRECISIONS, autocast_dtype
+from sc_viz.training.objectives import objective_step
+from sc_viz.training.variants import VARIANTS
+
+# The related methods' weights: the project's choices (docs/related_methods.md).
+SNS_LAMBDA = 0.5
+GSCT_LAMBDA = 1.0
+
+
+@dataclass
+class TrainConfig:
+    """Everything needed to rebuild and retrain a variant; saved in every checkpoint."""
+
+    dataset: str = "cifar10"
+    arch: str = "resnet20"
+    variant: str = "standard"
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = paper.PAPER_OPTIMIZER  # the paper's: Adam, lr 1e-5 (fine-tuning)
+    lr: float = paper.PAPER_LR
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # constant | cosine | onecycle
+    lam: float = paper.DEFAULT_LAMBDA  # the project's choice: the paper's value is lost
+    perturbations: list = field(default_factory=lambda: list(LEVELS))
+    levels: list = field(default_factory=lambda: list(paper.LEVEL_IDS))
+    # training attack (None: the paper's PGD for the input size, docs/method.md#pgd)
+    attack_eps: Optional[float] = None
+    attack_step: Optional[float] = None
+    attack_steps: int = 10
+    attack_random_start: bool = True
+    # evaluation attack written into the manifest (None: data set default)
+    eval_eps: Optional[float] = None
+    eval_step: Optional[float] = None
+    eval_steps: int = 10
+    init: Optional[str] = None
+    seed: int = 0
+    input_size: Optional[int] = None
+    augment: bool = True
+    precision: str = "auto"  # auto | fp32 | bf16 (autocast)
+    train_limit: Optional[int] = None  # seeded subset of the training set
+    test_limit: Optional[int] = None  # seeded subset of the test set for the final metrics
+    epoch_eval_limit: Optional[int] = 2000  # test images scored after each epoch
+    epoch_pgd_limit: int = 500  # of those, scored under PGD after each epoch (adversarial variants)
+    num_workers: int = 4  # streaming (large-image) data sets only
+    # related methods' settings, all the project's reading (docs/related_methods.md)
+    spat_gamma: float = 0.1  # SPAT: step scale gamma + (1 - gamma) * mask
+    spat_top_k: int = 10  # SPAT: the mask is taken over each image's top-k predicted classes
+    sns_lambda: float = SNS_LAMBDA  # SNS: weight of the sensitivity term
+    sns_top_fraction: float = 0.1  # SNS: fraction of each layer's channels stabilised
+    sns_layers: Optional[list] = None  # SNS: hooked layers (None: stem + every residual block)
+    gsct_lambda: float = GSCT_LAMBDA  # GSCT: weight of the saliency-consensus term
+    gsct_top_fraction: float = 0.2  # GSCT: fraction of the target saliency kept
+    gsct_consensus_fraction: float = 1.0  # GSCT: fraction of each batch in the double-backprop term
+
+    def __post_init__(self):
+        spec = DATASETS[self.dataset]
+        ARCHS[self.arch]
+        VARIANTS[self.variant]
+        for name in self.perturbations:
+            PHOTOMETRIC[name]
+        if not set(self.levels) <= {1, 2, 3, 4} or not self.levels:
+            raise ValueError(f"levels must be among 1-4, got {self.levels}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose sgd or adam")
+        if self.schedule not in ("constant", "cosine", "onecycle"):
+            raise ValueError(f"unknown schedule {self.schedule!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch size must be positive")
+        if not 0 <= self.spat_gamma <= 1 or self.spat_top_k < 1:
+            raise ValueError("spat_gamma must be in [0, 1] and spat_top_k at least 1")
+        fractions = (self.sns_top_fraction, self.gsct_top_fraction, self.gsct_consensus_fraction)
+        if not all(0 < f <= 1 for f in fractions):
+            raise ValueError("sns_top_fraction, gsct_top_fraction and gsct_consensus_fraction "
+                             "must be in (0, 1]")
+        if self.input_size is None:
+            self.input_size = spec.input_size if spec.input_size else 224
+        default = paper_pgd(self.input_size)  # ImageNet budget from 128 px, else CIFAR's
+        self.attack_eps = default.eps if self.attack_eps is None else self.attack_eps
+        self.attack_step = default.step_size if self.attack_step is None else self.attack_step
+        self.eval_eps = default.eps if self.eval_eps is None else self.eval_eps
+        self.eval_step = default.step_size if self.eval_step is None else self.eval_step
+
+    @property
+    def train_attack(self) -> PGDConfig:
+        return PGDConfig(self.attack_eps, self.attack_step, self.attack_steps, self.attack_random_start)
+
+    @property
+    def eval_attack(self) -> PGDConfig:
+        return PGDConfig(self.eval_eps, self.eval_step, self.eval_steps, True)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+class TrainError(ValueError):
+    """Bad arguments or state found before training starts; nothing was written."""
+
+
+# ---------------------------------------------------------------- distributed
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+DIST_TIMEOUT_ENV = "SC_VIZ_DIST_TIMEOUT"  # seconds; overrides setup_distributed's default
+
+
+def setup_distributed(timeout_s: int = 300) -> DistInfo:
+    """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK: NCCL on GPUs, gloo on CPU. A dead peer
+    makes collectives fail after `timeout_s` (or $SC_VIZ_DIST_TIMEOUT), so the job exits
+    instead of hanging."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if os.environ.get(DIST_TIMEOUT_ENV):
+        try:
+            timeout_s = float(os.environ[DIST_TIMEOUT_ENV])
+        except ValueError:
+            raise TrainError(f"${DIST_TIMEOUT_ENV} must be a number of seconds, "
+                             f"got {os.environ[DIST_TIMEOUT_ENV]!r}") from None
+    cuda = torch.cuda.is_available()
+    if world <= 1:
+        return DistInfo(device=torch.device("cuda" if cuda else "cpu"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda:
+        torch.cuda.set_device(local)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo",
+                                timeout=datetime.timedelta(seconds=timeout_s))
+    return DistInfo(dist.get_rank(), dist.get_world_size(),
+                    torch.device(f"cuda:{local}" if cuda else "cpu"))
+
+
+def weights_checksum(model: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- one step
+def training_step(model, raw_model, x, y, cfg: TrainConfig, g: torch.Generator, amp):
+    """Loss terms of one batch for cfg.variant (sc_viz.training.objectives). x: (B, 3, H, W)
+    in [0, 1]. -> (loss, ce, sc, correct): ce the unweighted terms, sc the weighted ones
+    before weighting (loss = ce + lam * sc for the paper's variants)."""
+    step = objective_step(model, raw_model, x, y, cfg, g, amp)
+    return step.loss, step.ce, step.sc, step.correct
+
+
+def make_optimizer(cfg: TrainConfig, model, steps_per_epoch: int):
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                              weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warm = max(1, int(0.25 * total))
+    shapes = {  # multiplier of cfg.lr at step s (LambdaLR: no edge cases on tiny runs)
+        "constant": lambda s: 1.0,
+        "cosine": lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)),
+        # one cycle: linear warm-up over the first quarter, then linear decay to zero
+        "onecycle": lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / (total - warm)),
+    }
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, shapes[cfg.schedule])
+    return opt, sched
+
+
+# ---------------------------------------------------------------- the run
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    tty = sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, unit="img", disable=not enabled, dynamic_ncols=True,
+                mininterval=0.5 if tty else 30, leave=True)
+
+
+def resume_path(out: Path, variant: str) -> Path:
+    return Path(out) / packs.RESUME_DIR / f"{variant}.pt"
+
+
+def train(cfg: TrainConfig, out, *, root: Optional[str] = None, resume: bool = False,
+          overwrite: bool = False, progress: bool = True, stop_after_epochs: Optional[int] = None,
+          log=print) -> dict:
+    """Train cfg.variant into the pack folder `out`; returns the variant's final metrics.
+
+    `stop_after_epochs` ends the run early after that many epochs of this call (for tests
+    and for splitting a long run into sessions); `--resume` goes on from there.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"--out {out}: exists and is not a folder")
+    info = setup_distributed()
+    spec = DATASETS[cfg.dataset]
+    manifest = packs.check_pack_target(out, cfg.dataset, cfg.arch)
+    state_file = resume_path(out, cfg.variant)
+    entry = (manifest or {}).get("variants", {}).get(cfg.variant)
+    if entry and entry.get("status") == "complete" and resume and not overwrite:
+        log(f"{cfg.variant}: already complete in {out}; nothing to do")
+        return entry.get("metrics", {})
+    if entry and not resume and not overwrite:
+        raise TrainError(f"{out} already holds variant {cfg.variant!r}; pass --resume to go on "
+                         "or --overwrite to train it again")
+    init = Path(cfg.init) if cfg.init else None
+    if init is not None and not init.exists():
+        raise TrainError(f"--init {init}: file not found")
+
+    root_path = data_root(root)
+    train_split = seeded_subset(load_split(cfg.dataset, "train", root_path, cfg.input_size),
+                                cfg.train_limit, cfg.seed)
+    test_full = load_split(cfg.dataset, "test", root_path, cfg.input_size)
+    classes = train_split.classes
+    if spec.num_classes and len(classes) != spec.num_classes:
+        raise TrainError(f"{cfg.dataset}: found {len(classes)} classes, expected {spec.num_classes}")
+    mean, std = spec.mean, spec.std
+
+    torch.manual_seed(cfg.seed)
+    raw_model = build_model(cfg.arch, len(classes), mean, std)
+    if init is not None:
+        packs.load_weights_into(raw_model, init)
+    raw_model.to(info.device)
+    model = raw_model
+    if info.world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            raw_model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+    steps_per_epoch = math.ceil((len(train_split) // info.world) / cfg.batch_size)
+    opt, sched = make_optimizer(cfg, raw_model, steps_per_epoch)
+    amp = autocast_dtype(cfg.precision, info.device)
+
+    start_epoch = 0
+    if resume and state_file.exists():
+        state = _read_resume_state(state_file)
+        saved = TrainConfig.from_dict(json.loads(state["config"]))
+        if saved.to_dict() != cfg.to_dict():
+            diff = {k: (v, cfg.to_dict()[k]) for k, v in saved.to_dict().items() if cfg.to_dict()[k] != v}
+            raise TrainError(f"{state_file}: saved with other settings {diff}; "
+                             "use the same flags to resume, or --overwrite")
+        try:
+            raw_model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as err:
+            raise TrainError(f"{state_file}: does not fit this model/optimiser "
+                             f"({type(err).__name__}); delete it or use --overwrite") from None
+        start_epoch = int(state["epoch"])
+        if info.is_main:
+            log(f"{cfg.variant}: resuming after epoch {start_epoch}/{cfg.epochs}")
+
+    if manifest is None:
+        manifest = packs.new_manifest(cfg.dataset, cfg.arch, classes, cfg.input_size, mean, std)
+    facts = packs.model_facts(manifest)
+    epoch_eval = seeded_subset(test_full, cfg.epoch_eval_limit, cfg.seed)
+    log_path = out / packs.TRAIN_LOG
+
+    epochs_run = 0
+    for epoch in range(start_epoch, cfg.epochs):
+        if stop_after_epochs is not None and epochs_run >= stop_after_epochs:
+            return {}
+        g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        raw_model.train()
+        t0 = time.time()
+        sums = torch.zeros(4, dtype=torch.float64)  # loss, ce, sc, correct (sample-weighted)
+        seen = 0
+        bar = _progress(steps_per_epoch * cfg.batch_size, f"{cfg.variant} {epoch + 1}/{cfg.epochs}",
+                        progress and info.is_main)
+        for x, y in iterate_batches(train_split, cfg.batch_size, shuffle=True, augment=cfg.augment,
+                                    generator=g, rank=info.rank, world=info.world,
+                                    device=info.device, num_workers=cfg.num_workers):
+            loss, ce, sc, correct = training_step(model, raw_model, x, y, cfg, g, amp)
+            if not torch.isfinite(loss):
+                bar.close()
+                kept = (f"the last good checkpoint (epoch {epoch}) is kept" if epoch > 0
+                        else "no checkpoint was written")
+                raise TrainingDiverged(
+                    f"{cfg.variant}: loss became {loss.item()} in epoch {epoch + 1}; stopped; "
+                    f"{kept}. Lower --lr or --lam and train again with --overwrite.")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            b = len(y)
+            sums += torch.tensor([loss.item() * b, ce.item() * b, sc.item() * b, correct.item()],
+                                 dtype=torch.float64)
+            seen += b
+            bar.update(b)
+            bar.set_postfix(refresh=False, loss=f"{sums[0] / seen:.3f}", acc=f"{sums[3] / seen:.3f}",
+                            ips=f"{seen / (time.time() - t0):.0f}")
+        bar.close()
+        if info.world > 1:  # every rank's sums, so the log reports the global epoch
+            seen_t = torch.tensor([float(seen)], dtype=torch.float64)
+            dist.all_reduce(sums)
+            dist.all_reduce(seen_t)
+            seen = int(seen_t.item())
+            # BatchNorm running stats: each rank updated its own in its last forward pass
+            # (DDP broadcasts rank 0's only at the start of the next one). Make every rank
+            # hold the model rank 0 evaluates and saves.
+            for buf in raw_model.buffers():
+                dist.broadcast(buf, 0)
+        wall = time.time() - t0
+        epochs_run += 1
+        if info.is_main:
+            test_acc = accuracy(raw_model, epoch_eval)
+            pgd_acc = None
+            if VARIANTS[cfg.variant].adversarial and cfg.epoch_pgd_limit:
+                # watch for catastrophic overfitting of single-step training
+                pgd_acc = accuracy(raw_model, seeded_subset(epoch_eval, cfg.epoch_pgd_limit, cfg.seed),
+                                   attack=cfg.eval_attack, seed=cfg.seed)
+            record = {"variant": cfg.variant, "epoch": epoch + 1, "epochs": cfg.epochs,
+                      "loss": sums[0].item() / seen, "ce": sums[1].item() / seen,
+                      "sc": sums[2].item() / seen, "train_acc": sums[3].item() / seen,
+                      "test_acc": test_acc, "test_n": len(epoch_eval), "test_pgd_acc": pgd_acc,
+                      "lr": sched.get_last_lr()[0], "images_per_s": seen / wall,
+                      "wall_s": wall, "world_size": info.world,
+                      "time": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+            _save_epoch(out, manifest, facts, raw_model, cfg, opt, sched, epoch + 1, record, log_path)
+            robust = f"PGD acc {pgd_acc:.3f} " if pgd_acc is not None else ""
+            log(f"{cfg.variant} epoch {epoch + 1}/{cfg.epochs}: loss {record['loss']:.4f} "
+                f"train acc {record['train_acc']:.3f} test acc {test_acc:.3f} {robust}"
+                f"({record['images_per_s']:.0f} img/s, {wall:.0f} s)")
+        if info.world > 1:
+            dist.barrier()
+
+    metrics = {}
+    if info.world > 1:  # prove the ranks agree before anyone reports success
+        sums_all = [None] * info.world
+        dist.all_gather_object(sums_all, weights_checksum(raw_model))
+        metrics["ddp"] = {"world_size": info.world, "weights_identical": len(set(sums_all)) == 1,
+                          "checksums": sums_all}
+        # No barrier after this: rank 0's final evaluation may take longer than the
+        # collective timeout, and the other ranks have nothing left to do.
+        dist.destroy_process_group()
+    if info.is_main:
+        metrics.update(final_metrics(raw_model, test_full, cfg, progress, log))
+        _save_final(out, manifest, facts, raw_model, cfg, metrics, log_path)
+        summary = {k: v for k, v in metrics.items() if k != "ds_level2"}
+        log(f"{cfg.variant}: done -> {out} {json.dumps(summary)}")
+    return metrics
+
+
+def final_metrics(model, test_full, cfg: TrainConfig, progress: bool, log) -> dict:
+    """Clean and PGD accuracy and level-2 mean DS on the (seeded subset of the) test set."""
+    test = seeded_subset(test_full, cfg.test_limit, cfg.seed)
+    bar = _progress(2 * len(test), f"{cfg.variant} final evaluation", progress)
+    clean = accuracy(model, test, progress=bar.update)
+    attack = cfg.eval_attack
+    robust = accuracy(model, test, attack=attack, seed=cfg.seed, progress=bar.update)
+    bar.close()
+    return {"clean_acc": clean, "pgd_acc": robust, "test_n": len(test),
+            "pgd": {"eps": attack.eps, "step_size": attack.step_size, "steps": attack.steps,
+                    "random_start": attack.random_start, "norm": "Linf"},
+            "ds_level2": mean_distance_scores(model, test, level=2)}
+
+
+RESUME_KEYS = ("epoch", "model", "optimizer", "scheduler", "config")
+
+
+def _read_resume_state(state_file: Path) -> dict:
+    """The resume state, read with weights_only=True (a pickle that would run code is
+    refused); TrainError with one line on anything unusable."""
+    import pickle
+
+    try:
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise TrainError(f"{state_file}: refused, it holds objects other than tensors "
+                         f"({str(err).strip().splitlines()[0][:100]}); delete it or use --overwrite"
+                         ) from None
+    except Exception as err:  # truncated zip, not a torch file, ...
+        raise TrainError(f"{state_file}: not a readable resume state ({type(err).__name__}); "
+                         "delete it or use --overwrite") from None
+    if not isinstance(state, dict) or not all(k in state for k in RESUME_KEYS):
+        raise TrainError(f"{state_file}: not a resume state of sc-viz; delete it or use --overwrite")
+    try:
+        json.loads(state["config"])
+        int(state["epoch"])
+    except (TypeError, ValueError):
+        raise TrainError(f"{state_file}: malformed resume state; delete it or use --overwrite") from None
+    return state
+
+
+def _save_epoch(out, manifest, facts, model, cfg, opt, sched, epochs_done, record, log_path):
+    state_file = resume_path(out, cfg.variant)
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    import io
+
+    buf = io.BytesIO()
+    torch.save({"epoch": epochs_done, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "config": json.dumps(cfg.to_dict())}, buf)
+    packs.atomic_write_bytes(state_file, buf.getvalue())
+    entry = manifest["variants"].get(cfg.variant, {})
+    entry.update({"file": f"{cfg.variant}.safetensors", "status": "training",
+                  "epochs_done": epochs_done, "config": cfg.to_dict()})
+    # training time of each epoch (wall clock on this machine, shared or not)
+    entry["epoch_seconds"] = entry.get("epoch_seconds", [])[:epochs_done - 1] + [record["wall_s"]]
+    entry["sha256"] = packs.save_weights(out / entry["file"], model, facts, cfg.to_dict())
+    packs.write_variant_entry(out, manifest, cfg.variant, entry)
+    packs.append_jsonl(log_path, record)
+
+
+def _save_final(out, manifest, facts, model, cfg, metrics, log_path):
+    entry = manifest["variants"].get(cfg.variant, {})
+    entry.update({"file": f"{cfg.variant}.safetensors", "status": "complete",
+                  "epochs_done": cfg.epochs, "config": cfg.to_dict(), "metrics": metrics,
+                  "seconds_per_epoch": (sum(entry["epoch_seconds"]) / len(entry["epoch_seconds"])
+                                        if entry.get("epoch_seconds") else None),
+                  "trained_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                  "torch": torch.__version__})
+    entry["sha256"] = packs.save_weights(out / entry["file"], model, facts, cfg.to_dict())
+    packs.write_variant_entry(out, manifest, cfg.variant, entry)
+    packs.append_jsonl(log_path, {"variant": cfg.variant, "final": metrics})
+    state_file = resume_path(out, cfg.variant)
+    if state_file.exists():
+        state_file.unlink()
