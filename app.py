@@ -7,7 +7,7 @@ Streamlit also route the files by their names, and a server's first visitor on /
 would get a "Page not found" dialog."""
 import streamlit as st
 
-from sc_viz.app import loaders, sidebar, state
+from sc_viz.app import loaders, sidebar, state, style
 
 
 def alias(target: st.Page):
@@ -28,6 +28,8 @@ PAGES = [
     st.Page("app_pages/3_Continuity.py", title="Continuity", url_path="continuity",
             icon=":material/show_chart:"),
     st.Page("app_pages/4_Robustness.py", title="Robustness", url_path="robustness", icon=":material/shield:"),
+    st.Page("app_pages/5_Neurons.py", title="Neurons", url_path="neurons", icon=":material/hub:"),
+    st.Page("app_pages/6_Sanity.py", title="Sanity", url_path="sanity", icon=":material/fact_check:"),
 ]
 ALIASES = [st.Page(alias(p), title=p.title, url_path=p.title, visibility="hidden") for p in PAGES[1:]]
 
@@ -35,6 +37,8 @@ st.set_page_config(page_title="sc-viz", layout="wide", page_icon=":material/blur
 loaders.warm_up_projections()
 page = st.navigation(PAGES + ALIASES, position="hidden")  # drawn by sidebar.navigation
 state.begin()
+# Presentation mode collapses the sidebar (its controls are in each page's compact bar).
+st.set_page_config(initial_sidebar_state=style.sidebar_state(state.value("present")))
 menu = st.sidebar.empty()
 ctx = sidebar.setup_context(page_needs_image=page.title != "Models")
 state.show_notes(st.empty())

@@ -1,8 +1,9 @@
-"""Models (the home page): the packs found, each variant's training config, status, metrics
-and curves, and the device in use. A pack or variant that does not load says why."""
+"""Models (the home page): the packs found, each variant's headline numbers (clean and PGD
+accuracy), training config, status and curves, and the device in use. A pack or variant
+that does not load says why."""
 import streamlit as st
 
-from sc_viz.app import catalog, loaders, sidebar
+from sc_viz.app import catalog, loaders, models_view, sidebar, style
 from sc_viz.figures import curves_figure
 
 ctx = sidebar.context()
@@ -25,15 +26,25 @@ for path in ctx.packs:
         m = card.summary.manifest
         st.markdown(f"{m['dataset']} / {m['arch']}, {len(m['classes'])} classes, "
                     f"input {m['input_size']} px")
-        if card.rows:
-            st.dataframe(card.rows, hide_index=True)
+        headline = models_view.headline_rows(m)
+        if headline:  # a static table: wraps instead of scrolling sideways
+            st.table(headline)
+            if not ctx.present:
+                st.caption("PGD accuracy: the pack's evaluation attack (L-inf, budget ε). "
+                           "λ: the weight of the continuity term, for the variants that have one.")
         else:
             st.info("This pack has no variants yet.")
         for error in card.load_errors:
             st.error(error)
-        if card.curves:
-            cols = st.columns(len(card.curves))
-            for col, (metric, table) in zip(cols, card.curves.items()):
-                col.plotly_chart(curves_figure(table, metric), key=f"curve-{path}-{metric}")
+        curves = models_view.present_curves(card.curves)
+        if curves:
+            per_row = style.per_row(len(curves), ctx.present)
+            cols = [c for start in range(0, len(curves), per_row) for c in st.columns(per_row)]
+            for col, (metric, table) in zip(cols, curves.items()):
+                fig = style.scale_fonts(curves_figure(table, models_view.curve_title(metric)), ctx.present)
+                col.plotly_chart(fig, key=f"curve-{path}-{metric}")
+        if card.rows:
+            with st.expander("Training details (config, status, every metric)", expanded=False):
+                st.dataframe(card.rows, hide_index=True)
         with st.expander("Manifest (JSON)"):
             st.json(m, expanded=False)

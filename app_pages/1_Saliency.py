@@ -9,6 +9,7 @@ from sc_viz.explain.grid import ordered_methods
 from sc_viz.explain.settings import ExplainSettings
 
 UPLOAD_NAME = "image.png"  # the uploaded image's name inside the export bundle
+LAST_CELLS = "_sc_saliency_cells"  # the cells last drawn, shown dimmed while new ones compute
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -29,11 +30,16 @@ def measures_for(pack_key, image_key, variant, method, settings_json, _model, _x
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def renders_for(pack_key, image_key, settings_json, _grid, _x, _classes, opacity):
-    """The grid's PNG and interactive HTML: drawn once per view, not on every rerun (the
-    HTML inlines plotly.js, the PNG is 200 dpi). The keys fix every cell of the grid."""
-    return (sv.grid_png(_x, _grid, _classes, opacity),
-            export.figure_html(sv.grid_figure(_x, _grid, _classes, opacity)))
+def renders_for(pack_key, image_key, settings_json, size, _grid, _x, _classes, opacity):
+    """The grid's PNG and interactive HTML at the screen's cell size: drawn once per view,
+    not on every rerun (the HTML inlines plotly.js). The keys fix every cell of the grid."""
+    return (sv.grid_png(_x, _grid, _classes, opacity, size),
+            export.figure_html(sv.grid_figure(_x, _grid, _classes, opacity, size)))
+
+
+def show_cell(slot, c, dim: bool = False) -> None:
+    slot.image(sv.dimmed(c.image) if dim else c.image, caption=" ".join(c.caption),
+               width=c.image.shape[1], output_format="PNG")
 
 
 ctx = sidebar.context()
@@ -45,10 +51,10 @@ all_methods = ordered_methods(METHODS.names())
 c1, c2 = st.columns([1, 1])
 with c1:
     variants = sidebar.variant_picker(pack)
-with c2:
-    methods = ordered_methods(st.multiselect("Methods", all_methods,
-                                             key=state.bind("methods", all_methods, what="method")))
-with st.expander("Options", expanded=not ctx.present):
+with c2:  # columns follow the chips' order
+    methods = list(st.multiselect("Methods", all_methods, format_func=lambda m: sv.method_legend(m).title,
+                                  key=state.bind("methods", all_methods, what="method")))
+with sidebar.controls(ctx):
     o1, o2, o3, o4 = st.columns(4)
     modes = {sv.TARGET_LABEL: "true class (else prediction)", sv.TARGET_PREDICTED: "each model's prediction",
              sv.TARGET_CLASS: "a chosen class"}
@@ -57,12 +63,13 @@ with st.expander("Options", expanded=not ctx.present):
     target = None
     if mode == sv.TARGET_CLASS:
         classes = range(len(pack.classes))
-        target = o1.selectbox("Class", classes, format_func=lambda i: pack.classes[i],
+        target = o1.selectbox("Target class", classes, format_func=lambda i: pack.classes[i],
                               key=state.bind("target_class", classes, what="class"))
     ig_steps = o2.slider("IG steps", 8, 128, step=8, key=state.bind("ig_steps"))
     lime_samples = o3.slider("LIME samples", 100, 2000, step=100, key=state.bind("lime_samples"))
     opacity = o4.slider("Overlay opacity", 0.0, 1.0, step=0.05, key=state.bind("opacity"))
-    with_measures = o4.toggle("Measures", key=state.bind("with_measures"))
+    with_measures = o4.toggle("Measures", key=state.bind("with_measures"),
+                              help="Per-map measures under the grid (not shown in presentation mode).")
 if not variants or not methods:
     st.info("Choose at least one variant and one method.")
     st.stop()
@@ -74,22 +81,29 @@ settings = sv.page_settings(str(pack.path.resolve()), image_index=image.index, i
 settings_json = settings.to_json()
 pk, models = loaders.pack_key(pack), pack.models
 predictions = predictions_for(pk, image.key, tuple(variants), models, image.x)
+size = sv.screen_cell_px(len(methods) + 1, ctx.present)
 
-# Lay out the empty grid first, then fill it method by method, cheapest first.
+# The empty grid first (headers with each method's colour bar, the input column with the
+# row labels, the last maps drawn dimmed), then filled method by method, cheapest first.
 header = st.columns(len(methods) + 1)
 header[0].markdown("**image**")
-for col, m in zip(header[1:], methods):
-    col.markdown(f"**{m}**")
+for col, m, (title, tip) in zip(header[1:], methods, sv.column_headers(methods)):
+    col.markdown(f"**{title}**", help=tip)
+    col.image(sv.legend_image(m, size), width=size, output_format="PNG")
+shown = st.session_state.setdefault(LAST_CELLS, {})  # (variant, method) -> last GridCell drawn
 slots = {}
 for v in variants:
     row = st.columns(len(methods) + 1)
-    row[0].image(sv.enlarged(image.pil, 160), width=160, output_format="PNG",
-                 caption=f"{v}: {sv.prediction_text(predictions[v], pack.classes)}")
-    slots.update({(v, m): col.empty() for col, m in zip(row[1:], methods)})
+    row[0].image(sv.input_cell(image.x, size), caption=sv.row_caption(v, predictions[v], pack.classes),
+                 width=size, output_format="PNG")
+    for col, m in zip(row[1:], methods):
+        slots[(v, m)] = col.empty()
+        if (v, m) in shown:
+            show_cell(slots[(v, m)], shown[(v, m)], dim=True)
 bar = st.progress(0.0, text="Explaining...")
 cells = {}
-for i, m in enumerate(methods):
-    bar.progress(i / len(methods), text=f"{m} ({i + 1}/{len(methods)})")
+for i, m in enumerate(ordered_methods(methods)):  # fill order: cheapest first
+    bar.progress(i / len(methods), text=f"{sv.method_legend(m).title} ({i + 1}/{len(methods)})")
     try:
         done = cells_for(pk, image.key, tuple(variants), m, settings_json, image.label, models, image.x)
     except (ValueError, RuntimeError) as err:  # e.g. a method that cannot handle this model
@@ -98,8 +112,8 @@ for i, m in enumerate(methods):
         continue
     for v in variants:
         cells[(v, m)] = done[v]
-        slots[(v, m)].image(sv.overlay(image.x, done[v], opacity), width=160,
-                            caption=f"target: {pack.classes[done[v].target]}", output_format="PNG")
+        shown[(v, m)] = sv.cell(image.x, done[v], pack.classes, opacity, size=size)
+        show_cell(slots[(v, m)], shown[(v, m)])
 bar.empty()
 
 rows = []
@@ -107,14 +121,15 @@ if with_measures and cells:
     try:
         measures = {key: measures_for(pk, image.key, key[0], key[1], settings_json, models[key[0]],
                                       image.x, exp) for key, exp in cells.items()}
-        rows = sv.measure_rows(measures)
-        st.subheader("Measures")
-        st.dataframe(rows, hide_index=True)
+        rows = sv.measure_rows(measures, cells)
+        if not ctx.present:  # a table is unreadable from the back of a room; the CSV has it
+            st.subheader("Measures")
+            st.dataframe(rows, hide_index=True, height=min(40 + 35 * len(rows), 800))
     except ImportError:
         st.caption("Per-map measures are not available in this installation.")
 
 grid = sv.as_grid(cells, variants, methods, predictions)
-grid_png, grid_html = renders_for(pk, image.key, settings_json, grid, image.x, pack.classes, opacity)
+grid_png, grid_html = renders_for(pk, image.key, settings_json, size, grid, image.x, pack.classes, opacity)
 d1, d2, d3 = st.columns(3)
 d1.download_button("Grid (PNG)", grid_png, "grid.png", "image/png", on_click="ignore")
 d2.download_button("Measures (CSV)", export.rows_to_csv(rows), "measures.csv", "text/csv",

@@ -3,7 +3,7 @@ for the chosen image, the test-set means from the pack's stored report, and the 
 images themselves."""
 import streamlit as st
 
-from sc_viz.app import export, loaders, report_view, sidebar, single_image
+from sc_viz.app import export, loaders, report_view, sidebar, single_image, style
 from sc_viz.figures import ds_lines
 from sc_viz.perturb import LEVELS
 
@@ -29,20 +29,23 @@ if not variants:
     st.stop()
 
 table = ds_table(loaders.pack_key(pack), image.key, tuple(variants), pack.models, image.x)
-st.plotly_chart(ds_lines(table, f"This image ({image.caption})"), key="ds-image")
+st.plotly_chart(style.scale_fonts(ds_lines(table, f"This image ({image.caption})"), ctx.present),
+                key="ds-image")
 rows = single_image.ds_rows(table)
 
 report = loaders.get_stored_report(pack)
 test_table = report_view.continuity_means(report, variants)
 if test_table:
-    st.plotly_chart(ds_lines(test_table, f"Test-set mean, {report.sample_label('continuity')} "
-                                         "(stored report, paper Fig. 4)"), key="ds-test")
+    fig = ds_lines(test_table, f"Test-set mean, {report.sample_label('continuity')} "
+                               "(stored report, paper Fig. 4)")
+    st.plotly_chart(style.scale_fonts(fig, ctx.present), key="ds-test")
     rows += single_image.ds_rows(test_table, source="test-set mean")
     rates = report_view.continuity_means(report, variants, key="violation_rate")
     if rates:
-        st.plotly_chart(ds_lines(rates, "Continuity violations: share of same-class test images "
-                                        "closer than the perturbed copy (paper Fig. 1)",
-                                 y_title="violation rate", percent=True), key="violations-test")
+        fig = ds_lines(rates, "Continuity violations: share of same-class test images "
+                              "closer than the perturbed copy (paper Fig. 1)",
+                       y_title="violation rate", percent=True)
+        st.plotly_chart(style.scale_fonts(fig, ctx.present), key="violations-test")
 if report.message and not ctx.present:
     st.caption(report.message)
 
@@ -52,7 +55,7 @@ for name in LEVELS:
     cols = st.columns(len(LEVELS[name]) + 1)
     cols[0].markdown(f"**{name}**")
     for col, lv in zip(cols[1:], LEVELS[name]):
-        col.image(pngs[(name, lv)], caption=f"level {lv}", width=96)
+        col.image(pngs[(name, lv)], caption=f"level {lv}", width=192 if ctx.present else 96)
 
 st.download_button("Download numbers (CSV)", export.rows_to_csv(rows), "continuity.csv",
                    "text/csv", on_click="ignore")

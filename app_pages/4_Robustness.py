@@ -27,7 +27,10 @@ def test_set_table(pack, variants, present: bool) -> None:
     table = report_view.robustness_rows(report, variants)
     if table:
         st.subheader("Test set (paper Table 2)")
-        st.dataframe(table, hide_index=True, key="table2")
+        if present:  # a static table reads from afar
+            st.table(table)
+        else:
+            st.dataframe(table, hide_index=True, key="table2")
         if not present:
             st.caption(report_view.robustness_caption(report))
     if report.message and not present:
@@ -39,11 +42,12 @@ pack = sidebar.require_pack(ctx)
 image = sidebar.require_image(ctx)
 st.title("Robustness under PGD")
 variants = sidebar.variant_picker(pack)
-c1, c2, c3 = st.columns(3)
+c1, c2, c3 = (sidebar.controls(ctx) if ctx.present else st.container()).columns(3)
 eps255 = c1.select_slider("eps (x/255, L-inf)", EPS_CHOICES, key=state.bind("eps", EPS_CHOICES, what="eps"))
 steps = c2.slider("PGD steps", 1, 20, key=state.bind("pgd_steps"))
 adv_methods = ["none", *METHODS.names()]
 method = c3.selectbox("Saliency method", adv_methods,
+                      format_func=lambda m: "none" if m == "none" else sv.method_legend(m).title,
                       key=state.bind("adv_method", adv_methods, what="method"),
                       help="Map of each image for the class the model predicts on it.")
 if not variants:
@@ -57,7 +61,9 @@ if not ctx.present:
     st.caption("PGD pushes away from the true class (gallery) or from each model's own "
                "prediction (upload); step eps/4, random start, seed 0.")
 heads = ["clean", "adversarial", "perturbation (amplified)"]
-heads += [f"{method}: clean", f"{method}: adversarial"] if method != "none" else []
+title = sv.method_legend(method).title if method != "none" else ""
+heads += [f"{title}: clean", f"{title}: adversarial"] if method != "none" else []
+px = 256 if ctx.present else 128  # the images' side on screen
 top = st.columns([1] * len(heads) + [1.4])
 for col, h in zip(top, heads + ["prediction"]):
     col.markdown(f"**{h}**")
@@ -67,12 +73,12 @@ for v in variants:
     pics = [image.x, r.x_adv, single_image.amplify(r.delta, eps255 / 255)]
     cols = st.columns([1] * len(heads) + [1.4])
     for col, pic in zip(cols, pics):
-        col.image(export.png_bytes(pic, upscale=4), width=128)
+        col.image(export.png_bytes(pic, upscale=max(1, px // pack.input_size)), width=px)
     if method != "none":
         clean_map, adv_map = saliency_pair(loaders.pack_key(pack), image.key, v, float(eps255),
                                            steps, method, pack.models[v], image.x, r.x_adv)
-        cols[3].image(sv.overlay(image.x, clean_map, 0.5, size=128), width=128, output_format="PNG")
-        cols[4].image(sv.overlay(r.x_adv, adv_map, 0.5, size=128), width=128, output_format="PNG")
+        cols[3].image(sv.overlay(image.x, clean_map, 0.5, size=px), width=px, output_format="PNG")
+        cols[4].image(sv.overlay(r.x_adv, adv_map, 0.5, size=px), width=px, output_format="PNG")
     (b, pb), (a, pa) = r.before[0], r.after[0]
     with cols[-1]:
         st.markdown(f"### {v}\nbefore: **{classes[b]}** {pb:.0%}  \nafter: **{classes[a]}** {pa:.0%}")

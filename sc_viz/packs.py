@@ -419,11 +419,11 @@ def write_variant_entry(pack_dir, manifest: dict, variant: str, entry: dict) -> 
     manifest["variants"] = current["variants"]
 
 
-def adopt_variant(src_dir, dst_dir, variant: str) -> dict:
+def adopt_variant(src_dir, dst_dir, variant: str, extra: Optional[dict] = None) -> dict:
     """Copy a complete variant from pack `src_dir` (a staging pack it was trained in) into
     pack `dst_dir` of the same data set, arch and classes: its weights file, its manifest
-    entry and its training-log records. The destination never holds a half-trained variant.
-    Returns the entry written."""
+    entry (plus the fields of `extra`, e.g. where it was trained) and its training-log
+    records. The destination never holds a half-trained variant. Returns the entry written."""
     src_dir, dst_dir = Path(src_dir), Path(dst_dir)
     src, dst = read_manifest(src_dir), read_manifest(dst_dir)
     for key in ("dataset", "arch", "classes", "input_size", "mean", "std"):
@@ -435,6 +435,7 @@ def adopt_variant(src_dir, dst_dir, variant: str) -> dict:
     data = variant_file(src_dir, entry, variant).read_bytes()
     if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
         raise PackError(f"{src_dir}: {entry['file']} does not match its manifest sha256")
+    entry.update(extra or {})
     atomic_write_bytes(dst_dir / entry["file"], data)
     for record in read_jsonl(src_dir / TRAIN_LOG):
         if record.get("variant") == variant:

@@ -6,7 +6,7 @@ message, never an exception.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from sc_viz.packs import Pack
@@ -45,9 +45,12 @@ def stored_report(pack: Pack, reports_root=None) -> StoredReport:
     if report is None:
         return StoredReport(None, f"No stored evaluation report for {pack.name}; "
                                   f"`sc-viz eval --pack {pack.path}` makes one.")
+    # The hash covers the variants the report was made from: a variant trained into the
+    # pack later (not in the report) leaves the others' numbers current.
+    made_from = report.get("pack", {}).get("variants") or list(pack.models)
     try:
-        current = pack_hash(pack)
-    except OSError:
+        current = pack_hash(replace(pack, models={v: pack.models[v] for v in made_from}))
+    except (OSError, KeyError):  # a variant the report has is missing from the pack now
         current = None
     if report.get("pack", {}).get("hash") != current:
         return StoredReport(report, "The stored report was made from other weights than "

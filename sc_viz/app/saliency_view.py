@@ -172,3 +172,25 @@ def clean_and_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor
         target = predict_top({"m": model}, img, k=1)["m"][0][0]
         out.append(explain(model, img, method=method, target=target, **(options or {})))
     return out[0], out[1]
+
+
+# ---------------------------------------------------------------- screen layout
+PRESENT_WIDTH_PX = 1500  # the main area of a 1600-px-wide window with the sidebar collapsed
+PRESENT_MAX_CELL_PX = 416  # 13x a 32-px CIFAR image: larger only blurs
+CELL_GAP_PX = 24  # Streamlit's column gap plus a margin
+
+
+def screen_cell_px(columns: int, present: bool, width: int = PRESENT_WIDTH_PX) -> int:
+    """A grid cell's side on screen (and in the export, which equals the screen): CELL_PX
+    in normal mode; in presentation mode as large as `columns` cells side by side allow in
+    `width` pixels, a multiple of 32 (whole pixels of a 32-px image), never below CELL_PX."""
+    if not present:
+        return CELL_PX
+    fit = (width // max(columns, 1)) - CELL_GAP_PX
+    return max(CELL_PX, min(PRESENT_MAX_CELL_PX, fit // 32 * 32))
+
+
+def row_caption(variant: str, predictions: Sequence[tuple[int, float]], classes: Sequence[str]) -> str:
+    """The input cell's caption, one line: "standard: cat 80% · dog 12% · frog 3%"."""
+    name, *top = row_label(variant, predictions, classes)
+    return f"{name}: {' · '.join(top)}"

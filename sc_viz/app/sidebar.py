@@ -21,6 +21,8 @@ from sc_viz.packs import MANIFEST, Pack
 
 REPO = Path(__file__).resolve().parents[2]
 CTX_KEY = "_sc_ctx"
+OPTIONS_KEY = "_sc_img_options"  # the examples the Example picker offers (for step_image)
+THUMBS, THUMB_COLUMNS = 8, 4  # example thumbnails in the sidebar
 UPLOAD_KEY = "upload"  # the file uploader's key (its file is kept by state, not the widget)
 
 
@@ -104,23 +106,27 @@ def image_picker(ctx: Context) -> None:
                               horizontal=True)
     if split is None:
         st.sidebar.info(f"Gallery unavailable: {ctx.gallery_error}")
+    options = []
     if source == GALLERY:
-        _gallery_image(ctx, split)
+        options = _gallery_image(ctx, split)
     else:
         _uploaded_image(ctx)
     if ctx.image is not None:
         st.sidebar.image(ctx.image.pil.resize((128, 128), Image.NEAREST)
                          if max(ctx.image.pil.size) < 128 else ctx.image.pil,
                          caption=ctx.image.caption, width=128)
+    if ctx.image is not None and options:
+        _thumbnails(split, options, ctx.image.index)
 
 
-def _gallery_image(ctx: Context, split) -> None:
+def _gallery_image(ctx: Context, split) -> list[int]:
+    """The class and example pickers; returns the examples offered (test indices)."""
     classes = ctx.pack.classes
     index = state.value("img_index")
     valid = isinstance(index, int) and 0 <= index < len(split)
     if valid and int(split.labels[index]) != state.value("img_class") and not state.changed("img_class"):
         state.set_value("img_class", int(split.labels[index]))  # the class follows a linked image
-    label = st.sidebar.selectbox("Class", range(len(classes)),
+    label = st.sidebar.selectbox("Image class", range(len(classes)),
                                  key=state.bind("img_class", range(len(classes))),
                                  format_func=lambda i: classes[i] if i < len(classes) else str(i))
     options = gallery.class_indices(split, label)
@@ -128,12 +134,42 @@ def _gallery_image(ctx: Context, split) -> None:
         options.append(index)
     if not options:
         ctx.image_error = f"The test set has no images of class {classes[label]!r}."
-        return
+        return []
     index = st.sidebar.selectbox("Example", options,
                                  key=state.bind("img_index", options, what="test image"),
-                                 format_func=lambda i: f"#{options.index(i) + 1} (test image {i})")
+                                 format_func=lambda i: f"test image {int(i)}")
+    st.session_state[OPTIONS_KEY] = list(options)
     pil, x, y = gallery.image_at(split, index)
     ctx.image = ChosenImage(f"test:{index}", pil, x, y, f"test image {index}: {classes[y]}", index)
+    return options
+
+
+def _pick_image(index: int) -> None:
+    """Button callback: show test image `index` (set as if the Example picker chose it;
+    state.begin takes it in as the user's change)."""
+    st.session_state["img_index"] = index
+
+
+def step_image(delta: int) -> None:
+    """Button callback: the previous (-1) or next (+1) example of the chosen class."""
+    options = st.session_state.get(OPTIONS_KEY) or []
+    current = state.value("img_index")
+    if options:
+        at = options.index(current) if current in options else 0
+        _pick_image(options[(at + delta) % len(options)])
+
+
+def _thumbnails(split, options: list[int], current: Optional[int]) -> None:
+    """Thumbnails of the examples next to the chosen one, each with a button that shows it."""
+    at = options.index(current) if current in options else 0
+    start = max(0, min(at - THUMBS // 2, len(options) - THUMBS))
+    cols = st.sidebar.columns(THUMB_COLUMNS, gap="small")
+    for n, index in enumerate(options[start:start + THUMBS]):
+        with cols[n % THUMB_COLUMNS]:
+            st.image(gallery.to_pil(split.get(index)).resize((64, 64), Image.NEAREST), width=56)
+            st.button(str(index), key=f"thumb-{index}", on_click=_pick_image, args=(index,),
+                      type="tertiary", disabled=index == current,
+                      help=f"Show test image {index}")
 
 
 def _upload_changed() -> None:
@@ -186,7 +222,36 @@ def require_image(ctx: Context) -> ChosenImage:
 
 
 def variant_picker(pack: Pack, label: str = "Variants") -> list[str]:
-    """Multiselect of the pack's loaded variants (default all), in the pack's order."""
+    """Multiselect of the pack's loaded variants in the pack's order; by default the paper's
+    four (the registry's "paper" group) when the pack has them, else all."""
+    from sc_viz.training.variants import VARIANTS
+
     available = list(pack.models)
-    chosen = st.multiselect(label, available, key=state.bind("variants", available, available, "variant"))
+    paper = [v for v in available if v in VARIANTS and VARIANTS[v].group == "paper"]
+    chosen = st.multiselect(label, available,
+                            key=state.bind("variants", available, paper or available, "variant"))
     return [v for v in available if v in chosen]
+
+
+def _leave_presentation() -> None:
+    st.session_state["present"] = False
+
+
+def controls(ctx: Context, label: str = "Options"):
+    """Where a page draws its settings: an expander in normal mode; in presentation mode
+    (sidebar collapsed) a compact bar at the top of the page, with previous/next image
+    buttons (keys P and N) and a way out of the mode, so a speaker never needs the sidebar."""
+    if not ctx.present:
+        return st.expander(label, expanded=True)
+    bar = st.container(border=True)
+    b1, b2, b3, _ = bar.columns([1, 1, 1, 4])
+    gallery_image = ctx.image is not None and ctx.image.index is not None
+    b1.button("Previous", key="present-prev", icon=":material/arrow_back:", shortcut="P",
+              help="Previous image of this class (key P)",
+              on_click=step_image, args=(-1,), disabled=not gallery_image)
+    b2.button("Next", key="present-next", icon=":material/arrow_forward:", shortcut="N",
+              help="Next image of this class (key N)",
+              on_click=step_image, args=(1,), disabled=not gallery_image)
+    b3.button("Exit", key="present-exit", icon=":material/close_fullscreen:",
+              on_click=_leave_presentation, help="Leave presentation mode")
+    return bar

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sc_viz.app import links
+from sc_viz.app import links, sanity_view
 from sc_viz.app.links import Field, flag, integer, names, number, text
 from sc_viz.app.saliency_view import DEFAULT_METHODS, TARGET_CLASS, TARGET_LABEL
 from sc_viz.explain import METHODS
 from sc_viz.explain.grid import ordered_methods
+from sc_viz.explain.sanity import DEFAULT_FLAG_THRESHOLD, FLAG_SIMILARITY
 from sc_viz.perturb import LEVELS
 
 PROJECTIONS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
@@ -66,7 +67,30 @@ ROBUSTNESS = [
     Field("adv_method", METHODS.names()[0], "adv", text()),
 ]
 
-ALL = [*SIDEBAR, *SALIENCY, *EMBEDDINGS, *CONTINUITY, *ROBUSTNESS]
+# Neurons: None/"own" = fitted on the page (the pack's layers and variants are not known here).
+NEURONS = [
+    Field("neuron_layer", None, "layer", text()),
+    Field("neuron_k", 6, "k", integer(1, 16)),
+    Field("neuron_follow", "own", "follow", text()),  # "own" or the variant whose channels all show
+    Field("neuron_adv", "own", "xadv", text()),  # "own" or the variant whose PGD x' all get
+    Field("neuron_sample", 200, "sample", integer(10, 10_000)),
+    Field("cons_method", METHODS.names()[0], "cm", text()),
+    Field("cons_kind", "pgd", "ck", text()),
+    Field("cons_measure", "spearman", "cs", text()),
+]
+
+# Sanity (issue 16): the cheap methods by default; LIME only when chosen (slow through the cascade).
+SANITY = [
+    Field("san_methods", sanity_view.default_methods(), "sm", names()),
+    Field("san_target", sanity_view.TARGET_PREDICTED, "st", text()),
+    Field("san_order", "cascading", "so", text()),
+    Field("san_measure", FLAG_SIMILARITY, "smeas", text()),
+    Field("san_threshold", DEFAULT_FLAG_THRESHOLD, "sflag", number(0.0, 1.0)),
+    Field("san_ig_steps", sanity_view.DEFAULT_IG_STEPS, "sig", integer(2, 64)),
+    Field("san_lime_samples", sanity_view.DEFAULT_LIME_SAMPLES, "slime", integer(25, 1000)),
+]
+
+ALL = [*SIDEBAR, *SALIENCY, *EMBEDDINGS, *CONTINUITY, *ROBUSTNESS, *NEURONS, *SANITY]
 BY_KEY = {f.key: f for f in ALL}
 assert len(BY_KEY) == len(ALL), "a widget key is declared twice"
 assert len({f.url for f in ALL if f.url}) == len([f for f in ALL if f.url]), "a query name is used twice"

@@ -5,7 +5,6 @@ import argparse
 import dataclasses
 import json
 import sys
-from pathlib import Path
 
 from sc_viz.data import DATASETS
 from sc_viz.models import ARCHS

@@ -1,6 +1,7 @@
-"""`sc-viz bench panel|embed`: wall time of the explanation grid and the embedding view,
-beside the bare model passes they need and the naive way, measured in the same run.
-A benchmark (prints numbers), not a test."""
+"""`sc-viz bench panel|embed|train`: wall time of the explanation grid and the embedding
+view, beside the bare model passes they need and the naive way; and images per second of
+one training step of every variant beside a clean step's bare forward/backward; each
+measured in the same run. A benchmark (prints numbers), not a test."""
 from __future__ import annotations
 
 import argparse
@@ -17,12 +18,13 @@ PAPER_VARIANTS = [v for v, spec in VARIANTS.items() if spec.group == "paper"]
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("bench", help="time the explanation grid / embedding view",
+    p = subparsers.add_parser("bench", help="time the explanation grid / embedding view / training steps",
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               epilog="examples:\n  sc-viz bench panel\n"
                               "  sc-viz bench panel --arch resnet50 --size 224 --ig-steps 16 "
-                              "--lime-samples 200\n  sc-viz bench embed")
-    p.add_argument("what", choices=["panel", "embed"])
+                              "--lime-samples 200\n  sc-viz bench embed\n"
+                              "  sc-viz bench train --batch 128 --steps 3")
+    p.add_argument("what", choices=["panel", "embed", "train"])
     p.add_argument("--pack", default=str(DEMO_PACK), help="pack used when it has the paper's "
                    f"{len(PAPER_VARIANTS)} variants of the chosen arch, or is an imported pack "
                    "(`sc-viz import`: all its variants) of it (default: the demo pack); "
@@ -33,6 +35,9 @@ def register(subparsers) -> None:
     p.add_argument("--lime-samples", type=int, default=1000)
     p.add_argument("--points", type=int, default=1000, help="embed: points per variant")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--batch", type=int, default=128, help="train: batch size (default 128)")
+    p.add_argument("--steps", type=int, default=3, help="train: timed steps per variant (default 3)")
+    p.add_argument("--variants", nargs="+", help="train: these variants (default: every one)")
     p.set_defaults(func=run)
 
 
@@ -192,8 +197,71 @@ def bench_embed(args) -> None:
     print("  the app pays the first UMAP call once at start-up (sc_viz.embed.warm_up)")
 
 
+def _train_step_rate(step, steps: int, batch: int) -> float:
+    """Images per second of `step()` (one optimiser step), after one warm-up call."""
+    step()
+    return batch * steps / _timed(lambda: [step() for _ in range(steps)])
+
+
+def bench_train(args) -> None:
+    """One training step of each variant (the demo preset's attack budget and settings,
+    `adv`'s for a variant the preset lacks) beside the bare forward/backward of a clean
+    step, on the same model and batch."""
+    import torch.nn.functional as F
+
+    from sc_viz.data import DATASETS, data_root, load_split
+    from sc_viz.models import build_model
+    from sc_viz.packs import load_weights_into
+    from sc_viz.training.presets import PRESETS
+    from sc_viz.training.trainer import TrainConfig, training_step
+
+    spec = DATASETS["cifar10"]
+    model = build_model(args.arch, 10, spec.mean, spec.std)
+    origin = "random-init"
+    init = Path(args.pack) / "standard.safetensors"
+    if args.arch == "resnet20" and init.exists():
+        load_weights_into(model, init)
+        origin = str(init)
+    try:
+        split = load_split("cifar10", "test", data_root(), 32)
+        x, y = split.images[:args.batch].float() / 255, split.labels[:args.batch]
+    except Exception:
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(args.batch, 3, 32, 32, generator=g)  # (B, 3, 32, 32)
+        y = torch.randint(0, 10, (args.batch,), generator=g)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: every step sees the same model
+    print(f"train: {args.arch} ({origin}), batch {len(y)}, {args.steps} steps each, "
+          f"torch threads {torch.get_num_threads()}")
+
+    def bare():
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    base = _train_step_rate(bare, args.steps, len(y))
+    print(f"  {'bare clean forward/backward':30s} {base:8.1f} img/s   1.00x the bare step's time")
+    demo, rates = PRESETS["demo"], {}
+    for name in args.variants or VARIANTS.names():
+        settings = {k: v for k, v in demo.get(name, demo["adv"]).items()
+                    if k not in ("init", "epochs", "lr", "optimizer", "schedule")}
+        cfg = TrainConfig(**{**settings, "variant": name, "arch": args.arch, "precision": "fp32"})
+
+        def step(cfg=cfg):
+            loss = training_step(model, model, x, y, cfg, torch.Generator().manual_seed(0), None)[0]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        rates[name] = _train_step_rate(step, args.steps, len(y))
+        vs_adv = f"   {rates['adv'] / rates[name]:5.2f}x adv's" if "adv" in rates else ""
+        print(f"  {name:30s} {rates[name]:8.1f} img/s   {base / rates[name]:5.2f}x the bare step's time"
+              f"{vs_adv}")
+
+
 def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    (bench_panel if args.what == "panel" else bench_embed)(args)
+    {"panel": bench_panel, "embed": bench_embed, "train": bench_train}[args.what](args)
     return 0

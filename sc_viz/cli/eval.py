@@ -50,8 +50,8 @@ def register(sub) -> None:
                    f"with --limit N: N/{STABILITY_PER}, at least 5)")
     g.add_argument("--stability-level", type=int, default=stability.DEFAULT_LEVEL, choices=LEVEL_IDS,
                    help=f"explanation-stability: Table-1 level of T (default {stability.DEFAULT_LEVEL})")
-    g.add_argument("--methods", nargs="+", help="explanation methods (default: all for saliency; "
-                   "ig gradcam lime for stability)")
+    g.add_argument("--methods", nargs="+", help="explanation methods (default: all for saliency and "
+                   "consensus; ig gradcam lime for stability)")
     g.add_argument("--embed-images", type=int, default=emb.DEFAULT_IMAGES,
                    help="embeddings: images to project, each of another class "
                    f"(default {emb.DEFAULT_IMAGES})")
@@ -75,7 +75,7 @@ def register(sub) -> None:
     g.add_argument("--sanity-limit", type=int, help="sanity: images (default "
                    f"{sanity.DEFAULT_SANITY_LIMIT}; with --limit N: N/{sanity.SANITY_PER}, at least 5)")
     g.add_argument("--sanity-orders", nargs="+", choices=["cascading", "independent"],
-                   help="sanity: randomisation orders (default both)")
+                   help="sanity: randomisation orders (default: cascading)")
     g.add_argument("--sanity-flag-threshold", type=float, help="sanity: flag a method whose |map| "
                    "Spearman after the whole cascade is >= this (default 0.5; our reading)")
     p.add_argument("--no-figures", action="store_true", help="skip PNG/HTML figures")

@@ -1,4 +1,4 @@
-"""Saliency consensus per variant (METHOD.md "Saliency consensus as a measure"): for a seeded
+"""Saliency consensus per variant (docs/related_methods.md, "Saliency consensus as a measure"): for a seeded
 sample of test images, each variant x explanation method gets the map of x and the map of
 x' for x' = the variant's own PGD of x (the pack's evaluation attack) and each photometric
 perturbation at a chosen level; the pair is scored by cosine, Spearman and top-k% IoU
@@ -7,8 +7,16 @@ perturbation at a chosen level; the pair is scored by cosine, Spearman and top-k
 The claim checked (seed 003's premise, Adv-GSCT's claim): robust models' saliency agrees
 more, i.e. `adv` and `advc` above `standard`, per method, perturbation and measure.
 Per-image values are stored too, so the app can place one image among the sample.
+
+report.json `suites.consensus`:
+    {means:  {variant: {method: {kind: {cosine, spearman, iou}}}}  (mean over the images; null
+              when undefined for all), values: same shape with a list per image,
+     claim: {adv|advc: {higher: {method: {kind: {measure: bool|null}}}, holds, comparisons}},
+     methods, kinds: ["pgd", "brightness", ...], measures, level, top_fraction, n}
 """
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -77,7 +85,8 @@ def run(ctx: EvalContext) -> dict:
             for v, per_kind in pairs.items():
                 for k, pair in per_kind.items():
                     for s in MEASURES:
-                        values[v][m][k][s].append(round(pair.measures[s], 5))
+                        value = pair.measures[s]  # NaN (undefined) -> null: report.json stays JSON
+                        values[v][m][k][s].append(round(value, 5) if math.isfinite(value) else None)
         bar.update(1)
     bar.close()
     means = {v: {m: {k: {s: finite_mean(vals) for s, vals in sm.items()} for k, sm in km.items()}

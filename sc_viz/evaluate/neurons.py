@@ -1,4 +1,4 @@
-"""Neuron sensitivity per variant (Zhang et al. 2021; METHOD.md "Neuron sensitivity"): for a
+"""Neuron sensitivity per variant (Zhang et al. 2021; docs/related_methods.md, "Neuron sensitivity"): for a
 seeded test sample, each variant's own PGD x' of every image (the pack's evaluation attack,
 as in the robustness suite), then per layer (the stem conv and every residual block) the
 per-channel sensitivity sigma_l and its mean and top-10% mean.
@@ -7,6 +7,12 @@ The paper's claim checked: "adversarial training lowers neuron sensitivity", lay
 layer, `adv` and `advc` against `standard`. Each variant is attacked with the same budget;
 the relative column (sigma over the layer's mean |F(x)|, *our reading*) guards against a
 model whose features are merely smaller.
+
+report.json `suites.neurons` (the schema of the other suites is in evaluate/__init__.py):
+    {variants: {variant: {layers: {layer: {mean, top, relative, channels}},
+                          sigma: {layer: [per channel]}, clean_acc, pgd_acc, eps, step_size, steps}},
+     layers: [...], n, top_fraction,
+     claim: {mean|top|relative: {adv|advc: {lower: {layer: bool}, holds, layers}}}}
 """
 from __future__ import annotations
 

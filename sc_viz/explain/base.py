@@ -9,7 +9,7 @@ that register hooks (`uses_hooks`) take the model exclusively.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn as nn

@@ -27,7 +27,15 @@ import torch
 import torch.nn as nn
 
 from sc_viz.precision import autocast, autocast_dtype, precision_name
-from sc_viz.explain.base import METHODS, Explanation, Method, as_batch, check_target, model_device, using_model
+from sc_viz.explain.base import (
+    METHODS,
+    Explanation,
+    Method,
+    as_batch,
+    check_target,
+    model_device,
+    using_model,
+)
 
 
 @functools.lru_cache(maxsize=1)

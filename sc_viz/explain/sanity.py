@@ -149,16 +149,35 @@ def _reinitialise(model: nn.Module, names: list[str], seed: int) -> None:
 class RandomisedTwin:
     """A private deep copy of `model` (taken once; the cached model is never touched) and
     its blocks. `steps()` re-randomises it from the trained weights, so one twin serves
-    many images (a deep copy costs more than a map at 32 px)."""
+    many images (a deep copy costs more than a map at 32 px). A block's random weights
+    depend on the seed only, so they are drawn once and copied in on later runs."""
 
     def __init__(self, model: nn.Module, x: torch.Tensor, granularity: str = "block"):
         self.twin = private_copy(model)
-        self.trained = {k: v.clone() for k, v in self.twin.state_dict().items()}
+        self.live = self.twin.state_dict()  # shares storage with the twin's tensors
+        self.trained = {k: v.clone() for k, v in self.live.items()}
         self.blocks = _blocks_of(self.twin, x, granularity)
+        self._random: dict[tuple[str, int], dict[str, torch.Tensor]] = {}
 
     @property
     def names(self) -> list[str]:
         return [b for b, _ in self.blocks]
+
+    @torch.no_grad()
+    def _randomise(self, block: str, modules: list[str], seed: int) -> None:
+        drawn = self._random.get((block, seed))
+        if drawn is None:
+            _reinitialise(self.twin, modules, seed)
+            keys = [k for k in self.live if any(k == m or k.startswith(m + ".") for m in modules)]
+            self._random[(block, seed)] = {k: self.live[k].clone() for k in keys}
+        else:
+            for k, v in drawn.items():
+                self.live[k].copy_(v)
+
+    @torch.no_grad()
+    def _restore(self) -> None:
+        for k, v in self.trained.items():
+            self.live[k].copy_(v)
 
     def steps(self, order: str = "cascading", seed: int = 0) -> Iterator[tuple[str, nn.Module]]:
         """Yield (block name, randomised twin) per step, from the logits down. Cascading:
@@ -166,11 +185,11 @@ class RandomisedTwin:
         independent: the trained weights are restored before each block."""
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-        self.twin.load_state_dict(self.trained)
+        self._restore()
         for name, modules in self.blocks:
             if order == "independent":
-                self.twin.load_state_dict(self.trained)
-            _reinitialise(self.twin, modules, seed)
+                self._restore()
+            self._randomise(name, modules, seed)
             yield name, self.twin
 
 
@@ -263,6 +282,19 @@ class RandomisationResult:
 
     def final(self, method: str, variant: str, measure: str = FLAG_SIMILARITY) -> float:
         return self.similarity[method][variant][measure][-1]
+
+    def summary(self, threshold: float = DEFAULT_FLAG_THRESHOLD) -> dict:
+        """JSON-ready: order, steps, targets, similarities and (cascading) the flags; no maps
+        (an export bundle stores those as images)."""
+        out = {"order": self.order, "steps": self.steps, "targets": self.targets,
+               "similarity": {m: {v: {s: [None if not np.isfinite(x) else float(x) for x in xs]
+                                      for s, xs in per.items()} for v, per in vs.items()}
+                              for m, vs in self.similarity.items()}}
+        if self.order == "cascading":
+            out["flag_threshold"] = threshold
+            out["flagged"] = {m: {v: flagged(self.final(m, v), threshold) for v in vs}
+                              for m, vs in self.similarity.items()}
+        return out
 
 
 def randomisation_test(models: dict[str, nn.Module], x: torch.Tensor, *, methods: list[str],

@@ -1,4 +1,4 @@
-"""Saliency consensus as a measure (METHOD.md "Saliency consensus as a measure"): how much a
+"""Saliency consensus as a measure (docs/related_methods.md, "Saliency consensus as a measure"): how much a
 variant's explanation of x agrees with its explanation of a perturbed x' (PGD against that
 variant, or a photometric perturbation at a chosen level). Three numbers per pair of maps:
 cosine similarity, Spearman rank correlation and top-k% intersection-over-union.

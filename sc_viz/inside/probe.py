@@ -1,4 +1,4 @@
-"""Neuron sensitivity at evaluation time (docs: METHOD.md "Neuron sensitivity"): for a model
+"""Neuron sensitivity at evaluation time (docs/related_methods.md, "Neuron sensitivity"): for a model
 and a set of images, PGD once per image, then one forward pass of the pair (x, x') whose
 forward hooks reduce each chosen layer's output to per-image, per-channel distances
 

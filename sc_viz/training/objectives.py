@@ -35,7 +35,7 @@ VIEW_ORDER = ("clean", "adv", "photo", "pseudo")
 @dataclass
 class StepState:
     """What one step's terms read: the batch, each view's input and logits, the recorded
-    layer features, and what a term leaves for a later one (GSCT's importance map)."""
+    layer features, and what is computed once per step for several terms (GSCT's target)."""
 
     x: torch.Tensor  # (B, 3, H, W) in [0, 1]
     y: torch.Tensor  # (B,)

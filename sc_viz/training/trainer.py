@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -225,6 +226,30 @@ def resume_path(out: Path, variant: str) -> Path:
     return Path(out) / packs.RESUME_DIR / f"{variant}.pt"
 
 
+@dataclass
+class TrainRun:
+    """One training run's state, shared by the named steps of `train`."""
+
+    cfg: TrainConfig
+    out: Path
+    info: DistInfo
+    manifest: dict
+    facts: dict
+    train_split: object  # data.Split
+    test_full: object  # data.Split
+    raw_model: torch.nn.Module
+    model: torch.nn.Module  # raw_model, or its DDP wrapper
+    opt: torch.optim.Optimizer
+    sched: object
+    steps_per_epoch: int
+    amp: Optional[torch.dtype]
+    log: Callable = print
+
+    @property
+    def epoch_eval(self):
+        return seeded_subset(self.test_full, self.cfg.epoch_eval_limit, self.cfg.seed)
+
+
 def train(cfg: TrainConfig, out, *, root: Optional[str] = None, resume: bool = False,
           overwrite: bool = False, progress: bool = True, stop_after_epochs: Optional[int] = None,
           log=print) -> dict:
@@ -234,23 +259,53 @@ def train(cfg: TrainConfig, out, *, root: Optional[str] = None, resume: bool = F
     and for splitting a long run into sessions); `--resume` goes on from there.
     """
     out = Path(out)
+    manifest, done = check_request(cfg, out, resume, overwrite, log)
+    if done is not None:
+        return done
+    info = setup_distributed()
+    run = prepare_run(cfg, out, info, manifest, root, log)
+    start_epoch = restore_resume_state(run) if resume else 0
+    for epochs_run, epoch in enumerate(range(start_epoch, cfg.epochs)):
+        if stop_after_epochs is not None and epochs_run >= stop_after_epochs:
+            return {}
+        sums, seen, wall = train_one_epoch(run, epoch, progress)
+        sums, seen = agree_across_ranks(run, sums, seen)
+        if info.is_main:
+            end_epoch(run, epoch, sums, seen, wall)
+        if info.world > 1:
+            dist.barrier()
+    metrics = ddp_agreement(run)
+    if info.is_main:
+        metrics.update(final_metrics(run.raw_model, run.test_full, cfg, progress, log))
+        _save_final(out, run.manifest, run.facts, run.raw_model, cfg, metrics, out / packs.TRAIN_LOG)
+        summary = {k: v for k, v in metrics.items() if k != "ds_level2"}
+        log(f"{cfg.variant}: done -> {out} {json.dumps(summary)}")
+    return metrics
+
+
+def check_request(cfg: TrainConfig, out: Path, resume: bool, overwrite: bool, log):
+    """Refuse what cannot be done before anything is loaded or written. -> (the pack's
+    manifest or None, the stored metrics when the variant is complete and resume was asked
+    for, else None)."""
     if out.exists() and not out.is_dir():
         raise TrainError(f"--out {out}: exists and is not a folder")
-    info = setup_distributed()
-    spec = DATASETS[cfg.dataset]
     manifest = packs.check_pack_target(out, cfg.dataset, cfg.arch)
-    state_file = resume_path(out, cfg.variant)
     entry = (manifest or {}).get("variants", {}).get(cfg.variant)
     if entry and entry.get("status") == "complete" and resume and not overwrite:
         log(f"{cfg.variant}: already complete in {out}; nothing to do")
-        return entry.get("metrics", {})
+        return manifest, entry.get("metrics", {})
     if entry and not resume and not overwrite:
         raise TrainError(f"{out} already holds variant {cfg.variant!r}; pass --resume to go on "
                          "or --overwrite to train it again")
-    init = Path(cfg.init) if cfg.init else None
-    if init is not None and not init.exists():
-        raise TrainError(f"--init {init}: file not found")
+    if cfg.init and not Path(cfg.init).exists():
+        raise TrainError(f"--init {cfg.init}: file not found")
+    return manifest, None
 
+
+def prepare_run(cfg: TrainConfig, out: Path, info: DistInfo, manifest, root, log) -> TrainRun:
+    """Data, the model (from --init, on the device, DDP-wrapped under torchrun), optimiser
+    and schedule, and the pack's manifest."""
+    spec = DATASETS[cfg.dataset]
     root_path = data_root(root)
     train_split = seeded_subset(load_split(cfg.dataset, "train", root_path, cfg.input_size),
                                 cfg.train_limit, cfg.seed)
@@ -258,12 +313,11 @@ def train(cfg: TrainConfig, out, *, root: Optional[str] = None, resume: bool = F
     classes = train_split.classes
     if spec.num_classes and len(classes) != spec.num_classes:
         raise TrainError(f"{cfg.dataset}: found {len(classes)} classes, expected {spec.num_classes}")
-    mean, std = spec.mean, spec.std
 
     torch.manual_seed(cfg.seed)
-    raw_model = build_model(cfg.arch, len(classes), mean, std)
-    if init is not None:
-        packs.load_weights_into(raw_model, init)
+    raw_model = build_model(cfg.arch, len(classes), spec.mean, spec.std)
+    if cfg.init:
+        packs.load_weights_into(raw_model, Path(cfg.init))
     raw_model.to(info.device)
     model = raw_model
     if info.world > 1:
@@ -271,116 +325,128 @@ def train(cfg: TrainConfig, out, *, root: Optional[str] = None, resume: bool = F
             raw_model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
     steps_per_epoch = math.ceil((len(train_split) // info.world) / cfg.batch_size)
     opt, sched = make_optimizer(cfg, raw_model, steps_per_epoch)
-    amp = autocast_dtype(cfg.precision, info.device)
-
-    start_epoch = 0
-    if resume and state_file.exists():
-        state = _read_resume_state(state_file)
-        saved = TrainConfig.from_dict(json.loads(state["config"]))
-        if saved.to_dict() != cfg.to_dict():
-            diff = {k: (v, cfg.to_dict()[k]) for k, v in saved.to_dict().items() if cfg.to_dict()[k] != v}
-            raise TrainError(f"{state_file}: saved with other settings {diff}; "
-                             "use the same flags to resume, or --overwrite")
-        try:
-            raw_model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-        except (RuntimeError, ValueError, KeyError, TypeError) as err:
-            raise TrainError(f"{state_file}: does not fit this model/optimiser "
-                             f"({type(err).__name__}); delete it or use --overwrite") from None
-        start_epoch = int(state["epoch"])
-        if info.is_main:
-            log(f"{cfg.variant}: resuming after epoch {start_epoch}/{cfg.epochs}")
-
     if manifest is None:
-        manifest = packs.new_manifest(cfg.dataset, cfg.arch, classes, cfg.input_size, mean, std)
-    facts = packs.model_facts(manifest)
-    epoch_eval = seeded_subset(test_full, cfg.epoch_eval_limit, cfg.seed)
-    log_path = out / packs.TRAIN_LOG
+        manifest = packs.new_manifest(cfg.dataset, cfg.arch, classes, cfg.input_size, spec.mean, spec.std)
+    return TrainRun(cfg, out, info, manifest, packs.model_facts(manifest), train_split, test_full,
+                    raw_model, model, opt, sched, steps_per_epoch, autocast_dtype(cfg.precision, info.device),
+                    log)
 
-    epochs_run = 0
-    for epoch in range(start_epoch, cfg.epochs):
-        if stop_after_epochs is not None and epochs_run >= stop_after_epochs:
-            return {}
-        g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        raw_model.train()
-        t0 = time.time()
-        sums = torch.zeros(4, dtype=torch.float64)  # loss, ce, sc, correct (sample-weighted)
-        seen = 0
-        bar = _progress(steps_per_epoch * cfg.batch_size, f"{cfg.variant} {epoch + 1}/{cfg.epochs}",
-                        progress and info.is_main)
-        for x, y in iterate_batches(train_split, cfg.batch_size, shuffle=True, augment=cfg.augment,
-                                    generator=g, rank=info.rank, world=info.world,
-                                    device=info.device, num_workers=cfg.num_workers):
-            loss, ce, sc, correct = training_step(model, raw_model, x, y, cfg, g, amp)
-            if not torch.isfinite(loss):
-                bar.close()
-                kept = (f"the last good checkpoint (epoch {epoch}) is kept" if epoch > 0
-                        else "no checkpoint was written")
-                raise TrainingDiverged(
-                    f"{cfg.variant}: loss became {loss.item()} in epoch {epoch + 1}; stopped; "
-                    f"{kept}. Lower --lr or --lam and train again with --overwrite.")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            b = len(y)
-            sums += torch.tensor([loss.item() * b, ce.item() * b, sc.item() * b, correct.item()],
-                                 dtype=torch.float64)
-            seen += b
-            bar.update(b)
-            bar.set_postfix(refresh=False, loss=f"{sums[0] / seen:.3f}", acc=f"{sums[3] / seen:.3f}",
-                            ips=f"{seen / (time.time() - t0):.0f}")
-        bar.close()
-        if info.world > 1:  # every rank's sums, so the log reports the global epoch
-            seen_t = torch.tensor([float(seen)], dtype=torch.float64)
-            dist.all_reduce(sums)
-            dist.all_reduce(seen_t)
-            seen = int(seen_t.item())
-            # BatchNorm running stats: each rank updated its own in its last forward pass
-            # (DDP broadcasts rank 0's only at the start of the next one). Make every rank
-            # hold the model rank 0 evaluates and saves.
-            for buf in raw_model.buffers():
-                dist.broadcast(buf, 0)
-        wall = time.time() - t0
-        epochs_run += 1
-        if info.is_main:
-            test_acc = accuracy(raw_model, epoch_eval)
-            pgd_acc = None
-            if VARIANTS[cfg.variant].adversarial and cfg.epoch_pgd_limit:
-                # watch for catastrophic overfitting of single-step training
-                pgd_acc = accuracy(raw_model, seeded_subset(epoch_eval, cfg.epoch_pgd_limit, cfg.seed),
-                                   attack=cfg.eval_attack, seed=cfg.seed)
-            record = {"variant": cfg.variant, "epoch": epoch + 1, "epochs": cfg.epochs,
-                      "loss": sums[0].item() / seen, "ce": sums[1].item() / seen,
-                      "sc": sums[2].item() / seen, "train_acc": sums[3].item() / seen,
-                      "test_acc": test_acc, "test_n": len(epoch_eval), "test_pgd_acc": pgd_acc,
-                      "lr": sched.get_last_lr()[0], "images_per_s": seen / wall,
-                      "wall_s": wall, "world_size": info.world,
-                      "time": datetime.datetime.now(datetime.timezone.utc).isoformat()}
-            _save_epoch(out, manifest, facts, raw_model, cfg, opt, sched, epoch + 1, record, log_path)
-            robust = f"PGD acc {pgd_acc:.3f} " if pgd_acc is not None else ""
-            log(f"{cfg.variant} epoch {epoch + 1}/{cfg.epochs}: loss {record['loss']:.4f} "
-                f"train acc {record['train_acc']:.3f} test acc {test_acc:.3f} {robust}"
-                f"({record['images_per_s']:.0f} img/s, {wall:.0f} s)")
-        if info.world > 1:
-            dist.barrier()
 
-    metrics = {}
-    if info.world > 1:  # prove the ranks agree before anyone reports success
-        sums_all = [None] * info.world
-        dist.all_gather_object(sums_all, weights_checksum(raw_model))
-        metrics["ddp"] = {"world_size": info.world, "weights_identical": len(set(sums_all)) == 1,
-                          "checksums": sums_all}
-        # No barrier after this: rank 0's final evaluation may take longer than the
-        # collective timeout, and the other ranks have nothing left to do.
-        dist.destroy_process_group()
-    if info.is_main:
-        metrics.update(final_metrics(raw_model, test_full, cfg, progress, log))
-        _save_final(out, manifest, facts, raw_model, cfg, metrics, log_path)
-        summary = {k: v for k, v in metrics.items() if k != "ds_level2"}
-        log(f"{cfg.variant}: done -> {out} {json.dumps(summary)}")
-    return metrics
+def restore_resume_state(run: TrainRun) -> int:
+    """Weights, optimiser and schedule of the last saved epoch, if a resume state exists;
+    -> the number of epochs already done."""
+    cfg, state_file = run.cfg, resume_path(run.out, run.cfg.variant)
+    if not state_file.exists():
+        return 0
+    state = _read_resume_state(state_file)
+    saved = TrainConfig.from_dict(json.loads(state["config"]))
+    if saved.to_dict() != cfg.to_dict():
+        diff = {k: (v, cfg.to_dict()[k]) for k, v in saved.to_dict().items() if cfg.to_dict()[k] != v}
+        raise TrainError(f"{state_file}: saved with other settings {diff}; "
+                         "use the same flags to resume, or --overwrite")
+    try:
+        run.raw_model.load_state_dict(state["model"])
+        run.opt.load_state_dict(state["optimizer"])
+        run.sched.load_state_dict(state["scheduler"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
+        raise TrainError(f"{state_file}: does not fit this model/optimiser "
+                         f"({type(err).__name__}); delete it or use --overwrite") from None
+    start_epoch = int(state["epoch"])
+    if run.info.is_main:
+        run.log(f"{cfg.variant}: resuming after epoch {start_epoch}/{cfg.epochs}")
+    return start_epoch
+
+
+def train_one_epoch(run: TrainRun, epoch: int, progress: bool):
+    """One pass over this rank's share of the training set, every draw from a generator
+    seeded by (seed, epoch). -> (sums of loss, ce, sc, correct (sample-weighted), images
+    seen, wall seconds)."""
+    cfg, info = run.cfg, run.info
+    g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    run.raw_model.train()
+    t0 = time.time()
+    sums = torch.zeros(4, dtype=torch.float64)
+    seen = 0
+    bar = _progress(run.steps_per_epoch * cfg.batch_size, f"{cfg.variant} {epoch + 1}/{cfg.epochs}",
+                    progress and info.is_main)
+    for x, y in iterate_batches(run.train_split, cfg.batch_size, shuffle=True, augment=cfg.augment,
+                                generator=g, rank=info.rank, world=info.world,
+                                device=info.device, num_workers=cfg.num_workers):
+        loss, ce, sc, correct = training_step(run.model, run.raw_model, x, y, cfg, g, run.amp)
+        if not torch.isfinite(loss):
+            bar.close()
+            kept = (f"the last good checkpoint (epoch {epoch}) is kept" if epoch > 0
+                    else "no checkpoint was written")
+            raise TrainingDiverged(
+                f"{cfg.variant}: loss became {loss.item()} in epoch {epoch + 1}; stopped; "
+                f"{kept}. Lower --lr or --lam and train again with --overwrite.")
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        run.opt.step()
+        run.sched.step()
+        b = len(y)
+        sums += torch.tensor([loss.item() * b, ce.item() * b, sc.item() * b, correct.item()],
+                             dtype=torch.float64)
+        seen += b
+        bar.update(b)
+        bar.set_postfix(refresh=False, loss=f"{sums[0] / seen:.3f}", acc=f"{sums[3] / seen:.3f}",
+                        ips=f"{seen / (time.time() - t0):.0f}")
+    bar.close()
+    return sums, seen, time.time() - t0
+
+
+def agree_across_ranks(run: TrainRun, sums, seen: int):
+    """Under DDP: every rank's sums (the log reports the global epoch), and rank 0's
+    BatchNorm running statistics on every rank (each rank updated its own in its last
+    forward pass; DDP broadcasts rank 0's only at the start of the next one), so every
+    rank holds the model rank 0 evaluates and saves."""
+    if run.info.world <= 1:
+        return sums, seen
+    seen_t = torch.tensor([float(seen)], dtype=torch.float64)
+    dist.all_reduce(sums)
+    dist.all_reduce(seen_t)
+    for buf in run.raw_model.buffers():
+        dist.broadcast(buf, 0)
+    return sums, int(seen_t.item())
+
+
+def end_epoch(run: TrainRun, epoch: int, sums, seen: int, wall: float) -> None:
+    """Rank 0: score the epoch's model (clean, and under PGD for variants trained on
+    generated examples: catastrophic overfitting of single-step training shows here), save
+    the checkpoint and resume state, log."""
+    cfg, raw_model, epoch_eval = run.cfg, run.raw_model, run.epoch_eval
+    test_acc = accuracy(raw_model, epoch_eval)
+    pgd_acc = None
+    if VARIANTS[cfg.variant].adversarial and cfg.epoch_pgd_limit:
+        pgd_acc = accuracy(raw_model, seeded_subset(epoch_eval, cfg.epoch_pgd_limit, cfg.seed),
+                           attack=cfg.eval_attack, seed=cfg.seed)
+    record = {"variant": cfg.variant, "epoch": epoch + 1, "epochs": cfg.epochs,
+              "loss": sums[0].item() / seen, "ce": sums[1].item() / seen,
+              "sc": sums[2].item() / seen, "train_acc": sums[3].item() / seen,
+              "test_acc": test_acc, "test_n": len(epoch_eval), "test_pgd_acc": pgd_acc,
+              "lr": run.sched.get_last_lr()[0], "images_per_s": seen / wall,
+              "wall_s": wall, "world_size": run.info.world,
+              "time": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    _save_epoch(run.out, run.manifest, run.facts, raw_model, cfg, run.opt, run.sched, epoch + 1, record,
+                run.out / packs.TRAIN_LOG)
+    robust = f"PGD acc {pgd_acc:.3f} " if pgd_acc is not None else ""
+    run.log(f"{cfg.variant} epoch {epoch + 1}/{cfg.epochs}: loss {record['loss']:.4f} "
+            f"train acc {record['train_acc']:.3f} test acc {test_acc:.3f} {robust}"
+            f"({record['images_per_s']:.0f} img/s, {wall:.0f} s)")
+
+
+def ddp_agreement(run: TrainRun) -> dict:
+    """Under DDP, prove the ranks hold the same weights before anyone reports success, and
+    end the process group. -> {"ddp": ...} or {}."""
+    if run.info.world <= 1:
+        return {}
+    sums_all = [None] * run.info.world
+    dist.all_gather_object(sums_all, weights_checksum(run.raw_model))
+    # No barrier after this: rank 0's final evaluation may take longer than the
+    # collective timeout, and the other ranks have nothing left to do.
+    dist.destroy_process_group()
+    return {"ddp": {"world_size": run.info.world, "weights_identical": len(set(sums_all)) == 1,
+                    "checksums": sums_all}}
 
 
 def final_metrics(model, test_full, cfg: TrainConfig, progress: bool, log) -> dict:
@@ -443,6 +509,12 @@ def _save_epoch(out, manifest, facts, model, cfg, opt, sched, epochs_done, recor
     packs.append_jsonl(log_path, record)
 
 
+def _device_name(model) -> str:
+    """Where the weights were trained ("cpu" or the GPU's name): epoch times depend on it."""
+    device = next(model.parameters()).device
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
 def _save_final(out, manifest, facts, model, cfg, metrics, log_path):
     entry = manifest["variants"].get(cfg.variant, {})
     entry.update({"file": f"{cfg.variant}.safetensors", "status": "complete",
@@ -450,6 +522,7 @@ def _save_final(out, manifest, facts, model, cfg, metrics, log_path):
                   "seconds_per_epoch": (sum(entry["epoch_seconds"]) / len(entry["epoch_seconds"])
                                         if entry.get("epoch_seconds") else None),
                   "trained_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                  "device": _device_name(model),
                   "torch": torch.__version__})
     entry["sha256"] = packs.save_weights(out / entry["file"], model, facts, cfg.to_dict())
     packs.write_variant_entry(out, manifest, cfg.variant, entry)

@@ -192,8 +192,9 @@ def label_of(box) -> str:
 
 
 def grid_cells(driver) -> tuple[int, int]:
-    """(images in the main area, of which map cells with a 'target:' caption)."""
-    cells = css(driver, '[data-testid="stMain"] [data-testid="stImage"]')
+    """(images in the main area with a caption: input cells and map cells; of which map
+    cells with a 'target:' caption). The colour bars under the column titles have none."""
+    cells = [c for c in css(driver, '[data-testid="stMain"] [data-testid="stImage"]') if c.text.strip()]
     return len(cells), sum("target:" in c.text for c in cells)
 
 
@@ -327,8 +328,8 @@ def test_every_page_and_a_copied_url(server, browser, tiny_pack):
     open_page(browser, link, "Saliency", download, 3)
     press(browser, "LIME samples", Keys.ARROW_RIGHT, times=2)
     view = widget_values(browser)
-    assert view["sidebar: Example"].endswith("(test image 6000)") and view["sidebar: Class"] == "frog"
-    assert view["main: Class"] == "cat" and view["main: LIME samples"] == "700"
+    assert view["sidebar: Example"] == "test image 6000" and view["sidebar: Image class"] == "frog"
+    assert view["main: Target class"] == "cat" and view["main: LIME samples"] == "700"
     copied = browser.current_url
     browser.switch_to.new_window("tab")  # a new session on the copied URL
     try:
@@ -339,3 +340,44 @@ def test_every_page_and_a_copied_url(server, browser, tiny_pack):
     finally:
         browser.close()
         browser.switch_to.window(browser.window_handles[0])
+
+
+def title_px(driver) -> float:
+    return float(css(driver, '[data-testid="stMain"] h1')[0].value_of_css_property("font-size")[:-2])
+
+
+def plot_ranges(driver) -> list:
+    """[(x range, y range)] of every plotly plot on the page, as drawn."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('.js-plotly-plot')].map("
+        "p => [p._fullLayout.xaxis.range, p._fullLayout.yaxis.range]);")
+
+
+@pytest.mark.timeout(900)
+def test_presentation_mode(server, browser, tiny_pack):
+    """Issue 12: every page in both modes (screenshots); in presentation mode the grid's row
+    labels stay, the title is larger and the cells as large as the columns allow; a joint
+    projection's plots have equal ranges."""
+    pack, download = f"pack={tiny_pack.name}&{FAST}&img=3003", '[data-testid="stDownloadButton"]'
+    sizes = {}
+    for present in ("", "&present=1"):
+        mode = "present" if present else "normal"
+        open_page(browser, f"{server}/saliency?{pack}{present}", "Saliency", download, 3)
+        assert_full_grid(browser, 4, 2)
+        labels = [c.text for c in css(browser, '[data-testid="stMain"] [data-testid="stImageCaption"]')]
+        assert all(any(t.startswith(f"{v}:") for t in labels) for v in ("standard", "c", "adv", "advc"))
+        cells = css(browser, '[data-testid="stMain"] [data-testid="stImage"] img')
+        sizes[mode] = (title_px(browser), max(int(c.get_attribute("naturalWidth")) for c in cells))
+        shot(browser, f"saliency-{mode}")
+        for path, heading in [("embeddings", "Embeddings"), ("continuity", "Continuity"),
+                              ("robustness", "Robustness"), ("", "sc-viz")]:
+            open_page(browser, f"{server}/{path}?{pack}{present}", heading,
+                      download if path else "h1")
+            assert_no_exception(browser)
+            shot(browser, f"{path or 'home'}-{mode}")
+    assert sizes["present"][0] >= 2 * sizes["normal"][0] * 0.95, sizes  # titles about twice the size
+    assert sizes["present"][1] > sizes["normal"][1], sizes  # larger cells (the export uses the same)
+
+    open_page(browser, f"{server}/embeddings?{pack}&shared=1", "Embeddings", download, 2)
+    ranges = plot_ranges(browser)
+    assert len(ranges) == 4 and all(r == ranges[0] for r in ranges), ranges

@@ -40,7 +40,7 @@ def test_variants_switch_and_upload(tiny_packs_env):
 def test_the_url_reopens_every_widget(tiny_packs_env):
     at = open_app(CONTINUITY, pack=tiny_packs_env)
     at.selectbox(key="img_class").set_value(8).run()
-    at.selectbox(key="img_index").set_value(at.selectbox(key="img_index").options[5]).run()
+    at.selectbox(key="img_index").select_index(5).run()
     at.multiselect(key="variants").set_value(["advc", "standard"]).run()
     at.toggle(key="present").set_value(True).run()
     assert_clean(at)

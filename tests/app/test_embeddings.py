@@ -17,7 +17,7 @@ def test_pca_on_the_demo_pack():
     assert len(charts(at)) == len(variants)
     assert at.select_slider(key="level").value == 2
     rows = at.dataframe[0].value
-    assert list(rows["variant"]) == variants and {"brightness", "hue"} <= set(rows.columns)
+    assert list(rows["Variant"]) == variants and {"Brightness", "Hue"} <= set(rows.columns)
 
 
 def test_switching_and_small_sets(tiny_packs_env):
@@ -65,6 +65,6 @@ def test_upload_asks_for_its_class(tiny_packs_env):
 def test_violation_rows():
     kinds = ["x", "hue", SAME_CLASS_KIND, SAME_CLASS_KIND]
     emb = Embedding("pca", False, 1, kinds, [-1, -1, 3, 4], {}, {}, {"c": {"hue": 1}, "adv": {"hue": 0}})
-    assert violation_rows(emb, ["adv", "c"]) == [{"variant": "adv", "hue": 0, "same_class_images": 2},
-                                                 {"variant": "c", "hue": 1, "same_class_images": 2}]
+    assert violation_rows(emb, ["adv", "c"]) == [{"Variant": "adv", "Hue": 0, "Same-class images": 2},
+                                                 {"Variant": "c", "Hue": 1, "Same-class images": 2}]
 

@@ -23,7 +23,8 @@ def test_suite_curves_flags_and_road(edges):
     models = {"standard": random_model("tinycnn", 0), "adv": random_model("tinycnn", 1)}
     before = {v: {k: t.clone() for k, t in m.state_dict().items()} for v, m in models.items()}
     ctx = context(models, label_images(torch.arange(6) % 10),
-                  options={"sanity_limit": 2, "methods": ["saliency", edges]})
+                  options={"sanity_limit": 2, "methods": ["saliency", edges],
+                           "sanity_orders": ["cascading", "independent"]})
     assert "sanity" in SUITES.names()
     out = SUITES["sanity"].run(ctx)
     json.dumps(out)  # JSON-ready
@@ -49,6 +50,12 @@ def test_suite_curves_flags_and_road(edges):
         assert all(torch.equal(before[v][k], t) for k, t in m.state_dict().items())
     settings = SUITES["sanity"].settings(ctx)
     assert settings["flag_threshold"] == 0.5 and settings["sanity_limit"] == 2
+    assert settings["method_options"]["saliency"] == {}
+    del ctx.options["sanity_orders"]
+    assert SUITES["sanity"].settings(ctx)["orders"] == ["cascading"]  # the default
+    ctx.options["sanity_orders"] = ["bottom_up"]
+    with pytest.raises(ValueError, match="bottom_up"):
+        SUITES["sanity"].settings(ctx)
 
     # the report renders the suite: a markdown section and two charts
     report = {"suites": {"sanity": out}}

@@ -1,4 +1,5 @@
 """Model parameter randomisation: blocks, copies that never touch the model, similarities."""
+import json
 import math
 
 import pytest
@@ -87,8 +88,11 @@ def test_cascading_adds_a_block_per_step_and_independent_one_block_only():
     twin = RandomisedTwin(model, x)
     for k, (name, copy) in enumerate(twin.steps("cascading"), start=1):
         assert _changed(model, copy) == set(RESNET20_BLOCKS[:k]), name
+    first_run = {k: v.clone() for k, v in copy.state_dict().items()}  # the whole cascade
     for name, copy in twin.steps("independent"):
         assert _changed(model, copy) == {name}
+    *_, (_, copy) = twin.steps("cascading")  # again, from the weights drawn the first time
+    assert all(torch.equal(first_run[k], v) for k, v in copy.state_dict().items())
     # the same seed gives the same random weights (reproducible), another seed others
     again = dict(next(RandomisedTwin(model, x).steps("cascading", seed=3))[1].named_parameters())
     other = dict(next(RandomisedTwin(model, x).steps("cascading", seed=4))[1].named_parameters())
@@ -105,9 +109,13 @@ def test_the_cached_model_is_never_touched():
         logits = model(x[None])
     hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
     for order in ("cascading", "independent"):
+        calls = []
         res = randomisation_test({"m": model}, x, methods=["saliency", "gradcam"],
-                                 targets={"m": 1}, order=order)
+                                 targets={"m": 1}, order=order,
+                                 progress=lambda done, total, what, calls=calls:
+                                 calls.append((done, total)))
         assert res.steps == [ORIGINAL] + TINYCNN_LAYERS
+        assert calls[-1] == (2 * len(res.steps), 2 * len(res.steps)) and len(calls) == calls[-1][0]
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     with torch.no_grad():
@@ -149,6 +157,10 @@ def test_a_method_blind_to_the_model_is_flagged_and_gradients_are_not(edges):
     assert flagged(res.final(edges, "m"))
     assert not flagged(res.final("saliency", "m"))
     assert len(res.maps["saliency"]["m"]) == 1  # keep_maps=False keeps the trained map only
+    summary = res.summary()
+    json.dumps(summary)  # JSON-ready for the export bundle
+    assert summary["flagged"] == {"saliency": {"m": False}, edges: {"m": True}}
+    assert summary["steps"] == res.steps and summary["targets"] == {"m": 0}
     assert not flagged(float("nan"))
 
 

@@ -118,16 +118,20 @@ def test_save_load_round_trip_is_bit_exact(trained_pack):
     assert meta["config"]["variant"] == "standard"
 
 
-def test_resume_goes_on_from_the_saved_epoch_and_matches_an_uninterrupted_run(tmp_path, data_root):
-    cfg = TrainConfig(variant="advc", schedule="onecycle", **{**TINY, "epochs": 3})
+@pytest.mark.parametrize("variant", ["advc", "gsct"])  # a paper variant and a related one
+def test_resume_goes_on_from_the_saved_epoch_and_matches_an_uninterrupted_run(variant, tmp_path, data_root):
+    cfg = TrainConfig(variant=variant, schedule="onecycle", **{**TINY, "epochs": 3})
     train(cfg, tmp_path / "full", progress=False, log=lambda m: None)
     train(cfg, tmp_path / "cut", progress=False, log=lambda m: None, stop_after_epochs=1)
-    state = torch.load(tmp_path / "cut" / ".resume" / "advc.pt", weights_only=True)
+    state = torch.load(tmp_path / "cut" / ".resume" / f"{variant}.pt", weights_only=True)
     assert state["epoch"] == 1
     lines = []
     train(cfg, tmp_path / "cut", resume=True, progress=False, log=lines.append)
-    assert lines[0] == "advc: resuming after epoch 1/3"
-    a, _ = packs.read_weights(tmp_path / "full" / "advc.safetensors")
-    b, _ = packs.read_weights(tmp_path / "cut" / "advc.safetensors")
+    assert lines[0] == f"{variant}: resuming after epoch 1/3"
+    a, _ = packs.read_weights(tmp_path / "full" / f"{variant}.safetensors")
+    b, _ = packs.read_weights(tmp_path / "cut" / f"{variant}.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert [r["epoch"] for r in packs.read_jsonl(tmp_path / "cut" / "train_log.jsonl") if "epoch" in r] == [1, 2, 3]
+    log = packs.read_jsonl(tmp_path / "cut" / "train_log.jsonl")
+    assert [r["epoch"] for r in log if "epoch" in r] == [1, 2, 3]
+    entry = packs.read_manifest(tmp_path / "cut")["variants"][variant]
+    assert len(entry["epoch_seconds"]) == 3 and entry["seconds_per_epoch"] > 0

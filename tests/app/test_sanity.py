@@ -1,0 +1,181 @@
+"""Sanity page (issue 16): the randomisation strips, similarity and ROAD figures computed on
+demand, the flags, the view in the URL; and the glue in sc_viz.app.sanity_view."""
+import io
+import json
+import zipfile
+
+import pytest
+import torch
+from apptest_helpers import assert_clean, open_app, reopen, widget_values
+from PIL import Image
+
+from sc_viz.app import sanity_view as san
+from sc_viz.packs import load_pack
+
+SANITY = "app_pages/6_Sanity.py"
+
+
+def charts(at) -> list:
+    return list(at.get("plotly_chart"))
+
+
+def chart_titles(at) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts(at)]
+
+
+def compute(at):
+    (button,) = [b for b in at.button if b.proto.label == "Compute"]
+    return button.click().run()
+
+
+def test_sanity_computes_on_demand_on_a_tiny_pack(tiny_packs_env):
+    at = open_app(SANITY, pack=tiny_packs_env)
+    assert_clean(at)
+    # the cheap methods by default, nothing computed before the click
+    assert at.multiselect(key="san_methods").value == ["saliency", "gradcam", "ig"]
+    assert not charts(at)
+    assert any("Compute" in i.value for i in at.info)
+    at.multiselect(key="variants").set_value(["standard", "adv"]).run()
+    at.multiselect(key="san_methods").set_value(["saliency", "gradcam"]).run()
+    assert not charts(at)
+    compute(at)
+    assert_clean(at)
+    titles = chart_titles(at)
+    # per method: a strip per variant, the similarity curves and the ROAD curves
+    assert len(titles) == 2 * (2 + 1 + 1)
+    assert sum("cascading randomisation" in t for t in titles) == 4
+    assert sum(t.startswith("ROAD") for t in titles) == 2
+    road = next(c for c in charts(at) if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("ROAD"))
+    names = [trace["name"] for trace in json.loads(road.proto.spec)["data"]]
+    assert any(n.startswith("standard MORF") for n in names) and any("adv LERF (gap" in n for n in names)
+    (summary,) = at.dataframe
+    assert sorted(zip(summary.value["method"], summary.value["variant"])) == sorted(
+        (m, v) for m in ("saliency", "gradcam") for v in ("standard", "adv"))
+    assert "ROAD gap" in summary.value.columns and "flagged" in summary.value.columns
+    assert [b.proto.label for b in at.get("download_button")] == ["Export bundle (zip)"]
+    # a threshold of 0 flags every method whose maps keep any positive rank correlation;
+    # the flag is shown above the figures and changing it needs no new click
+    at.slider(key="san_threshold").set_value(0.0).run()
+    assert_clean(at)
+    assert len(charts(at)) == 8
+    flagged = summary_flags(at)
+    assert len([e for e in at.error if "is flagged" in e.value]) == len({m for m, _ in flagged})
+    # another method is a new request: computed only on a click
+    at.multiselect(key="san_methods").set_value(["ig"]).run()
+    assert not charts(at)
+
+
+def summary_flags(at) -> list[tuple[str, str]]:
+    (summary,) = at.dataframe
+    table = summary.value
+    return [(m, v) for m, v, f in zip(table["method"], table["variant"], table["flagged"]) if f]
+
+
+def test_lime_warns_about_time(tiny_packs_env):
+    at = open_app(SANITY, pack=tiny_packs_env)
+    at.multiselect(key="san_methods").set_value(["saliency", "lime"]).run()
+    assert_clean(at)
+    assert any("LIME" in w.value and "minute" in w.value for w in at.warning)
+
+
+def test_the_url_reopens_every_widget(tiny_packs_env):
+    at = open_app(SANITY, pack=tiny_packs_env)
+    at.multiselect(key="variants").set_value(["c"]).run()
+    at.multiselect(key="san_methods").set_value(["gradcam", "ig"]).run()
+    at.selectbox(key="san_target").set_value(san.TARGET_LABEL).run()
+    at.radio(key="san_order").set_value("independent").run()
+    at.selectbox(key="san_measure").set_value("ssim").run()
+    at.slider(key="san_threshold").set_value(0.7).run()
+    at.slider(key="san_ig_steps").set_value(4).run()
+    at.slider(key="san_lime_samples").set_value(200).run()
+    assert_clean(at)
+    before = widget_values(at)
+    assert (before["san_order"], before["san_measure"], before["san_threshold"], before["san_ig_steps"]) == (
+        "independent", "ssim", 0.7, 4)
+    again = reopen(at, SANITY)
+    assert_clean(again)
+    assert widget_values(again) == before
+
+
+# ---------------------------------------------------------------- sanity_view
+@pytest.fixture(scope="module")
+def checked(tiny_pack):
+    pack = load_pack(tiny_pack)
+    x = torch.rand(3, pack.input_size, pack.input_size, generator=torch.Generator().manual_seed(0))
+    models = {v: pack.models[v] for v in ("standard", "adv")}
+    targets = san.targets_of(models, x, san.TARGET_PREDICTED, None)
+    parts, curves = [], {}
+    for m in ("saliency", "gradcam"):
+        for v, model in models.items():
+            result, road = san.check_one(model, v, x, m, targets[v])
+            parts.append(result)
+            curves.setdefault(m, {})[v] = road
+    return x, targets, san.merge(parts), curves
+
+
+def test_merge_joins_the_units(checked):
+    _, targets, res, curves = checked
+    assert res.targets == targets
+    assert set(res.similarity) == {"saliency", "gradcam"} and set(res.similarity["gradcam"]) == {"standard", "adv"}
+    for m in res.maps:
+        for v in res.maps[m]:
+            assert len(res.maps[m][v]) == len(res.steps) > 2  # the trained model + every block
+            assert res.similarity[m][v]["spearman_abs"][0] == 1.0
+    assert set(curves["saliency"]["adv"]) >= {"morf", "lerf", "gap"}
+
+
+def test_merge_refuses_other_orders(tiny_pack):
+    pack = load_pack(tiny_pack)
+    x = torch.rand(3, pack.input_size, pack.input_size)
+    model = pack.models["standard"]
+    a, _ = san.check_one(model, "standard", x, "saliency", 0, order="cascading")
+    b, _ = san.check_one(model, "standard", x, "gradcam", 0, order="independent")
+    with pytest.raises(ValueError, match="other orders"):
+        san.merge([a, b])
+
+
+def test_flags_follow_the_threshold(checked):
+    _, _, res, _ = checked
+    finals = {v: res.final("saliency", v) for v in res.similarity["saliency"]}
+    assert san.flagged_variants(res, "saliency", threshold=-1.0) == [v for v, f in finals.items() if f == f]
+    assert san.flagged_variants(res, "saliency", threshold=1.01) == []
+    middle = sorted(finals.values())[0]
+    assert san.flagged_variants(res, "saliency", middle) == [v for v, f in finals.items() if f >= middle]
+
+
+def test_targets_follow_the_mode(tiny_pack):
+    pack = load_pack(tiny_pack)
+    x = torch.rand(3, pack.input_size, pack.input_size)
+    assert san.targets_of(pack.models, x, san.TARGET_LABEL, 7) == {v: 7 for v in pack.models}
+    predicted = san.targets_of(pack.models, x, san.TARGET_PREDICTED, 7)
+    for v, model in pack.models.items():
+        assert predicted[v] == int(model(x[None]).argmax())
+    # an upload has no label: its prediction
+    assert san.targets_of(pack.models, x, san.TARGET_LABEL, None) == predicted
+    with pytest.raises(ValueError):
+        san.targets_of(pack.models, x, "nonsense", None)
+
+
+def test_bundle_holds_summary_curves_and_strips(checked):
+    x, targets, res, curves = checked
+    from sc_viz.sanity_figures import road_figure
+
+    data = san.bundle(x, res, curves, {"ROAD": road_figure(curves["saliency"], "saliency")},
+                      {"page": "sanity", "targets": targets}, threshold=0.25)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        names = set(z.namelist())
+        summary = json.loads(z.read("sanity.json"))
+        road = json.loads(z.read("road.json"))
+        settings = json.loads(z.read("settings.json"))
+        csv = z.read("numbers.csv").decode().splitlines()
+        strip = Image.open(io.BytesIO(z.read("strips/gradcam-adv.png")))
+        html = z.read("figures.html").decode()
+    assert {"README.txt", "strips/saliency-standard.png"} <= names
+    assert summary["flag_threshold"] == 0.25 and summary["steps"] == res.steps
+    assert summary["flagged"]["gradcam"]["adv"] == san.flagged(res.final("gradcam", "adv"), 0.25)
+    assert road["saliency"]["standard"]["gap"] == pytest.approx(curves["saliency"]["standard"]["gap"])
+    assert settings["page"] == "sanity" and settings["targets"] == targets
+    assert len(csv) == 1 + 4 and "ROAD gap" in csv[0]
+    n = len(res.steps)  # one cell per step, 2-px gaps between
+    assert strip.size == (n * san.STRIP_CELL_PX + 2 * (n - 1), san.STRIP_CELL_PX)
+    assert "<h2>ROAD</h2>" in html
