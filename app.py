@@ -5,6 +5,7 @@ the view (sc_viz.app.state), draws the shared sidebar, runs the page and writes 
 into the URL. The pages live in app_pages/, not pages/: that folder name would make
 Streamlit also route the files by their names, and a server's first visitor on /saliency
 would get a "Page not found" dialog."""
+
 import streamlit as st
 
 from sc_viz.app import loaders, sidebar, state, style
@@ -12,8 +13,10 @@ from sc_viz.app import loaders, sidebar, state, style
 
 def alias(target: st.Page):
     """A hidden page at another spelling of `target`'s URL that moves on to `target`."""
+
     def go():
         st.switch_page(target, query_params=st.query_params.to_dict())
+
     go.__name__ = f"alias_{target.url_path}"
     return go
 
@@ -23,10 +26,12 @@ def alias(target: st.Page):
 PAGES = [
     st.Page("app_pages/0_Models.py", title="Models", icon=":material/home:", default=True),
     st.Page("app_pages/1_Saliency.py", title="Saliency", url_path="saliency", icon=":material/grid_view:"),
-    st.Page("app_pages/2_Embeddings.py", title="Embeddings", url_path="embeddings",
-            icon=":material/scatter_plot:"),
-    st.Page("app_pages/3_Continuity.py", title="Continuity", url_path="continuity",
-            icon=":material/show_chart:"),
+    st.Page(
+        "app_pages/2_Embeddings.py", title="Embeddings", url_path="embeddings", icon=":material/scatter_plot:"
+    ),
+    st.Page(
+        "app_pages/3_Continuity.py", title="Continuity", url_path="continuity", icon=":material/show_chart:"
+    ),
     st.Page("app_pages/4_Robustness.py", title="Robustness", url_path="robustness", icon=":material/shield:"),
     st.Page("app_pages/5_Neurons.py", title="Neurons", url_path="neurons", icon=":material/hub:"),
     st.Page("app_pages/6_Sanity.py", title="Sanity", url_path="sanity", icon=":material/fact_check:"),

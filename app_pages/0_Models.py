@@ -1,6 +1,7 @@
 """Models (the home page): the packs found, each variant's headline numbers (clean and PGD
 accuracy), training config, status and curves, and the device in use. A pack or variant
 that does not load says why."""
+
 import streamlit as st
 
 from sc_viz.app import catalog, loaders, models_view, sidebar, style
@@ -10,8 +11,10 @@ ctx = sidebar.context()
 st.title("sc-viz: semantic continuity of image classifiers")
 st.markdown(f"**Device:** {catalog.device_description(ctx.pack.device if ctx.pack else None)}")
 if not ctx.present:
-    st.caption("Four variants per pack: `standard`, `c` (continuity loss), `adv` (PGD "
-               "training), `advc` (both). Pick a pack and open a page on the left.")
+    st.caption(
+        "Four variants per pack: `standard`, `c` (continuity loss), `adv` (PGD "
+        "training), `advc` (both). Pick a pack and open a page on the left."
+    )
 if not ctx.packs:
     st.warning(ctx.pack_error)
     st.stop()
@@ -24,14 +27,15 @@ for path in ctx.packs:
             st.error(card.summary.error)
             continue
         m = card.summary.manifest
-        st.markdown(f"{m['dataset']} / {m['arch']}, {len(m['classes'])} classes, "
-                    f"input {m['input_size']} px")
+        st.markdown(f"{m['dataset']} / {m['arch']}, {len(m['classes'])} classes, input {m['input_size']} px")
         headline = models_view.headline_rows(m)
         if headline:  # a static table: wraps instead of scrolling sideways
             st.table(headline)
             if not ctx.present:
-                st.caption("PGD accuracy: the pack's evaluation attack (L-inf, budget ε). "
-                           "λ: the weight of the continuity term, for the variants that have one.")
+                st.caption(
+                    "PGD accuracy: the pack's evaluation attack (L-inf, budget ε). "
+                    "λ: the weight of the continuity term, for the variants that have one."
+                )
         else:
             st.info("This pack has no variants yet.")
         for error in card.load_errors:

@@ -1,5 +1,6 @@
 """Saliency: the variants x methods grid for the chosen image, each model's top-3
 predictions, the per-map measures, and downloads (grid PNG, measures CSV, export bundle)."""
+
 import streamlit as st
 
 from sc_viz.app import export, loaders, sidebar, state
@@ -26,6 +27,7 @@ def predictions_for(pack_key, image_key, variants, _models, _x):
 @st.cache_data(max_entries=256, show_spinner=False)
 def measures_for(pack_key, image_key, variant, method, settings_json, _model, _x, _exp):
     from sc_viz.explain.measures import measure_map
+
     return measure_map(_model, _x, _exp.map, _exp.target)
 
 
@@ -33,13 +35,19 @@ def measures_for(pack_key, image_key, variant, method, settings_json, _model, _x
 def renders_for(pack_key, image_key, settings_json, size, _grid, _x, _classes, opacity):
     """The grid's PNG and interactive HTML at the screen's cell size: drawn once per view,
     not on every rerun (the HTML inlines plotly.js). The keys fix every cell of the grid."""
-    return (sv.grid_png(_x, _grid, _classes, opacity, size),
-            export.figure_html(sv.grid_figure(_x, _grid, _classes, opacity, size)))
+    return (
+        sv.grid_png(_x, _grid, _classes, opacity, size),
+        export.figure_html(sv.grid_figure(_x, _grid, _classes, opacity, size)),
+    )
 
 
 def show_cell(slot, c, dim: bool = False) -> None:
-    slot.image(sv.dimmed(c.image) if dim else c.image, caption=" ".join(c.caption),
-               width=c.image.shape[1], output_format="PNG")
+    slot.image(
+        sv.dimmed(c.image) if dim else c.image,
+        caption=" ".join(c.caption),
+        width=c.image.shape[1],
+        output_format="PNG",
+    )
 
 
 ctx = sidebar.context()
@@ -52,32 +60,60 @@ c1, c2 = st.columns([1, 1])
 with c1:
     variants = sidebar.variant_picker(pack)
 with c2:  # columns follow the chips' order
-    methods = list(st.multiselect("Methods", all_methods, format_func=lambda m: sv.method_legend(m).title,
-                                  key=state.bind("methods", all_methods, what="method")))
+    methods = list(
+        st.multiselect(
+            "Methods",
+            all_methods,
+            format_func=lambda m: sv.method_legend(m).title,
+            key=state.bind("methods", all_methods, what="method"),
+        )
+    )
 with sidebar.controls(ctx):
     o1, o2, o3, o4 = st.columns(4)
-    modes = {sv.TARGET_LABEL: "true class (else prediction)", sv.TARGET_PREDICTED: "each model's prediction",
-             sv.TARGET_CLASS: "a chosen class"}
-    mode = o1.selectbox("Explain", list(modes), format_func=modes.get,
-                        key=state.bind("target_mode", list(modes), what="target mode"))
+    modes = {
+        sv.TARGET_LABEL: "true class (else prediction)",
+        sv.TARGET_PREDICTED: "each model's prediction",
+        sv.TARGET_CLASS: "a chosen class",
+    }
+    mode = o1.selectbox(
+        "Explain",
+        list(modes),
+        format_func=modes.get,
+        key=state.bind("target_mode", list(modes), what="target mode"),
+    )
     target = None
     if mode == sv.TARGET_CLASS:
         classes = range(len(pack.classes))
-        target = o1.selectbox("Target class", classes, format_func=lambda i: pack.classes[i],
-                              key=state.bind("target_class", classes, what="class"))
+        target = o1.selectbox(
+            "Target class",
+            classes,
+            format_func=lambda i: pack.classes[i],
+            key=state.bind("target_class", classes, what="class"),
+        )
     ig_steps = o2.slider("IG steps", 8, 128, step=8, key=state.bind("ig_steps"))
     lime_samples = o3.slider("LIME samples", 100, 2000, step=100, key=state.bind("lime_samples"))
     opacity = o4.slider("Overlay opacity", 0.0, 1.0, step=0.05, key=state.bind("opacity"))
-    with_measures = o4.toggle("Measures", key=state.bind("with_measures"),
-                              help="Per-map measures under the grid (not shown in presentation mode).")
+    with_measures = o4.toggle(
+        "Measures",
+        key=state.bind("with_measures"),
+        help="Per-map measures under the grid (not shown in presentation mode).",
+    )
 if not variants or not methods:
     st.info("Choose at least one variant and one method.")
     st.stop()
 
-settings = sv.page_settings(str(pack.path.resolve()), image_index=image.index, image_file=UPLOAD_NAME,
-                            variants=variants, methods=methods, target_mode=mode,
-                            target_class=target, ig_steps=ig_steps, lime_samples=lime_samples,
-                            opacity=opacity)
+settings = sv.page_settings(
+    str(pack.path.resolve()),
+    image_index=image.index,
+    image_file=UPLOAD_NAME,
+    variants=variants,
+    methods=methods,
+    target_mode=mode,
+    target_class=target,
+    ig_steps=ig_steps,
+    lime_samples=lime_samples,
+    opacity=opacity,
+)
 settings_json = settings.to_json()
 pk, models = loaders.pack_key(pack), pack.models
 predictions = predictions_for(pk, image.key, tuple(variants), models, image.x)
@@ -94,8 +130,12 @@ shown = st.session_state.setdefault(LAST_CELLS, {})  # (variant, method) -> last
 slots = {}
 for v in variants:
     row = st.columns(len(methods) + 1)
-    row[0].image(sv.input_cell(image.x, size), caption=sv.row_caption(v, predictions[v], pack.classes),
-                 width=size, output_format="PNG")
+    row[0].image(
+        sv.input_cell(image.x, size),
+        caption=sv.row_caption(v, predictions[v], pack.classes),
+        width=size,
+        output_format="PNG",
+    )
     for col, m in zip(row[1:], methods):
         slots[(v, m)] = col.empty()
         if (v, m) in shown:
@@ -119,8 +159,10 @@ bar.empty()
 rows = []
 if with_measures and cells:
     try:
-        measures = {key: measures_for(pk, image.key, key[0], key[1], settings_json, models[key[0]],
-                                      image.x, exp) for key, exp in cells.items()}
+        measures = {
+            key: measures_for(pk, image.key, key[0], key[1], settings_json, models[key[0]], image.x, exp)
+            for key, exp in cells.items()
+        }
         rows = sv.measure_rows(measures, cells)
         if not ctx.present:  # a table is unreadable from the back of a room; the CSV has it
             st.subheader("Measures")
@@ -132,11 +174,28 @@ grid = sv.as_grid(cells, variants, methods, predictions)
 grid_png, grid_html = renders_for(pk, image.key, settings_json, size, grid, image.x, pack.classes, opacity)
 d1, d2, d3 = st.columns(3)
 d1.download_button("Grid (PNG)", grid_png, "grid.png", "image/png", on_click="ignore")
-d2.download_button("Measures (CSV)", export.rows_to_csv(rows), "measures.csv", "text/csv",
-                   on_click="ignore", disabled=not rows)
-bundle = export.saliency_bundle(grid_png, grid_html, rows, settings_json,
-                                upload=(UPLOAD_NAME, image.pil) if image.index is None else None,
-                                readme=sv.BUNDLE_README)
-d3.download_button("Export bundle (zip)", bundle, "sc-viz-saliency.zip", "application/zip", on_click="ignore",
-                   help="PNG + interactive HTML + settings.json; `sc-viz explain --settings "
-                        "settings.json` regenerates the grid.")
+d2.download_button(
+    "Measures (CSV)",
+    export.rows_to_csv(rows),
+    "measures.csv",
+    "text/csv",
+    on_click="ignore",
+    disabled=not rows,
+)
+bundle = export.saliency_bundle(
+    grid_png,
+    grid_html,
+    rows,
+    settings_json,
+    upload=(UPLOAD_NAME, image.pil) if image.index is None else None,
+    readme=sv.BUNDLE_README,
+)
+d3.download_button(
+    "Export bundle (zip)",
+    bundle,
+    "sc-viz-saliency.zip",
+    "application/zip",
+    on_click="ignore",
+    help="PNG + interactive HTML + settings.json; `sc-viz explain --settings "
+    "settings.json` regenerates the grid.",
+)

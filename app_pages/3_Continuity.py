@@ -1,6 +1,7 @@
 """Continuity: DS of each variant under the four photometric perturbations at levels 1-4
 for the chosen image, the test-set means from the pack's stored report, and the perturbed
 images themselves."""
+
 import streamlit as st
 
 from sc_viz.app import export, loaders, report_view, sidebar, single_image, style
@@ -15,8 +16,11 @@ def ds_table(pack_key: str, image_key: str, variants: tuple, _models, _x):
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def strip_pngs(image_key: str, _x):
-    return {(p, lv): export.png_bytes(img, upscale=3)
-            for p, levels in single_image.perturbed_strip(_x).items() for lv, img in levels.items()}
+    return {
+        (p, lv): export.png_bytes(img, upscale=3)
+        for p, levels in single_image.perturbed_strip(_x).items()
+        for lv, img in levels.items()
+    }
 
 
 ctx = sidebar.context()
@@ -24,27 +28,35 @@ pack = sidebar.require_pack(ctx)
 image = sidebar.require_image(ctx)
 st.title("Continuity under perturbation")
 variants = sidebar.variant_picker(pack)
+if ctx.present:  # previous/next image and the way out, with the sidebar collapsed
+    sidebar.controls(ctx)
 if not variants:
     st.info("Choose at least one variant.")
     st.stop()
 
 table = ds_table(loaders.pack_key(pack), image.key, tuple(variants), pack.models, image.x)
-st.plotly_chart(style.scale_fonts(ds_lines(table, f"This image ({image.caption})"), ctx.present),
-                key="ds-image")
+st.plotly_chart(
+    style.scale_fonts(ds_lines(table, f"This image ({image.caption})"), ctx.present), key="ds-image"
+)
 rows = single_image.ds_rows(table)
 
 report = loaders.get_stored_report(pack)
 test_table = report_view.continuity_means(report, variants)
 if test_table:
-    fig = ds_lines(test_table, f"Test-set mean, {report.sample_label('continuity')} "
-                               "(stored report, paper Fig. 4)")
+    fig = ds_lines(
+        test_table, f"Test-set mean, {report.sample_label('continuity')} (stored report, paper Fig. 4)"
+    )
     st.plotly_chart(style.scale_fonts(fig, ctx.present), key="ds-test")
     rows += single_image.ds_rows(test_table, source="test-set mean")
     rates = report_view.continuity_means(report, variants, key="violation_rate")
     if rates:
-        fig = ds_lines(rates, "Continuity violations: share of same-class test images "
-                              "closer than the perturbed copy (paper Fig. 1)",
-                       y_title="violation rate", percent=True)
+        fig = ds_lines(
+            rates,
+            "Continuity violations: share of same-class test images "
+            "closer than the perturbed copy (paper Fig. 1)",
+            y_title="violation rate",
+            percent=True,
+        )
         st.plotly_chart(style.scale_fonts(fig, ctx.present), key="violations-test")
 if report.message and not ctx.present:
     st.caption(report.message)
@@ -57,5 +69,6 @@ for name in LEVELS:
     for col, lv in zip(cols[1:], LEVELS[name]):
         col.image(pngs[(name, lv)], caption=f"level {lv}", width=192 if ctx.present else 96)
 
-st.download_button("Download numbers (CSV)", export.rows_to_csv(rows), "continuity.csv",
-                   "text/csv", on_click="ignore")
+st.download_button(
+    "Download numbers (CSV)", export.rows_to_csv(rows), "continuity.csv", "text/csv", on_click="ignore"
+)

@@ -1,6 +1,7 @@
 """Robustness: the chosen image under PGD for each variant: adversarial image, the
 perturbation (amplified), prediction before/after, and saliency of clean vs adversarial;
 below, the test-set clean and PGD accuracy from the pack's stored report (Table 2)."""
+
 import streamlit as st
 
 from sc_viz.app import export, loaders, report_view, sidebar, single_image, state
@@ -10,10 +11,10 @@ from sc_viz.explain import METHODS
 
 
 @st.cache_data(max_entries=32, show_spinner="Running PGD...")
-def attack(pack_key: str, image_key: str, variants: tuple, eps255: float, steps: int,
-           label, _models, _x):
-    return single_image.attack_each({v: _models[v] for v in variants}, _x, eps255 / 255,
-                                    steps=steps, label=label)
+def attack(pack_key: str, image_key: str, variants: tuple, eps255: float, steps: int, label, _models, _x):
+    return single_image.attack_each(
+        {v: _models[v] for v in variants}, _x, eps255 / 255, steps=steps, label=label
+    )
 
 
 @st.cache_data(max_entries=64, show_spinner="Explaining...")
@@ -46,20 +47,33 @@ c1, c2, c3 = (sidebar.controls(ctx) if ctx.present else st.container()).columns(
 eps255 = c1.select_slider("eps (x/255, L-inf)", EPS_CHOICES, key=state.bind("eps", EPS_CHOICES, what="eps"))
 steps = c2.slider("PGD steps", 1, 20, key=state.bind("pgd_steps"))
 adv_methods = ["none", *METHODS.names()]
-method = c3.selectbox("Saliency method", adv_methods,
-                      format_func=lambda m: "none" if m == "none" else sv.method_legend(m).title,
-                      key=state.bind("adv_method", adv_methods, what="method"),
-                      help="Map of each image for the class the model predicts on it.")
+method = c3.selectbox(
+    "Saliency method",
+    adv_methods,
+    format_func=lambda m: "none" if m == "none" else sv.method_legend(m).title,
+    key=state.bind("adv_method", adv_methods, what="method"),
+    help="Map of each image for the class the model predicts on it.",
+)
 if not variants:
     st.info("Choose at least one variant.")
     st.stop()
 
-results = attack(loaders.pack_key(pack), image.key, tuple(variants), float(eps255), steps,
-                 image.label, pack.models, image.x)
+results = attack(
+    loaders.pack_key(pack),
+    image.key,
+    tuple(variants),
+    float(eps255),
+    steps,
+    image.label,
+    pack.models,
+    image.x,
+)
 classes = pack.classes
 if not ctx.present:
-    st.caption("PGD pushes away from the true class (gallery) or from each model's own "
-               "prediction (upload); step eps/4, random start, seed 0.")
+    st.caption(
+        "PGD pushes away from the true class (gallery) or from each model's own "
+        "prediction (upload); step eps/4, random start, seed 0."
+    )
 heads = ["clean", "adversarial", "perturbation (amplified)"]
 title = sv.method_legend(method).title if method != "none" else ""
 heads += [f"{title}: clean", f"{title}: adversarial"] if method != "none" else []
@@ -75,8 +89,17 @@ for v in variants:
     for col, pic in zip(cols, pics):
         col.image(export.png_bytes(pic, upscale=max(1, px // pack.input_size)), width=px)
     if method != "none":
-        clean_map, adv_map = saliency_pair(loaders.pack_key(pack), image.key, v, float(eps255),
-                                           steps, method, pack.models[v], image.x, r.x_adv)
+        clean_map, adv_map = saliency_pair(
+            loaders.pack_key(pack),
+            image.key,
+            v,
+            float(eps255),
+            steps,
+            method,
+            pack.models[v],
+            image.x,
+            r.x_adv,
+        )
         cols[3].image(sv.overlay(image.x, clean_map, 0.5, size=px), width=px, output_format="PNG")
         cols[4].image(sv.overlay(r.x_adv, adv_map, 0.5, size=px), width=px, output_format="PNG")
     (b, pb), (a, pa) = r.before[0], r.after[0]
@@ -87,5 +110,6 @@ for v in variants:
         else:
             st.success("prediction kept")
 test_set_table(pack, variants, ctx.present)
-st.download_button("Download numbers (CSV)", export.rows_to_csv(rows), "robustness.csv",
-                   "text/csv", on_click="ignore")
+st.download_button(
+    "Download numbers (CSV)", export.rows_to_csv(rows), "robustness.csv", "text/csv", on_click="ignore"
+)

@@ -13,6 +13,7 @@ and no exception, and reports wall times and peak memory (RSS).
 Exit code: 0 all users correct, 1 a user got wrong results or an error, 2 time limit.
 This is a benchmark, not a CI test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,15 +82,21 @@ def user_session(pack, data: bytes, methods, options) -> dict:
     t0 = time.perf_counter()
     _, x = load_input(data, pack.input_size)  # (1, 3, S, S)
     grid = explain_grid(pack.models, x, methods=methods, options=options)
-    return {"targets": dict(grid.targets), "predictions": grid.predictions,
-            "maps": {k: e.map.clone() for k, e in grid.cells.items()},
-            "seconds": time.perf_counter() - t0}
+    return {
+        "targets": dict(grid.targets),
+        "predictions": grid.predictions,
+        "maps": {k: e.map.clone() for k, e in grid.cells.items()},
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def same(a: dict, b: dict) -> bool:
-    return (a["targets"] == b["targets"] and a["predictions"] == b["predictions"]
-            and a["maps"].keys() == b["maps"].keys()
-            and all(torch.equal(a["maps"][k], b["maps"][k]) for k in a["maps"]))
+    return (
+        a["targets"] == b["targets"]
+        and a["predictions"] == b["predictions"]
+        and a["maps"].keys() == b["maps"].keys()
+        and all(torch.equal(a["maps"][k], b["maps"][k]) for k in a["maps"])
+    )
 
 
 def random_pack(folder: Path) -> Path:
@@ -101,12 +108,19 @@ def random_pack(folder: Path) -> Path:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pack", default=str(REPO / "checkpoints" / "cifar10-resnet20"),
-                    help="pack folder (default: the demo pack; a random TinyCNN pack if missing)")
+    ap.add_argument(
+        "--pack",
+        default=str(REPO / "checkpoints" / "cifar10-resnet20"),
+        help="pack folder (default: the demo pack; a random TinyCNN pack if missing)",
+    )
     ap.add_argument("--users", type=int, default=8, help=f"concurrent users (at most {MAX_USERS})")
     ap.add_argument("--methods", nargs="+", default=None, help="default: every registered method")
-    ap.add_argument("--fast", action="store_true", help="cheap method settings (IG 16 steps, "
-                    "LIME 100 samples, SmoothGrad 8 samples) instead of the app's defaults")
+    ap.add_argument(
+        "--fast",
+        action="store_true",
+        help="cheap method settings (IG 16 steps, "
+        "LIME 100 samples, SmoothGrad 8 samples) instead of the app's defaults",
+    )
     ap.add_argument("--time-limit", type=float, default=900, help="seconds for the whole run")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     ap.add_argument("--json", help="also write the results here")
@@ -127,14 +141,25 @@ def main(argv=None) -> int:
         print(f"{pack_dir}: no variant loads: {pack.errors}", file=sys.stderr)
         return 1
     methods = args.methods or METHODS.names()
-    options = ({"ig": {"n_steps": 16}, "lime": {"n_samples": 100, "seed": 0},
-                "smoothgrad": {"n_samples": 8, "seed": 0}} if args.fast else
-               {"ig": {"n_steps": 50}, "lime": {"n_samples": 1000, "seed": 0},
-                "smoothgrad": {"n_samples": 25, "seed": 0}})
+    options = (
+        {
+            "ig": {"n_steps": 16},
+            "lime": {"n_samples": 100, "seed": 0},
+            "smoothgrad": {"n_samples": 8, "seed": 0},
+        }
+        if args.fast
+        else {
+            "ig": {"n_steps": 50},
+            "lime": {"n_samples": 1000, "seed": 0},
+            "smoothgrad": {"n_samples": 25, "seed": 0},
+        }
+    )
     options = {m: o for m, o in options.items() if m in methods}
     uploads = [upload_bytes(i) for i in range(args.users)]
-    print(f"pack {pack_dir} ({', '.join(pack.models)}), {args.users} users, methods "
-          f"{', '.join(methods)}, torch threads {torch.get_num_threads()}")
+    print(
+        f"pack {pack_dir} ({', '.join(pack.models)}), {args.users} users, methods "
+        f"{', '.join(methods)}, torch threads {torch.get_num_threads()}"
+    )
 
     # 1. every user alone, one after another: the reference results
     t0 = time.perf_counter()
@@ -173,23 +198,33 @@ def main(argv=None) -> int:
             failures.append(f"user {i}: {type(fut.exception()).__name__}: {fut.exception()}")
         elif not same(fut.result(), single[i]):
             failures.append(f"user {i}: results differ from the single-user run")
-    distinct = len({json.dumps(s["predictions"]) + str(float(sum(m.sum() for m in s["maps"].values())))
-                    for s in single})
+    distinct = len(
+        {json.dumps(s["predictions"]) + str(float(sum(m.sum() for m in s["maps"].values()))) for s in single}
+    )
     per_user = [f.result()["seconds"] for f in futures if f.exception() is None]
     report = {
-        "users": args.users, "pack": str(pack_dir), "variants": list(pack.models), "methods": methods,
-        "options": options, "torch_threads": torch.get_num_threads(),
+        "users": args.users,
+        "pack": str(pack_dir),
+        "variants": list(pack.models),
+        "methods": methods,
+        "options": options,
+        "torch_threads": torch.get_num_threads(),
         "single_user_total_s": round(t_single, 2),
         "single_user_mean_s": round(t_single / args.users, 2),
         "concurrent_wall_s": round(t_conc, 2),
-        "concurrent_per_user_s": {"min": round(min(per_user), 2) if per_user else None,
-                                  "max": round(max(per_user), 2) if per_user else None},
-        "rss_mb": {"start": round(rss_start, 1), "after_single_runs": round(rss_after_single, 1),
-                   "peak_concurrent": round(peak, 1),
-                   "peak_process_lifetime": round(
-                       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
+        "concurrent_per_user_s": {
+            "min": round(min(per_user), 2) if per_user else None,
+            "max": round(max(per_user), 2) if per_user else None,
+        },
+        "rss_mb": {
+            "start": round(rss_start, 1),
+            "after_single_runs": round(rss_after_single, 1),
+            "peak_concurrent": round(peak, 1),
+            "peak_process_lifetime": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        },
         "distinct_user_results": distinct,
-        "all_identical_to_single_user": not failures, "failures": failures,
+        "all_identical_to_single_user": not failures,
+        "failures": failures,
     }
     print(json.dumps(report, indent=2))
     if args.json:

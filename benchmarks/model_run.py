@@ -10,6 +10,7 @@ ratio; both give identical results (checked).
 
     .venv/bin/python benchmarks/model_run.py [--pack checkpoints/cifar10-resnet20] [--users 4]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,10 @@ def main() -> None:
     t_lock, a = run(model, xs, args.users, False)
     t_copy, b = run(model, xs, args.users, True)
     same = all(torch.equal(p[0], q[0]) and torch.equal(p[2], q[2]) for p, q in zip(a, b))
-    print(f"{args.requests} requests, {args.users} users, {pack.name}: lock {t_lock:.2f} s, "
-          f"copy per request {t_copy:.2f} s, copy/lock = {t_copy / t_lock:.2f}x, results identical: {same}")
+    print(
+        f"{args.requests} requests, {args.users} users, {pack.name}: lock {t_lock:.2f} s, "
+        f"copy per request {t_copy:.2f} s, copy/lock = {t_copy / t_lock:.2f}x, results identical: {same}"
+    )
 
 
 if __name__ == "__main__":

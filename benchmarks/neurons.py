@@ -10,6 +10,7 @@ turn, so load from other processes hits both alike. Run it on an otherwise idle 
     .venv/bin/python benchmarks/neurons.py [--pack checkpoints/cifar10-resnet20] [--images 1000]
         [--repeats 3] [--threads N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,9 @@ def bare(model, split, attack, batch_size: int) -> float:
 def probed(model, split, attack, batch_size: int) -> float:
     g = torch.Generator().manual_seed(0)
     t0 = time.perf_counter()
-    probe_batches(model, iterate_batches(split, batch_size, shuffle=False, augment=False), attack,
-                  generator=g)
+    probe_batches(
+        model, iterate_batches(split, batch_size, shuffle=False, augment=False), attack, generator=g
+    )
     return time.perf_counter() - t0
 
 
@@ -62,13 +64,17 @@ def main() -> None:
     print(f"{len(split)} images, PGD-{attack.steps}, torch threads {torch.get_num_threads()}")
     total_bare = total_probe = 0.0
     for v, model in pack.models.items():
-        runs = [(bare(model, split, attack, args.batch_size), probed(model, split, attack, args.batch_size))
-                for _ in range(args.repeats)]
+        runs = [
+            (bare(model, split, attack, args.batch_size), probed(model, split, attack, args.batch_size))
+            for _ in range(args.repeats)
+        ]
         b, p = min(r[0] for r in runs), min(r[1] for r in runs)
         total_bare, total_probe = total_bare + b, total_probe + p
         print(f"{v:10s} bare PGD + forward {b:7.1f} s   sensitivity {p:7.1f} s   ratio {p / b:.3f}")
-    print(f"{'all':10s} bare PGD + forward {total_bare:7.1f} s   sensitivity {total_probe:7.1f} s   "
-          f"ratio {total_probe / total_bare:.3f}")
+    print(
+        f"{'all':10s} bare PGD + forward {total_bare:7.1f} s   sensitivity {total_probe:7.1f} s   "
+        f"ratio {total_probe / total_bare:.3f}"
+    )
 
 
 if __name__ == "__main__":

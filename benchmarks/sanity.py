@@ -7,6 +7,7 @@ variant. Prints per-part times; a benchmark, not a test.
     .venv/bin/python benchmarks/sanity.py [--pack checkpoints/cifar10-resnet20]
         [--images 100] [--methods saliency gradcam ig] [--threads 2] [--skip-suite]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,11 +73,12 @@ def main() -> None:
     pack = load_pack(args.pack, device=args.device)
     test = load_split(pack.dataset, "test", data_root(), pack.input_size)
     methods = args.methods or DEFAULT_METHODS
-    ctx = EvalContext(pack, test, progress=False,
-                      options={"sanity_limit": args.images, "methods": methods})
-    print(f"pack {args.pack} ({len(pack.models)} variants, {pack.arch}, {pack.input_size} px), "
-          f"device {args.device}, torch threads {torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; methods {methods}")
+    ctx = EvalContext(pack, test, progress=False, options={"sanity_limit": args.images, "methods": methods})
+    print(
+        f"pack {args.pack} ({len(pack.models)} variants, {pack.arch}, {pack.input_size} px), "
+        f"device {args.device}, torch threads {torch.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; methods {methods}"
+    )
 
     x = test.get(0)[None].to(pack.device)  # (1, 3, H, W)
     options = {m: _options(ctx, m) for m in methods}
@@ -94,9 +96,11 @@ def main() -> None:
         start = Clock()
         out = run(ctx)
         wall, cpu = start.elapsed()
-        print(f"sanity suite, {out['n']} images, orders {out['orders']}: {wall:.0f} s wall, "
-              f"{cpu:.0f} s CPU ({wall / out['n']:.2f} s wall per image; target <= 600 s for "
-              "100 images)")
+        print(
+            f"sanity suite, {out['n']} images, orders {out['orders']}: {wall:.0f} s wall, "
+            f"{cpu:.0f} s CPU ({wall / out['n']:.2f} s wall per image; target <= 600 s for "
+            "100 images)"
+        )
         print("flagged:", {v: [m for m, f in fl.items() if f] for v, fl in out["flagged"].items()})
 
 

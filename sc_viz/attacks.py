@@ -1,6 +1,7 @@
 """PGD in pixel space (docs/method.md#pgd). The L-infinity threat model (random start, step,
 projection) is kept apart from the loop, as in MadryLab's robustness `attack_steps.py`; every
 iterate is clamped to [0, 1]. The paper's budgets live in `sc_viz.paper`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,13 @@ def paper_pgd(input_size: int) -> PGDConfig:
 CIFAR_PGD = paper_pgd(32)
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: PGDConfig = CIFAR_PGD,
-        generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: PGDConfig = CIFAR_PGD,
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
     """Untargeted PGD maximising cross-entropy; returns x_adv (N, 3, H, W), detached.
 
     Gradients are taken w.r.t. the input only (torch.autograd.grad), so the model's
@@ -67,8 +73,9 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: PGDConfig = CIF
 
 
 # ---------------------------------------------------------------- SPAT (docs/related_methods.md#spat)
-def shared_pixel_mask(model: nn.Module, x: torch.Tensor, top_k: int = 10,
-                      batched: bool = True) -> torch.Tensor:
+def shared_pixel_mask(
+    model: nn.Module, x: torch.Tensor, top_k: int = 10, batched: bool = True
+) -> torch.Tensor:
     """SPAT's shared mask *(our reading)*: M = min_c s_c / max(min_c s_c), with
     s_c = sum_channels |dz_c/dx| normalised per image to [0, 1], over each image's top-k
     predicted classes. x: (N, 3, H, W) -> (N, 1, H, W) in [0, 1], detached.
@@ -98,8 +105,12 @@ def _mask_and_loss_grad(model, x, y, top_k, batched):
         if batched:
             (grads,) = torch.autograd.grad(logits, x, rows, is_grads_batched=True)  # (R, N, 3, H, W)
         else:
-            grads = torch.stack([torch.autograd.grad(logits, x, row, retain_graph=j < len(rows) - 1)[0]
-                                 for j, row in enumerate(rows)])
+            grads = torch.stack(
+                [
+                    torch.autograd.grad(logits, x, row, retain_graph=j < len(rows) - 1)[0]
+                    for j, row in enumerate(rows)
+                ]
+            )
     sal = grads[:k].float().abs().sum(dim=2)  # (k, N, H, W)
     sal = sal / sal.flatten(2).amax(dim=2).clamp_min(1e-12)[..., None, None]
     shared = sal.min(dim=0).values  # (N, H, W)
@@ -108,9 +119,16 @@ def _mask_and_loss_grad(model, x, y, top_k, batched):
     return shared.unsqueeze(1).detach(), loss_grad
 
 
-def shared_pixel_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: PGDConfig = CIFAR_PGD,
-                     gamma: float = 0.1, top_k: int = 10, generator: Optional[torch.Generator] = None,
-                     batched: bool = True) -> torch.Tensor:
+def shared_pixel_pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: PGDConfig = CIFAR_PGD,
+    gamma: float = 0.1,
+    top_k: int = 10,
+    generator: Optional[torch.Generator] = None,
+    batched: bool = True,
+) -> torch.Tensor:
     """SPAT's shared-pixel PGD *(our reading)*: each step at x_t scales the sign step by
     gamma + (1 - gamma) * M(x_t), M the shared mask, so the perturbation lands mostly on
     pixels shared among the classes; the same L-inf threat model as `pgd`. -> (N, 3, H, W)."""

@@ -5,15 +5,17 @@ uint8 array cached on disk and held in memory; batches are cut and augmented as 
 which is far faster on a CPU than a per-sample DataLoader. Large-image folders (ImageNet)
 stream through a torchvision DataLoader instead.
 """
+
 from __future__ import annotations
 
 import gzip
 import hashlib
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing import Pool
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 import numpy as np
 import torch
@@ -22,10 +24,19 @@ from PIL import Image
 from sc_viz.registry import Registry
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck"]
-FASHION_CLASSES = ["t-shirt/top", "trouser", "pullover", "dress", "coat",
-                   "sandal", "shirt", "sneaker", "bag", "ankle boot"]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+FASHION_CLASSES = [
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+]
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # Largest input size decoded into memory; bigger image folders stream from disk.
 IN_MEMORY_MAX_SIZE = 64
@@ -71,13 +82,18 @@ class Split:
             return self.images[index].float() / 255.0
         return self.folder[index][0]
 
-    def subset(self, indices) -> "Split":
+    def subset(self, indices) -> Split:
         indices = torch.as_tensor(indices, dtype=torch.long)
         if self.images is not None:
-            return Split(self.labels[indices], self.classes, images=self.images[indices],
-                         paths=[self.paths[i] for i in indices] if self.paths else [])
-        return Split(self.labels[indices], self.classes,
-                     folder=torch.utils.data.Subset(self.folder, indices.tolist()))
+            return Split(
+                self.labels[indices],
+                self.classes,
+                images=self.images[indices],
+                paths=[self.paths[i] for i in indices] if self.paths else [],
+            )
+        return Split(
+            self.labels[indices], self.classes, folder=torch.utils.data.Subset(self.folder, indices.tolist())
+        )
 
 
 @dataclass(frozen=True)
@@ -131,16 +147,21 @@ def load_image_folder(folder: Path, size: int) -> Split:
     classes, items = _list_folder(folder)
     if not items:
         raise DataNotFound(f"{folder} holds no class folders with images")
-    key = hashlib.sha256(f"{folder.resolve()}|{size}|{len(items)}|{items[0][0]}|{items[-1][0]}"
-                         .encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        f"{folder.resolve()}|{size}|{len(items)}|{items[0][0]}|{items[-1][0]}".encode()
+    ).hexdigest()[:16]
     cache = cache_dir() / "arrays" / f"{folder.name}-{size}-{key}.npz"
     labels = torch.tensor([label for _, label in items], dtype=torch.long)
     if cache.exists():
         try:
             images = np.load(cache)["images"]
             if len(images) == len(items):
-                return Split(labels, classes, images=torch.from_numpy(images).permute(0, 3, 1, 2),
-                             paths=[p for p, _ in items])
+                return Split(
+                    labels,
+                    classes,
+                    images=torch.from_numpy(images).permute(0, 3, 1, 2),
+                    paths=[p for p, _ in items],
+                )
         except Exception:  # a half-written or stale cache is simply rebuilt
             pass
     with Pool(max(1, min(8, os.cpu_count() or 1))) as pool:
@@ -150,8 +171,9 @@ def load_image_folder(folder: Path, size: int) -> Split:
     tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")
     np.savez(tmp, images=images)
     os.replace(tmp, cache)
-    return Split(labels, classes, images=torch.from_numpy(images).permute(0, 3, 1, 2),
-                 paths=[p for p, _ in items])
+    return Split(
+        labels, classes, images=torch.from_numpy(images).permute(0, 3, 1, 2), paths=[p for p, _ in items]
+    )
 
 
 def _streaming_folder(folder: Path, size: int, train: bool) -> Split:
@@ -160,9 +182,11 @@ def _streaming_folder(folder: Path, size: int, train: bool) -> Split:
 
     if not folder.is_dir():
         raise DataNotFound(f"no image folder at {folder}")
-    tf = (T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToTensor()])
-          if train else T.Compose([T.Lambda(lambda im: center_resize(im.convert("RGB"), size)),
-                                   T.ToTensor()]))
+    tf = (
+        T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToTensor()])
+        if train
+        else T.Compose([T.Lambda(lambda im: center_resize(im.convert("RGB"), size)), T.ToTensor()])
+    )
     ds = ImageFolder(str(folder), transform=tf)
     return Split(torch.tensor(ds.targets), ds.classes, folder=ds)
 
@@ -197,7 +221,8 @@ def _load_cifar(name: str, tv_class: str):
             except Exception as err:
                 raise DataNotFound(
                     f"{name} not found under {root} (looked for {root / name / split}/<class>/ "
-                    f"and torchvision's files) and could not be downloaded: {err}") from None
+                    f"and torchvision's files) and could not be downloaded: {err}"
+                ) from None
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
         return Split(torch.tensor(ds.targets), list(ds.classes), images=images)
 
@@ -212,7 +237,7 @@ def _read_idx(path: Path) -> np.ndarray:
     with gzip.open(path, "rb") as f:
         data = f.read()
     ndim = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -225,26 +250,66 @@ def _load_fashion(root: Path, split: str, size: int) -> Split:
             x = torch.from_numpy(_read_idx(img).copy())  # (N, 28, 28)
             x = x[:, None].expand(-1, 3, -1, -1).contiguous()  # grey -> RGB (N, 3, 28, 28)
             if size != x.shape[-1]:
-                x = torch.nn.functional.interpolate(x.float(), size=(size, size), mode="bilinear",
-                                                    antialias=True).round().clamp(0, 255).byte()
+                x = (
+                    torch.nn.functional.interpolate(
+                        x.float(), size=(size, size), mode="bilinear", antialias=True
+                    )
+                    .round()
+                    .clamp(0, 255)
+                    .byte()
+                )
             return Split(torch.from_numpy(_read_idx(lab).astype(np.int64)), FASHION_CLASSES, images=x)
     raise DataNotFound(
         f"Fashion-MNIST not found: looked in {root / FASHION_DIRS[0]} and {FASHION_DIRS[1]} "
-        "(install it with `apt-get install -y dataset-fashion-mnist`)")
+        "(install it with `apt-get install -y dataset-fashion-mnist`)"
+    )
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
-DATASETS.add("cifar10", DatasetSpec(_load_cifar("cifar10", "CIFAR10"), 10, 32,
-                                    (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
-                                    "CIFAR-10 (image folder under the data root, or torchvision's)"))
-DATASETS.add("cifar100", DatasetSpec(_load_cifar("cifar100", "CIFAR100"), 100, 32,
-                                     (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
-                                     "CIFAR-100 (image folder under the data root, or torchvision's)"))
-DATASETS.add("fashion-mnist", DatasetSpec(_load_fashion, 10, 28, (0.2860,) * 3, (0.3530,) * 3,
-                                          "Fashion-MNIST from the idx files (Debian package)"))
-DATASETS.add("imagefolder", DatasetSpec(_load_imagefolder, 0, 224, IMAGENET_MEAN, IMAGENET_STD,
-                                        "any train/ + val|test/ class-folder tree (ImageNet too); "
-                                        "--data-root points at it"))
+DATASETS.add(
+    "cifar10",
+    DatasetSpec(
+        _load_cifar("cifar10", "CIFAR10"),
+        10,
+        32,
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        "CIFAR-10 (image folder under the data root, or torchvision's)",
+    ),
+)
+DATASETS.add(
+    "cifar100",
+    DatasetSpec(
+        _load_cifar("cifar100", "CIFAR100"),
+        100,
+        32,
+        (0.5071, 0.4865, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+        "CIFAR-100 (image folder under the data root, or torchvision's)",
+    ),
+)
+DATASETS.add(
+    "fashion-mnist",
+    DatasetSpec(
+        _load_fashion,
+        10,
+        28,
+        (0.2860,) * 3,
+        (0.3530,) * 3,
+        "Fashion-MNIST from the idx files (Debian package)",
+    ),
+)
+DATASETS.add(
+    "imagefolder",
+    DatasetSpec(
+        _load_imagefolder,
+        0,
+        224,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        "any train/ + val|test/ class-folder tree (ImageNet too); --data-root points at it",
+    ),
+)
 
 
 def load_split(dataset: str, split: str, root: Path, input_size: Optional[int] = None) -> Split:
@@ -261,15 +326,23 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) 
     flips = torch.rand(n, generator=generator) < 0.5
     out = torch.empty_like(x)
     for i in range(n):  # per-sample slicing; negligible next to the model's cost
-        crop = padded[i, :, offs[i, 0]:offs[i, 0] + h, offs[i, 1]:offs[i, 1] + w]
+        crop = padded[i, :, offs[i, 0] : offs[i, 0] + h, offs[i, 1] : offs[i, 1] + w]
         out[i] = crop.flip(-1) if flips[i] else crop
     return out
 
 
-def iterate_batches(split: Split, batch_size: int, *, shuffle: bool, augment: bool,
-                    generator: Optional[torch.Generator] = None, rank: int = 0, world: int = 1,
-                    device: torch.device | str = "cpu", num_workers: int = 0
-                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def iterate_batches(
+    split: Split,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    augment: bool,
+    generator: Optional[torch.Generator] = None,
+    rank: int = 0,
+    world: int = 1,
+    device: torch.device | str = "cpu",
+    num_workers: int = 0,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (x float (B, 3, H, W) in [0, 1], y (B,)) on `device`.
 
     Each rank gets an equal-length shard of the same (seeded) permutation, so DDP ranks
@@ -281,15 +354,18 @@ def iterate_batches(split: Split, batch_size: int, *, shuffle: bool, augment: bo
         order = order[: n - n % world][rank::world]
     if split.images is not None:
         for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             x = split.images[idx].float().div_(255.0)
             if augment:
                 x = random_crop_flip(x, generator)
             yield x.to(device, non_blocking=True), split.labels[idx].to(device, non_blocking=True)
         return
     loader = torch.utils.data.DataLoader(
-        torch.utils.data.Subset(split.folder, order.tolist()), batch_size=batch_size,
-        num_workers=num_workers, pin_memory=torch.cuda.is_available())
+        torch.utils.data.Subset(split.folder, order.tolist()),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        pin_memory=torch.cuda.is_available(),
+    )
     for x, y in loader:
         yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
@@ -330,6 +406,14 @@ def _load_colour_fashion(root: Path, split: str, size: int) -> Split:
     return Split(grey.labels, grey.classes, images=images)
 
 
-DATASETS.add("colour-fashion-mnist", DatasetSpec(
-    _load_colour_fashion, 10, 28, (0.5, 0.5, 0.5), (0.35, 0.35, 0.35),
-    "Fashion-MNIST on red/blue backgrounds: train 95% red, test 95% blue (fairness, Sec. 4.7)"))
+DATASETS.add(
+    "colour-fashion-mnist",
+    DatasetSpec(
+        _load_colour_fashion,
+        10,
+        28,
+        (0.5, 0.5, 0.5),
+        (0.35, 0.35, 0.35),
+        "Fashion-MNIST on red/blue backgrounds: train 95% red, test 95% blue (fairness, Sec. 4.7)",
+    ),
+)

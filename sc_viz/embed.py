@@ -9,19 +9,21 @@ variant's logits, so all plots share axes - logits share their axes, one per cla
 
 Point order everywhere: row 0 = x, rows 1..P = the perturbations, then the same-class set.
 """
+
 from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from sc_viz.model_run import model_device, using_model
 from sc_viz.losses import distance_score
+from sc_viz.model_run import model_device, using_model
 from sc_viz.perturb import LEVELS, photometric
 from sc_viz.registry import Registry
 
@@ -35,9 +37,15 @@ class EmbeddingPoints:
     indices: list[int]  # data-set index of each point (-1 when unknown or synthetic)
 
 
-def build_points(x: torch.Tensor, same_class_images: torch.Tensor, *, level: int = 1,
-                 perturbations: Sequence[str] = tuple(LEVELS), x_index: int = -1,
-                 same_class_indices: Optional[Sequence[int]] = None) -> EmbeddingPoints:
+def build_points(
+    x: torch.Tensor,
+    same_class_images: torch.Tensor,
+    *,
+    level: int = 1,
+    perturbations: Sequence[str] = tuple(LEVELS),
+    x_index: int = -1,
+    same_class_indices: Optional[Sequence[int]] = None,
+) -> EmbeddingPoints:
     """x (3, H, W), same-class images (M, 3, H, W) -> the N = 1 + P + M points."""
     x = x[None] if x.dim() == 3 else x  # (1, 3, H, W)
     perturbed = [photometric(x, name, level) for name in perturbations]  # P x (1, 3, H, W)
@@ -46,12 +54,16 @@ def build_points(x: torch.Tensor, same_class_images: torch.Tensor, *, level: int
     idx = list(same_class_indices) if same_class_indices is not None else [-1] * m
     if len(idx) != m:
         raise ValueError(f"{len(idx)} same-class indices for {m} images")
-    return EmbeddingPoints(images, [X_KIND, *perturbations] + [SAME_CLASS_KIND] * m,
-                           [x_index] + [-1] * len(perturbations) + [int(i) for i in idx])
+    return EmbeddingPoints(
+        images,
+        [X_KIND, *perturbations] + [SAME_CLASS_KIND] * m,
+        [x_index] + [-1] * len(perturbations) + [int(i) for i in idx],
+    )
 
 
-def same_class_set(split: Any, label: int, *, count: int = 200, exclude: Optional[int] = None,
-                   seed: int = 0) -> tuple[torch.Tensor, list[int]]:
+def same_class_set(
+    split: Any, label: int, *, count: int = 200, exclude: Optional[int] = None, seed: int = 0
+) -> tuple[torch.Tensor, list[int]]:
     """A seeded random `count` of the split's images of class `label` (all if fewer),
     leaving out index `exclude` (x itself): (images (M, 3, H, W), their indices)."""
     pool = torch.nonzero(split.labels == int(label)).flatten()
@@ -66,15 +78,20 @@ def same_class_set(split: Any, label: int, *, count: int = 200, exclude: Optiona
 
 
 @torch.no_grad()
-def logits_by_variant(models: dict[str, nn.Module], images: torch.Tensor, *,
-                      batch_size: int = 256) -> dict[str, torch.Tensor]:
+def logits_by_variant(
+    models: dict[str, nn.Module], images: torch.Tensor, *, batch_size: int = 256
+) -> dict[str, torch.Tensor]:
     """variant -> logits (N, C) on CPU, batched on each model's device."""
     out = {}
     for v, model in models.items():
         dev = model_device(model)
         with using_model(model):
-            out[v] = torch.cat([model(images[i:i + batch_size].to(dev)).float().cpu()
-                                for i in range(0, len(images), batch_size)])
+            out[v] = torch.cat(
+                [
+                    model(images[i : i + batch_size].to(dev)).float().cpu()
+                    for i in range(0, len(images), batch_size)
+                ]
+            )
     return out
 
 
@@ -87,8 +104,9 @@ def violations(logits: torch.Tensor, kinds: Sequence[str]) -> dict[str, int]:
     """For each perturbation p: #{same-class j : DS(x, j) < DS(x, T_p(x))} (strictly closer)."""
     ds = distances_to_x(logits)  # (N,)
     same = torch.tensor([k == SAME_CLASS_KIND for k in kinds])
-    return {k: int((ds[same] < ds[i]).sum()) for i, k in enumerate(kinds)
-            if k not in (X_KIND, SAME_CLASS_KIND)}
+    return {
+        k: int((ds[same] < ds[i]).sum()) for i, k in enumerate(kinds) if k not in (X_KIND, SAME_CLASS_KIND)
+    }
 
 
 # ---------------------------------------------------------------- projections
@@ -115,16 +133,18 @@ def _umap(seed: int, n_neighbors: int = 15, min_dist: float = 0.1, **opts):
     import umap
 
     # a fixed random_state makes UMAP deterministic (it then runs single-threaded)
-    return umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist,
-                     random_state=seed, **opts)
+    return umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed, **opts)
 
 
 PROJECTIONS: Registry[Projection] = Registry("projection")
 PROJECTIONS.add("pca", Projection(_pca, lambda o: 3, "PCA, linear, deterministic"))
-PROJECTIONS.add("tsne", Projection(_tsne, lambda o: int(o.get("perplexity", 30.0)) + 1,
-                                   "t-SNE (scikit-learn), PCA init, seeded"))
-PROJECTIONS.add("umap", Projection(_umap, lambda o: int(o.get("n_neighbors", 15)) + 2,
-                                   "UMAP (umap-learn), seeded"))
+PROJECTIONS.add(
+    "tsne",
+    Projection(_tsne, lambda o: int(o.get("perplexity", 30.0)) + 1, "t-SNE (scikit-learn), PCA init, seeded"),
+)
+PROJECTIONS.add(
+    "umap", Projection(_umap, lambda o: int(o.get("n_neighbors", 15)) + 2, "UMAP (umap-learn), seeded")
+)
 
 
 def check_size(method: str, n_points: int, options: Optional[dict] = None) -> None:
@@ -132,12 +152,14 @@ def check_size(method: str, n_points: int, options: Optional[dict] = None) -> No
     need = PROJECTIONS[method].min_points(options or {})
     if n_points < need:
         hint = {"tsne": " or lower perplexity", "umap": " or lower n_neighbors"}.get(method, "")
-        raise ValueError(f"{method} needs at least {need} points, got {n_points}: take more "
-                         f"same-class images{hint}")
+        raise ValueError(
+            f"{method} needs at least {need} points, got {n_points}: take more same-class images{hint}"
+        )
 
 
-def project(points: torch.Tensor, *, method: str = "pca", seed: int = 0,
-            options: Optional[dict] = None) -> torch.Tensor:
+def project(
+    points: torch.Tensor, *, method: str = "pca", seed: int = 0, options: Optional[dict] = None
+) -> torch.Tensor:
     """(N, D) -> (N, 2), reproducible for a given seed."""
     options = dict(options or {})
     check_size(method, len(points), options)
@@ -148,8 +170,9 @@ def project(points: torch.Tensor, *, method: str = "pca", seed: int = 0,
     return torch.from_numpy(np.asarray(coords, dtype=np.float32))  # (N, 2)
 
 
-def project_joint(logits: dict[str, torch.Tensor], *, method: str = "pca", seed: int = 0,
-                  options: Optional[dict] = None) -> dict[str, torch.Tensor]:
+def project_joint(
+    logits: dict[str, torch.Tensor], *, method: str = "pca", seed: int = 0, options: Optional[dict] = None
+) -> dict[str, torch.Tensor]:
     """One fit on every variant's points stacked: the same axes for every variant."""
     variants = list(logits)
     stacked = torch.cat([logits[v] for v in variants])  # (V * N, C)
@@ -181,8 +204,7 @@ def point_label(embedding: Embedding, row: int) -> str:
     return f"{kind}, level {embedding.level}"
 
 
-def point_image(embedding: Embedding, row: int, x: torch.Tensor, split: Any = None
-                ) -> Optional[torch.Tensor]:
+def point_image(embedding: Embedding, row: int, x: torch.Tensor, split: Any = None) -> Optional[torch.Tensor]:
     """The image of point `row` (3, H, W), e.g. the thumbnail of a clicked point: x itself,
     x's perturbed copy, or the same-class image from `split` (the pack's test split); None
     for a same-class image without a known index or split."""
@@ -195,24 +217,41 @@ def point_image(embedding: Embedding, row: int, x: torch.Tensor, split: Any = No
     return photometric(x[None], kind, embedding.level)[0]
 
 
-def embed(models: dict[str, nn.Module], x: torch.Tensor, same_class_images: torch.Tensor, *,
-          level: int = 1, method: str = "pca", joint: bool = False, seed: int = 0,
-          options: Optional[dict] = None, x_index: int = -1,
-          same_class_indices: Optional[Sequence[int]] = None) -> Embedding:
+def embed(
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    same_class_images: torch.Tensor,
+    *,
+    level: int = 1,
+    method: str = "pca",
+    joint: bool = False,
+    seed: int = 0,
+    options: Optional[dict] = None,
+    x_index: int = -1,
+    same_class_indices: Optional[Sequence[int]] = None,
+) -> Embedding:
     """The whole embedding view for one image (see the module docstring)."""
-    pts = build_points(x, same_class_images, level=level, x_index=x_index,
-                       same_class_indices=same_class_indices)
+    pts = build_points(
+        x, same_class_images, level=level, x_index=x_index, same_class_indices=same_class_indices
+    )
     # before any model runs; a joint fit projects every variant's points at once
     check_size(method, len(pts.kinds) * (len(models) if joint else 1), options)
     logits = logits_by_variant(models, pts.images)
     if joint:
         coords = project_joint(logits, method=method, seed=seed, options=options)
     else:
-        coords = {v: project(z, method=method, seed=seed, options=options)
-                  for v, z in logits.items()}
-    return Embedding(method, joint, level, pts.kinds, pts.indices, logits,
-                     {v: distances_to_x(z) for v, z in logits.items()},
-                     {v: violations(z, pts.kinds) for v, z in logits.items()}, coords)
+        coords = {v: project(z, method=method, seed=seed, options=options) for v, z in logits.items()}
+    return Embedding(
+        method,
+        joint,
+        level,
+        pts.kinds,
+        pts.indices,
+        logits,
+        {v: distances_to_x(z) for v, z in logits.items()},
+        {v: violations(z, pts.kinds) for v, z in logits.items()},
+        coords,
+    )
 
 
 def warm_up() -> float:

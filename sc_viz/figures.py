@@ -14,6 +14,7 @@ largest value (bright). The page shows `grid_cell(...).image` per cell and
 the positions of `GridLayout`, and `grid_figure` shows the same pixels in plotly at the
 same positions, with the map's raw values on hover.
 """
+
 from __future__ import annotations
 
 import functools
@@ -49,6 +50,7 @@ POINT_STYLE = {  # kind -> (marker symbol, size, colour)
 @dataclass(frozen=True)
 class MethodLegend:
     """What a method's colours mean, for the colour bar and the column tooltip."""
+
     title: str  # the plain name ("Integrated Gradients")
     help: str  # one line: what the map shows
     signed: bool
@@ -66,10 +68,16 @@ def method_legend(method: str) -> MethodLegend:
     spec = METHODS[method]
     title = spec.title or method
     if spec.signed:
-        return MethodLegend(title, spec.help, True, ("against", "0", "for"),
-                            "red: for the class, blue: against it, white: no effect")
-    return MethodLegend(title, spec.help, False, ("none", "", "most"),
-                        "bright: most influence on the class, dark: none")
+        return MethodLegend(
+            title,
+            spec.help,
+            True,
+            ("against", "0", "for"),
+            "red: for the class, blue: against it, white: no effect",
+        )
+    return MethodLegend(
+        title, spec.help, False, ("none", "", "most"), "bright: most influence on the class, dark: none"
+    )
 
 
 def is_blank(heat: torch.Tensor) -> bool:
@@ -143,11 +151,17 @@ def cell_caption(exp: Any, classes: Optional[Sequence[str]] = None) -> list[str]
     return [f"target: {name}"]
 
 
-def row_label(variant: str, predictions: Sequence[tuple[int, float]],
-              classes: Optional[Sequence[str]] = None) -> list[str]:
+def row_label(
+    variant: str, predictions: Sequence[tuple[int, float]], classes: Optional[Sequence[str]] = None
+) -> list[str]:
     """The lines under a row's input image: the variant, then its top predictions."""
-    return [variant, *(f"{class_name(classes, c)} {p:.0%}" if p >= 0.005 else
-                       f"{class_name(classes, c)} <1%" for c, p in predictions)]
+    return [
+        variant,
+        *(
+            f"{class_name(classes, c)} {p:.0%}" if p >= 0.005 else f"{class_name(classes, c)} <1%"
+            for c, p in predictions
+        ),
+    ]
 
 
 @dataclass
@@ -157,11 +171,16 @@ class GridCell:
     blank: bool  # the map is all zero (its measures mean nothing)
 
 
-def grid_cell(image: torch.Tensor, exp: Any, *, classes: Optional[Sequence[str]] = None,
-              opacity: float = 0.5, size: int = CELL_PX) -> GridCell:
+def grid_cell(
+    image: torch.Tensor,
+    exp: Any,
+    *,
+    classes: Optional[Sequence[str]] = None,
+    opacity: float = 0.5,
+    size: int = CELL_PX,
+) -> GridCell:
     """One cell of the grid (the page draws these as they arrive)."""
-    return GridCell(cell_image(image, exp, opacity, size), cell_caption(exp, classes),
-                    is_blank(exp.map))
+    return GridCell(cell_image(image, exp, opacity, size), cell_caption(exp, classes), is_blank(exp.map))
 
 
 def dimmed(image: np.ndarray, amount: float = 0.5) -> np.ndarray:
@@ -200,6 +219,7 @@ def wrap(text: str, px: int, width: float, bold: bool = False) -> list[str]:
 @dataclass(frozen=True)
 class GridLayout:
     """Pixel positions of the grid, shared by the PNG and the HTML (so they agree)."""
+
     rows: int
     cols: int  # 1 (input image) + methods
     size: int = CELL_PX
@@ -294,10 +314,13 @@ def legend_image(method: str, size: int = CELL_PX) -> np.ndarray:
     return np.asarray(im)
 
 
-def _cells_of(grid: Any, image: torch.Tensor, classes, opacity: float, size: int
-              ) -> dict[tuple[str, str], GridCell]:
-    return {key: grid_cell(image, exp, classes=classes, opacity=opacity, size=size)
-            for key, exp in grid.cells.items()}
+def _cells_of(
+    grid: Any, image: torch.Tensor, classes, opacity: float, size: int
+) -> dict[tuple[str, str], GridCell]:
+    return {
+        key: grid_cell(image, exp, classes=classes, opacity=opacity, size=size)
+        for key, exp in grid.cells.items()
+    }
 
 
 def _title_lines(title: str, lay: GridLayout) -> list[str]:
@@ -314,9 +337,15 @@ MISSING_CELL = ["not computed"]
 MODEBAR_PX = 40  # room right of the HTML grid for plotly's toolbar (else it covers a title)
 
 
-def grid_png(grid: Any, image: torch.Tensor, path: Union[str, Path, None] = None, *,
-             classes: Optional[Sequence[str]] = None, opacity: float = 0.5,
-             cell_px: int = CELL_PX) -> bytes:
+def grid_png(
+    grid: Any,
+    image: torch.Tensor,
+    path: Union[str, Path, None] = None,
+    *,
+    classes: Optional[Sequence[str]] = None,
+    opacity: float = 0.5,
+    cell_px: int = CELL_PX,
+) -> bytes:
     """The grid as one PNG with the screen's cells pixel for pixel (see the module
     docstring); written to `path` when given. Returns the PNG bytes."""
     lay = grid_layout(grid, cell_px)
@@ -326,37 +355,60 @@ def grid_png(grid: Any, image: torch.Tensor, path: Union[str, Path, None] = None
 
     def text(lines: Sequence[str], x: float, y: float, px: int, bold_first: bool = False) -> None:
         for i, line in enumerate(lines):
-            draw.text((x, y + i * round(px * 1.35)), line, fill="black", anchor="ma",
-                      font=font(px, bold_first and i == 0))
+            draw.text(
+                (x, y + i * round(px * 1.35)),
+                line,
+                fill="black",
+                anchor="ma",
+                font=font(px, bold_first and i == 0),
+            )
 
     for c, title in enumerate(column_titles(grid.methods)):
         lines = _title_lines(title, lay)
         for i, line in enumerate(lines):
-            draw.text((lay.left(c) + size / 2, lay.title_top + i * round(lay.title_px * 1.3)),
-                      line, fill="black", anchor="ma", font=font(lay.title_px, True))
+            draw.text(
+                (lay.left(c) + size / 2, lay.title_top + i * round(lay.title_px * 1.3)),
+                line,
+                fill="black",
+                anchor="ma",
+                font=font(lay.title_px, True),
+            )
         if c:
-            canvas.paste(Image.fromarray(legend_image(grid.methods[c - 1], size)),
-                         (lay.left(c), lay.legend_top))
+            canvas.paste(
+                Image.fromarray(legend_image(grid.methods[c - 1], size)), (lay.left(c), lay.legend_top)
+            )
     first = Image.fromarray(input_cell(image, size))
     for r, v in enumerate(grid.variants):
         top = lay.top(r)
-        draw.rectangle([lay.margin // 4, top, lay.margin // 4 + 3, top + size - 1],
-                       fill=variant_colour(v))  # the variant's colour, as in every figure
+        draw.rectangle(
+            [lay.margin // 4, top, lay.margin // 4 + 3, top + size - 1], fill=variant_colour(v)
+        )  # the variant's colour, as in every figure
         canvas.paste(first, (lay.left(0), top))
-        text(_caption_lines(row_label(v, grid.predictions.get(v, []), classes), lay),
-             lay.left(0) + size / 2, top + size + 4, lay.font_px, bold_first=True)
+        text(
+            _caption_lines(row_label(v, grid.predictions.get(v, []), classes), lay),
+            lay.left(0) + size / 2,
+            top + size + 4,
+            lay.font_px,
+            bold_first=True,
+        )
         for c, m in enumerate(grid.methods, start=1):
             cell = cells.get((v, m))
             if cell is None:
-                draw.rectangle([lay.left(c), top, lay.left(c) + size - 1, top + size - 1],
-                               fill=(240, 240, 240))
+                draw.rectangle(
+                    [lay.left(c), top, lay.left(c) + size - 1, top + size - 1], fill=(240, 240, 240)
+                )
             else:
                 canvas.paste(Image.fromarray(cell.image), (lay.left(c), top))
-            text(_caption_lines(cell.caption if cell else MISSING_CELL, lay),
-                 lay.left(c) + size / 2, top + size + 4, lay.font_px)
+            text(
+                _caption_lines(cell.caption if cell else MISSING_CELL, lay),
+                lay.left(c) + size / 2,
+                top + size + 4,
+                lay.font_px,
+            )
     for i, line in enumerate(lay.note_lines()):
-        draw.text((lay.margin, lay.note_top + i * lay.line_px), line, fill=(80, 80, 80),
-                  font=font(lay.font_px))
+        draw.text(
+            (lay.margin, lay.note_top + i * lay.line_px), line, fill=(80, 80, 80), font=font(lay.font_px)
+        )
     buf = io.BytesIO()
     canvas.save(buf, format="PNG")
     data = buf.getvalue()
@@ -387,12 +439,19 @@ def _plotly_scale(signed: bool, stops: int = 11) -> list[list]:
     """The grid's matplotlib colour map as a plotly colour scale."""
     at = np.linspace(0, 1, stops)
     rgb = map_colours(at * 2 - 1 if signed else at, signed)  # (stops, 3)
-    return [[float(t), "rgb({},{},{})".format(*(int(round(c * 255)) for c in col))]
-            for t, col in zip(at, rgb)]
+    return [
+        [float(t), "rgb({},{},{})".format(*(int(round(c * 255)) for c in col))] for t, col in zip(at, rgb)
+    ]
 
 
-def grid_figure(grid: Any, image: torch.Tensor, *, classes: Optional[Sequence[str]] = None,
-                opacity: float = 0.5, cell_px: int = CELL_PX) -> go.Figure:
+def grid_figure(
+    grid: Any,
+    image: torch.Tensor,
+    *,
+    classes: Optional[Sequence[str]] = None,
+    opacity: float = 0.5,
+    cell_px: int = CELL_PX,
+) -> go.Figure:
     """The grid as an interactive plotly figure: the same cell pixels at the same positions
     as `grid_png`, a colour bar per method, and each map's raw value on hover."""
     lay = grid_layout(grid, cell_px)
@@ -411,18 +470,41 @@ def grid_figure(grid: Any, image: torch.Tensor, *, classes: Optional[Sequence[st
         k = row * lay.cols + col + 1
         s = "" if k == 1 else str(k)
         left, top = lay.left(col), lay.top(row)
-        fig.update_layout({
-            f"xaxis{s}": dict(domain=[paper_x(left), paper_x(left + size)], anchor=f"y{s}",
-                              range=[-0.5, size - 0.5], visible=False, fixedrange=True),
-            f"yaxis{s}": dict(domain=[paper_y(top + size), paper_y(top)], anchor=f"x{s}",
-                              range=[size - 0.5, -0.5], visible=False, fixedrange=True)})
+        fig.update_layout(
+            {
+                f"xaxis{s}": dict(
+                    domain=[paper_x(left), paper_x(left + size)],
+                    anchor=f"y{s}",
+                    range=[-0.5, size - 0.5],
+                    visible=False,
+                    fixedrange=True,
+                ),
+                f"yaxis{s}": dict(
+                    domain=[paper_y(top + size), paper_y(top)],
+                    anchor=f"x{s}",
+                    range=[size - 0.5, -0.5],
+                    visible=False,
+                    fixedrange=True,
+                ),
+            }
+        )
         return f"x{s}", f"y{s}"
 
     def caption(lines: Sequence[str], col: int, y: float, px: int, bold_first: bool = False) -> None:
         shown = [f"<b>{t}</b>" if bold_first and i == 0 else t for i, t in enumerate(lines)]
-        notes.append(dict(text="<br>".join(shown), x=paper_x(lay.left(col) + size / 2),
-                          y=paper_y(y), xref="paper", yref="paper", xanchor="center",
-                          yanchor="top", showarrow=False, font=dict(size=px)))
+        notes.append(
+            dict(
+                text="<br>".join(shown),
+                x=paper_x(lay.left(col) + size / 2),
+                y=paper_y(y),
+                xref="paper",
+                yref="paper",
+                xanchor="center",
+                yanchor="top",
+                showarrow=False,
+                font=dict(size=px),
+            )
+        )
 
     for c, title in enumerate(column_titles(grid.methods)):
         caption([f"<b>{t}</b>" for t in _title_lines(title, lay)], c, lay.title_top, lay.title_px)
@@ -430,61 +512,136 @@ def grid_figure(grid: Any, image: torch.Tensor, *, classes: Optional[Sequence[st
     shown_bars: set[str] = set()
     for r, v in enumerate(grid.variants):
         top = lay.top(r)
-        fig.add_shape(type="rect", xref="paper", yref="paper", line_width=0,
-                      fillcolor=variant_colour(v), x0=paper_x(lay.margin // 4),
-                      x1=paper_x(lay.margin // 4 + 4), y0=paper_y(top + size), y1=paper_y(top))
+        fig.add_shape(
+            type="rect",
+            xref="paper",
+            yref="paper",
+            line_width=0,
+            fillcolor=variant_colour(v),
+            x0=paper_x(lay.margin // 4),
+            x1=paper_x(lay.margin // 4 + 4),
+            y0=paper_y(top + size),
+            y1=paper_y(top),
+        )
         xr, yr = axes(r, 0)
         fig.add_trace(go.Image(source=png_data_uri(first), xaxis=xr, yaxis=yr, hoverinfo="skip"))
-        caption(_caption_lines(row_label(v, grid.predictions.get(v, []), classes), lay), 0,
-                top + size + 4, lay.font_px, bold_first=True)
+        caption(
+            _caption_lines(row_label(v, grid.predictions.get(v, []), classes), lay),
+            0,
+            top + size + 4,
+            lay.font_px,
+            bold_first=True,
+        )
         for c, m in enumerate(grid.methods, start=1):
             cell, exp = cells.get((v, m)), grid.cells.get((v, m))
-            caption(_caption_lines(cell.caption if cell else MISSING_CELL, lay), c,
-                    top + size + 4, lay.font_px)
+            caption(
+                _caption_lines(cell.caption if cell else MISSING_CELL, lay), c, top + size + 4, lay.font_px
+            )
             if cell is None:
-                fig.add_shape(type="rect", xref="paper", yref="paper", line_width=0,
-                              fillcolor="rgb(240,240,240)", x0=paper_x(lay.left(c)),
-                              x1=paper_x(lay.left(c) + size), y0=paper_y(top + size), y1=paper_y(top))
+                fig.add_shape(
+                    type="rect",
+                    xref="paper",
+                    yref="paper",
+                    line_width=0,
+                    fillcolor="rgb(240,240,240)",
+                    x0=paper_x(lay.left(c)),
+                    x1=paper_x(lay.left(c) + size),
+                    y0=paper_y(top + size),
+                    y1=paper_y(top),
+                )
                 continue
             xr, yr = axes(r, c)
-            fig.add_trace(go.Image(source=png_data_uri(cell.image), xaxis=xr, yaxis=yr,
-                                   hoverinfo="skip"))
+            fig.add_trace(go.Image(source=png_data_uri(cell.image), xaxis=xr, yaxis=yr, hoverinfo="skip"))
             if cell.blank:
                 continue
             axis = "coloraxis" if c == 1 else f"coloraxis{c}"
             h, w = exp.map.shape
             # invisible: it carries the hover values and the colour bar, the Image shows the pixels
-            fig.add_trace(go.Heatmap(
-                z=scaled_map(exp.map, exp.signed), customdata=exp.map.detach().float().numpy(),
-                x0=size / w / 2 - 0.5, dx=size / w, y0=size / h / 2 - 0.5, dy=size / h,
-                xaxis=xr, yaxis=yr, opacity=0, coloraxis=axis,
-                hovertemplate=f"{v} · {method_legend(m).title}<br>value %{{customdata:.3g}}"
-                              "<br>%{z:.0%} of the map's largest |value|<extra></extra>"))
+            fig.add_trace(
+                go.Heatmap(
+                    z=scaled_map(exp.map, exp.signed),
+                    customdata=exp.map.detach().float().numpy(),
+                    x0=size / w / 2 - 0.5,
+                    dx=size / w,
+                    y0=size / h / 2 - 0.5,
+                    dy=size / h,
+                    xaxis=xr,
+                    yaxis=yr,
+                    opacity=0,
+                    coloraxis=axis,
+                    hovertemplate=f"{v} · {method_legend(m).title}<br>value %{{customdata:.3g}}"
+                    "<br>%{z:.0%} of the map's largest |value|<extra></extra>",
+                )
+            )
             shown_bars.add(m)
     for c, m in enumerate(grid.methods, start=1):
         if m not in shown_bars:
             continue
         leg = method_legend(m)
-        fig.update_layout({"coloraxis" if c == 1 else f"coloraxis{c}": dict(
-            colorscale=_plotly_scale(leg.signed), cmin=-1 if leg.signed else 0, cmax=1,
-            colorbar=dict(orientation="h", x=paper_x(lay.left(c) + size / 2), xanchor="center",
-                          y=paper_y(lay.legend_top), yanchor="top", len=size / width,
-                          lenmode="fraction", thickness=lay.bar_px, outlinewidth=0, xpad=0,
-                          ypad=0, showticklabels=False, ticks=""))})
+        fig.update_layout(
+            {
+                "coloraxis" if c == 1 else f"coloraxis{c}": dict(
+                    colorscale=_plotly_scale(leg.signed),
+                    cmin=-1 if leg.signed else 0,
+                    cmax=1,
+                    colorbar=dict(
+                        orientation="h",
+                        x=paper_x(lay.left(c) + size / 2),
+                        xanchor="center",
+                        y=paper_y(lay.legend_top),
+                        yanchor="top",
+                        len=size / width,
+                        lenmode="fraction",
+                        thickness=lay.bar_px,
+                        outlinewidth=0,
+                        xpad=0,
+                        ypad=0,
+                        showticklabels=False,
+                        ticks="",
+                    ),
+                )
+            }
+        )
         # the labels as annotations, inside the bar's width (tick labels would spill over)
         for tick, at, anchor in zip(leg.ticks, (0, size / 2, size), ("left", "center", "right")):
-            notes.append(dict(text=tick, x=paper_x(lay.left(c) + at), xanchor=anchor,
-                              y=paper_y(lay.legend_top + lay.bar_px + 3), yanchor="top",
-                              xref="paper", yref="paper", showarrow=False,
-                              font=dict(size=lay.font_px)))
-    notes.append(dict(text="<br>".join(lay.note_lines()), x=paper_x(lay.margin),
-                      y=paper_y(lay.note_top), xref="paper", yref="paper", xanchor="left",
-                      yanchor="top", align="left", showarrow=False,
-                      font=dict(size=lay.font_px, color="#505050")))
-    fig.update_layout(width=width, height=height, margin=dict(l=0, r=0, t=0, b=0),
-                      annotations=notes, plot_bgcolor="white", paper_bgcolor="white",
-                      showlegend=False, font=dict(family="DejaVu Sans, Verdana, sans-serif"),
-                      modebar=dict(orientation="v"))
+            notes.append(
+                dict(
+                    text=tick,
+                    x=paper_x(lay.left(c) + at),
+                    xanchor=anchor,
+                    y=paper_y(lay.legend_top + lay.bar_px + 3),
+                    yanchor="top",
+                    xref="paper",
+                    yref="paper",
+                    showarrow=False,
+                    font=dict(size=lay.font_px),
+                )
+            )
+    notes.append(
+        dict(
+            text="<br>".join(lay.note_lines()),
+            x=paper_x(lay.margin),
+            y=paper_y(lay.note_top),
+            xref="paper",
+            yref="paper",
+            xanchor="left",
+            yanchor="top",
+            align="left",
+            showarrow=False,
+            font=dict(size=lay.font_px, color="#505050"),
+        )
+    )
+    fig.update_layout(
+        width=width,
+        height=height,
+        margin=dict(l=0, r=0, t=0, b=0),
+        annotations=notes,
+        plot_bgcolor="white",
+        paper_bgcolor="white",
+        showlegend=False,
+        font=dict(family="DejaVu Sans, Verdana, sans-serif"),
+        modebar=dict(orientation="v"),
+    )
     return fig
 
 
@@ -529,12 +686,19 @@ def shared_ranges(embedding: Any, pad: float = 0.05) -> Optional[tuple[list[floa
     allxy = torch.cat(list(embedding.coords.values())).numpy()  # (V * N, 2)
     lo, hi = allxy.min(0), allxy.max(0)
     margin = pad * (hi - lo + 1e-9)
-    return ([float(lo[0] - margin[0]), float(hi[0] + margin[0])],
-            [float(lo[1] - margin[1]), float(hi[1] + margin[1])])
+    return (
+        [float(lo[0] - margin[0]), float(hi[0] + margin[0])],
+        [float(lo[1] - margin[1]), float(hi[1] + margin[1])],
+    )
 
 
-def embedding_figure(embedding: Any, *, variants: Optional[Sequence[str]] = None,
-                     shown: Optional[set] = None, cell_px: int = 380) -> go.Figure:
+def embedding_figure(
+    embedding: Any,
+    *,
+    variants: Optional[Sequence[str]] = None,
+    shown: Optional[set] = None,
+    cell_px: int = 380,
+) -> go.Figure:
     """One scatter per variant: same-class images, x and each perturbation (those in
     `shown`; all when None) marked distinctly, x drawn last (on top). Hover: what the point
     is (`embed.point_label`) and its DS to x; each point's customdata is [row, label, DS],
@@ -543,8 +707,12 @@ def embedding_figure(embedding: Any, *, variants: Optional[Sequence[str]] = None
     from sc_viz.embed import point_label
 
     variants = list(variants or embedding.coords)
-    fig = make_subplots(rows=1, cols=len(variants), horizontal_spacing=0.04,
-                        subplot_titles=[violation_title(embedding, v, shown) for v in variants])
+    fig = make_subplots(
+        rows=1,
+        cols=len(variants),
+        horizontal_spacing=0.04,
+        subplot_titles=[violation_title(embedding, v, shown) for v in variants],
+    )
     kinds = np.array(embedding.kinds)
     for c, v in enumerate(variants, start=1):
         xy = embedding.coords[v].numpy()
@@ -555,21 +723,38 @@ def embedding_figure(embedding: Any, *, variants: Optional[Sequence[str]] = None
                 continue
             symbol, size, colour = POINT_STYLE.get(kind, ("circle-open", 10, "purple"))
             custom = [[int(i), point_label(embedding, int(i)), float(ds[i])] for i in sel]
-            fig.add_trace(go.Scatter(
-                x=xy[sel, 0], y=xy[sel, 1], mode="markers", legendgroup=kind,
-                name=legend_name(embedding, v, kind),
-                showlegend=(c == 1) or kind not in ("x", "same_class"),
-                marker=dict(symbol=symbol, size=size, color=colour,
-                            line=dict(width=1.5 if kind == "x" else 0.5, color="white")),
-                cliponaxis=False, customdata=custom,
-                hovertemplate="%{customdata[1]}<br>DS to x %{customdata[2]:.3f}<extra>"
-                              + v + "</extra>"), row=1, col=c)
+            fig.add_trace(
+                go.Scatter(
+                    x=xy[sel, 0],
+                    y=xy[sel, 1],
+                    mode="markers",
+                    legendgroup=kind,
+                    name=legend_name(embedding, v, kind),
+                    showlegend=(c == 1) or kind not in ("x", "same_class"),
+                    marker=dict(
+                        symbol=symbol,
+                        size=size,
+                        color=colour,
+                        line=dict(width=1.5 if kind == "x" else 0.5, color="white"),
+                    ),
+                    cliponaxis=False,
+                    customdata=custom,
+                    hovertemplate="%{customdata[1]}<br>DS to x %{customdata[2]:.3f}<extra>" + v + "</extra>",
+                ),
+                row=1,
+                col=c,
+            )
     ranges = shared_ranges(embedding)
     if ranges:
         fig.update_xaxes(range=ranges[0], autorange=False)
         fig.update_yaxes(range=ranges[1], autorange=False)
-    fig.update_layout(width=cell_px * len(variants), height=cell_px + 80, hovermode="closest",
-                      legend=dict(orientation="h", y=-0.08), margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(
+        width=cell_px * len(variants),
+        height=cell_px + 80,
+        hovermode="closest",
+        legend=dict(orientation="h", y=-0.08),
+        margin=dict(l=10, r=10, t=40, b=10),
+    )
     return fig
 
 
@@ -582,13 +767,18 @@ def selected_rows(selection: Any) -> list[int]:
     return list(dict.fromkeys(rows))
 
 
-MPL_MARKERS = {"circle": "o", "star": "*", "diamond": "D", "square": "s",
-               "triangle-up": "^", "cross": "P"}
+MPL_MARKERS = {"circle": "o", "star": "*", "diamond": "D", "square": "s", "triangle-up": "^", "cross": "P"}
 
 
-def embedding_png(embeddings: Sequence[Any], path: Union[str, Path, None] = None, *,
-                  variants: Optional[Sequence[str]] = None, shown: Optional[set] = None,
-                  cell_in: float = 3.2, dpi: int = 130) -> bytes:
+def embedding_png(
+    embeddings: Sequence[Any],
+    path: Union[str, Path, None] = None,
+    *,
+    variants: Optional[Sequence[str]] = None,
+    shown: Optional[set] = None,
+    cell_in: float = 3.2,
+    dpi: int = 130,
+) -> bytes:
     """A static PNG (matplotlib) of one or more embeddings of the same points: one row per
     embedding (e.g. PCA, t-SNE, UMAP), one column per variant; joint ones share axes."""
     import matplotlib
@@ -597,8 +787,12 @@ def embedding_png(embeddings: Sequence[Any], path: Union[str, Path, None] = None
     import matplotlib.pyplot as plt
 
     variants = list(variants or embeddings[0].coords)
-    fig, axes = plt.subplots(len(embeddings), len(variants), squeeze=False,
-                             figsize=(cell_in * len(variants), cell_in * len(embeddings) + 0.4))
+    fig, axes = plt.subplots(
+        len(embeddings),
+        len(variants),
+        squeeze=False,
+        figsize=(cell_in * len(variants), cell_in * len(embeddings) + 0.4),
+    )
     for row, emb in zip(axes, embeddings):
         kinds = np.array(emb.kinds)
         for ax, v in zip(row, variants):
@@ -609,10 +803,16 @@ def embedding_png(embeddings: Sequence[Any], path: Union[str, Path, None] = None
                 if colour.startswith("rgba"):  # plotly colour string -> matplotlib tuple
                     *rgb, alpha = (float(t) for t in colour[5:-1].split(","))
                     colour = (*(c / 255 for c in rgb), alpha)
-                ax.scatter(xy[sel, 0], xy[sel, 1], s=size ** 2 / 3, c=[colour],
-                           label=legend_name(emb, v, kind),
-                           marker=MPL_MARKERS.get(symbol, "o"), linewidths=0.3,
-                           edgecolors="white" if kind == "same_class" else "black")
+                ax.scatter(
+                    xy[sel, 0],
+                    xy[sel, 1],
+                    s=size**2 / 3,
+                    c=[colour],
+                    label=legend_name(emb, v, kind),
+                    marker=MPL_MARKERS.get(symbol, "o"),
+                    linewidths=0.3,
+                    edgecolors="white" if kind == "same_class" else "black",
+                )
             ax.set_title(violation_title(emb, v, shown), fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
@@ -634,8 +834,12 @@ def embedding_png(embeddings: Sequence[Any], path: Union[str, Path, None] = None
 
 # ---------------------------------------------------------------- continuity and training curves
 # Lines take the variant's registry colour (`variant_colour`), as in every figure.
-def ds_lines(table: Mapping[str, Mapping[str, Mapping]], title: str = "",
-             y_title: str = "DS = ||f(x) - f(T(x))||", percent: bool = False) -> go.Figure:
+def ds_lines(
+    table: Mapping[str, Mapping[str, Mapping]],
+    title: str = "",
+    y_title: str = "DS = ||f(x) - f(T(x))||",
+    percent: bool = False,
+) -> go.Figure:
     """One panel per perturbation: DS (y) against level (x), one line per variant.
 
     `table` is {variant: {perturbation: {level: DS}}}; levels may be int or str keys (JSON)."""
@@ -645,10 +849,19 @@ def ds_lines(table: Mapping[str, Mapping[str, Mapping]], title: str = "",
         for variant, per in table.items():
             levels = per.get(name, {})
             xs = sorted(levels, key=int)
-            fig.add_trace(go.Scatter(x=[int(x) for x in xs], y=[levels[x] for x in xs],
-                                     mode="lines+markers", name=variant, legendgroup=variant,
-                                     showlegend=(col == 1), line={"color": variant_colour(variant)}),
-                          row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=[int(x) for x in xs],
+                    y=[levels[x] for x in xs],
+                    mode="lines+markers",
+                    name=variant,
+                    legendgroup=variant,
+                    showlegend=(col == 1),
+                    line={"color": variant_colour(variant)},
+                ),
+                row=1,
+                col=col,
+            )
         fig.update_xaxes(title_text="level", tickvals=[1, 2, 3, 4], row=1, col=col)
     fig.update_yaxes(title_text=y_title, row=1, col=1)
     if percent:
@@ -662,8 +875,17 @@ def curves_figure(table: Mapping[str, list], metric: str) -> go.Figure:
     fig = go.Figure()
     for variant, ys in table.items():
         if variant != "epoch":
-            fig.add_trace(go.Scatter(x=table["epoch"], y=ys, mode="lines+markers", name=variant,
-                                     line={"color": variant_colour(variant)}, connectgaps=False))
-    fig.update_layout(title=metric, height=280, margin={"t": 40, "b": 30, "l": 40, "r": 10},
-                      xaxis_title="epoch")
+            fig.add_trace(
+                go.Scatter(
+                    x=table["epoch"],
+                    y=ys,
+                    mode="lines+markers",
+                    name=variant,
+                    line={"color": variant_colour(variant)},
+                    connectgaps=False,
+                )
+            )
+    fig.update_layout(
+        title=metric, height=280, margin={"t": 40, "b": 30, "l": 40, "r": 10}, xaxis_title="epoch"
+    )
     return fig

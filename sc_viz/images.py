@@ -4,6 +4,7 @@ Formats are checked by content, never by extension: only the decoders of the all
 ever see the bytes. The pixel count is checked from the header before any pixel is
 decoded (decompression bombs), and every failure is one `ImageError` line.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,18 +17,25 @@ from sc_viz.data import center_resize
 
 # Pillow format name -> name shown to users. MPO is the JPEG variant many cameras and
 # phones write (a JPEG with extra frames, e.g. a depth map); its first frame is a JPEG.
-ALLOWED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "WEBP": "WebP", "BMP": "BMP",
-                   "GIF": "GIF"}
+ALLOWED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "WEBP": "WebP", "BMP": "BMP", "GIF": "GIF"}
 ALLOWED_TEXT = "PNG, JPEG, WebP, BMP or GIF"
 MAX_BYTES = 25 * 1024 * 1024  # also `server.maxUploadSize` in .streamlit/config.toml
 MAX_PIXELS = 40_000_000  # e.g. 8000 x 5000; PIL's own bomb check is at ~89 M
 
 # Magic bytes of formats people commonly try, so a refusal can say what the file is.
 _KNOWN_REFUSED = [
-    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"%!PS", "PostScript/EPS"),
-    (b"\xc5\xd0\xd3\xc6", "EPS"), (b"%PDF", "PDF"), (b"<svg", "SVG"), (b"<?xml", "SVG/XML"),
-    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xff\x4f\xff\x51", "JPEG 2000"),
-    (b"8BPS", "Photoshop"), (b"qoif", "QOI"), (b"\x00\x00\x01\x00", "ICO"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"%!PS", "PostScript/EPS"),
+    (b"\xc5\xd0\xd3\xc6", "EPS"),
+    (b"%PDF", "PDF"),
+    (b"<svg", "SVG"),
+    (b"<?xml", "SVG/XML"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000"),
+    (b"8BPS", "Photoshop"),
+    (b"qoif", "QOI"),
+    (b"\x00\x00\x01\x00", "ICO"),
 ]
 
 
@@ -48,7 +56,7 @@ def _sniff(data: bytes) -> str | None:
 
 def _one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
-    return (text[0][:80] if text else type(err).__name__)
+    return text[0][:80] if text else type(err).__name__
 
 
 def load_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:

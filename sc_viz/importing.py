@@ -10,6 +10,7 @@ buffers, attacker copies); anything that does not fit the architecture is refuse
 the keys named, or, with `non_strict`, loaded and listed in the manifest. Nothing is
 written until every variant loaded and passed its check forward pass.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,36 +35,133 @@ EMA_KEYS = ("ema", "model_ema", "state_dict_ema")
 # wrappers. Stripped only when every key has it and the architecture's own keys do not.
 PREFIXES = ("module.", "_orig_mod.", "attacker.model.", "model.", "base_model.", "net.")
 # Normalisation stored as buffers (mean, std); sc-viz's own `normalize.*` too.
-NORMALISER_KEYS = (("mean", "std"), ("mu", "sigma"), ("normalizer.new_mean", "normalizer.new_std"),
-                   ("normalize.mean", "normalize.std"))
+NORMALISER_KEYS = (
+    ("mean", "std"),
+    ("mu", "sigma"),
+    ("normalizer.new_mean", "normalizer.new_std"),
+    ("normalize.mean", "normalize.std"),
+)
 ATTACKER_PREFIX = "attacker."  # robustness-lib's second copy of the model (for its attacks)
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
 MAX_VARIANTS = 8
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 CIFAR100_CLASSES = [
-    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle",
-    "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle",
-    "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch", "crab", "crocodile", "cup",
-    "dinosaur", "dolphin", "elephant", "flatfish", "forest", "fox", "girl", "hamster", "house",
-    "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard", "lion", "lizard", "lobster", "man",
-    "maple_tree", "motorcycle", "mountain", "mouse", "mushroom", "oak_tree", "orange", "orchid",
-    "otter", "palm_tree", "pear", "pickup_truck", "pine_tree", "plain", "plate", "poppy", "porcupine",
-    "possum", "rabbit", "raccoon", "ray", "road", "rocket", "rose", "sea", "seal", "shark", "shrew",
-    "skunk", "skyscraper", "snail", "snake", "spider", "squirrel", "streetcar", "sunflower",
-    "sweet_pepper", "table", "tank", "telephone", "television", "tiger", "tractor", "train", "trout",
-    "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm"]
+    "apple",
+    "aquarium_fish",
+    "baby",
+    "bear",
+    "beaver",
+    "bed",
+    "bee",
+    "beetle",
+    "bicycle",
+    "bottle",
+    "bowl",
+    "boy",
+    "bridge",
+    "bus",
+    "butterfly",
+    "camel",
+    "can",
+    "castle",
+    "caterpillar",
+    "cattle",
+    "chair",
+    "chimpanzee",
+    "clock",
+    "cloud",
+    "cockroach",
+    "couch",
+    "crab",
+    "crocodile",
+    "cup",
+    "dinosaur",
+    "dolphin",
+    "elephant",
+    "flatfish",
+    "forest",
+    "fox",
+    "girl",
+    "hamster",
+    "house",
+    "kangaroo",
+    "keyboard",
+    "lamp",
+    "lawn_mower",
+    "leopard",
+    "lion",
+    "lizard",
+    "lobster",
+    "man",
+    "maple_tree",
+    "motorcycle",
+    "mountain",
+    "mouse",
+    "mushroom",
+    "oak_tree",
+    "orange",
+    "orchid",
+    "otter",
+    "palm_tree",
+    "pear",
+    "pickup_truck",
+    "pine_tree",
+    "plain",
+    "plate",
+    "poppy",
+    "porcupine",
+    "possum",
+    "rabbit",
+    "raccoon",
+    "ray",
+    "road",
+    "rocket",
+    "rose",
+    "sea",
+    "seal",
+    "shark",
+    "shrew",
+    "skunk",
+    "skyscraper",
+    "snail",
+    "snake",
+    "spider",
+    "squirrel",
+    "streetcar",
+    "sunflower",
+    "sweet_pepper",
+    "table",
+    "tank",
+    "telephone",
+    "television",
+    "tiger",
+    "tractor",
+    "train",
+    "trout",
+    "tulip",
+    "turtle",
+    "wardrobe",
+    "whale",
+    "willow_tree",
+    "wolf",
+    "woman",
+    "worm",
+]
 
 PICKLE_HELP = (
     "sc-viz never runs code from a checkpoint. Convert it where it was made: load it in your "
     "own environment, then save the weights only, e.g.\n"
     "    from safetensors.torch import save_file\n"
     "    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, 'model.safetensors')\n"
-    "and import model.safetensors.")
+    "and import model.safetensors."
+)
 
 
-RESHAPE_NOTES = {"tokens": "; its patch tokens laid on the grid, class token dropped",
-                 "nhwc": "; channels-last blocks permuted to (C, h, w)"}
+RESHAPE_NOTES = {
+    "tokens": "; its patch tokens laid on the grid, class token dropped",
+    "nhwc": "; channels-last blocks permuted to (C, h, w)",
+}
 
 
 class ImportRefused(PackError):
@@ -81,8 +179,11 @@ def imagenet_classes() -> list[str]:
 def builtin_classes() -> dict[str, list[str]]:
     from sc_viz.data import CIFAR10_CLASSES
 
-    return {"imagenet": imagenet_classes(), "cifar10": list(CIFAR10_CLASSES),
-            "cifar100": list(CIFAR100_CLASSES)}
+    return {
+        "imagenet": imagenet_classes(),
+        "cifar10": list(CIFAR10_CLASSES),
+        "cifar100": list(CIFAR100_CLASSES),
+    }
 
 
 def read_classes(spec: str) -> tuple[str, list[str]]:
@@ -95,8 +196,9 @@ def read_classes(spec: str) -> tuple[str, list[str]]:
     try:
         names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError) as err:
-        raise ImportRefused(f"--classes {spec!r}: neither {', '.join(builtin)} nor a readable "
-                            f"text file ({err})") from None
+        raise ImportRefused(
+            f"--classes {spec!r}: neither {', '.join(builtin)} nor a readable text file ({err})"
+        ) from None
     if not names:
         raise ImportRefused(f"{path}: no class names (one name a line)")
     return "custom", names
@@ -124,23 +226,29 @@ def read_checkpoint(path) -> tuple[object, str]:
         except (SafetensorError, OSError, ValueError, RuntimeError) as err:
             raise ImportRefused(f"{path}: not a valid safetensors file ({err})") from None
     if path.suffix not in TORCH_SUFFIXES:
-        raise ImportRefused(f"{path}: unknown file type {path.suffix!r}; use .safetensors or "
-                            f"a torch file ({', '.join(TORCH_SUFFIXES)})")
+        raise ImportRefused(
+            f"{path}: unknown file type {path.suffix!r}; use .safetensors or "
+            f"a torch file ({', '.join(TORCH_SUFFIXES)})"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True), "torch.load (weights only)"
     except pickle.UnpicklingError as err:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
         reason = f"it refers to {found.group(1)}" if found else "it holds objects other than tensors"
-        raise ImportRefused(f"{path}: refused: unpickling it needs code, not only tensors "
-                            f"({reason}).\n{PICKLE_HELP}") from None
+        raise ImportRefused(
+            f"{path}: refused: unpickling it needs code, not only tensors ({reason}).\n{PICKLE_HELP}"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ImportRefused(f"{path}: not a readable torch checkpoint ({first_line})") from None
 
 
 def _is_state_dict(obj) -> bool:
-    return (isinstance(obj, dict) and len(obj) > 0
-            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()))
+    return (
+        isinstance(obj, dict)
+        and len(obj) > 0
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    )
 
 
 def find_state_dict(obj, ema: bool = False) -> tuple[dict, str, list[str]]:
@@ -157,8 +265,10 @@ def find_state_dict(obj, ema: bool = False) -> tuple[dict, str, list[str]]:
             for sub in NESTED_KEYS:
                 if _is_state_dict(inner.get(sub)):
                     return dict(inner[sub]), f"EMA weights under {key!r} -> {sub!r}", ema_present
-        raise ImportRefused(f"EMA weights asked for, but none found (looked for "
-                            f"{', '.join(EMA_KEYS)}; top-level keys: {_first(list(obj))})")
+        raise ImportRefused(
+            f"EMA weights asked for, but none found (looked for "
+            f"{', '.join(EMA_KEYS)}; top-level keys: {_first(list(obj))})"
+        )
     if _is_state_dict(obj):
         return dict(obj), "state dict at the top level", ema_present
     for key in NESTED_KEYS:
@@ -169,8 +279,10 @@ def find_state_dict(obj, ema: bool = False) -> tuple[dict, str, list[str]]:
             for sub in NESTED_KEYS:
                 if _is_state_dict(inner.get(sub)):
                     return dict(inner[sub]), f"state dict under {key!r} -> {sub!r}", ema_present
-    raise ImportRefused(f"found no state dict (a dict of tensors at the top or under "
-                        f"{', '.join(NESTED_KEYS + EMA_KEYS)}); top-level keys: {_first(list(obj))}")
+    raise ImportRefused(
+        f"found no state dict (a dict of tensors at the top or under "
+        f"{', '.join(NESTED_KEYS + EMA_KEYS)}); top-level keys: {_first(list(obj))}"
+    )
 
 
 def _first(keys: list, n: int = 10) -> str:
@@ -212,9 +324,12 @@ def clean_state(state: dict[str, torch.Tensor], model_keys) -> Cleaned:
             for k in attacker:
                 del out.state[k]
         for prefix in PREFIXES:
-            if (out.state and all(k.startswith(prefix) for k in out.state)
-                    and not any(k.startswith(prefix) for k in model_keys)):
-                out.state = {k[len(prefix):]: v for k, v in out.state.items()}
+            if (
+                out.state
+                and all(k.startswith(prefix) for k in out.state)
+                and not any(k.startswith(prefix) for k in model_keys)
+            ):
+                out.state = {k[len(prefix) :]: v for k, v in out.state.items()}
                 out.prefixes.append(prefix)
                 break
         if list(out.state) == keys:
@@ -231,30 +346,42 @@ def _head_outputs(model: nn.Module, state: dict, num_classes: int) -> Optional[i
     return counts.pop() if len(counts) == 1 else None
 
 
-def fit_state(model: Classifier, state: dict, non_strict: bool, num_classes: int, source: str
-              ) -> tuple[list[str], list[str]]:
+def fit_state(
+    model: Classifier, state: dict, non_strict: bool, num_classes: int, source: str
+) -> tuple[list[str], list[str]]:
     """Load `state` into the backbone; (missing, unexpected) keys, refused unless non_strict.
     Missing BatchNorm `num_batches_tracked` counters (older torch) keep the model's own."""
     own = model.net.state_dict()
     head = _head_outputs(model.net, state, num_classes)
     if head is not None:
-        raise ImportRefused(f"{source}: the checkpoint's head has {head} outputs but the classes "
-                            f"given have {num_classes} names; pass --classes with {head} names "
-                            "(imagenet, cifar10, cifar100 or a file)")
+        raise ImportRefused(
+            f"{source}: the checkpoint's head has {head} outputs but the classes "
+            f"given have {num_classes} names; pass --classes with {head} names "
+            "(imagenet, cifar10, cifar100 or a file)"
+        )
     shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
     if shapes:
-        detail = "; ".join(f"{k}: checkpoint {tuple(state[k].shape)}, architecture {tuple(own[k].shape)}"
-                           for k in shapes[:10])
-        raise ImportRefused(f"{source}: {len(shapes)} tensors have other shapes than the "
-                            f"architecture's (is --arch right?): {detail}")
+        detail = "; ".join(
+            f"{k}: checkpoint {tuple(state[k].shape)}, architecture {tuple(own[k].shape)}"
+            for k in shapes[:10]
+        )
+        raise ImportRefused(
+            f"{source}: {len(shapes)} tensors have other shapes than the "
+            f"architecture's (is --arch right?): {detail}"
+        )
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in own]
     if (missing or unexpected) and not non_strict:
-        parts = [f"{len(keys)} {label}: {_first(keys)}"
-                 for label, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
-        raise ImportRefused(f"{source}: the keys do not fit the architecture ({'; '.join(parts)}). "
-                            "Check --arch, or load what fits with --non-strict (the rest keeps its "
-                            "random initialisation and is listed in the manifest)")
+        parts = [
+            f"{len(keys)} {label}: {_first(keys)}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected))
+            if keys
+        ]
+        raise ImportRefused(
+            f"{source}: the keys do not fit the architecture ({'; '.join(parts)}). "
+            "Check --arch, or load what fits with --non-strict (the rest keeps its "
+            "random initialisation and is listed in the manifest)"
+        )
     merged = dict(own)
     merged.update({k: v for k, v in state.items() if k in own})
     model.net.load_state_dict(merged, strict=True)
@@ -302,7 +429,8 @@ def preprocessing(arch: str, input_size: int) -> dict:
 def _layer_output_shape(model: Classifier, layer: str, x: torch.Tensor) -> tuple:
     shapes = []
     handle = model.get_submodule(layer).register_forward_hook(
-        lambda module, inputs, out: shapes.append(tuple(out.shape)))
+        lambda module, inputs, out: shapes.append(tuple(out.shape))
+    )
     try:
         with torch.no_grad():
             model(x)
@@ -348,10 +476,20 @@ def parse_weights(items: list[str]) -> dict[str, Path]:
     return weights
 
 
-def import_pack(arch: str, weights: dict[str, Path], out, *, classes: Optional[str] = None,
-                input_size: Optional[int] = None, mean=None, std=None,
-                gradcam_layer: Optional[str] = None, non_strict: bool = False, ema: bool = False,
-                arch_options: Optional[dict] = None) -> ImportResult:
+def import_pack(
+    arch: str,
+    weights: dict[str, Path],
+    out,
+    *,
+    classes: Optional[str] = None,
+    input_size: Optional[int] = None,
+    mean=None,
+    std=None,
+    gradcam_layer: Optional[str] = None,
+    non_strict: bool = False,
+    ema: bool = False,
+    arch_options: Optional[dict] = None,
+) -> ImportResult:
     """Import `weights` ({variant: file}) of architecture `arch` into a new pack at `out`.
 
     `classes`: imagenet | cifar10 | cifar100 | a text file; default: the list whose size
@@ -384,12 +522,15 @@ def import_pack(arch: str, weights: dict[str, Path], out, *, classes: Optional[s
     probe = build_model(arch, guess, (0, 0, 0), (1, 1, 1), options=options or None)
     if classes is None:
         first_path, first_state = found[next(iter(found))][:2]
-        head = _head_outputs(probe.net, clean_state(first_state, probe.net.state_dict()).state,
-                             guess) or guess
+        head = (
+            _head_outputs(probe.net, clean_state(first_state, probe.net.state_dict()).state, guess) or guess
+        )
         by_size = {len(v): k for k, v in builtin_classes().items()}
         if head not in by_size:
-            raise ImportRefused(f"{first_path}: the head has {head} outputs; pass --classes FILE "
-                                f"with {head} names (one a line)")
+            raise ImportRefused(
+                f"{first_path}: the head has {head} outputs; pass --classes FILE "
+                f"with {head} names (one a line)"
+            )
         classes = by_size[head]
         classes_note = f"{classes} ({head} names, matched to the head's size)"
     else:
@@ -407,8 +548,11 @@ def import_pack(arch: str, weights: dict[str, Path], out, *, classes: Optional[s
             options[spec.size_option] = input_size
 
     # 4. clean every state dict against the architecture's keys
-    model_keys = build_model(arch, len(class_names), (0, 0, 0), (1, 1, 1),
-                             options=options or None).net.state_dict().keys()
+    model_keys = (
+        build_model(arch, len(class_names), (0, 0, 0), (1, 1, 1), options=options or None)
+        .net.state_dict()
+        .keys()
+    )
     cleaned = {name: clean_state(f[1], model_keys) for name, f in found.items()}
 
     # 5. normalisation: flags, else the checkpoints' buffers, else the architecture's usual
@@ -421,8 +565,10 @@ def import_pack(arch: str, weights: dict[str, Path], out, *, classes: Optional[s
             norm_note += " (the checkpoint's normaliser buffers differ and are not used)"
     elif len(distinct) > 1:
         detail = "; ".join(f"{n}: mean {b[0]}, std {b[1]}" for n, b in buffers.items())
-        raise ImportRefused(f"the variants store different normalisations ({detail}); a pack has "
-                            "one: give --mean/--std, or import them into separate packs")
+        raise ImportRefused(
+            f"the variants store different normalisations ({detail}); a pack has "
+            "one: give --mean/--std, or import them into separate packs"
+        )
     elif distinct:
         mean, std = (list(v) for v in distinct.pop())
         keys = sorted({b[2] for b in buffers.values()})
@@ -439,8 +585,9 @@ def import_pack(arch: str, weights: dict[str, Path], out, *, classes: Optional[s
     lines.append(f"sc-viz import: {arch}, {input_size} px, classes {classes_note}")
     models, entries = {}, {}
     for name, (path, _, how, where, ema_present) in found.items():
-        model = build_model(arch, len(class_names), mean, std, options=options or None,
-                            gradcam_layer=gradcam_layer or None)
+        model = build_model(
+            arch, len(class_names), mean, std, options=options or None, gradcam_layer=gradcam_layer or None
+        )
         c = cleaned[name]
         missing, unexpected = fit_state(model, c.state, non_strict, len(class_names), str(path))
         model.eval()
@@ -454,31 +601,50 @@ def import_pack(arch: str, weights: dict[str, Path], out, *, classes: Optional[s
         lines.append(f"    read      {how}; {where}")
         stripped = " + ".join(repr(p) for p in c.prefixes)
         lines.append(f"    prefix    {stripped + ' stripped' if stripped else 'none'}")
-        ema_note = ("used" if ema else
-                    f"also present under {', '.join(map(repr, ema_present))}, not used (--ema takes it)"
-                    if ema_present else "none in the file")
+        ema_note = (
+            "used"
+            if ema
+            else f"also present under {', '.join(map(repr, ema_present))}, not used (--ema takes it)"
+            if ema_present
+            else "none in the file"
+        )
         lines.append(f"    EMA       {ema_note}")
         if c.dropped:
             attacker = [k for k in c.dropped if k.startswith(ATTACKER_PREFIX)]
             norm_keys = [k for k in c.dropped if not k.startswith(ATTACKER_PREFIX)]
             parts = ([f"{len(attacker)} attacker-copy keys ({_first(attacker, 3)})"] if attacker else []) + (
-                [f"normaliser buffers {', '.join(norm_keys)}"] if norm_keys else [])
+                [f"normaliser buffers {', '.join(norm_keys)}"] if norm_keys else []
+            )
             lines.append(f"    dropped   {'; '.join(parts)}")
-        fit = "all keys fit" if not (missing or unexpected) else (
-            f"NON-STRICT: {len(missing)} missing (random init), {len(unexpected)} unexpected (ignored)")
+        fit = (
+            "all keys fit"
+            if not (missing or unexpected)
+            else (f"NON-STRICT: {len(missing)} missing (random init), {len(unexpected)} unexpected (ignored)")
+        )
         lines.append(f"    weights   {len(c.state)} tensors, {params:,} parameters; {fit}")
-        entries[name] = {"status": "imported", "source": {
-            "file": str(Path(path).resolve()), "read": how, "layout": where,
-            "prefixes_stripped": c.prefixes, "dropped": c.dropped, "ema": ema,
-            "missing": missing, "unexpected": unexpected, "non_strict": non_strict}}
+        entries[name] = {
+            "status": "imported",
+            "source": {
+                "file": str(Path(path).resolve()),
+                "read": how,
+                "layout": where,
+                "prefixes_stripped": c.prefixes,
+                "dropped": c.dropped,
+                "ema": ema,
+                "missing": missing,
+                "unexpected": unexpected,
+                "non_strict": non_strict,
+            },
+        }
 
     # 7. the Grad-CAM layer: the architecture's own or the one asked for, reshape by its output
     first = next(iter(models.values()))
     layer = first.gradcam_layer
     try:
         first.get_submodule(layer)
-        reshape = (reshape_for(_layer_output_shape(first, layer, x)) if gradcam_layer
-                   else first.gradcam_reshape)
+        reshape = (
+            reshape_for(_layer_output_shape(first, layer, x)) if gradcam_layer else first.gradcam_reshape
+        )
     except (AttributeError, ValueError) as err:
         raise ImportRefused(f"Grad-CAM layer {layer.removeprefix('net.')!r}: {err}") from None
     for model in models.values():
@@ -488,12 +654,22 @@ def import_pack(arch: str, weights: dict[str, Path], out, *, classes: Optional[s
     lines.append(f"  Grad-CAM layer: {layer.removeprefix('net.')} ({how}{RESHAPE_NOTES.get(reshape, '')})")
 
     # 8. write atomically, then reload the pack and compare logits
-    manifest = {"format": FORMAT, "dataset": classes_source,
-                "arch": arch, "classes": class_names, "num_classes": len(class_names),
-                "input_size": input_size, "mean": mean, "std": std, "variants": {},
-                "arch_options": options, "gradcam_layer": layer.removeprefix("net."),
-                "gradcam_reshape": reshape, "preprocessing": preprocessing(arch, input_size),
-                "source": "import"}
+    manifest = {
+        "format": FORMAT,
+        "dataset": classes_source,
+        "arch": arch,
+        "classes": class_names,
+        "num_classes": len(class_names),
+        "input_size": input_size,
+        "mean": mean,
+        "std": std,
+        "variants": {},
+        "arch_options": options,
+        "gradcam_layer": layer.removeprefix("net."),
+        "gradcam_reshape": reshape,
+        "preprocessing": preprocessing(arch, input_size),
+        "source": "import",
+    }
     manifest = write_new_pack(out, manifest, models, entries)
     try:
         pack = load_pack(out, device="cpu")
@@ -506,10 +682,11 @@ def import_pack(arch: str, weights: dict[str, Path], out, *, classes: Optional[s
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)  # ours: written just above
         raise
-    lines.append(f"  check forward pass: 2 random {input_size} px images -> finite logits; the "
-                 f"reloaded pack gives the same logits (max |diff| {diff:.1g})")
-    lines.append(f"wrote {out}/ (manifest.json + {len(models)} weights file"
-                 f"{'s' if len(models) > 1 else ''})")
+    lines.append(
+        f"  check forward pass: 2 random {input_size} px images -> finite logits; the "
+        f"reloaded pack gives the same logits (max |diff| {diff:.1g})"
+    )
+    lines.append(f"wrote {out}/ (manifest.json + {len(models)} weights file{'s' if len(models) > 1 else ''})")
     lines.append(f"next: SC_VIZ_PACKS={out.resolve()} scripts/app.sh")
     return ImportResult(out, manifest, lines)
 

@@ -1,5 +1,6 @@
 """The distance score and the semantic continuity loss, both on logits (docs/method.md,
 sections "Representation and distance score" and "Continuity loss")."""
+
 import torch
 
 

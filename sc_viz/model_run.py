@@ -19,12 +19,13 @@ workload (Grad-CAM, the DS strip, PGD) both ways; on the demo pack and this 2-co
 copy was no faster (copy/lock 1.07x in one run, identical results), and a copy costs a deep
 copy per request and a model's memory per concurrent user, which grows with the model.
 """
+
 from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 import torch.nn as nn
@@ -69,7 +70,7 @@ class _SharedExclusiveLock:
                 self._cond.notify_all()
 
 
-_LOCKS: "weakref.WeakKeyDictionary[nn.Module, _SharedExclusiveLock]" = weakref.WeakKeyDictionary()
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, _SharedExclusiveLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
 
@@ -83,8 +84,10 @@ def model_lock(model: nn.Module) -> _SharedExclusiveLock:
 
 
 def _hook_counts(model: nn.Module) -> dict[int, tuple[int, int, int]]:
-    return {id(m): (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks))
-            for m in model.modules()}
+    return {
+        id(m): (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks))
+        for m in model.modules()
+    }
 
 
 def _remove_new_hooks(model: nn.Module, before: dict[int, tuple[int, int, int]]) -> None:
@@ -92,8 +95,11 @@ def _remove_new_hooks(model: nn.Module, before: dict[int, tuple[int, int, int]])
     backstop for a library that does not)."""
     for m in model.modules():
         n_fwd, n_pre, n_bwd = before.get(id(m), (0, 0, 0))
-        for hooks, keep in ((m._forward_hooks, n_fwd), (m._forward_pre_hooks, n_pre),
-                            (m._backward_hooks, n_bwd)):
+        for hooks, keep in (
+            (m._forward_hooks, n_fwd),
+            (m._forward_pre_hooks, n_pre),
+            (m._backward_hooks, n_bwd),
+        ):
             for key in list(hooks.keys())[keep:]:
                 del hooks[key]
 
@@ -106,7 +112,7 @@ def using_model(model: nn.Module, *, exclusive: bool = False) -> Iterator[nn.Mod
     model concurrently with explanations should wrap them in `using_model(model)` too."""
     lock = model_lock(model)
     was_training = model.training
-    with (lock.exclusive() if exclusive or was_training else lock.shared()):
+    with lock.exclusive() if exclusive or was_training else lock.shared():
         before = _hook_counts(model) if exclusive else None
         if was_training:
             model.eval()

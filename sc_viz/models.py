@@ -4,6 +4,7 @@ Every model takes float RGB in [0, 1], shape (N, 3, H, W), and returns logits (N
 the data set's normalisation is the first layer inside the model, so attack budgets,
 attribution baselines and perturbations all live in pixel space.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
@@ -41,8 +42,7 @@ class Classifier(nn.Module):
     """Normalize -> backbone. `gradcam_layer` names the last convolutional stage (or, for
     transformers, the last block's norm, whose output `gradcam_reshape` turns into a grid)."""
 
-    def __init__(self, net: nn.Module, mean, std, gradcam_layer: str,
-                 gradcam_reshape: Optional[str] = None):
+    def __init__(self, net: nn.Module, mean, std, gradcam_layer: str, gradcam_reshape: Optional[str] = None):
         super().__init__()
         if gradcam_reshape not in GRADCAM_RESHAPES:
             raise ValueError(f"gradcam_reshape must be one of {GRADCAM_RESHAPES}, got {gradcam_reshape!r}")
@@ -102,8 +102,12 @@ class TinyCNN(nn.Module):
     def __init__(self, num_classes: int = 10):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, 1, 1), nn.BatchNorm2d(8), nn.ReLU(),
-            nn.Conv2d(8, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.Conv2d(3, 8, 3, 1, 1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, 2, 1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
         )
         self.fc = nn.Linear(16, num_classes)
 
@@ -137,6 +141,7 @@ class ArchSpec:
 class ArchFamily:
     """Architectures named `<family>:<name>`, built by a library with no weights (weights
     come from the user's file), the head sized by the class count."""
+
     build: Callable[[str, int, dict], nn.Module]  # (name, num_classes, options) -> backbone
     names: Callable[[], list[str]]
     gradcam: Callable[[str, nn.Module], tuple[str, Optional[str]]]
@@ -161,15 +166,22 @@ class ArchRegistry(Registry[ArchSpec]):
         try:
             known = family.names()
         except ImportError:
-            raise UnknownName(f"architecture {name!r} needs the {family_name} package "
-                              f"(pip install {family_name})") from None
+            raise UnknownName(
+                f"architecture {name!r} needs the {family_name} package (pip install {family_name})"
+            ) from None
         if model_name not in known:
-            raise UnknownName(f"unknown {family_name} architecture {model_name!r}; "
-                              f"`sc-viz import --list-archs {family_name}` lists them")
-        return ArchSpec(partial(_build_family, family, model_name), "",
-                        family.default_input_size(model_name),
-                        f"{family_name} {model_name} (no weights: they come from the user's file)",
-                        gradcam_for=partial(family.gradcam, model_name), size_option=family.size_option)
+            raise UnknownName(
+                f"unknown {family_name} architecture {model_name!r}; "
+                f"`sc-viz import --list-archs {family_name}` lists them"
+            )
+        return ArchSpec(
+            partial(_build_family, family, model_name),
+            "",
+            family.default_input_size(model_name),
+            f"{family_name} {model_name} (no weights: they come from the user's file)",
+            gradcam_for=partial(family.gradcam, model_name),
+            size_option=family.size_option,
+        )
 
     def __contains__(self, name: object) -> bool:
         try:
@@ -184,10 +196,13 @@ def _build_family(family: ArchFamily, name: str, num_classes: int, **options) ->
 
 
 ARCHS: ArchRegistry = ArchRegistry("architecture")
-ARCHS.add("resnet20", ArchSpec(lambda n: CifarResNet(3, n), "layer3", 32,
-                               "CIFAR ResNet-20, ~0.27M parameters, 32 px"))
-ARCHS.add("resnet18", ArchSpec(_resnet18_cifar, "layer4", 32,
-                               "ResNet-18, CIFAR variant (3x3 stem, no max-pool)"))
+ARCHS.add(
+    "resnet20",
+    ArchSpec(lambda n: CifarResNet(3, n), "layer3", 32, "CIFAR ResNet-20, ~0.27M parameters, 32 px"),
+)
+ARCHS.add(
+    "resnet18", ArchSpec(_resnet18_cifar, "layer4", 32, "ResNet-18, CIFAR variant (3x3 stem, no max-pool)")
+)
 
 
 def _resnet50(num_classes: int) -> nn.Module:
@@ -196,8 +211,7 @@ def _resnet50(num_classes: int) -> nn.Module:
     return torchvision.models.resnet50(weights=None, num_classes=num_classes)
 
 
-ARCHS.add("resnet50", ArchSpec(_resnet50,
-                               "layer4", 224, "torchvision ResNet-50, 224 px (ImageNet)"))
+ARCHS.add("resnet50", ArchSpec(_resnet50, "layer4", 224, "torchvision ResNet-50, 224 px (ImageNet)"))
 ARCHS.add("tinycnn", ArchSpec(TinyCNN, "features", 32, "two-layer CNN for tests and smoke runs"))
 
 
@@ -300,16 +314,40 @@ def _timm_input_size(name: str) -> int:
     return int(cfg.input_size[-1]) if cfg else 224
 
 
-ARCHS.families.add("torchvision", ArchFamily(
-    _torchvision_build, _torchvision_names, _torchvision_gradcam, _torchvision_input_size, "image_size",
-    "torchvision classification models (resnet50, vit_b_16, swin_t, convnext_tiny, ...)"))
-ARCHS.families.add("timm", ArchFamily(
-    _timm_build, _timm_names, _timm_gradcam, _timm_input_size, "img_size",
-    "timm models (vit_small_patch16_224, convnext_tiny, ...); needs `pip install timm`"))
+ARCHS.families.add(
+    "torchvision",
+    ArchFamily(
+        _torchvision_build,
+        _torchvision_names,
+        _torchvision_gradcam,
+        _torchvision_input_size,
+        "image_size",
+        "torchvision classification models (resnet50, vit_b_16, swin_t, convnext_tiny, ...)",
+    ),
+)
+ARCHS.families.add(
+    "timm",
+    ArchFamily(
+        _timm_build,
+        _timm_names,
+        _timm_gradcam,
+        _timm_input_size,
+        "img_size",
+        "timm models (vit_small_patch16_224, convnext_tiny, ...); needs `pip install timm`",
+    ),
+)
 
 
-def build_model(arch: str, num_classes: int, mean, std, *, options: Optional[dict] = None,
-                gradcam_layer: Optional[str] = None, gradcam_reshape: Optional[str] = None) -> Classifier:
+def build_model(
+    arch: str,
+    num_classes: int,
+    mean,
+    std,
+    *,
+    options: Optional[dict] = None,
+    gradcam_layer: Optional[str] = None,
+    gradcam_reshape: Optional[str] = None,
+) -> Classifier:
     """`options`: constructor keywords of a library architecture (e.g. image_size for a
     torchvision ViT at 64 px). `gradcam_layer` (inside the backbone) and `gradcam_reshape`
     override the architecture's own Grad-CAM layer (packs record them in the manifest)."""
@@ -318,6 +356,7 @@ def build_model(arch: str, num_classes: int, mean, std, *, options: Optional[dic
         raise ValueError(f"architecture {arch!r} takes no options, got {sorted(options)}")
     net = spec.build(num_classes, **(options or {}))
     if not gradcam_layer:
-        gradcam_layer, gradcam_reshape = (spec.gradcam_for(net) if spec.gradcam_for
-                                          else (spec.gradcam_layer, None))
+        gradcam_layer, gradcam_reshape = (
+            spec.gradcam_for(net) if spec.gradcam_for else (spec.gradcam_layer, None)
+        )
     return Classifier(net, mean, std, gradcam_layer, gradcam_reshape)

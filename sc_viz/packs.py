@@ -6,6 +6,7 @@ safetensors metadata, so a model can be rebuilt from its file alone (`load_model
 All writes go to a temporary file first and are renamed into place (atomic on POSIX), so
 a crash mid-write leaves the previous file intact.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -85,8 +86,15 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 # ---------------------------------------------------------------- manifest
-REQUIRED_FIELDS = {"dataset": str, "arch": str, "classes": list, "input_size": int,
-                   "mean": list, "std": list, "variants": dict}
+REQUIRED_FIELDS = {
+    "dataset": str,
+    "arch": str,
+    "classes": list,
+    "input_size": int,
+    "mean": list,
+    "std": list,
+    "variants": dict,
+}
 
 
 def read_manifest(pack_dir: Path) -> dict:
@@ -103,8 +111,9 @@ def read_manifest(pack_dir: Path) -> dict:
         if key not in manifest:
             raise PackError(f"{path}: missing field {key!r}")
         if not isinstance(manifest[key], typ) or (typ is int and isinstance(manifest[key], bool)):
-            raise PackError(f"{path}: field {key!r} must be {typ.__name__}, "
-                            f"got {type(manifest[key]).__name__}")
+            raise PackError(
+                f"{path}: field {key!r} must be {typ.__name__}, got {type(manifest[key]).__name__}"
+            )
     if manifest["arch"] not in ARCHS:
         raise PackError(f"{path}: unknown arch {manifest['arch']!r}")
     if not all(isinstance(c, str) for c in manifest["classes"]) or not manifest["classes"]:
@@ -113,8 +122,9 @@ def read_manifest(pack_dir: Path) -> dict:
         raise PackError(f"{path}: field 'input_size' must be positive, got {manifest['input_size']}")
     for key in ("mean", "std"):  # the Normalize layer's 3 channel values
         values = manifest[key]
-        if len(values) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                       and math.isfinite(v) for v in values):
+        if len(values) != 3 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values
+        ):
             raise PackError(f"{path}: field {key!r} must be 3 numbers, got {values!r}")
         if key == "std" and not all(v > 0 for v in values):
             raise PackError(f"{path}: field 'std' must be positive, got {values!r}")
@@ -123,9 +133,17 @@ def read_manifest(pack_dir: Path) -> dict:
 
 
 def new_manifest(dataset: str, arch: str, classes: list[str], input_size: int, mean, std) -> dict:
-    return {"format": FORMAT, "dataset": dataset, "arch": arch, "classes": list(classes),
-            "num_classes": len(classes), "input_size": int(input_size),
-            "mean": list(mean), "std": list(std), "variants": {}}
+    return {
+        "format": FORMAT,
+        "dataset": dataset,
+        "arch": arch,
+        "classes": list(classes),
+        "num_classes": len(classes),
+        "input_size": int(input_size),
+        "mean": list(mean),
+        "std": list(std),
+        "variants": {},
+    }
 
 
 def check_pack_target(pack_dir: Path, dataset: str, arch: str) -> Optional[dict]:
@@ -136,7 +154,8 @@ def check_pack_target(pack_dir: Path, dataset: str, arch: str) -> Optional[dict]
     if manifest["dataset"] != dataset or manifest["arch"] != arch:
         raise PackError(
             f"{Path(pack_dir) / MANIFEST} belongs to another pack ({manifest['dataset']}/"
-            f"{manifest['arch']}, not {dataset}/{arch}); choose another --out")
+            f"{manifest['arch']}, not {dataset}/{arch}); choose another --out"
+        )
     return manifest
 
 
@@ -147,8 +166,9 @@ def variant_file(pack_dir: Path, entry: Any, variant: str) -> Path:
     name = entry["file"]
     root = Path(pack_dir).resolve()
     if os.path.isabs(name) or ".." in Path(name).parts:
-        raise PackError(f"{Path(pack_dir) / MANIFEST}: variant {variant!r} file {name!r} "
-                        "is outside the pack folder")
+        raise PackError(
+            f"{Path(pack_dir) / MANIFEST}: variant {variant!r} file {name!r} is outside the pack folder"
+        )
     path = (root / name).resolve()  # follows symlinks
     if root not in path.parents:
         raise PackError(f"{root / name}: resolves outside the pack folder (symlink?)")
@@ -177,8 +197,8 @@ def check_optional_model_facts(facts: dict, where) -> None:
     options = facts.get("arch_options", {})
     json_values = (int, float, str, bool, list, type(None))
     if not isinstance(options, dict) or not all(
-            isinstance(k, str) and k.isidentifier() and isinstance(v, json_values)
-            for k, v in options.items()):
+        isinstance(k, str) and k.isidentifier() and isinstance(v, json_values) for k, v in options.items()
+    ):
         raise PackError(f"{where}: field 'arch_options' must map keyword names to JSON values")
     if not isinstance(facts.get("gradcam_layer", ""), str):
         raise PackError(f"{where}: field 'gradcam_layer' must be a dotted module name")
@@ -190,13 +210,19 @@ def build_pack_model(facts: dict) -> Classifier:
     """An untrained model as a manifest (or a weights file's facts) describes it; PackError
     when the library cannot build it (not installed, keywords it does not take)."""
     try:
-        return build_model(facts["arch"], len(facts["classes"]), facts["mean"], facts["std"],
-                           options=facts.get("arch_options") or None,
-                           gradcam_layer=facts.get("gradcam_layer") or None,
-                           gradcam_reshape=facts.get("gradcam_reshape"))
+        return build_model(
+            facts["arch"],
+            len(facts["classes"]),
+            facts["mean"],
+            facts["std"],
+            options=facts.get("arch_options") or None,
+            gradcam_layer=facts.get("gradcam_layer") or None,
+            gradcam_reshape=facts.get("gradcam_reshape"),
+        )
     except (ImportError, TypeError, ValueError, KeyError) as err:
-        raise PackError(f"cannot build arch {facts.get('arch')!r} with options "
-                        f"{facts.get('arch_options') or {}}: {err}") from None
+        raise PackError(
+            f"cannot build arch {facts.get('arch')!r} with options {facts.get('arch_options') or {}}: {err}"
+        ) from None
 
 
 def save_weights(path: Path, model: torch.nn.Module, facts: dict, config: dict) -> str:
@@ -263,8 +289,9 @@ def load_weights_into(model: torch.nn.Module, path: Path) -> dict:
     except RuntimeError:
         arch = info.get("model", {}).get("arch")
         hint = f" (it was saved from arch {arch!r})" if arch else ""
-        raise PackError(f"{path}: weights do not fit this architecture{hint}: "
-                        f"{_misfit(model, state)}") from None
+        raise PackError(
+            f"{path}: weights do not fit this architecture{hint}: {_misfit(model, state)}"
+        ) from None
     return info
 
 
@@ -279,13 +306,16 @@ def load_model_file(path: Path, device=None) -> tuple[Classifier, dict]:
         model = build_pack_model(facts)
     except Exception as err:  # missing keys, unknown arch, malformed values
         first_line = str(err).splitlines()[0][:120] if str(err) else ""
-        raise PackError(f"{path}: its sc_viz metadata does not describe a model "
-                        f"({type(err).__name__}: {first_line})") from None
+        raise PackError(
+            f"{path}: its sc_viz metadata does not describe a model ({type(err).__name__}: {first_line})"
+        ) from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError:
-        raise PackError(f"{path}: weights do not fit the arch {facts['arch']!r} its metadata names: "
-                        f"{_misfit(model, state)}") from None
+        raise PackError(
+            f"{path}: weights do not fit the arch {facts['arch']!r} its metadata names: "
+            f"{_misfit(model, state)}"
+        ) from None
     return model.to(device or default_device()).eval(), info
 
 
@@ -350,8 +380,9 @@ def load_pack(path, device=None) -> Pack:
     return pack
 
 
-def write_new_pack(pack_dir, manifest: dict, models: dict[str, torch.nn.Module],
-                   entries: dict[str, dict]) -> dict:
+def write_new_pack(
+    pack_dir, manifest: dict, models: dict[str, torch.nn.Module], entries: dict[str, dict]
+) -> dict:
     """Write a whole pack at once (imported weights): manifest + `<variant>.safetensors` per
     model, each entry of `entries` becoming its variant's manifest entry (+ file, sha256).
 

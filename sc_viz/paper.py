@@ -5,6 +5,7 @@ is the project's choice, and its comment says so.
 
 Plain Python (no torch) so that the CLI and the app can import it cheaply.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,15 +70,25 @@ PAPER_LR = 1e-5
 # Printed beside ours in the report (docs/method.md#the-papers-numbers). Fractions, as ours are.
 PAPER_RESULTS = {
     "table2": {  # clean / PGD accuracy
-        "ResNet18 (CIFAR-100)": {"standard": [0.6699, 0.0934], "c": [0.6701, 0.1601],
-                                 "adv": [0.6380, 0.4430], "advc": [0.5962, 0.5404]},
-        "ResNet50 (ImageNet)": {"standard": [0.7342, 0.0049], "c": [0.7201, 0.0094],
-                                "adv": [0.5543, 0.0825], "advc": [0.5066, 0.3255]},
+        "ResNet18 (CIFAR-100)": {
+            "standard": [0.6699, 0.0934],
+            "c": [0.6701, 0.1601],
+            "adv": [0.6380, 0.4430],
+            "advc": [0.5962, 0.5404],
+        },
+        "ResNet50 (ImageNet)": {
+            "standard": [0.7342, 0.0049],
+            "c": [0.7201, 0.0094],
+            "adv": [0.5543, 0.0825],
+            "advc": [0.5066, 0.3255],
+        },
     },
     "transfer": {  # ResNet18 CIFAR-100 -> target, accuracy
         "targets": ["CIFAR-10", "SVHN", "MNIST"],
-        "standard": [0.8461, 0.9425, 0.9932], "c": [0.8478, 0.9460, 0.9937],
-        "adv": [0.8517, 0.9466, 0.9950], "advc": [0.8640, 0.9490, 0.9950],
+        "standard": [0.8461, 0.9425, 0.9932],
+        "c": [0.8478, 0.9460, 0.9937],
+        "adv": [0.8517, 0.9466, 0.9950],
+        "advc": [0.8640, 0.9490, 0.9950],
     },
     "fairness": {"standard": 0.9601, "c": 0.9754},  # Colorful MNIST, ResNet18
 }

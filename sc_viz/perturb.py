@@ -1,9 +1,11 @@
 """Non-semantic perturbations (docs/method.md#perturbations, the paper's Table 1) and the
 disruption transforms of Sec. 4.3 (docs/method.md#disruptions). All take and return float
 (N, 3, H, W) in [0, 1]."""
+
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Optional
 
 import torch
 import torchvision.transforms.v2.functional as TF
@@ -35,9 +37,12 @@ def photometric(x: torch.Tensor, name: str, level: int) -> torch.Tensor:
     return PHOTOMETRIC[name](x, LEVELS[name][level]).clamp(0.0, 1.0)
 
 
-def random_photometric(x: torch.Tensor, generator: Optional[torch.Generator] = None,
-                       names: Sequence[str] = tuple(LEVELS), levels: Sequence[int] = LEVEL_IDS
-                       ) -> torch.Tensor:
+def random_photometric(
+    x: torch.Tensor,
+    generator: Optional[torch.Generator] = None,
+    names: Sequence[str] = tuple(LEVELS),
+    levels: Sequence[int] = LEVEL_IDS,
+) -> torch.Tensor:
     """A random one of `names` at a random one of `levels`, drawn per sample."""
     n = x.shape[0]
     kind = torch.randint(0, len(names), (n,), generator=generator)
@@ -60,8 +65,9 @@ def channel_shift(x: torch.Tensor, d: int) -> torch.Tensor:
     return out
 
 
-def centre_noise(x: torch.Tensor, fraction: float, generator: Optional[torch.Generator] = None
-                 ) -> torch.Tensor:
+def centre_noise(
+    x: torch.Tensor, fraction: float, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
     """Replace the central square of side round(fraction * side) with U[0,1] noise."""
     h, w = x.shape[-2:]
     s = int(round(fraction * min(h, w)))
@@ -70,12 +76,11 @@ def centre_noise(x: torch.Tensor, fraction: float, generator: Optional[torch.Gen
         return out
     top, left = (h - s) // 2, (w - s) // 2
     noise = torch.rand((x.shape[0], x.shape[1], s, s), generator=generator).to(x)
-    out[..., top:top + s, left:left + s] = noise
+    out[..., top : top + s, left : left + s] = noise
     return out
 
 
-def sliding_puzzle(x: torch.Tensor, k: int, generator: Optional[torch.Generator] = None
-                   ) -> torch.Tensor:
+def sliding_puzzle(x: torch.Tensor, k: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Cut into k x k blocks and shuffle them (one permutation per image). When the side is
     not a multiple of k, the remainder strip at the bottom/right stays in place."""
     n, c, h, w = x.shape

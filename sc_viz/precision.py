@@ -1,4 +1,5 @@
 """Which reduced precision a device runs natively, for autocast (training, LIME scoring)."""
+
 from __future__ import annotations
 
 import functools
@@ -36,10 +37,9 @@ def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype
 
 def autocast(device, dtype: Optional[torch.dtype]):
     """The autocast context for `autocast_dtype`'s answer: off (plain fp32) when None."""
-    return torch.autocast(torch.device(device).type, dtype=dtype or torch.float32,
-                          enabled=dtype is not None)
+    return torch.autocast(torch.device(device).type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
 def precision_name(dtype: Optional[torch.dtype]) -> str:
-    """"bf16" or "fp32", as reports and explanation extras record it."""
+    """ "bf16" or "fp32", as reports and explanation extras record it."""
     return "bf16" if dtype == torch.bfloat16 else "fp32"

@@ -1,7 +1,9 @@
 """A name -> object registry: drives CLI choices and the app's selectboxes alike."""
+
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 

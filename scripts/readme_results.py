@@ -1,7 +1,8 @@
 """Rewrite the README's results block from a pack's report.json (no number typed by hand).
 
-    .venv/bin/python scripts/readme_results.py [reports/cifar10-resnet20]
+.venv/bin/python scripts/readme_results.py [reports/cifar10-resnet20]
 """
+
 from __future__ import annotations
 
 import json
@@ -19,35 +20,52 @@ def results_block(report: dict, report_dir: str) -> str:
     suites = report["suites"]
     rob, cont = suites.get("robustness", {}), suites.get("continuity", {})
     variants = [v for v in report["pack"]["variants"] if v in rob or v in cont.get("mean_ds", {})]
-    lines = [f"Measured by `sc-viz eval` on `{report['pack']['name']}` "
-             f"(`{report_dir}/report.md`; the full report has every suite and the paper's "
-             "numbers beside ours).", "",
-             "| variant | clean acc | PGD-10 acc | " + " | ".join(f"DS {p} (L2)" for p in PERTURBATIONS)
-             + " | sum of level-1 DS |", "|---" * (4 + len(PERTURBATIONS)) + "|"]
+    lines = [
+        f"Measured by `sc-viz eval` on `{report['pack']['name']}` "
+        f"(`{report_dir}/report.md`; the full report has every suite and the paper's "
+        "numbers beside ours).",
+        "",
+        "| variant | clean acc | PGD-10 acc | "
+        + " | ".join(f"DS {p} (L2)" for p in PERTURBATIONS)
+        + " | sum of level-1 DS |",
+        "|---" * (4 + len(PERTURBATIONS)) + "|",
+    ]
     for v in variants:
         r = rob.get(v, {})
         ds = cont.get("mean_ds", {}).get(v, {})
-        cells = [f"{r['clean_acc']:.2%}" if "clean_acc" in r else "-",
-                 f"{r['pgd_acc']:.2%}" if "pgd_acc" in r else "-"]
+        cells = [
+            f"{r['clean_acc']:.2%}" if "clean_acc" in r else "-",
+            f"{r['pgd_acc']:.2%}" if "pgd_acc" in r else "-",
+        ]
         cells += [f"{ds[p][str(SUMMARY_LEVEL)]:.2f}" if p in ds else "-" for p in PERTURBATIONS]
         total = cont.get("level1_ds_sum", {}).get(v)
         cells.append(f"{total:.2f}" if total is not None else "-")
         lines.append(f"| `{v}` | " + " | ".join(cells) + " |")
     n = rob.get(variants[0], {}).get("n") if variants else None
     if n:
-        lines += ["", f"Accuracies on {n:,} test images; DS = mean L2 distance between the logits of "
-                  f"an image and of its level-{SUMMARY_LEVEL} perturbation "
-                  "([docs/method.md](docs/method.md#perturbations), the paper's Table 1)."]
+        lines += [
+            "",
+            f"Accuracies on {n:,} test images; DS = mean L2 distance between the logits of "
+            f"an image and of its level-{SUMMARY_LEVEL} perturbation "
+            "([docs/method.md](docs/method.md#perturbations), the paper's Table 1).",
+        ]
     manifest_path = REPO / report["pack"]["path"] / "manifest.json"
     if manifest_path.exists():  # the trainer's final evaluation on the whole test set
         entries = json.loads(manifest_path.read_text())["variants"]
-        full = [f"`{v}` {e['metrics']['clean_acc']:.2%} / {e['metrics']['pgd_acc']:.2%}"
-                for v, e in entries.items() if "clean_acc" in e.get("metrics", {})]
-        n_full = next((e["metrics"]["test_n"] for e in entries.values()
-                       if "test_n" in e.get("metrics", {})), 0)
+        full = [
+            f"`{v}` {e['metrics']['clean_acc']:.2%} / {e['metrics']['pgd_acc']:.2%}"
+            for v, e in entries.items()
+            if "clean_acc" in e.get("metrics", {})
+        ]
+        n_full = next(
+            (e["metrics"]["test_n"] for e in entries.values() if "test_n" in e.get("metrics", {})), 0
+        )
         if full:
-            lines += ["", f"Clean / PGD-10 accuracy on all {n_full:,} test images, measured by the "
-                      "trainer and recorded in the pack's manifest: " + "; ".join(full) + "."]
+            lines += [
+                "",
+                f"Clean / PGD-10 accuracy on all {n_full:,} test images, measured by the "
+                "trainer and recorded in the pack's manifest: " + "; ".join(full) + ".",
+            ]
     lines += ["", eval_time(report)]
     lines += experiments_block(report_dir)
     return "\n".join(lines)
@@ -59,10 +77,12 @@ def eval_time(report: dict) -> str:
     seconds = sum(st.get("seconds") or 0 for st in status.values())
     n = {report["settings"].get(k, {}).get("n") for k in status}
     where = report.get("environment", {})
-    return (f"`sc-viz eval --suite all` ({', '.join(status)}) took {seconds / 60:.1f} min in all "
-            f"on {sorted(x for x in n if x)[-1]:,} test images ({where.get('device', '?')}, "
-            f"{where.get('torch_threads', '?')} torch threads; per-suite times in the report's "
-            "run log).")
+    return (
+        f"`sc-viz eval --suite all` ({', '.join(status)}) took {seconds / 60:.1f} min in all "
+        f"on {sorted(x for x in n if x)[-1]:,} test images ({where.get('device', '?')}, "
+        f"{where.get('torch_threads', '?')} torch threads; per-suite times in the report's "
+        "run log)."
+    )
 
 
 def experiments_block(report_dir: str) -> list[str]:
@@ -77,22 +97,34 @@ def experiments_block(report_dir: str) -> list[str]:
     sweep = load("sweep-lambda", "sweep_lambda")
     if sweep:
         rows = sweep["lambdas"].values()
-        lines += ["", f"lambda sweep (Fig. 5; `c` fine-tuned {sweep['settings']['epochs']} epoch "
-                  f"from `standard`, `{report_dir}/experiments/sweep-lambda/`): " + "; ".join(
-                      f"lambda {r['lam']:g}: accuracy {r['accuracy']:.2%}, level-1 DS sum "
-                      f"{r['level1_ds_sum']:.2f}" for r in rows) + "."]
+        lines += [
+            "",
+            f"lambda sweep (Fig. 5; `c` fine-tuned {sweep['settings']['epochs']} epoch "
+            f"from `standard`, `{report_dir}/experiments/sweep-lambda/`): "
+            + "; ".join(
+                f"lambda {r['lam']:g}: accuracy {r['accuracy']:.2%}, level-1 DS sum {r['level1_ds_sum']:.2f}"
+                for r in rows
+            )
+            + ".",
+        ]
     transfer = load("transfer", "transfer")
     if transfer:
-        lines += ["", f"Transfer (Sec. 4.6; {transfer['source']['dataset']} -> "
-                  f"{transfer['target']}, {transfer['settings']['epochs']} epoch of fine-tuning, "
-                  f"`{report_dir}/experiments/transfer/`): " + "; ".join(
-                      f"`{v}` {r['accuracy']:.2%}" for v, r in transfer["variants"].items()) + "."]
+        lines += [
+            "",
+            f"Transfer (Sec. 4.6; {transfer['source']['dataset']} -> "
+            f"{transfer['target']}, {transfer['settings']['epochs']} epoch of fine-tuning, "
+            f"`{report_dir}/experiments/transfer/`): "
+            + "; ".join(f"`{v}` {r['accuracy']:.2%}" for v, r in transfer["variants"].items())
+            + ".",
+        ]
     fair = load("fairness", "fairness")
     if fair:
-        lines += ["", f"Fairness (Sec. 4.7; colour-biased Fashion-MNIST, {fair['arch']}, "
-                  f"`{report_dir}/experiments/fairness/`): test accuracy with the backgrounds' colours "
-                  "flipped: " + "; ".join(f"`{v}` {r['accuracy']:.2%}"
-                                          for v, r in fair["variants"].items()) + "."]
+        lines += [
+            "",
+            f"Fairness (Sec. 4.7; colour-biased Fashion-MNIST, {fair['arch']}, "
+            f"`{report_dir}/experiments/fairness/`): test accuracy with the backgrounds' colours "
+            "flipped: " + "; ".join(f"`{v}` {r['accuracy']:.2%}" for v, r in fair["variants"].items()) + ".",
+        ]
     return lines
 
 
@@ -101,8 +133,7 @@ def main(argv: list[str]) -> int:
     report = json.loads((REPO / report_dir / "report.json").read_text())
     readme = (REPO / "README.md").read_text()
     block = f"{START}\n{results_block(report, report_dir)}\n{END}"
-    new, count = re.subn(re.escape(START) + ".*?" + re.escape(END), lambda m: block, readme,
-                         flags=re.S)
+    new, count = re.subn(re.escape(START) + ".*?" + re.escape(END), lambda m: block, readme, flags=re.S)
     if count != 1:
         print("README.md has no results block markers", file=sys.stderr)
         return 1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce checkpoints/cifar10-resnet20 end to end on the CPU (the paper's four: about 2-3
-# hours on 2 idle cores; the related three add about 2 hours more, their CPU time per step
-# being 1.7x (sns), 3.4x (spat) and 4x (gsct) adv's; on a GPU minutes). The related three of
+# hours on 2 idle cores; the related three add roughly 2 hours more, a step of each costing
+# 1.5-4x adv's: `sc-viz bench train`; on a GPU minutes). The related three of
 # the committed pack were trained with this preset on an H200 (docs/related_methods.md).
 # Every call resumes: run it again after an interruption and it goes on from the last saved
 # epoch; finished variants are skipped.

@@ -1,4 +1,5 @@
 """Shared fixtures: the data root, tiny random-init packs, small CIFAR-10 splits."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,14 @@ def cifar_test(data_root):
     return load_split("cifar10", "test", data_root)
 
 
-def make_pack(path: Path, arch: str = "tinycnn", variants=("standard", "c", "adv", "advc"),
-              seed: int = 0, num_classes: int = 10, input_size: int = 32) -> Path:
+def make_pack(
+    path: Path,
+    arch: str = "tinycnn",
+    variants=("standard", "c", "adv", "advc"),
+    seed: int = 0,
+    num_classes: int = 10,
+    input_size: int = 32,
+) -> Path:
     """A pack of random-init models (different seed per variant), written by packs.py as
     every pack is."""
     from sc_viz import packs

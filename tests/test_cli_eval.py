@@ -1,4 +1,5 @@
 """`sc-viz eval` on a tiny pack with --limit: exit code, report files, resume."""
+
 import json
 
 import pytest
@@ -18,9 +19,26 @@ def one_thread():  # many small batches: one thread is faster on a loaded 2-core
 
 def test_eval_writes_report_json_md_and_figures(tiny_pack, tmp_path, capsys):
     out = tmp_path / "tiny"
-    rc = main(["eval", "--pack", str(tiny_pack), "--suite", "continuity", "robustness",
-               "disruption", "--limit", "24", "--seed", "1", "--out", str(out), "--no-progress",
-               "--device", "cpu"])
+    rc = main(
+        [
+            "eval",
+            "--pack",
+            str(tiny_pack),
+            "--suite",
+            "continuity",
+            "robustness",
+            "disruption",
+            "--limit",
+            "24",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     assert set(report["suites"]) == {"continuity", "robustness", "disruption"}
@@ -41,10 +59,37 @@ def test_eval_writes_report_json_md_and_figures(tiny_pack, tmp_path, capsys):
     assert "report.md" in capsys.readouterr().out
 
     # --resume keeps complete suites with the same settings
-    rc = main(["eval", "--pack", str(tiny_pack), "--suite", "all", "--limit", "24", "--seed", "1",
-               "--out", str(out), "--no-progress", "--resume", "--device", "cpu",
-               "--explain-limit", "2", "--stability-limit", "1", "--lime-samples", "20",
-               "--sanity-limit", "1", "--methods", "saliency", "gradcam", "--no-figures"])
+    rc = main(
+        [
+            "eval",
+            "--pack",
+            str(tiny_pack),
+            "--suite",
+            "all",
+            "--limit",
+            "24",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--resume",
+            "--device",
+            "cpu",
+            "--explain-limit",
+            "2",
+            "--stability-limit",
+            "1",
+            "--lime-samples",
+            "20",
+            "--sanity-limit",
+            "1",
+            "--methods",
+            "saliency",
+            "gradcam",
+            "--no-figures",
+        ]
+    )
     assert rc == 0
     again = json.loads((out / "report.json").read_text())
     assert again["status"]["robustness"] == report["status"]["robustness"]

@@ -1,4 +1,5 @@
 """sweep-lambda, transfer and fairness end to end on tiny data (tinycnn, 1 epoch)."""
+
 import json
 
 import pytest
@@ -10,8 +11,21 @@ from sc_viz.cli.transfer import init_weights
 from sc_viz.data import colour_is_red, load_split
 from sc_viz.packs import read_weights
 
-TINY = ["--train-limit", "200", "--test-limit", "64", "--epoch-eval-limit", "32", "--epochs", "1",
-        "--batch-size", "64", "--precision", "fp32", "--no-progress"]
+TINY = [
+    "--train-limit",
+    "200",
+    "--test-limit",
+    "64",
+    "--epoch-eval-limit",
+    "32",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "64",
+    "--precision",
+    "fp32",
+    "--no-progress",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -37,15 +51,33 @@ def test_sweep_lambda(tmp_path):
     assert (out / "fig5_lambda.png").read_bytes()[:4] == b"\x89PNG"
     assert "| 1 |" in (out / "sweep_lambda.md").read_text()
     stamp = load_pack(out / "lam-1", device="cpu").manifest["variants"]["c"]["trained_at"]
-    assert main(["sweep-lambda", "--arch", "tinycnn", "--lambdas", "1", "--out", str(out), "--resume"]
-                + TINY) == 0
+    assert (
+        main(["sweep-lambda", "--arch", "tinycnn", "--lambdas", "1", "--out", str(out), "--resume"] + TINY)
+        == 0
+    )
     assert load_pack(out / "lam-1", device="cpu").manifest["variants"]["c"]["trained_at"] == stamp
 
 
 def test_transfer_fine_tunes_each_variant_from_its_weights(tiny_pack, tmp_path):
     out = tmp_path / "transfer"
-    assert main(["transfer", "--pack", str(tiny_pack), "--target", "fashion-mnist", "--variants",
-                 "standard", "adv", "--out", str(out)] + TINY) == 0
+    assert (
+        main(
+            [
+                "transfer",
+                "--pack",
+                str(tiny_pack),
+                "--target",
+                "fashion-mnist",
+                "--variants",
+                "standard",
+                "adv",
+                "--out",
+                str(out),
+            ]
+            + TINY
+        )
+        == 0
+    )
     result = json.loads((out / "transfer.json").read_text())
     assert list(result["variants"]) == ["standard", "adv"] and result["target"] == "fashion-mnist"
     source = load_pack(tiny_pack, device="cpu")
@@ -92,7 +124,8 @@ def test_fairness(tmp_path):
         assert row["accuracy"] == pack.metrics(v)["clean_acc"]  # the subset train() scored
         assert row["n_red"] + row["n_blue"] == row["n"] == 64
         assert row["n_blue"] > row["n_red"]  # test backgrounds are mostly blue
-        both = (row["accuracy_red_background"] * row["n_red"]
-                + row["accuracy_blue_background"] * row["n_blue"]) / row["n"]
+        both = (
+            row["accuracy_red_background"] * row["n_red"] + row["accuracy_blue_background"] * row["n_blue"]
+        ) / row["n"]
         assert both == pytest.approx(row["accuracy"])
     assert "96.01%" in (out / "fairness.md").read_text()

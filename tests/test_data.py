@@ -3,14 +3,31 @@ import pytest
 import torch
 from PIL import Image
 
-from sc_viz.data import (DATASETS, DataNotFound, center_resize, iterate_batches, load_split,
-                         random_crop_flip, seeded_subset)
+from sc_viz.data import (
+    DATASETS,
+    DataNotFound,
+    center_resize,
+    iterate_batches,
+    load_split,
+    random_crop_flip,
+    seeded_subset,
+)
 
 
 def test_cifar10_image_folder_is_the_full_test_set(cifar_test):
     assert cifar_test.images.shape == (10000, 3, 32, 32) and cifar_test.images.dtype == torch.uint8
-    assert cifar_test.classes == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-                                  "horse", "ship", "truck"]
+    assert cifar_test.classes == [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
     assert torch.bincount(cifar_test.labels).tolist() == [1000] * 10
 
 
@@ -55,8 +72,15 @@ def test_batches_shard_and_augment_deterministically(cifar_test):
     split = seeded_subset(cifar_test, 100, seed=0)
     seen = []
     for rank in (0, 1):
-        for x, y in iterate_batches(split, 16, shuffle=True, augment=False,
-                                    generator=torch.Generator().manual_seed(3), rank=rank, world=2):
+        for x, y in iterate_batches(
+            split,
+            16,
+            shuffle=True,
+            augment=False,
+            generator=torch.Generator().manual_seed(3),
+            rank=rank,
+            world=2,
+        ):
             assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
             seen.append(y)
     assert sum(len(y) for y in seen) == 100  # disjoint equal shards cover everything

@@ -1,9 +1,10 @@
 """The shipped demo pack loads and scores the clean accuracy its manifest records."""
+
 import json
 
 import pytest
-
 from conftest import DEMO_PACK
+
 from sc_viz import load_pack
 from sc_viz.metrics import accuracy
 

@@ -29,14 +29,23 @@ def tiny_models(n: int = 2) -> dict:
 
 def test_violation_count_hand_computed():
     kinds = ["x", "brightness", "contrast", "saturation", "hue"] + [SAME_CLASS_KIND] * 5
-    logits = torch.tensor([[0.0, 0.0],  # x
-                           [3.0, 0.0], [0.0, 1.0], [0.0, 0.0], [6.0, 8.0],  # DS 3, 1, 0, 10
-                           [0.3, 0.4], [0.0, -2.0], [1.5, 2.0], [0.0, 4.0], [12.0, 0.0]])
+    logits = torch.tensor(
+        [
+            [0.0, 0.0],  # x
+            [3.0, 0.0],
+            [0.0, 1.0],
+            [0.0, 0.0],
+            [6.0, 8.0],  # DS 3, 1, 0, 10
+            [0.3, 0.4],
+            [0.0, -2.0],
+            [1.5, 2.0],
+            [0.0, 4.0],
+            [12.0, 0.0],
+        ]
+    )
     # same-class DS to x: 0.5, 2, 2.5, 4, 12
-    torch.testing.assert_close(distances_to_x(logits),
-                               torch.tensor([0, 3, 1, 0, 10, 0.5, 2, 2.5, 4, 12.0]))
-    assert violations(logits, kinds) == {"brightness": 3, "contrast": 1, "saturation": 0,
-                                         "hue": 4}
+    torch.testing.assert_close(distances_to_x(logits), torch.tensor([0, 3, 1, 0, 10, 0.5, 2, 2.5, 4, 12.0]))
+    assert violations(logits, kinds) == {"brightness": 3, "contrast": 1, "saturation": 0, "hue": 4}
 
 
 def test_build_points_layout():
@@ -58,8 +67,9 @@ def test_same_class_set(cifar_test):
     assert same_class_set(cifar_test, label, count=20, exclude=0, seed=2)[1] != idx
 
 
-@pytest.mark.parametrize("method,options", [("pca", {}), ("tsne", {"perplexity": 5.0}),
-                                            ("umap", {"n_neighbors": 5})])
+@pytest.mark.parametrize(
+    "method,options", [("pca", {}), ("tsne", {"perplexity": 5.0}), ("umap", {"n_neighbors": 5})]
+)
 def test_projections_reproducible_with_a_seed(method, options):
     points = torch.randn(40, 10, generator=torch.Generator().manual_seed(0))
     a = project(points, method=method, seed=3, options=options)
@@ -70,15 +80,15 @@ def test_projections_reproducible_with_a_seed(method, options):
         assert not torch.allclose(a, project(points, method=method, seed=4, options=options))
 
 
-@pytest.mark.parametrize("method,options,need", [("tsne", {}, 31), ("umap", {}, 17),
-                                                 ("tsne", {"perplexity": 5.0}, 6)])
+@pytest.mark.parametrize(
+    "method,options,need", [("tsne", {}, 31), ("umap", {}, 17), ("tsne", {"perplexity": 5.0}, 6)]
+)
 def test_too_few_points_is_a_clear_error(method, options, need):
     with pytest.raises(ValueError, match=f"{method} needs at least {need} points, got 5"):
         project(torch.randn(5, 10), method=method, options=options)
     # and embed refuses before running any model
     with pytest.raises(ValueError, match="same-class"):
-        embed(tiny_models(1), torch.rand(3, 8, 8), torch.rand(0, 3, 8, 8), method=method,
-              options=options)
+        embed(tiny_models(1), torch.rand(3, 8, 8), torch.rand(0, 3, 8, 8), method=method, options=options)
 
 
 def test_embed_per_variant_and_joint():

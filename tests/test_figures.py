@@ -32,19 +32,24 @@ VARIANTS, METHODS = ["standard", "c"], ["ig", "gradcam"]  # methods NOT in cost 
 
 
 def hand_grid() -> Grid:
-    maps = {("standard", "gradcam"): torch.full((6, 6), 0.5), ("c", "gradcam"): torch.zeros(6, 6),
-            ("standard", "ig"): torch.zeros(6, 6), ("c", "ig"): torch.zeros(6, 6)}
+    maps = {
+        ("standard", "gradcam"): torch.full((6, 6), 0.5),
+        ("c", "gradcam"): torch.zeros(6, 6),
+        ("standard", "ig"): torch.zeros(6, 6),
+        ("c", "ig"): torch.zeros(6, 6),
+    }
     maps["standard", "gradcam"][2, 2] = 4.0
     maps["standard", "ig"][0, 0], maps["c", "ig"][1, 1] = 2.0, -3.0
-    cells = {(v, m): Explanation(m, 1, heat, {}, signed=(m == "ig"))
-             for (v, m), heat in maps.items()}
+    cells = {(v, m): Explanation(m, 1, heat, {}, signed=(m == "ig")) for (v, m), heat in maps.items()}
     preds = {v: [(1, 0.7), (0, 0.2), (2, 0.1)] for v in VARIANTS}
     return Grid(VARIANTS, METHODS, {v: 1 for v in VARIANTS}, preds, cells)
 
 
 def cell_at(png: bytes, lay: GridLayout, row: int, col: int) -> np.ndarray:
     left, top = lay.left(col), lay.top(row)
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))[top:top + lay.size, left:left + lay.size]
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))[
+        top : top + lay.size, left : left + lay.size
+    ]
 
 
 def test_each_map_scaled_on_its_own():
@@ -54,8 +59,10 @@ def test_each_map_scaled_on_its_own():
     assert ig.min() == -1.0 and ig.max() == 0.0
     # a small map next to a large one still spans the full colour range
     small = Explanation("ig", 1, grid["standard", "ig"].map * 1e-3, {}, signed=True)
-    np.testing.assert_array_equal(cell_image(torch.rand(3, 6, 6) * 0, small, 1.0),
-                                  cell_image(torch.rand(3, 6, 6) * 0, grid["standard", "ig"], 1.0))
+    np.testing.assert_array_equal(
+        cell_image(torch.rand(3, 6, 6) * 0, small, 1.0),
+        cell_image(torch.rand(3, 6, 6) * 0, grid["standard", "ig"], 1.0),
+    )
 
 
 def test_png_cells_are_the_screen_cells_in_the_chosen_order(tmp_path):
@@ -77,7 +84,7 @@ def test_png_cells_are_the_screen_cells_in_the_chosen_order(tmp_path):
     for c, m in enumerate(grid.methods, start=1):
         leg = legend_image(m)
         top, left = lay.legend_top, lay.left(c)
-        np.testing.assert_array_equal(band[top:top + leg.shape[0], left:left + lay.size], leg)
+        np.testing.assert_array_equal(band[top : top + leg.shape[0], left : left + lay.size], leg)
     assert column_titles(grid.methods) == ["image", "Integrated Gradients", "Grad-CAM"]
 
 
@@ -121,17 +128,29 @@ def test_html_equals_the_png_layout():
             exp = grid[grid.variants[row], grid.methods[col - 1]]
             np.testing.assert_array_equal(image_from_data_uri(trace.source), cell_image(x, exp, 0.4))
     titles = [a for a in fig.layout.annotations if a.y > 1 - lay.legend_top / height]
-    assert [t.text.replace("<br>", " ").replace("<b>", "").replace("</b>", "") for t in titles] == \
-        ["image", "Integrated Gradients", "Grad-CAM"]
+    assert [t.text.replace("<br>", " ").replace("<b>", "").replace("</b>", "") for t in titles] == [
+        "image",
+        "Integrated Gradients",
+        "Grad-CAM",
+    ]
 
 
 def test_titles_fit_their_column_and_sit_above_the_colour_bars():
-    grid = Grid(["standard"], ["saliency", "ig", "smoothgrad", "gradcam", "lime"], {"standard": 0},
-                {"standard": [(0, 1.0)]}, {})
+    grid = Grid(
+        ["standard"],
+        ["saliency", "ig", "smoothgrad", "gradcam", "lime"],
+        {"standard": 0},
+        {"standard": [(0, 1.0)]},
+        {},
+    )
     fig = grid_figure(grid, torch.rand(3, 6, 6))
     lay = grid_layout(grid)
-    lines = [line for a in fig.layout.annotations if a.y > 1 - lay.legend_top / fig.layout.height
-             for line in a.text.replace("<b>", "").replace("</b>", "").split("<br>")]
+    lines = [
+        line
+        for a in fig.layout.annotations
+        if a.y > 1 - lay.legend_top / fig.layout.height
+        for line in a.text.replace("<b>", "").replace("</b>", "").split("<br>")
+    ]
     assert "Saliency (gradient)" in " ".join(lines) and "SmoothGrad" in lines
     assert all(text_width(line, lay.title_px, bold=True) <= lay.size for line in lines)
     title_bottom = lay.title_top + 2 * round(lay.title_px * 1.3)
@@ -156,7 +175,7 @@ def test_colour_bars_explain_each_method():
 def test_html_is_self_contained(tmp_path):
     html = to_html(grid_figure(hand_grid(), torch.rand(3, 6, 6)), tmp_path / "g.html")
     assert "<html>" in html and "Plotly.newPlot" in html
-    assert "<script src=\"http" not in html and len(html) > 1_000_000  # plotly.js inlined
+    assert '<script src="http' not in html and len(html) > 1_000_000  # plotly.js inlined
     assert (tmp_path / "g.html").read_text(encoding="utf-8") == html
 
 
@@ -176,8 +195,10 @@ def test_embedding_figure_marks_kinds_and_hovers_names_not_internals():
     assert len(set(symbols.values())) == 6
     same = next(t for t in first if t.legendgroup == "same_class")
     # customdata: [row in the embedding, what the point is, DS to x]
-    assert [list(d) for d in same.customdata] == [[5, "same class: test image #10", 2.5],
-                                                  [6, "same class: test image #11", 3.0]]
+    assert [list(d) for d in same.customdata] == [
+        [5, "same class: test image #10", 2.5],
+        [6, "same class: test image #11", 3.0],
+    ]
     hue = next(t for t in first if t.legendgroup == "hue")
     assert hue.customdata[0][1] == "hue, level 1" and hue.name == "hue (0 closer)"
     star = first[-1]  # x: drawn last, so on top, and hoverable with its own label
@@ -193,9 +214,13 @@ def test_selected_points_give_the_rows_for_their_thumbnails():
     fig = embedding_figure(hand_embedding(joint=False), variants=["c"])
     same = next(t for t in fig.data if t.legendgroup == "same_class")
     # what Streamlit hands back for a click on the second same-class point, then on x
-    picked = {"points": [{"curve_number": 0, "point_index": 1, "customdata": list(same.customdata[1])},
-                         {"curve_number": 5, "point_index": 0, "customdata": [0, "x: test image #5", 0.0]},
-                         {"curve_number": 0, "point_index": 1, "customdata": list(same.customdata[1])}]}
+    picked = {
+        "points": [
+            {"curve_number": 0, "point_index": 1, "customdata": list(same.customdata[1])},
+            {"curve_number": 5, "point_index": 0, "customdata": [0, "x: test image #5", 0.0]},
+            {"curve_number": 0, "point_index": 1, "customdata": list(same.customdata[1])},
+        ]
+    }
     assert selected_rows(picked) == [6, 0]
     assert selected_rows(None) == [] and selected_rows({"points": []}) == []
 
@@ -225,8 +250,9 @@ def test_embedding_figure_shows_only_the_chosen_perturbations():
 
 def test_embedding_png_one_row_per_embedding(tmp_path):
     one = Image.open(io.BytesIO(embedding_png([hand_embedding(joint=False)]))).size
-    three = embedding_png([hand_embedding(joint=True)] * 3, tmp_path / "e.png",
-                          variants=["standard", "c"], shown={"hue"})
+    three = embedding_png(
+        [hand_embedding(joint=True)] * 3, tmp_path / "e.png", variants=["standard", "c"], shown={"hue"}
+    )
     assert (tmp_path / "e.png").read_bytes() == three
     w, h = Image.open(io.BytesIO(three)).size
     assert w == one[0] and h > 2.5 * one[1]  # same columns, three rows

@@ -1,5 +1,6 @@
 """`sc-viz import`: users' checkpoints in the layouts met in the wild become packs whose
 models give the users' logits; refusals leave nothing behind."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,9 @@ def tiny_vit(seed: int) -> torch.nn.Module:
     import timm
 
     torch.manual_seed(seed)
-    return timm.create_model(VIT.partition(":")[2], pretrained=False, num_classes=10, img_size=64,
-                             **VIT_OPTIONS).eval()
+    return timm.create_model(
+        VIT.partition(":")[2], pretrained=False, num_classes=10, img_size=64, **VIT_OPTIONS
+    ).eval()
 
 
 def assert_same_logits(pack_dir, variant, user_model, mean, std, size):
@@ -71,12 +73,18 @@ def resnet_pack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("resnet")
     users = {name: resnet18(seed) for seed, name in enumerate(["dp", "nested", "st"])}
     torch.save({"module." + k: v for k, v in users["dp"].state_dict().items()}, tmp / "dp.pth")
-    torch.save({"epoch": 7, "model_state_dict": users["nested"].state_dict(), "best_acc": 0.9},
-               tmp / "nested.pt")
+    torch.save(
+        {"epoch": 7, "model_state_dict": users["nested"].state_dict(), "best_acc": 0.9}, tmp / "nested.pt"
+    )
     save_file({k: v.contiguous() for k, v in users["st"].state_dict().items()}, tmp / "st.safetensors")
-    result = import_pack("torchvision:resnet18", {"dp": tmp / "dp.pth", "nested": tmp / "nested.pt",
-                                                  "st": tmp / "st.safetensors"},
-                         tmp / "pack", input_size=64, mean=MEAN, std=STD)
+    result = import_pack(
+        "torchvision:resnet18",
+        {"dp": tmp / "dp.pth", "nested": tmp / "nested.pt", "st": tmp / "st.safetensors"},
+        tmp / "pack",
+        input_size=64,
+        mean=MEAN,
+        std=STD,
+    )
     return result, users
 
 
@@ -86,8 +94,12 @@ def test_resnet18_layouts_give_the_users_logits(resnet_pack):
         pack = assert_same_logits(result.pack_dir, name, user, MEAN, STD, 64)
     assert pack.classes == read_classes("cifar10")[1]  # matched to the 10-output head
     m = pack.manifest
-    assert (m["arch"], m["input_size"], m["mean"], m["std"]) == ("torchvision:resnet18", 64,
-                                                                 list(MEAN), list(STD))
+    assert (m["arch"], m["input_size"], m["mean"], m["std"]) == (
+        "torchvision:resnet18",
+        64,
+        list(MEAN),
+        list(STD),
+    )
     assert m["gradcam_layer"] == "layer4" and m["gradcam_reshape"] is None
     assert m["variants"]["dp"]["source"]["prefixes_stripped"] == ["module."]
     assert m["variants"]["nested"]["source"]["layout"] == "state dict under 'model_state_dict'"
@@ -100,18 +112,24 @@ def test_resnet18_layouts_give_the_users_logits(resnet_pack):
 
 def test_ema_weights_on_request(tmp_path):
     plain, ema = cifar_resnet(0), cifar_resnet(1)
-    torch.save({"state_dict": plain.state_dict(),
-                "model_ema": {"module." + k: v for k, v in ema.state_dict().items()}}, tmp_path / "c.pt")
-    used = import_pack("resnet20", {"ema": tmp_path / "c.pt"}, tmp_path / "with", mean=MEAN, std=STD,
-                       ema=True)
+    torch.save(
+        {
+            "state_dict": plain.state_dict(),
+            "model_ema": {"module." + k: v for k, v in ema.state_dict().items()},
+        },
+        tmp_path / "c.pt",
+    )
+    used = import_pack(
+        "resnet20", {"ema": tmp_path / "c.pt"}, tmp_path / "with", mean=MEAN, std=STD, ema=True
+    )
     assert_same_logits(used.pack_dir, "ema", ema, MEAN, STD, 32)
-    skipped = import_pack("resnet20", {"plain": tmp_path / "c.pt"}, tmp_path / "without",
-                          mean=MEAN, std=STD)
+    skipped = import_pack("resnet20", {"plain": tmp_path / "c.pt"}, tmp_path / "without", mean=MEAN, std=STD)
     assert_same_logits(skipped.pack_dir, "plain", plain, MEAN, STD, 32)
     assert any("also present under 'model_ema'" in line for line in skipped.lines)
     with pytest.raises(ImportRefused, match="EMA weights asked for"):
-        import_pack("resnet20", {"x": _save(tmp_path / "p.pt", plain.state_dict())}, tmp_path / "none",
-                    ema=True)
+        import_pack(
+            "resnet20", {"x": _save(tmp_path / "p.pt", plain.state_dict())}, tmp_path / "none", ema=True
+        )
     assert_nothing_written(tmp_path / "none")
 
 
@@ -142,9 +160,12 @@ def test_robustness_zoo_checkpoint_with_normaliser_buffers(tmp_path):
 
 def test_clean_state_other_buffers_and_prefixes():
     model_keys = ["conv.weight", "fc.weight"]
-    state = {"_orig_mod.base_model.conv.weight": torch.ones(1),
-             "_orig_mod.base_model.fc.weight": torch.ones(1),
-             "_orig_mod.mu": torch.tensor([0.1, 0.2, 0.3]), "_orig_mod.sigma": torch.tensor([1.0, 2.0, 3.0])}
+    state = {
+        "_orig_mod.base_model.conv.weight": torch.ones(1),
+        "_orig_mod.base_model.fc.weight": torch.ones(1),
+        "_orig_mod.mu": torch.tensor([0.1, 0.2, 0.3]),
+        "_orig_mod.sigma": torch.tensor([1.0, 2.0, 3.0]),
+    }
     out = clean_state(state, model_keys)
     assert sorted(out.state) == model_keys and out.prefixes == ["_orig_mod.", "base_model."]
     assert out.normaliser[0] == pytest.approx([0.1, 0.2, 0.3]) and out.normaliser[1] == [1.0, 2.0, 3.0]
@@ -159,8 +180,14 @@ def vit_pack(tmp_path_factory):
     user = tiny_vit(0)
     save_file({k: v.contiguous() for k, v in user.state_dict().items()}, tmp / "vit.safetensors")
     (tmp / "names.txt").write_text("\n".join(f"thing {i}" for i in range(10)) + "\n")
-    result = import_pack(VIT, {"standard": tmp / "vit.safetensors"}, tmp / "pack", input_size=64,
-                         classes=str(tmp / "names.txt"), arch_options=VIT_OPTIONS)
+    result = import_pack(
+        VIT,
+        {"standard": tmp / "vit.safetensors"},
+        tmp / "pack",
+        input_size=64,
+        classes=str(tmp / "names.txt"),
+        arch_options=VIT_OPTIONS,
+    )
     return result, user
 
 
@@ -211,27 +238,50 @@ def test_explain_grid_every_method_on_imported_models(which, resnet_pack, vit_pa
     models = dict(list(pack.models.items())[:2])
     x = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(3))
     methods = ["saliency", "gradcam", "smoothgrad", "ig", "lime"]
-    grid = explain_grid(models, x, methods=methods, options={
-        "ig": {"n_steps": 8}, "smoothgrad": {"n_samples": 4}, "lime": {"n_samples": 60, "n_segments": 16}})
+    grid = explain_grid(
+        models,
+        x,
+        methods=methods,
+        options={
+            "ig": {"n_steps": 8},
+            "smoothgrad": {"n_samples": 4},
+            "lime": {"n_samples": 60, "n_segments": 16},
+        },
+    )
     for v in models:
         for method in methods:
             heat = grid[v, method].map
             assert heat.shape == (64, 64) and torch.isfinite(heat).all()
             assert heat.abs().sum() > 0, (v, method)
-    assert grid[next(iter(models)), "gradcam"].extras["low_res"].shape == ((2, 2) if which == "resnet"
-                                                                           else (4, 4))
+    assert grid[next(iter(models)), "gradcam"].extras["low_res"].shape == (
+        (2, 2) if which == "resnet" else (4, 4)
+    )
 
 
 def test_gradcam_layer_override(tmp_path):
     user = resnet18(5)
     save_file(dict(user.state_dict()), tmp_path / "w.safetensors")
-    result = import_pack("torchvision:resnet18", {"a": tmp_path / "w.safetensors"}, tmp_path / "p",
-                         input_size=64, gradcam_layer="layer3", mean=MEAN, std=STD)
+    result = import_pack(
+        "torchvision:resnet18",
+        {"a": tmp_path / "w.safetensors"},
+        tmp_path / "p",
+        input_size=64,
+        gradcam_layer="layer3",
+        mean=MEAN,
+        std=STD,
+    )
     pack = packs.load_pack(result.pack_dir, device="cpu")
     assert pack.manifest["gradcam_layer"] == "layer3" and pack.models["a"].gradcam_layer == "net.layer3"
     with pytest.raises(ImportRefused, match="layer9"):
-        import_pack("torchvision:resnet18", {"a": tmp_path / "w.safetensors"}, tmp_path / "q",
-                    input_size=64, gradcam_layer="layer9", mean=MEAN, std=STD)
+        import_pack(
+            "torchvision:resnet18",
+            {"a": tmp_path / "w.safetensors"},
+            tmp_path / "q",
+            input_size=64,
+            gradcam_layer="layer9",
+            mean=MEAN,
+            std=STD,
+        )
     assert_nothing_written(tmp_path / "q")
 
 
@@ -253,8 +303,13 @@ def test_refuses_pickled_code_and_writes_nothing(tmp_path):
 def test_refuses_wrong_head_size(tmp_path):
     save_file(dict(resnet18(0, num_classes=100).state_dict()), tmp_path / "r.safetensors")
     with pytest.raises(ImportRefused, match="head has 100 outputs but the classes given have 10"):
-        import_pack("torchvision:resnet18", {"a": tmp_path / "r.safetensors"}, tmp_path / "pack",
-                    classes="cifar10", input_size=64)
+        import_pack(
+            "torchvision:resnet18",
+            {"a": tmp_path / "r.safetensors"},
+            tmp_path / "pack",
+            classes="cifar10",
+            input_size=64,
+        )
     assert_nothing_written(tmp_path / "pack")
 
 
@@ -263,8 +318,10 @@ def test_missing_keys_refused_or_listed_with_non_strict(tmp_path):
     state = {k: v for k, v in user.state_dict().items() if not k.startswith("layer3.2.")}
     state["extra.weight"] = torch.zeros(2)
     save_file(state, tmp_path / "cut.safetensors")
-    weights = {"standard": tmp_path / "cut.safetensors",
-               "second": _save(tmp_path / "ok.pt", user.state_dict())}
+    weights = {
+        "standard": tmp_path / "cut.safetensors",
+        "second": _save(tmp_path / "ok.pt", user.state_dict()),
+    }
     with pytest.raises(ImportRefused, match=r"10 missing: 'layer3\.2\.conv1\.weight'") as err:
         import_pack("resnet20", weights, tmp_path / "strict", mean=MEAN, std=STD)
     assert "'layer3.2.bn2.running_var'" in str(err.value)  # all 10 named (num_batches_tracked: benign)
@@ -285,24 +342,59 @@ def test_refuses_non_empty_out_and_bad_names(tmp_path):
     with pytest.raises(ImportRefused, match="not empty"):
         import_pack("resnet20", {"a": tmp_path / "w.safetensors"}, tmp_path / "full")
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
-    assert main(["import", "--arch", "resnet20", "--weights", "../x=" + str(tmp_path / "w.safetensors"),
-                 "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "import",
+                "--arch",
+                "resnet20",
+                "--weights",
+                "../x=" + str(tmp_path / "w.safetensors"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
 
 
 # ---------------------------------------------------------------- command line, old packs
 def test_cli_import_prints_what_it_found(tmp_path, capsys):
     user = cifar_resnet(1)
     torch.save({"net": {"module." + k: v for k, v in user.state_dict().items()}}, tmp_path / "w.pth")
-    rc = main(["import", "--arch", "resnet20", "--weights", f"mine={tmp_path / 'w.pth'}",
-               "--classes", "cifar10", "--mean", ",".join(map(str, MEAN)), "--std", ",".join(map(str, STD)),
-               "--out", str(tmp_path / "pack")])
+    rc = main(
+        [
+            "import",
+            "--arch",
+            "resnet20",
+            "--weights",
+            f"mine={tmp_path / 'w.pth'}",
+            "--classes",
+            "cifar10",
+            "--mean",
+            ",".join(map(str, MEAN)),
+            "--std",
+            ",".join(map(str, STD)),
+            "--out",
+            str(tmp_path / "pack"),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "state dict under 'net'" in out and "'module.' stripped" in out and "from --mean/--std" in out
     assert "Grad-CAM layer: layer3" in out and "max |diff| 0" in out
     assert_same_logits(tmp_path / "pack", "mine", user, MEAN, STD, 32)
-    rc = main(["import", "--arch", "torchvision:resnet18", "--weights", f"x={tmp_path / 'w.pth'}",
-               "--out", str(tmp_path / "other")])
+    rc = main(
+        [
+            "import",
+            "--arch",
+            "torchvision:resnet18",
+            "--weights",
+            f"x={tmp_path / 'w.pth'}",
+            "--out",
+            str(tmp_path / "other"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "tensors have other shapes than the architecture's" in err
     assert_nothing_written(tmp_path / "other")

@@ -58,7 +58,7 @@ def test_saturation_blends_with_per_pixel_gray(image, level):
 def test_hue_rotates_the_hue_circle(image, level):
     shift = TABLE1["hue"][level - 1]
     out = photometric(image, "hue", level)
-    for (i, y, x) in [(0, 0, 0), (0, 3, 5), (1, 7, 2), (1, 4, 4)]:
+    for i, y, x in [(0, 0, 0), (0, 3, 5), (1, 7, 2), (1, 4, 4)]:
         h, s, v = colorsys.rgb_to_hsv(*image[i, :, y, x].tolist())
         expected = colorsys.hsv_to_rgb((h + shift) % 1.0, s, v)
         assert out[i, :, y, x].tolist() == pytest.approx(expected, abs=1e-4)

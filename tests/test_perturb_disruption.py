@@ -1,4 +1,5 @@
 """The disruption transforms of Sec. 4.3 against their definitions."""
+
 import pytest
 import torch
 
@@ -33,7 +34,7 @@ def test_centre_noise_replaces_the_central_square_and_keeps_the_border(fraction,
     s = round(fraction * side)
     top = (side - s) // 2
     inside = torch.zeros(side, side, dtype=torch.bool)
-    inside[top:top + s, top:top + s] = True
+    inside[top : top + s, top : top + s] = True
     assert (out[..., inside] >= 0).all() and (out[..., inside] <= 1).all()  # U[0, 1] noise
     assert torch.equal(out[..., ~inside], x[..., ~inside])  # border untouched
     assert out[..., inside].std() > 0.2  # noise, not a constant (U[0,1] std = 0.29)

@@ -1,5 +1,6 @@
 """The README's results block is exactly what scripts/readme_results.py writes from the
 committed report and experiments: no number in it is typed by hand."""
+
 import importlib.util
 import json
 from pathlib import Path
@@ -8,8 +9,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_readme_results_block_is_generated_from_the_report():
-    spec = importlib.util.spec_from_file_location("readme_results",
-                                                  REPO / "scripts" / "readme_results.py")
+    spec = importlib.util.spec_from_file_location("readme_results", REPO / "scripts" / "readme_results.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     report_dir = "reports/cifar10-resnet20"

@@ -2,6 +2,7 @@
 manifest, training curves from its train_log.jsonl, and the device in use.
 
 Reads manifests only (no weights), so a broken pack is described, not fatal."""
+
 from __future__ import annotations
 
 import os
@@ -83,6 +84,7 @@ class PackSummary:
 @dataclass
 class PackCard:
     """What the Models page shows for one pack."""
+
     summary: PackSummary
     rows: list[dict]  # one per variant (variant_rows)
     load_errors: list[str]  # the pack's, or each variant's that did not load
@@ -118,8 +120,11 @@ def variant_rows(manifest: dict) -> list[dict]:
         entry = entry if isinstance(entry, dict) else {}
         cfg = entry.get("config") if isinstance(entry.get("config"), dict) else {}
         metrics = entry.get("metrics") if isinstance(entry.get("metrics"), dict) else {}
-        row = {"variant": variant, "status": entry.get("status", "?"),
-               "epochs_done": entry.get("epochs_done", cfg.get("epochs"))}
+        row = {
+            "variant": variant,
+            "status": entry.get("status", "?"),
+            "epochs_done": entry.get("epochs_done", cfg.get("epochs")),
+        }
         row.update({k: cfg.get(k) for k in CONFIG_KEYS})
         row.update({k: v for k, v in metrics.items() if isinstance(v, (int, float, str))})
         rows.append(row)

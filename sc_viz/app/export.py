@@ -1,6 +1,7 @@
 """Downloads: PNG bytes of images, CSV of numbers, and the export bundle (zip of PNGs,
 interactive HTML plots and a settings JSON from which `sc-viz explain --settings`
 regenerates the figure without the app)."""
+
 from __future__ import annotations
 
 import csv
@@ -66,9 +67,14 @@ def bundle_zip(files: Mapping[str, Union[bytes, str]], settings: Union[str, Mapp
     return buf.getvalue()
 
 
-def saliency_bundle(grid_png: bytes, grid_html: str, measure_rows: Sequence[Mapping],
-                    settings_json: str, upload: Optional[tuple[str, Image.Image]] = None,
-                    readme: str = "") -> bytes:
+def saliency_bundle(
+    grid_png: bytes,
+    grid_html: str,
+    measure_rows: Sequence[Mapping],
+    settings_json: str,
+    upload: Optional[tuple[str, Image.Image]] = None,
+    readme: str = "",
+) -> bytes:
     """The Saliency page's export bundle: the grid as PNG and interactive HTML, the measures
     as CSV (when computed), an uploaded image under the name settings.json gives it, a
     README, and settings.json (from which `sc-viz explain --settings` redraws the grid)."""

@@ -1,6 +1,7 @@
 """The gallery of test images of a pack's data set, picked by class, and the same-class
 sets the Embeddings page needs. A pack without its data set raises GalleryUnavailable
 (one line); uploads still work without it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,11 +25,15 @@ def load_gallery(dataset: str, input_size: int, root: Optional[Path] = None) -> 
     try:
         return load_split(dataset, "test", root, input_size)
     except DataNotFound as err:
-        raise GalleryUnavailable(f"no test images for {dataset!r}: {err}. Set SC_VIZ_DATA to "
-                                 "the data root, or upload an image instead.") from None
+        raise GalleryUnavailable(
+            f"no test images for {dataset!r}: {err}. Set SC_VIZ_DATA to "
+            "the data root, or upload an image instead."
+        ) from None
     except (KeyError, OSError, RuntimeError, ValueError) as err:
-        raise GalleryUnavailable(f"the {dataset!r} test images could not be loaded "
-                                 f"({str(err).splitlines()[0][:120]}); upload an image instead.") from None
+        raise GalleryUnavailable(
+            f"the {dataset!r} test images could not be loaded "
+            f"({str(err).splitlines()[0][:120]}); upload an image instead."
+        ) from None
 
 
 def class_indices(split: Split, label: int, limit: int = PER_CLASS) -> list[int]:
@@ -44,8 +49,7 @@ def image_at(split: Split, index: int) -> tuple[Image.Image, torch.Tensor, int]:
     return to_pil(x), x[None].clone(), int(split.labels[index])
 
 
-def same_class(split: Split, label: int, exclude: Optional[int] = None, limit: int = 200
-               ) -> torch.Tensor:
+def same_class(split: Split, label: int, exclude: Optional[int] = None, limit: int = 200) -> torch.Tensor:
     """Up to `limit` test images of class `label`, without `exclude` -> (N, 3, S, S)."""
     idx = [i for i in (split.labels == label).nonzero().flatten().tolist() if i != exclude][:limit]
     if not idx:

@@ -7,6 +7,7 @@ had to ignore (a parameter it does not know, or a value that does not parse) so 
 say so. Checks that need the loaded pack (does variant `zzz` exist? is image 99999 in the
 test set?) happen where the widget is drawn (`sc_viz.app.state.bind`). Pure Python, no
 Streamlit: tested on its own."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,6 +27,7 @@ class BadValue(ValueError):
 @dataclass(frozen=True)
 class Codec:
     """Text <-> value for one kind of field."""
+
     parse: Callable[[str], Any]
     format: Callable[[Any], str]
 
@@ -39,6 +41,7 @@ def integer(lo: int = 0, hi: int = 10**9) -> Codec:
         if not lo <= n <= hi:
             raise BadValue(f"outside {lo}..{hi}")
         return n
+
     return Codec(parse, str)
 
 
@@ -51,6 +54,7 @@ def number(lo: float, hi: float) -> Codec:
         if not lo <= f <= hi:  # NaN fails both comparisons
             raise BadValue(f"outside {lo:g}..{hi:g}")
         return f
+
     return Codec(parse, lambda f: f"{f:g}")
 
 
@@ -61,6 +65,7 @@ def flag() -> Codec:
         if text.lower() in FALSE_WORDS:
             return False
         raise BadValue("not on/off")
+
     return Codec(parse, lambda b: "1" if b else "0")
 
 
@@ -69,14 +74,17 @@ def text() -> Codec:
         if not value:
             raise BadValue("empty")
         return value
+
     return Codec(parse, str)
 
 
 def names() -> Codec:
     """A comma-separated list of names (variants, methods); duplicates dropped, order kept.
     An empty value is a valid empty choice."""
+
     def parse(value: str) -> list[str]:
         return list(dict.fromkeys(n.strip() for n in value.split(LIST_SEP) if n.strip()))
+
     return Codec(parse, lambda items: LIST_SEP.join(items))
 
 
@@ -86,6 +94,7 @@ class Field:
     parameter `url` that carries it (None: never in the URL, e.g. derived from another).
     `when(values)` False leaves it out of the URL (e.g. a target class while the target
     mode is not "a chosen class")."""
+
     key: str
     default: Any
     url: Optional[str]

@@ -1,6 +1,7 @@
 """Cached loaders shared by every session: packs (models load once per process, keyed by
 the manifest's mtime so a pack still training shows new variants), the gallery's test
 split, the stored evaluation report, and UMAP's one-off warm-up."""
+
 from __future__ import annotations
 
 import os
@@ -83,10 +84,13 @@ def warm_up_projections() -> threading.Thread:
     """Once per process, in the background: UMAP's numba compilation takes tens of seconds
     the first time, which would otherwise land on the first Embeddings visit.
     SC_VIZ_WARMUP=0 turns it off (the tests do, to keep their CPU)."""
+
     def run():
         from sc_viz import embed
+
         with threadpool_limits(limits=1):
             embed.warm_up()
+
     thread = threading.Thread(target=run, name="sc-viz-warm-up", daemon=True)
     if os.environ.get(WARMUP_ENV, "1") != "0":
         thread.start()

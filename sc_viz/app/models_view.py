@@ -2,6 +2,7 @@
 PGD accuracy as percentages, the attack budget as k/255, the continuity weight lambda
 only where the variant has a continuity term) and the training curves without lines for
 variants that logged nothing. Reads the manifest's dict only, like `catalog`."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -11,8 +12,12 @@ from sc_viz.packs import ordered_variants
 from sc_viz.training.variants import VARIANTS
 
 NOT_AVAILABLE = "—"
-CURVE_TITLES = {"loss": "Training loss", "train_acc": "Training accuracy",
-                "test_acc": "Test accuracy", "test_pgd_acc": "Test PGD accuracy"}
+CURVE_TITLES = {
+    "loss": "Training loss",
+    "train_acc": "Training accuracy",
+    "test_acc": "Test accuracy",
+    "test_pgd_acc": "Test PGD accuracy",
+}
 
 
 def _number(x: Any) -> Optional[float]:
@@ -71,14 +76,16 @@ def headline_rows(manifest: Mapping) -> list[dict]:
         cfg = entry.get("config") if isinstance(entry.get("config"), Mapping) else {}
         metrics = entry.get("metrics") if isinstance(entry.get("metrics"), Mapping) else {}
         pgd = metrics.get("pgd") if isinstance(metrics.get("pgd"), Mapping) else {}
-        rows.append({
-            "Variant": variant,
-            "Clean accuracy": percent(metrics.get("clean_acc")),
-            "PGD accuracy": percent(metrics.get("pgd_acc")),
-            "PGD ε": eps_text(pgd.get("eps", cfg.get("eval_eps"))),
-            "λ": weight_text(variant, cfg),
-            "Training": VARIANTS[variant].description if variant in VARIANTS else NOT_AVAILABLE,
-        })
+        rows.append(
+            {
+                "Variant": variant,
+                "Clean accuracy": percent(metrics.get("clean_acc")),
+                "PGD accuracy": percent(metrics.get("pgd_acc")),
+                "PGD ε": eps_text(pgd.get("eps", cfg.get("eval_eps"))),
+                "λ": weight_text(variant, cfg),
+                "Training": VARIANTS[variant].description if variant in VARIANTS else NOT_AVAILABLE,
+            }
+        )
     return rows
 
 
@@ -88,8 +95,7 @@ def present_curves(curves: Mapping[str, Mapping[str, list]]) -> dict[str, dict[s
     drawn; a metric left with no line is dropped."""
     out = {}
     for metric, table in curves.items():
-        kept = {v: ys for v, ys in table.items()
-                if v != "epoch" and any(y is not None for y in ys)}
+        kept = {v: ys for v, ys in table.items() if v != "epoch" and any(y is not None for y in ys)}
         if kept:
             out[metric] = {"epoch": list(table["epoch"]), **kept}
     return out

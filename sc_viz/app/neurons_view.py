@@ -4,6 +4,7 @@ neurons.run` on a test sample), one image's most sensitive channels per variant,
 saliency consensus (map of x vs map of x') placed among the stored test sample's.
 
 The page only lays these out; what cannot be shown becomes a one-line message."""
+
 from __future__ import annotations
 
 import math
@@ -54,17 +55,22 @@ def stored_neurons(stored: StoredReport) -> StoredNeurons:
     suite = stored.suite("neurons")
     if not suite or "layers" not in suite:
         return StoredNeurons({}, [], 0, "The stored report has no complete neuron-sensitivity suite.")
-    return StoredNeurons({v: r["layers"] for v, r in suite.get("variants", {}).items()},
-                         list(suite["layers"]), int(suite["n"]))
+    return StoredNeurons(
+        {v: r["layers"] for v, r in suite.get("variants", {}).items()}, list(suite["layers"]), int(suite["n"])
+    )
 
 
-def combine(found: StoredNeurons, live: Mapping[str, dict], variants: Sequence[str], n: int
-            ) -> Optional[LayerSensitivity]:
+def combine(
+    found: StoredNeurons, live: Mapping[str, dict], variants: Sequence[str], n: int
+) -> Optional[LayerSensitivity]:
     """One table of `variants` from the stored suite and from `live_sensitivity` results
     (the live ones on the same seeded sample when the stored suite exists: the same n and
     seed over the whole test split pick the same images). None when a variant has neither."""
-    per_variant = {v: found.per_variant[v] if v in found.per_variant else live[v]["layers"]
-                   for v in variants if v in found.per_variant or v in live}
+    per_variant = {
+        v: found.per_variant[v] if v in found.per_variant else live[v]["layers"]
+        for v in variants
+        if v in found.per_variant or v in live
+    }
     if len(per_variant) != len(variants):
         return None
     computed = [v for v in variants if v not in found.per_variant]
@@ -74,8 +80,10 @@ def combine(found: StoredNeurons, live: Mapping[str, dict], variants: Sequence[s
     elif len(computed) == len(variants):
         source = f"computed here on a seeded sample of n = {n:,} test images"
     else:
-        source = (f"stored report, n = {n:,} test images; {', '.join(computed)} computed here on "
-                  "the same seeded sample")
+        source = (
+            f"stored report, n = {n:,} test images; {', '.join(computed)} computed here on "
+            "the same seeded sample"
+        )
     return LayerSensitivity(per_variant, layers, n, source)
 
 
@@ -84,22 +92,36 @@ def one_variant_pack(pack: Pack, variant: str) -> Pack:
     return replace(pack, models={variant: pack.models[variant]})
 
 
-def live_sensitivity(pack: Pack, test, variant: str, n: int,
-                     on_variant: Optional[Callable[[dict], None]] = None) -> dict:
+def live_sensitivity(
+    pack: Pack, test, variant: str, n: int, on_variant: Optional[Callable[[dict], None]] = None
+) -> dict:
     """The neurons suite's result for one variant over a seeded sample of n test images of
     `test` (the same seed, layers and attack as `sc-viz eval`): {layers: {layer: {mean, top,
     ...}}, sigma, clean_acc, pgd_acc, eps, step_size, steps}."""
     from sc_viz.evaluate import neurons
 
-    ctx = EvalContext(one_variant_pack(pack, variant), test, options={"neurons_limit": n},
-                      progress=False, checkpoint=on_variant or (lambda partial: None))
+    ctx = EvalContext(
+        one_variant_pack(pack, variant),
+        test,
+        options={"neurons_limit": n},
+        progress=False,
+        checkpoint=on_variant or (lambda partial: None),
+    )
     return neurons.run(ctx)["variants"][variant]
 
 
 def sensitivity_rows(table: LayerSensitivity) -> list[dict]:
-    return [{"part": "layer sensitivity", "source": table.source, "variant": v, "layer": layer,
-             **{m: s[m] for m in ("mean", "top", "relative") if m in s}}
-            for v, per in table.per_variant.items() for layer, s in per.items()]
+    return [
+        {
+            "part": "layer sensitivity",
+            "source": table.source,
+            "variant": v,
+            "layer": layer,
+            **{m: s[m] for m in ("mean", "top", "relative") if m in s},
+        }
+        for v, per in table.per_variant.items()
+        for layer, s in per.items()
+    ]
 
 
 # ---------------------------------------------------------------- one image's channels
@@ -117,9 +139,18 @@ def layer_choices(model: nn.Module) -> list[str]:
     return resolve_layers(model)
 
 
-def probe_variants(models: Mapping[str, nn.Module], x: torch.Tensor, layer: str,
-                   attacks: Mapping[str, PGDConfig], *, top_k: int = 6, follow: str = OWN,
-                   adversary: str = OWN, label: Optional[int] = None, seed: int = 0) -> dict:
+def probe_variants(
+    models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    layer: str,
+    attacks: Mapping[str, PGDConfig],
+    *,
+    top_k: int = 6,
+    follow: str = OWN,
+    adversary: str = OWN,
+    label: Optional[int] = None,
+    seed: int = 0,
+) -> dict:
     """variant -> ImageProbe of image x (1, 3, H, W) at `layer`.
 
     follow: OWN (each variant's own `top_k` most sensitive channels) or a variant whose
@@ -130,9 +161,17 @@ def probe_variants(models: Mapping[str, nn.Module], x: torch.Tensor, layer: str,
     from sc_viz.inside.probe import probe_image
 
     def probe(v, channels=None, x_adv=None):
-        return probe_image(models[v], x, layer, attacks[v], label=label, top_k=top_k,
-                           channels=channels, x_adv=x_adv,
-                           generator=torch.Generator().manual_seed(seed))
+        return probe_image(
+            models[v],
+            x,
+            layer,
+            attacks[v],
+            label=label,
+            top_k=top_k,
+            channels=channels,
+            x_adv=x_adv,
+            generator=torch.Generator().manual_seed(seed),
+        )
 
     out = {}
     if adversary in models:
@@ -150,9 +189,20 @@ def probe_variants(models: Mapping[str, nn.Module], x: torch.Tensor, layer: str,
 
 
 def channel_rows(probes: Mapping, image_key: str) -> list[dict]:
-    return [{"part": "image channels", "image": image_key, "variant": v, "layer": p.layer, "channel": c,
-             "distance": d, "prediction": p.prediction, "adversarial_prediction": p.adversarial_prediction}
-            for v, p in probes.items() for c, d in zip(p.channels, p.channel_distances())]
+    return [
+        {
+            "part": "image channels",
+            "image": image_key,
+            "variant": v,
+            "layer": p.layer,
+            "channel": c,
+            "distance": d,
+            "prediction": p.prediction,
+            "adversarial_prediction": p.adversarial_prediction,
+        }
+        for v, p in probes.items()
+        for c, d in zip(p.channels, p.channel_distances())
+    ]
 
 
 # ---------------------------------------------------------------- saliency consensus
@@ -172,8 +222,9 @@ class StoredConsensus:
         """variant -> the sample's values of one number (only variants the suite has)."""
         if not self.values:
             return {}
-        return {v: self.values[v][method][kind][measure] for v in variants
-                if method in self.values.get(v, {})}
+        return {
+            v: self.values[v][method][kind][measure] for v in variants if method in self.values.get(v, {})
+        }
 
 
 def stored_consensus(stored: StoredReport) -> StoredConsensus:
@@ -186,8 +237,13 @@ def stored_consensus(stored: StoredReport) -> StoredConsensus:
         why = stored.message or "The stored report has no complete saliency-consensus suite."
         return StoredConsensus(DEFAULT_LEVEL, TOP_FRACTION, {}, None, 0, why)
     settings = report.get("settings", {}).get("consensus", {})
-    return StoredConsensus(int(suite["level"]), float(suite["top_fraction"]),
-                           settings.get("method_options") or {}, suite["values"], int(suite["n"]))
+    return StoredConsensus(
+        int(suite["level"]),
+        float(suite["top_fraction"]),
+        settings.get("method_options") or {},
+        suite["values"],
+        int(suite["n"]),
+    )
 
 
 def method_options(pack: Pack, method: str, stored: StoredConsensus) -> dict:
@@ -200,10 +256,18 @@ def method_options(pack: Pack, method: str, stored: StoredConsensus) -> dict:
     return eval_options(EvalContext(pack, None), method)
 
 
-def image_consensus(models: Mapping[str, nn.Module], x: torch.Tensor, method: str,
-                    attacks: Mapping[str, PGDConfig], *, level: int, fraction: float,
-                    options: Optional[dict] = None, label: Optional[int] = None, seed: int = 0
-                    ) -> dict[str, dict[str, MapPair]]:
+def image_consensus(
+    models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    method: str,
+    attacks: Mapping[str, PGDConfig],
+    *,
+    level: int,
+    fraction: float,
+    options: Optional[dict] = None,
+    label: Optional[int] = None,
+    seed: int = 0,
+) -> dict[str, dict[str, MapPair]]:
     """variant -> kind -> MapPair for image x (1, 3, H, W), as the consensus suite makes
     them: x' = each variant's own PGD (against `label`, else its prediction) and each
     photometric perturbation at `level`; both maps explain the class predicted on x."""
@@ -214,15 +278,31 @@ def image_consensus(models: Mapping[str, nn.Module], x: torch.Tensor, method: st
     models = dict(models)
     targets = predicted(models, x)
     labels = {v: label if label is not None else targets[v] for v in models}
-    views = perturbed_views(models, x, kinds=KINDS, level=level, attacks=dict(attacks), labels=labels,
-                            generator=torch.Generator().manual_seed(seed))
+    views = perturbed_views(
+        models,
+        x,
+        kinds=KINDS,
+        level=level,
+        attacks=dict(attacks),
+        labels=labels,
+        generator=torch.Generator().manual_seed(seed),
+    )
     return method_consensus(method, models, x, views, targets, fraction=fraction, options=options)
 
 
 def consensus_rows(pairs: Mapping[str, Mapping[str, MapPair]], method: str, image_key: str) -> list[dict]:
-    return [{"part": "image consensus", "image": image_key, "variant": v, "method": method, "kind": k,
-             **{m: (value if math.isfinite(value) else None) for m, value in pair.measures.items()}}
-            for v, per_kind in pairs.items() for k, pair in per_kind.items()]
+    return [
+        {
+            "part": "image consensus",
+            "image": image_key,
+            "variant": v,
+            "method": method,
+            "kind": k,
+            **{m: (value if math.isfinite(value) else None) for m, value in pair.measures.items()},
+        }
+        for v, per_kind in pairs.items()
+        for k, pair in per_kind.items()
+    ]
 
 
 def fmt(value: float) -> str:
@@ -233,10 +313,14 @@ def fmt(value: float) -> str:
 # ---------------------------------------------------------------- export
 def figures_page(figures: Mapping[str, object], title: str) -> str:
     """Plotly figures (heading -> figure) as one self-contained HTML page (plotly.js once)."""
-    parts = [f"<h2>{heading}</h2>" + fig.to_html(full_html=False, include_plotlyjs=(i == 0))
-             for i, (heading, fig) in enumerate(figures.items())]
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-            f"<body><h1>{title}</h1>{''.join(parts)}</body></html>")
+    parts = [
+        f"<h2>{heading}</h2>" + fig.to_html(full_html=False, include_plotlyjs=(i == 0))
+        for i, (heading, fig) in enumerate(figures.items())
+    ]
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+        f"<body><h1>{title}</h1>{''.join(parts)}</body></html>"
+    )
 
 
 def bundle(figures: Mapping[str, object], rows: Sequence[Mapping], settings: Mapping, title: str) -> bytes:
@@ -244,5 +328,6 @@ def bundle(figures: Mapping[str, object], rows: Sequence[Mapping], settings: Map
     and settings.json."""
     from sc_viz.app.export import bundle_zip, rows_to_csv
 
-    return bundle_zip({"figures.html": figures_page(figures, title), "numbers.csv": rows_to_csv(rows)},
-                      dict(settings))
+    return bundle_zip(
+        {"figures.html": figures_page(figures, title), "numbers.csv": rows_to_csv(rows)}, dict(settings)
+    )

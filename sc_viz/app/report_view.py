@@ -4,6 +4,7 @@ Robustness pages show it: found, checked against the pack's weights, cut into ta
 The pages only lay these out; a missing, unreadable or stale report becomes a one-line
 message, never an exception.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -40,11 +41,11 @@ def stored_report(pack: Pack, reports_root=None) -> StoredReport:
     try:
         report = load_report(pack, reports_root)
     except Exception as err:  # noqa: BLE001 - an odd file must only hide the panel
-        return StoredReport(None, f"The stored evaluation report could not be read "
-                                  f"({type(err).__name__}).")
+        return StoredReport(None, f"The stored evaluation report could not be read ({type(err).__name__}).")
     if report is None:
-        return StoredReport(None, f"No stored evaluation report for {pack.name}; "
-                                  f"`sc-viz eval --pack {pack.path}` makes one.")
+        return StoredReport(
+            None, f"No stored evaluation report for {pack.name}; `sc-viz eval --pack {pack.path}` makes one."
+        )
     # The hash covers the variants the report was made from: a variant trained into the
     # pack later (not in the report) leaves the others' numbers current.
     made_from = report.get("pack", {}).get("variants") or list(pack.models)
@@ -53,8 +54,11 @@ def stored_report(pack: Pack, reports_root=None) -> StoredReport:
     except (OSError, KeyError):  # a variant the report has is missing from the pack now
         current = None
     if report.get("pack", {}).get("hash") != current:
-        return StoredReport(report, "The stored report was made from other weights than "
-                                    "this pack's files; rerun `sc-viz eval` to refresh it.")
+        return StoredReport(
+            report,
+            "The stored report was made from other weights than "
+            "this pack's files; rerun `sc-viz eval` to refresh it.",
+        )
     return StoredReport(report)
 
 
@@ -80,8 +84,11 @@ def robustness_rows(stored: StoredReport, variants) -> Optional[list[dict]]:
     for v in variants:
         if v not in r:
             continue
-        row = {"variant": v, "clean accuracy": f"{100 * r[v]['clean_acc']:.2f}%",
-               "PGD accuracy": f"{100 * r[v]['pgd_acc']:.2f}%"}
+        row = {
+            "variant": v,
+            "clean accuracy": f"{100 * r[v]['clean_acc']:.2f}%",
+            "PGD accuracy": f"{100 * r[v]['pgd_acc']:.2f}%",
+        }
         for model, anchors in paper.items():
             if v in anchors:
                 row[f"paper: {model}"] = " / ".join(f"{100 * a:.2f}%" for a in anchors[v])
@@ -95,6 +102,39 @@ def robustness_caption(stored: StoredReport) -> str:
     first = next(iter(r.values()), None)
     if not first:
         return ""
-    return (f"Stored report, {stored.sample_label('robustness')}: PGD-{first['steps']}, L-inf "
-            f"eps {first['eps'] * 255:g}/255, step {first['step_size'] * 255:g}/255, random "
-            f"start. Paper columns: clean / PGD of the paper's models on other data sets.")
+    return (
+        f"Stored report, {stored.sample_label('robustness')}: PGD-{first['steps']}, L-inf "
+        f"eps {first['eps'] * 255:g}/255, step {first['step_size'] * 255:g}/255, random "
+        f"start. Paper columns: clean / PGD of the paper's models on other data sets."
+    )
+
+
+def continuity_intervals(stored: StoredReport, variants, key: str = "mean_ds") -> Optional[dict]:
+    """{variant: {perturbation: {level: [low, high]}}}: the 95% intervals of
+    `continuity_means` (bootstrap over images), for error bars; None when the report was
+    stored before the continuity suite kept intervals (rerun `sc-viz eval --suite
+    continuity`)."""
+    c = stored.suite("continuity")
+    intervals = (c or {}).get("ci", {}).get(key)
+    if not intervals:
+        return None
+    table = {v: intervals[v] for v in variants if v in intervals}
+    return table or None
+
+
+def robustness_intervals(stored: StoredReport, variants) -> Optional[dict]:
+    """{variant: {"clean": [low, high], "pgd": [low, high]}}: Wilson 95% intervals of the
+    stored accuracies (they need only the accuracy and n, so older reports have them too)."""
+    from sc_viz.evaluate.stats import accuracy_interval
+
+    r = stored.suite("robustness")
+    if not r:
+        return None
+    out = {}
+    for v in variants:
+        if v in r:
+            n = r[v].get("n")
+            clean, pgd = accuracy_interval(r[v]["clean_acc"], n), accuracy_interval(r[v]["pgd_acc"], n)
+            if clean is not None and pgd is not None:
+                out[v] = {"clean": clean.as_list(), "pgd": pgd.as_list()}
+    return out or None

@@ -2,6 +2,7 @@
 ExplainSettings (so the export bundle regenerates the same grid with `sc-viz explain
 --settings`), one method's cells for the chosen variants (the unit the page caches and
 draws progressively), map overlays as images, and the measures as rows."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -42,28 +43,57 @@ settings.json must exist on this machine):
 TARGET_LABEL, TARGET_PREDICTED, TARGET_CLASS = "label", "predicted", "class"
 
 
-def page_settings(pack: str, *, image_index: Optional[int], image_file: str, variants: Sequence[str],
-                  methods: Sequence[str], target_mode: str, target_class: Optional[int],
-                  ig_steps: int, lime_samples: int, opacity: float, seed: int = 0
-                  ) -> ExplainSettings:
+def page_settings(
+    pack: str,
+    *,
+    image_index: Optional[int],
+    image_file: str,
+    variants: Sequence[str],
+    methods: Sequence[str],
+    target_mode: str,
+    target_class: Optional[int],
+    ig_steps: int,
+    lime_samples: int,
+    opacity: float,
+    seed: int = 0,
+) -> ExplainSettings:
     """The settings of the page's grid. A gallery image is named by its test index; an
     upload by `image_file`, the name it gets in the export bundle."""
-    image = ({"dataset_split": "test", "index": int(image_index)} if image_index is not None
-             else image_file)
-    return ExplainSettings(pack=pack, image=image, variants=list(variants), methods=list(methods),
-                           target_mode=target_mode,
-                           target_class=target_class if target_mode == TARGET_CLASS else None,
-                           ig_steps=ig_steps, lime_samples=lime_samples, seed=seed, opacity=opacity)
+    image = {"dataset_split": "test", "index": int(image_index)} if image_index is not None else image_file
+    return ExplainSettings(
+        pack=pack,
+        image=image,
+        variants=list(variants),
+        methods=list(methods),
+        target_mode=target_mode,
+        target_class=target_class if target_mode == TARGET_CLASS else None,
+        ig_steps=ig_steps,
+        lime_samples=lime_samples,
+        seed=seed,
+        opacity=opacity,
+    )
 
 
-def method_cells(models: Mapping[str, nn.Module], x: torch.Tensor, method: str,
-                 settings: ExplainSettings, label: Optional[int]) -> dict[str, Explanation]:
+def method_cells(
+    models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    method: str,
+    settings: ExplainSettings,
+    label: Optional[int],
+) -> dict[str, Explanation]:
     """One method for every chosen variant, exactly as `explain_grid` computes it (LIME
     shares one sample set across variants)."""
     opts = settings.method_options()
-    return {v: exp for v, _, exp in iter_grid(dict(models), x, methods=[method],
-                                              target=grid_target(settings, label),
-                                              options={method: opts.get(method, {})})}
+    return {
+        v: exp
+        for v, _, exp in iter_grid(
+            dict(models),
+            x,
+            methods=[method],
+            target=grid_target(settings, label),
+            options={method: opts.get(method, {})},
+        )
+    }
 
 
 def overlay(x: torch.Tensor, exp: Explanation, opacity: float, size: int = CELL_PX) -> Image.Image:
@@ -83,8 +113,9 @@ def column_headers(methods: Sequence[str]) -> list[tuple[str, str]]:
     return out
 
 
-def cell(x: torch.Tensor, exp: Explanation, classes: Sequence[str], opacity: float,
-         size: int = CELL_PX) -> GridCell:
+def cell(
+    x: torch.Tensor, exp: Explanation, classes: Sequence[str], opacity: float, size: int = CELL_PX
+) -> GridCell:
     """One grid cell for the page: `.image` (uint8 (S, S, 3), the pixels the exports hold),
     `.caption` (lines: "target: cat", or that the map is all zero), `.blank`."""
     return grid_cell(x, exp, classes=classes, opacity=opacity, size=size)
@@ -110,15 +141,17 @@ MEASURE_COLUMNS = {
 BLANK_NOTE = "all-zero map: nothing to measure"
 
 
-def measure_rows(measures: Mapping[tuple[str, str], Mapping],
-                 cells: Optional[Mapping[tuple[str, str], Explanation]] = None) -> list[dict]:
+def measure_rows(
+    measures: Mapping[tuple[str, str], Mapping], cells: Optional[Mapping[tuple[str, str], Explanation]] = None
+) -> list[dict]:
     """{(variant, method): {measure: value}} -> rows for the table / CSV, with readable
     column names (MEASURE_COLUMNS) and the methods' plain names. A map that is all zero
     (in `cells`) gets empty values and a note instead of measures of nothing."""
     rows = []
     for (v, m), d in measures.items():
-        values = {MEASURE_COLUMNS.get(k, k): val for k, val in d.items()
-                  if isinstance(val, (int, float, str, bool))}
+        values = {
+            MEASURE_COLUMNS.get(k, k): val for k, val in d.items() if isinstance(val, (int, float, str, bool))
+        }
         row = {"Variant": v, "Method": method_legend(m).title}
         if cells is not None and (v, m) in cells and is_blank(cells[(v, m)].map):
             row.update({k: None for k in values}, Note=BLANK_NOTE)
@@ -131,38 +164,42 @@ def measure_rows(measures: Mapping[tuple[str, str], Mapping],
     return rows
 
 
-def as_grid(cells: Mapping[tuple[str, str], Explanation], variants: Sequence[str],
-            methods: Sequence[str], predictions: Mapping[str, list]) -> Grid:
+def as_grid(
+    cells: Mapping[tuple[str, str], Explanation],
+    variants: Sequence[str],
+    methods: Sequence[str],
+    predictions: Mapping[str, list],
+) -> Grid:
     """The page's cells (filled method by method) as the engine's Grid, so the static PNG
     and the interactive HTML come from the one renderer in sc_viz.figures. Every chosen
     method keeps its column, in the chosen order; a cell that failed or is not computed
     yet shows as "not computed"."""
-    targets = {v: next((cells[(v, m)].target for m in methods if (v, m) in cells),
-                       predictions[v][0][0]) for v in variants}
-    return Grid(list(variants), list(methods), targets, {v: predictions[v] for v in variants},
-                dict(cells))
+    targets = {
+        v: next((cells[(v, m)].target for m in methods if (v, m) in cells), predictions[v][0][0])
+        for v in variants
+    }
+    return Grid(list(variants), list(methods), targets, {v: predictions[v] for v in variants}, dict(cells))
 
 
-def grid_png(x: torch.Tensor, grid: Grid, classes: Sequence[str], opacity: float,
-             size: int = CELL_PX) -> bytes:
+def grid_png(
+    x: torch.Tensor, grid: Grid, classes: Sequence[str], opacity: float, size: int = CELL_PX
+) -> bytes:
     """The grid as one PNG: the page's cells pixel for pixel, in the page's layout."""
     from sc_viz.figures import grid_png as render
 
-    return render(grid, x.reshape(-1, *x.shape[-3:])[0], classes=classes, opacity=opacity,
-                  cell_px=size)
+    return render(grid, x.reshape(-1, *x.shape[-3:])[0], classes=classes, opacity=opacity, cell_px=size)
 
 
-def grid_figure(x: torch.Tensor, grid: Grid, classes: Sequence[str], opacity: float,
-                size: int = CELL_PX):
+def grid_figure(x: torch.Tensor, grid: Grid, classes: Sequence[str], opacity: float, size: int = CELL_PX):
     """The same grid as an interactive plotly figure (hover shows map values), for the bundle."""
     from sc_viz.figures import grid_figure as render
 
-    return render(grid, x.reshape(-1, *x.shape[-3:])[0], classes=classes, opacity=opacity,
-                  cell_px=size)
+    return render(grid, x.reshape(-1, *x.shape[-3:])[0], classes=classes, opacity=opacity, cell_px=size)
 
 
-def clean_and_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, method: str,
-                          options: Optional[dict] = None) -> tuple[Explanation, Explanation]:
+def clean_and_adversarial(
+    model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, method: str, options: Optional[dict] = None
+) -> tuple[Explanation, Explanation]:
     """The map of each image for the class the model predicts on it (so the adversarial map
     shows what the attacked model now looks at)."""
     from sc_viz.explain import explain, predict_top

@@ -6,6 +6,7 @@ per variant; the flags; and the export bundle.
 The page computes one (variant, method) unit at a time (`check_one`), which it caches and
 counts on its progress bar, and joins the units with `merge`. Everything the page shows
 comes from here; the page only lays it out."""
+
 from __future__ import annotations
 
 import io
@@ -27,6 +28,7 @@ from sc_viz.explain.sanity import (
     DEFAULT_FLAG_THRESHOLD,
     FLAG_SIMILARITY,
     ORDERS,
+    SIMILARITY_TITLES,
     Progress,
     RandomisationResult,
     flagged,
@@ -39,8 +41,10 @@ SLOW_METHODS = ("lime",)
 DEFAULT_IG_STEPS = 8  # as `sc-viz eval --suite sanity` (sc_viz/evaluate/sanity.py)
 DEFAULT_LIME_SAMPLES = 100
 TARGET_PREDICTED, TARGET_LABEL = "predicted", "label"
-TARGET_MODES = {TARGET_PREDICTED: "each model's prediction (as the eval suite)",
-                TARGET_LABEL: "true class (else prediction)"}
+TARGET_MODES = {
+    TARGET_PREDICTED: "each model's prediction",  # as `sc-viz eval --suite sanity`
+    TARGET_LABEL: "true class (else prediction)",
+}
 ORDER_TITLES = {"cascading": "cascading (from the logits down)", "independent": "one block at a time"}
 STRIP_CELL_PX = 64  # a map's side in the exported strip PNGs
 BUNDLE_README = """sc-viz sanity bundle (issue 16)
@@ -59,12 +63,14 @@ def default_methods() -> tuple[str, ...]:
 
 def method_options(method: str, ig_steps: int, lime_samples: int, seed: int = 0) -> dict:
     """Keyword options of `method` on this page (IG steps, LIME samples and seed)."""
-    return {"ig": {"n_steps": int(ig_steps)},
-            "lime": {"n_samples": int(lime_samples), "seed": seed}}.get(method, {})
+    return {"ig": {"n_steps": int(ig_steps)}, "lime": {"n_samples": int(lime_samples), "seed": seed}}.get(
+        method, {}
+    )
 
 
-def targets_of(models: Mapping[str, nn.Module], x: torch.Tensor, mode: str,
-               label: Optional[int]) -> dict[str, int]:
+def targets_of(
+    models: Mapping[str, nn.Module], x: torch.Tensor, mode: str, label: Optional[int]
+) -> dict[str, int]:
     """The class each variant's maps explain: its own prediction, or the true class when
     `mode` is TARGET_LABEL and the image has one (an upload has none)."""
     if mode not in TARGET_MODES:
@@ -73,13 +79,28 @@ def targets_of(models: Mapping[str, nn.Module], x: torch.Tensor, mode: str,
     return resolve_targets(dict(models), x, target)
 
 
-def check_one(model: nn.Module, variant: str, x: torch.Tensor, method: str, target: int, *,
-              order: str = "cascading", options: Optional[dict] = None,
-              progress: Progress = None) -> tuple[RandomisationResult, dict]:
+def check_one(
+    model: nn.Module,
+    variant: str,
+    x: torch.Tensor,
+    method: str,
+    target: int,
+    *,
+    order: str = "cascading",
+    options: Optional[dict] = None,
+    progress: Progress = None,
+) -> tuple[RandomisationResult, dict]:
     """One variant and method: the randomisation test (maps kept for the strip) and the ROAD
     curves of the trained model's map. x (3, H, W) or (1, 3, H, W)."""
-    result = randomisation_test({variant: model}, x, methods=[method], targets={variant: int(target)},
-                                order=order, options={method: dict(options or {})}, progress=progress)
+    result = randomisation_test(
+        {variant: model},
+        x,
+        methods=[method],
+        targets={variant: int(target)},
+        order=order,
+        options={method: dict(options or {})},
+        progress=progress,
+    )
     curves = road_many({variant: model}, x, {variant: result.maps[method][variant][0]}, result.targets)
     return result, curves[variant]
 
@@ -92,8 +113,10 @@ def merge(results: Sequence[RandomisationResult]) -> RandomisationResult:
     out = RandomisationResult(first.order, list(first.steps), {})
     for r in results:
         if r.order != first.order or r.steps != first.steps:
-            raise ValueError("results of other orders or blocks cannot be merged "
-                             f"({r.order}: {r.steps} vs {first.order}: {first.steps})")
+            raise ValueError(
+                "results of other orders or blocks cannot be merged "
+                f"({r.order}: {r.steps} vs {first.order}: {first.steps})"
+            )
         out.targets.update(r.targets)
         out.signed.update(r.signed)
         for part in ("similarity", "maps", "originals"):
@@ -102,8 +125,9 @@ def merge(results: Sequence[RandomisationResult]) -> RandomisationResult:
     return out
 
 
-def flagged_variants(result: RandomisationResult, method: str,
-                     threshold: float = DEFAULT_FLAG_THRESHOLD) -> list[str]:
+def flagged_variants(
+    result: RandomisationResult, method: str, threshold: float = DEFAULT_FLAG_THRESHOLD
+) -> list[str]:
     """The variants whose `method` maps barely change under the whole cascade (none for the
     independent order, where the flag is not defined)."""
     if result.order != "cascading":
@@ -112,45 +136,54 @@ def flagged_variants(result: RandomisationResult, method: str,
 
 
 def flag_message(method_title: str, variants: Sequence[str], threshold: float) -> str:
-    return (f"**{method_title} is flagged** for {', '.join(variants)}: its maps barely change when "
-            f"the model's weights are randomised (|map| Spearman to the trained model's map still "
-            f">= {threshold:.2f} after the whole cascade), so they show little of what the model "
-            "learned.")
+    return (
+        f"**{method_title} is flagged** for {', '.join(variants)}: its maps barely change when "
+        f"the model's weights are randomised (|map| Spearman to the trained model's map still "
+        f">= {threshold:.2f} after the whole cascade), so they show little of what the model "
+        "learned."
+    )
 
 
 def _number(value: float) -> Optional[float]:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def summary_rows(result: RandomisationResult, curves: Mapping[str, Mapping[str, dict]],
-                 threshold: float = DEFAULT_FLAG_THRESHOLD) -> list[dict]:
+def summary_rows(
+    result: RandomisationResult,
+    curves: Mapping[str, Mapping[str, dict]],
+    threshold: float = DEFAULT_FLAG_THRESHOLD,
+) -> list[dict]:
     """One row per method and variant: the final similarity by each measure, the flag
     (cascading order), the ROAD areas and gap; `curves` is method -> variant -> road curves."""
     rows = []
     for m, per_variant in result.similarity.items():
         for v, sims in per_variant.items():
             row = {"method": m, "variant": v, "target": result.targets[v], "order": result.order}
-            row.update({f"final {s}": _number(values[-1]) for s, values in sims.items()})
+            row.update({f"final {SIMILARITY_TITLES[s]}": _number(values[-1]) for s, values in sims.items()})
             if result.order == "cascading":
                 row["flagged"] = flagged(result.final(m, v), threshold)
             c = curves.get(m, {}).get(v)
             if c:
-                row.update({"ROAD MoRF area": c["morf_area"], "ROAD LeRF area": c["lerf_area"],
-                            "ROAD gap": c["gap"]})
+                row.update(
+                    {"ROAD MoRF area": c["morf_area"], "ROAD LeRF area": c["lerf_area"], "ROAD gap": c["gap"]}
+                )
             rows.append(row)
     return rows
 
 
-def strip_png(x: torch.Tensor, result: RandomisationResult, method: str, variant: str,
-              size: int = STRIP_CELL_PX) -> bytes:
+def strip_png(
+    x: torch.Tensor, result: RandomisationResult, method: str, variant: str, size: int = STRIP_CELL_PX
+) -> bytes:
     """The variant's maps of `method` through the steps side by side (each on its own scale,
     as the page's strip), as PNG bytes."""
     from sc_viz.figures import cell_image
 
     x = x[0] if x.dim() == 4 else x  # (3, H, W)
     signed = result.signed.get(method, False)
-    cells = [cell_image(x, Explanation(method, result.targets[variant], heat, signed=signed), 1.0, size)
-             for heat in result.maps[method][variant]]  # each (size, size, 3)
+    cells = [
+        cell_image(x, Explanation(method, result.targets[variant], heat, signed=signed), 1.0, size)
+        for heat in result.maps[method][variant]
+    ]  # each (size, size, 3)
     gap = np.full((size, 2, 3), 255, dtype=np.uint8)
     row = np.concatenate([c for cell in cells for c in (cell, gap)][:-1], axis=1)
     buf = io.BytesIO()
@@ -160,14 +193,24 @@ def strip_png(x: torch.Tensor, result: RandomisationResult, method: str, variant
 
 def figures_page(figures: Mapping[str, object], title: str) -> str:
     """Plotly figures (heading -> figure) as one self-contained HTML page (plotly.js once)."""
-    parts = [f"<h2>{heading}</h2>" + fig.to_html(full_html=False, include_plotlyjs=(i == 0))
-             for i, (heading, fig) in enumerate(figures.items())]
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-            f"<body><h1>{title}</h1>{''.join(parts)}</body></html>")
+    parts = [
+        f"<h2>{heading}</h2>" + fig.to_html(full_html=False, include_plotlyjs=(i == 0))
+        for i, (heading, fig) in enumerate(figures.items())
+    ]
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+        f"<body><h1>{title}</h1>{''.join(parts)}</body></html>"
+    )
 
 
-def bundle(x: torch.Tensor, result: RandomisationResult, curves: Mapping[str, Mapping[str, dict]],
-           figures: Mapping[str, object], settings: Mapping, threshold: float) -> bytes:
+def bundle(
+    x: torch.Tensor,
+    result: RandomisationResult,
+    curves: Mapping[str, Mapping[str, dict]],
+    figures: Mapping[str, object],
+    settings: Mapping,
+    threshold: float,
+) -> bytes:
     """The page's export bundle (zip): figures.html, sanity.json (`result.summary`),
     road.json, numbers.csv, strips/<method>-<variant>.png, README.txt and settings.json."""
     from sc_viz.app.export import bundle_zip, rows_to_csv
@@ -185,6 +228,21 @@ def bundle(x: torch.Tensor, result: RandomisationResult, curves: Mapping[str, Ma
     return bundle_zip(files, dict(settings))
 
 
-__all__ = ["CHEAP_METHODS", "DEFAULT_FLAG_THRESHOLD", "FLAG_SIMILARITY", "ORDERS", "ORDER_TITLES",
-           "SLOW_METHODS", "TARGET_MODES", "bundle", "check_one", "flag_message", "flagged_variants",
-           "merge", "method_options", "strip_png", "summary_rows", "targets_of"]
+__all__ = [
+    "CHEAP_METHODS",
+    "DEFAULT_FLAG_THRESHOLD",
+    "FLAG_SIMILARITY",
+    "ORDERS",
+    "ORDER_TITLES",
+    "SLOW_METHODS",
+    "TARGET_MODES",
+    "bundle",
+    "check_one",
+    "flag_message",
+    "flagged_variants",
+    "merge",
+    "method_options",
+    "strip_png",
+    "summary_rows",
+    "targets_of",
+]

@@ -2,6 +2,7 @@
 (a gallery test image picked by class, or an upload), and the variants picker the pages
 draw. Every widget's value goes through sc_viz.app.state, so it survives page switches,
 early-stopping runs and links."""
+
 from __future__ import annotations
 
 import hashlib
@@ -65,8 +66,11 @@ def setup_context(page_needs_image: bool) -> Context:
     """Draw the shared sidebar and return what the page needs; stored for the page."""
     ctx = Context()
     st.session_state[CTX_KEY] = ctx
-    ctx.present = st.sidebar.toggle("Presentation mode", key=state.bind("present"),
-                                    help="Large fonts, no captions or toolbars; for talks.")
+    ctx.present = st.sidebar.toggle(
+        "Presentation mode",
+        key=state.bind("present"),
+        help="Large fonts, no captions or toolbars; for talks.",
+    )
     style.apply(ctx.present)
     pack_picker(ctx)
     if page_needs_image and ctx.pack is not None:
@@ -76,16 +80,20 @@ def setup_context(page_needs_image: bool) -> Context:
 
 def pack_picker(ctx: Context) -> None:
     """Sidebar: the pack (from checkpoints/, $SC_VIZ_PACKS and a typed folder)."""
-    typed = st.sidebar.text_input("Another pack folder", key=state.bind("pack_folder"),
-                                  placeholder="/path/to/packs or a pack", help=(
-                                      "A folder holding pack folders (each with manifest.json), "
-                                      "or one pack folder."))
+    typed = st.sidebar.text_input(
+        "Another pack folder",
+        key=state.bind("pack_folder"),
+        placeholder="/path/to/packs or a pack",
+        help=("A folder holding pack folders (each with manifest.json), or one pack folder."),
+    )
     ctx.packs = catalog.discover_packs(catalog.pack_roots(REPO, typed))
     if typed and not catalog.holds_packs(typed, ctx.packs):
         st.sidebar.warning(f"No pack (folder with {MANIFEST}) under {typed}")
     if not ctx.packs:
-        ctx.pack_error = ("No packs found. Train one (`sc-viz train ...`) into checkpoints/, "
-                          "set SC_VIZ_PACKS, or type a folder in the sidebar.")
+        ctx.pack_error = (
+            "No packs found. Train one (`sc-viz train ...`) into checkpoints/, "
+            "set SC_VIZ_PACKS, or type a folder in the sidebar."
+        )
         return
     labels = catalog.pack_labels(ctx.packs)
     default = catalog.default_pack(ctx.packs)
@@ -93,8 +101,9 @@ def pack_picker(ctx: Context) -> None:
     chosen = st.sidebar.selectbox("Pack", list(labels), key=state.bind("pack", labels, fallback, "pack"))
     ctx.pack, ctx.pack_error = get_pack(labels[chosen])
     if ctx.pack is not None and not ctx.pack.models:
-        ctx.pack_error = (f"{ctx.pack.name}: no variant could be loaded; "
-                          + "; ".join(ctx.pack.errors.values()))
+        ctx.pack_error = f"{ctx.pack.name}: no variant could be loaded; " + "; ".join(
+            ctx.pack.errors.values()
+        )
         ctx.pack = None
 
 
@@ -102,8 +111,9 @@ def image_picker(ctx: Context) -> None:
     """Sidebar: a gallery test image picked by class, or an uploaded image."""
     split, ctx.gallery_error = get_gallery(ctx.pack)
     sources = [GALLERY, UPLOAD] if split is not None else [UPLOAD]
-    source = st.sidebar.radio("Image", sources, key=state.bind("img_source", sources, what="image source"),
-                              horizontal=True)
+    source = st.sidebar.radio(
+        "Image", sources, key=state.bind("img_source", sources, what="image source"), horizontal=True
+    )
     if split is None:
         st.sidebar.info(f"Gallery unavailable: {ctx.gallery_error}")
     options = []
@@ -112,9 +122,13 @@ def image_picker(ctx: Context) -> None:
     else:
         _uploaded_image(ctx)
     if ctx.image is not None:
-        st.sidebar.image(ctx.image.pil.resize((128, 128), Image.NEAREST)
-                         if max(ctx.image.pil.size) < 128 else ctx.image.pil,
-                         caption=ctx.image.caption, width=128)
+        st.sidebar.image(
+            ctx.image.pil.resize((128, 128), Image.NEAREST)
+            if max(ctx.image.pil.size) < 128
+            else ctx.image.pil,
+            caption=ctx.image.caption,
+            width=128,
+        )
     if ctx.image is not None and options:
         _thumbnails(split, options, ctx.image.index)
 
@@ -126,18 +140,24 @@ def _gallery_image(ctx: Context, split) -> list[int]:
     valid = isinstance(index, int) and 0 <= index < len(split)
     if valid and int(split.labels[index]) != state.value("img_class") and not state.changed("img_class"):
         state.set_value("img_class", int(split.labels[index]))  # the class follows a linked image
-    label = st.sidebar.selectbox("Image class", range(len(classes)),
-                                 key=state.bind("img_class", range(len(classes))),
-                                 format_func=lambda i: classes[i] if i < len(classes) else str(i))
+    label = st.sidebar.selectbox(
+        "Image class",
+        range(len(classes)),
+        key=state.bind("img_class", range(len(classes))),
+        format_func=lambda i: classes[i] if i < len(classes) else str(i),
+    )
     options = gallery.class_indices(split, label)
     if valid and int(split.labels[index]) == label and index not in options:
         options.append(index)
     if not options:
         ctx.image_error = f"The test set has no images of class {classes[label]!r}."
         return []
-    index = st.sidebar.selectbox("Example", options,
-                                 key=state.bind("img_index", options, what="test image"),
-                                 format_func=lambda i: f"test image {int(i)}")
+    index = st.sidebar.selectbox(
+        "Example",
+        options,
+        key=state.bind("img_index", options, what="test image"),
+        format_func=lambda i: f"test image {int(i)}",
+    )
     st.session_state[OPTIONS_KEY] = list(options)
     pil, x, y = gallery.image_at(split, index)
     ctx.image = ChosenImage(f"test:{index}", pil, x, y, f"test image {index}: {classes[y]}", index)
@@ -164,12 +184,18 @@ def _thumbnails(split, options: list[int], current: Optional[int]) -> None:
     at = options.index(current) if current in options else 0
     start = max(0, min(at - THUMBS // 2, len(options) - THUMBS))
     cols = st.sidebar.columns(THUMB_COLUMNS, gap="small")
-    for n, index in enumerate(options[start:start + THUMBS]):
+    for n, index in enumerate(options[start : start + THUMBS]):
         with cols[n % THUMB_COLUMNS]:
             st.image(gallery.to_pil(split.get(index)).resize((64, 64), Image.NEAREST), width=56)
-            st.button(str(index), key=f"thumb-{index}", on_click=_pick_image, args=(index,),
-                      type="tertiary", disabled=index == current,
-                      help=f"Show test image {index}")
+            st.button(
+                str(index),
+                key=f"thumb-{index}",
+                on_click=_pick_image,
+                args=(index,),
+                type="tertiary",
+                disabled=index == current,
+                help=f"Show test image {index}",
+            )
 
 
 def _upload_changed() -> None:
@@ -179,8 +205,10 @@ def _upload_changed() -> None:
 
 def _uploaded_image(ctx: Context) -> None:
     up = st.sidebar.file_uploader(
-        f"Your image (PNG, JPEG, WebP, BMP or GIF; up to {MAX_BYTES // 2**20} MB)", key=UPLOAD_KEY,
-        on_change=_upload_changed)
+        f"Your image (PNG, JPEG, WebP, BMP or GIF; up to {MAX_BYTES // 2**20} MB)",
+        key=UPLOAD_KEY,
+        on_change=_upload_changed,
+    )
     if up is not None:
         state.keep_upload(up.name, up.getvalue())
     kept = state.kept_upload()  # also while the uploader is empty after Gallery -> Upload
@@ -193,8 +221,7 @@ def _uploaded_image(ctx: Context) -> None:
     ctx.image, ctx.image_error = decode_upload(data, name, ctx.pack.input_size)
 
 
-def decode_upload(data: bytes, name: str, input_size: int
-                  ) -> tuple[Optional[ChosenImage], Optional[str]]:
+def decode_upload(data: bytes, name: str, input_size: int) -> tuple[Optional[ChosenImage], Optional[str]]:
     """Uploaded bytes -> (ChosenImage, None) or (None, one-line message)."""
     try:
         pil, x = load_input(data, input_size)
@@ -216,7 +243,8 @@ def require_image(ctx: Context) -> ChosenImage:
     require_pack(ctx)
     if ctx.image is None:
         (st.error if ctx.image_error and ":" in ctx.image_error else st.info)(
-            ctx.image_error or "Choose an image in the sidebar.")
+            ctx.image_error or "Choose an image in the sidebar."
+        )
         st.stop()
     return ctx.image
 
@@ -228,8 +256,9 @@ def variant_picker(pack: Pack, label: str = "Variants") -> list[str]:
 
     available = list(pack.models)
     paper = [v for v in available if v in VARIANTS and VARIANTS[v].group == "paper"]
-    chosen = st.multiselect(label, available,
-                            key=state.bind("variants", available, paper or available, "variant"))
+    chosen = st.multiselect(
+        label, available, key=state.bind("variants", available, paper or available, "variant")
+    )
     return [v for v in available if v in chosen]
 
 
@@ -246,12 +275,31 @@ def controls(ctx: Context, label: str = "Options"):
     bar = st.container(border=True)
     b1, b2, b3, _ = bar.columns([1, 1, 1, 4])
     gallery_image = ctx.image is not None and ctx.image.index is not None
-    b1.button("Previous", key="present-prev", icon=":material/arrow_back:", shortcut="P",
-              help="Previous image of this class (key P)",
-              on_click=step_image, args=(-1,), disabled=not gallery_image)
-    b2.button("Next", key="present-next", icon=":material/arrow_forward:", shortcut="N",
-              help="Next image of this class (key N)",
-              on_click=step_image, args=(1,), disabled=not gallery_image)
-    b3.button("Exit", key="present-exit", icon=":material/close_fullscreen:",
-              on_click=_leave_presentation, help="Leave presentation mode")
+    b1.button(
+        "Previous",
+        key="present-prev",
+        icon=":material/arrow_back:",
+        shortcut="P",
+        help="Previous image of this class (key P)",
+        on_click=step_image,
+        args=(-1,),
+        disabled=not gallery_image,
+    )
+    b2.button(
+        "Next",
+        key="present-next",
+        icon=":material/arrow_forward:",
+        shortcut="N",
+        help="Next image of this class (key N)",
+        on_click=step_image,
+        args=(1,),
+        disabled=not gallery_image,
+    )
+    b3.button(
+        "Exit",
+        key="present-exit",
+        icon=":material/close_fullscreen:",
+        on_click=_leave_presentation,
+        help="Leave presentation mode",
+    )
     return bar

@@ -2,6 +2,7 @@
 each variant under the four photometric perturbations at levels 1-4, and PGD on one image
 for each variant. Tensors in, tensors/floats out; every model runs on its own device, inside
 `using_model` (the shared models are cached across the app's users)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -34,8 +35,7 @@ def perturbed_strip(x: torch.Tensor) -> dict[str, dict[int, torch.Tensor]]:
 
 
 @torch.no_grad()
-def ds_per_level(models: Mapping[str, nn.Module], x: torch.Tensor
-                 ) -> dict[str, dict[str, dict[int, float]]]:
+def ds_per_level(models: Mapping[str, nn.Module], x: torch.Tensor) -> dict[str, dict[str, dict[int, float]]]:
     """{variant: {perturbation: {level: DS(x, T_level(x))}}} for one image (1, 3, H, W).
 
     The 16 perturbed copies go through each model in one batch."""
@@ -56,8 +56,12 @@ def ds_per_level(models: Mapping[str, nn.Module], x: torch.Tensor
 
 def ds_rows(table: Mapping[str, Mapping[str, Mapping[int, float]]], source: str = "image") -> list[dict]:
     """Flat rows (for CSV and tables) of a {variant: {perturbation: {level: DS}}} table."""
-    return [{"source": source, "variant": v, "perturbation": p, "level": int(lv), "ds": float(d)}
-            for v, per in table.items() for p, levels in per.items() for lv, d in levels.items()]
+    return [
+        {"source": source, "variant": v, "perturbation": p, "level": int(lv), "ds": float(d)}
+        for v, per in table.items()
+        for p, levels in per.items()
+        for lv, d in levels.items()
+    ]
 
 
 @dataclass
@@ -73,15 +77,26 @@ class AttackResult:
         return self.before[0][0] != self.after[0][0]
 
 
-def attack_each(models: Mapping[str, nn.Module], x: torch.Tensor, eps: float, *,
-                steps: int = 10, step_size: Optional[float] = None, label: Optional[int] = None,
-                seed: int = 0) -> dict[str, AttackResult]:
+def attack_each(
+    models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    eps: float,
+    *,
+    steps: int = 10,
+    step_size: Optional[float] = None,
+    label: Optional[int] = None,
+    seed: int = 0,
+) -> dict[str, AttackResult]:
     """Untargeted L-inf PGD on one image for each variant (white box, its own gradients).
 
     The attack pushes away from `label` (the true class of a gallery image) or, for an
     upload without a label, from each model's own prediction. eps = 0 returns the image."""
-    cfg = PGDConfig(eps=eps, step_size=step_size if step_size else max(eps / 4, 1e-8),
-                    steps=steps if eps > 0 else 0, random_start=eps > 0)
+    cfg = PGDConfig(
+        eps=eps,
+        step_size=step_size if step_size else max(eps / 4, 1e-8),
+        steps=steps if eps > 0 else 0,
+        random_start=eps > 0,
+    )
     out = {}
     for variant, model in models.items():
         dev = model_device(model)
@@ -104,8 +119,17 @@ def amplify(delta: torch.Tensor, eps: float) -> torch.Tensor:
 def attack_rows(results: Mapping[str, AttackResult], classes: list[str], eps: float) -> list[dict]:
     rows = []
     for v, r in results.items():
-        rows.append({"variant": v, "eps_255": eps * 255, "label": classes[r.label],
-                     "before": classes[r.before[0][0]], "p_before": r.before[0][1],
-                     "after": classes[r.after[0][0]], "p_after": r.after[0][1],
-                     "flipped": r.flipped, "linf": float(r.delta.abs().max())})
+        rows.append(
+            {
+                "variant": v,
+                "eps_255": eps * 255,
+                "label": classes[r.label],
+                "before": classes[r.before[0][0]],
+                "p_before": r.before[0][1],
+                "after": classes[r.after[0][0]],
+                "p_after": r.after[0][1],
+                "flipped": r.flipped,
+                "linf": float(r.delta.abs().max()),
+            }
+        )
     return rows

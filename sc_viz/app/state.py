@@ -21,6 +21,7 @@ run. So the values live in one session dict (`STORE`), and every run:
 A link's values that cannot be used (unknown parameter, no such pack, variant, method or
 test image) are listed by `show_notes`. Uploaded bytes are kept here too, because a
 file uploader cannot be set from the server."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence

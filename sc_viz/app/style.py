@@ -3,6 +3,7 @@ least twice its normal size (titles, headings, row labels, captions, plot text),
 contrast, no toolbars, the main area at full width. Nothing the audience needs is hidden:
 the grid's row labels and captions stay; the pages themselves leave out explanatory
 captions and the Measures table, and put their controls in a compact bar at the top."""
+
 from __future__ import annotations
 
 import plotly.graph_objects as go
@@ -21,6 +22,7 @@ html, body { font-size: 20px; color: #000; }
   font-size: 1.35rem !important; color: #000 !important; opacity: 1 !important; font-weight: 600; }
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] p { font-size: 1.5rem; }
 [data-testid="stMain"] [data-testid="stWidgetLabel"] p { font-size: 1.1rem; }
+[data-testid="stSliderThumbValue"], [data-testid="stSliderThumbValue"] * { font-size: 15px !important; }
 [data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecoration"], footer,
 [data-testid="stMain"] .modebar-container { display: none !important; }
 [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding: 0.6rem 1.2rem !important; }
@@ -51,8 +53,12 @@ def scale_fonts(fig: go.Figure, present: bool) -> go.Figure:
     if not present:
         return fig
     px = round(PLOT_FONT_PX * PLOT_SCALE)
-    fig.update_layout(font=dict(size=px, color="black"), title_font_size=round(px * 1.2),
-                      legend_font_size=px, hoverlabel_font_size=px)
+    fig.update_layout(
+        font=dict(size=px, color="black"),
+        title_font_size=round(px * 1.2),
+        legend_font_size=px,
+        hoverlabel_font_size=px,
+    )
     fig.update_xaxes(title_font_size=px, tickfont_size=px)
     fig.update_yaxes(title_font_size=px, tickfont_size=px)
     fig.update_annotations(font_size=round(px * 1.05))  # subplot titles

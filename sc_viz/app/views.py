@@ -4,6 +4,7 @@
 a run ends) and writes all of them into the URL, so a copied URL reopens the exact view
 on any page. A new widget on a page gets one line here; query names are unique across
 pages because one URL carries them all."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -40,8 +41,13 @@ SIDEBAR = [
 SALIENCY = [
     Field("methods", tuple(ordered_methods(DEFAULT_METHODS)), "m", names()),
     Field("target_mode", TARGET_LABEL, "mode", text()),
-    Field("target_class", 0, "target", integer(0, 100_000),
-          when=lambda values: values.get("target_mode") == TARGET_CLASS),
+    Field(
+        "target_class",
+        0,
+        "target",
+        integer(0, 100_000),
+        when=lambda values: values.get("target_mode") == TARGET_CLASS,
+    ),
     Field("ig_steps", 32, "ig", integer(8, 128)),
     Field("lime_samples", 500, "lime", integer(100, 2000)),
     Field("opacity", 0.5, "opacity", number(0.0, 1.0)),
@@ -55,8 +61,13 @@ EMBEDDINGS = [
     Field("joint", False, "shared", flag()),
     Field("shown_perturbations", tuple(LEVELS), "pert", names()),
     # The class an upload is compared with; None = the first variant's prediction.
-    Field("upload_class", None, "cls", integer(0, 100_000),
-          when=lambda values: values.get("img_source") == UPLOAD),
+    Field(
+        "upload_class",
+        None,
+        "cls",
+        integer(0, 100_000),
+        when=lambda values: values.get("img_source") == UPLOAD,
+    ),
 ]
 
 CONTINUITY: list[Field] = []  # the sidebar's fields and the shared variants only

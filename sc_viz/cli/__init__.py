@@ -1,4 +1,5 @@
 """`sc-viz` command line: one subcommand per job, choices from the registries."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,21 +37,33 @@ def add_train_parser(sub):
     from sc_viz.training.trainer import TrainConfig
 
     d = TrainConfig()
-    p = sub.add_parser("train", help="train one model variant into a checkpoint pack",
-                       description="Train one model variant (the paper's standard, c, adv, advc or the "
-                       "related spat, sns, gsct) and save it into a pack folder "
-                       "(manifest.json + <variant>.safetensors).",
-                       epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", choices=["demo"], help="named recipe (sc_viz/presets.py); "
-                   "explicit flags still override it")
+    p = sub.add_parser(
+        "train",
+        help="train one model variant into a checkpoint pack",
+        description="Train one model variant (the paper's standard, c, adv, advc or the "
+        "related spat, sns, gsct) and save it into a pack folder "
+        "(manifest.json + <variant>.safetensors).",
+        epilog=EPILOG_TRAIN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--preset",
+        choices=["demo"],
+        help="named recipe (sc_viz/presets.py); explicit flags still override it",
+    )
     p.add_argument("--dataset", choices=DATASETS.names(), help=f"data set (default {d.dataset})")
     p.add_argument("--arch", choices=ARCHS.names(), help=f"architecture (default {d.arch})")
-    p.add_argument("--variant", choices=VARIANTS.names(), required=True,
-                   help="; ".join(f"{k}: {v.description}" for k, v in VARIANTS.items()).replace("%", "%%"))
+    p.add_argument(
+        "--variant",
+        choices=VARIANTS.names(),
+        required=True,
+        help="; ".join(f"{k}: {v.description}" for k, v in VARIANTS.items()).replace("%", "%%"),
+    )
     p.add_argument("--out", required=True, help="pack folder, e.g. checkpoints/cifar10-resnet20")
     p.add_argument("--data-root", help="data folder (default: $SC_VIZ_DATA, else ~/.cache/sc_viz/data)")
-    p.add_argument("--init", help="start from these weights (a .safetensors of the same arch); "
-                   "default: from scratch")
+    p.add_argument(
+        "--init", help="start from these weights (a .safetensors of the same arch); default: from scratch"
+    )
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, help=f"epochs (default {d.epochs})")
     g.add_argument("--batch-size", type=int, help=f"batch size per process (default {d.batch_size})")
@@ -58,22 +71,45 @@ def add_train_parser(sub):
     g.add_argument("--lr", type=float, help=f"(peak) learning rate (default {d.lr}, paper)")
     g.add_argument("--momentum", type=float, help=f"SGD momentum (default {d.momentum})")
     g.add_argument("--weight-decay", type=float, help=f"default {d.weight_decay}")
-    g.add_argument("--schedule", choices=["constant", "cosine", "onecycle"],
-                   help=f"learning-rate schedule (default {d.schedule})")
+    g.add_argument(
+        "--schedule",
+        choices=["constant", "cosine", "onecycle"],
+        help=f"learning-rate schedule (default {d.schedule})",
+    )
     g.add_argument("--seed", type=int, help=f"seed for init, order, augmentation, attacks (default {d.seed})")
-    g.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                   help="autocast: auto = bf16 on GPUs and on CPUs with native bf16, else fp32")
-    g.add_argument("--no-augment", dest="augment", action="store_false", default=None,
-                   help="disable random crop + flip")
+    g.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="autocast: auto = bf16 on GPUs and on CPUs with native bf16, else fp32",
+    )
+    g.add_argument(
+        "--no-augment", dest="augment", action="store_false", default=None, help="disable random crop + flip"
+    )
     c = p.add_argument_group("semantic continuity (docs/method.md#continuity-loss)")
-    c.add_argument("--lam", "--lambda", dest="lam", type=float,
-                   help=f"weight of the continuity loss (default {d.lam}; the paper's value is lost)")
-    c.add_argument("--perturbations", nargs="+", choices=PERTURBATIONS,
-                   help="photometric perturbations T drawn per sample (default: all four)")
-    c.add_argument("--levels", nargs="+", type=int, choices=LEVEL_IDS,
-                   help="Table-1 levels drawn per sample (default: 1 2 3 4)")
-    a = p.add_argument_group("PGD (L-inf, pixel space [0,1]); defaults: CIFAR 8/255, 2/255; "
-                             "ImageNet-size inputs 4/255, 1/255; 10 steps, random start")
+    c.add_argument(
+        "--lam",
+        "--lambda",
+        dest="lam",
+        type=float,
+        help=f"weight of the continuity loss (default {d.lam}; the paper's value is lost)",
+    )
+    c.add_argument(
+        "--perturbations",
+        nargs="+",
+        choices=PERTURBATIONS,
+        help="photometric perturbations T drawn per sample (default: all four)",
+    )
+    c.add_argument(
+        "--levels",
+        nargs="+",
+        type=int,
+        choices=LEVEL_IDS,
+        help="Table-1 levels drawn per sample (default: 1 2 3 4)",
+    )
+    a = p.add_argument_group(
+        "PGD (L-inf, pixel space [0,1]); defaults: CIFAR 8/255, 2/255; "
+        "ImageNet-size inputs 4/255, 1/255; 10 steps, random start"
+    )
     a.add_argument("--attack-eps", type=_float_or_fraction, help="training attack radius (e.g. 8/255)")
     a.add_argument("--attack-step", type=_float_or_fraction, help="training attack step size")
     a.add_argument("--attack-steps", type=int, help="training attack iterations (1 = FGSM-RS)")
@@ -82,36 +118,64 @@ def add_train_parser(sub):
     a.add_argument("--eval-step", type=_float_or_fraction, help="evaluation PGD step size")
     a.add_argument("--eval-steps", type=int, help="evaluation PGD iterations (default 10)")
     rel = p.add_argument_group("related methods, the project's reading (docs/related_methods.md)")
-    rel.add_argument("--spat-gamma", type=float,
-                     help=f"SPAT: step scale gamma + (1 - gamma) * shared mask (default {d.spat_gamma})")
-    rel.add_argument("--spat-top-k", type=int,
-                     help=f"SPAT: mask over each image's top-k predicted classes (default {d.spat_top_k})")
-    rel.add_argument("--sns-lambda", type=float,
-                     help=f"SNS: weight lambda_s of the sensitivity term (default {d.sns_lambda})")
-    rel.add_argument("--sns-top-fraction", type=float,
-                     help=f"SNS: fraction of each layer's channels stabilised (default {d.sns_top_fraction})")
-    rel.add_argument("--sns-layers", nargs="+",
-                     help="SNS: module names to hook (default: stem conv + every residual block)")
-    rel.add_argument("--gsct-lambda", type=float,
-                     help=f"GSCT: weight lambda_g of the saliency consensus (default {d.gsct_lambda})")
-    rel.add_argument("--gsct-top-fraction", type=float,
-                     help=f"GSCT: fraction of the target saliency kept (default {d.gsct_top_fraction})")
-    rel.add_argument("--gsct-consensus-fraction", type=float,
-                     help="GSCT: fraction of each batch in the double-backprop saliency term "
-                     f"(default {d.gsct_consensus_fraction})")
+    rel.add_argument(
+        "--spat-gamma",
+        type=float,
+        help=f"SPAT: step scale gamma + (1 - gamma) * shared mask (default {d.spat_gamma})",
+    )
+    rel.add_argument(
+        "--spat-top-k",
+        type=int,
+        help=f"SPAT: mask over each image's top-k predicted classes (default {d.spat_top_k})",
+    )
+    rel.add_argument(
+        "--sns-lambda",
+        type=float,
+        help=f"SNS: weight lambda_s of the sensitivity term (default {d.sns_lambda})",
+    )
+    rel.add_argument(
+        "--sns-top-fraction",
+        type=float,
+        help=f"SNS: fraction of each layer's channels stabilised (default {d.sns_top_fraction})",
+    )
+    rel.add_argument(
+        "--sns-layers",
+        nargs="+",
+        help="SNS: module names to hook (default: stem conv + every residual block)",
+    )
+    rel.add_argument(
+        "--gsct-lambda",
+        type=float,
+        help=f"GSCT: weight lambda_g of the saliency consensus (default {d.gsct_lambda})",
+    )
+    rel.add_argument(
+        "--gsct-top-fraction",
+        type=float,
+        help=f"GSCT: fraction of the target saliency kept (default {d.gsct_top_fraction})",
+    )
+    rel.add_argument(
+        "--gsct-consensus-fraction",
+        type=float,
+        help="GSCT: fraction of each batch in the double-backprop saliency term "
+        f"(default {d.gsct_consensus_fraction})",
+    )
     s = p.add_argument_group("data size")
     s.add_argument("--input-size", type=int, help="image side in pixels (default: data set's)")
     s.add_argument("--train-limit", type=int, help="train on a seeded subset of this many images")
     s.add_argument("--test-limit", type=int, help="final metrics on a seeded test subset (default: all)")
     s.add_argument("--epoch-eval-limit", type=int, help="test images scored after each epoch (default 2000)")
-    s.add_argument("--epoch-pgd-limit", type=int,
-                   help="of those, scored under PGD after each epoch, adversarial variants (default 500)")
+    s.add_argument(
+        "--epoch-pgd-limit",
+        type=int,
+        help="of those, scored under PGD after each epoch, adversarial variants (default 500)",
+    )
     s.add_argument("--num-workers", type=int, help="loader processes for large-image folders")
     r = p.add_argument_group("runs")
     r.add_argument("--resume", action="store_true", help="go on from the last saved epoch")
     r.add_argument("--overwrite", action="store_true", help="train again over an existing variant")
-    r.add_argument("--stop-after-epochs", type=int, help="stop after this many epochs of this "
-                   "call (resume later)")
+    r.add_argument(
+        "--stop-after-epochs", type=int, help="stop after this many epochs of this call (resume later)"
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -126,8 +190,15 @@ def cmd_train(args) -> int:
     if isinstance(values.get("init"), str):
         values["init"] = values["init"].format(out=args.out)
     cfg = TrainConfig(**values)
-    train(cfg, args.out, root=args.data_root, resume=args.resume, overwrite=args.overwrite,
-          progress=not args.no_progress, stop_after_epochs=args.stop_after_epochs)
+    train(
+        cfg,
+        args.out,
+        root=args.data_root,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        stop_after_epochs=args.stop_after_epochs,
+    )
     return 0
 
 
@@ -145,13 +216,15 @@ def cmd_info(args) -> int:
     if args.json:
         print(json.dumps(pack.manifest, indent=2))
         return 0
-    print(f"{pack.path}: {pack.dataset} / {pack.arch}, {len(pack.classes)} classes, "
-          f"{pack.input_size} px")
+    print(f"{pack.path}: {pack.dataset} / {pack.arch}, {len(pack.classes)} classes, {pack.input_size} px")
     for v, entry in pack.manifest["variants"].items():
         m = entry.get("metrics", {})
         state = "loaded" if v in pack.models else f"NOT LOADED: {pack.errors.get(v)}"
-        acc = (f"clean {m['clean_acc']:.2%}, PGD {m['pgd_acc']:.2%} (n={m['test_n']})"
-               if "clean_acc" in m else entry.get("status", ""))
+        acc = (
+            f"clean {m['clean_acc']:.2%}, PGD {m['pgd_acc']:.2%} (n={m['test_n']})"
+            if "clean_acc" in m
+            else entry.get("status", "")
+        )
         print(f"  {v:9s} {acc}  [{state}]")
     return 0
 
@@ -176,8 +249,10 @@ def _add_module_commands(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sc-viz", description="Semantic continuity of image classifiers: train the four "
-        "variants, evaluate them, explain them.")
+        prog="sc-viz",
+        description="Semantic continuity of image classifiers: train the four "
+        "variants, evaluate them, explain them.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
     add_info_parser(sub)
@@ -197,6 +272,5 @@ def main(argv=None) -> int:
         print(f"sc-viz {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"sc-viz {args.command}: interrupted; run again with --resume to go on",
-              file=sys.stderr)
+        print(f"sc-viz {args.command}: interrupted; run again with --resume to go on", file=sys.stderr)
         return 130

@@ -2,6 +2,7 @@
 view, beside the bare model passes they need and the naive way; and images per second of
 one training step of every variant beside a clean step's bare forward/backward; each
 measured in the same run. A benchmark (prints numbers), not a test."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,17 +19,24 @@ PAPER_VARIANTS = [v for v, spec in VARIANTS.items() if spec.group == "paper"]
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("bench", help="time the explanation grid / embedding view / training steps",
-                              formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog="examples:\n  sc-viz bench panel\n"
-                              "  sc-viz bench panel --arch resnet50 --size 224 --ig-steps 16 "
-                              "--lime-samples 200\n  sc-viz bench embed\n"
-                              "  sc-viz bench train --batch 128 --steps 3")
+    p = subparsers.add_parser(
+        "bench",
+        help="time the explanation grid / embedding view / training steps",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  sc-viz bench panel\n"
+        "  sc-viz bench panel --arch resnet50 --size 224 --ig-steps 16 "
+        "--lime-samples 200\n  sc-viz bench embed\n"
+        "  sc-viz bench train --batch 128 --steps 3",
+    )
     p.add_argument("what", choices=["panel", "embed", "train"])
-    p.add_argument("--pack", default=str(DEMO_PACK), help="pack used when it has the paper's "
-                   f"{len(PAPER_VARIANTS)} variants of the chosen arch, or is an imported pack "
-                   "(`sc-viz import`: all its variants) of it (default: the demo pack); "
-                   "else random-init models")
+    p.add_argument(
+        "--pack",
+        default=str(DEMO_PACK),
+        help="pack used when it has the paper's "
+        f"{len(PAPER_VARIANTS)} variants of the chosen arch, or is an imported pack "
+        "(`sc-viz import`: all its variants) of it (default: the demo pack); "
+        "else random-init models",
+    )
     p.add_argument("--arch", default="resnet20", help="architecture (default resnet20)")
     p.add_argument("--size", type=int, help="input side (default: the arch's)")
     p.add_argument("--ig-steps", type=int, default=50)
@@ -79,8 +87,7 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def _bare_passes(models: dict, x: torch.Tensor, targets: dict, ig_steps: int, lime_samples: int
-                 ) -> None:
+def _bare_passes(models: dict, x: torch.Tensor, targets: dict, ig_steps: int, lime_samples: int) -> None:
     """The model work the grid needs, nothing else: per variant a prediction forward, IG's
     steps forward+backward (plus its delta forward), Grad-CAM's forward+backward, and the
     LIME samples' forwards, in the batch sizes and precision the grid uses."""
@@ -101,7 +108,7 @@ def _bare_passes(models: dict, x: torch.Tensor, targets: dict, ig_steps: int, li
             model(torch.stack([x, torch.zeros_like(x)]))
             with autocast(device, amp):
                 for i in range(0, lime_samples, lime_batch):
-                    model(lime_images[i:i + lime_batch].contiguous())
+                    model(lime_images[i : i + lime_batch].contiguous())
         for i in range(0, ig_steps, ig_batch):
             xs = x[None].repeat(min(ig_batch, ig_steps - i), 1, 1, 1).requires_grad_()
             torch.autograd.grad(model(xs)[:, t].sum(), xs)
@@ -120,8 +127,7 @@ def _naive(models: dict, x: torch.Tensor, targets: dict, ig_steps: int, lime_sam
     image = x.permute(1, 2, 0).double().numpy()
     for v, model in models.items():
         t, xb = targets[v], x[None].clone().requires_grad_()
-        IntegratedGradients(model).attribute(xb, target=t, n_steps=ig_steps,
-                                             return_convergence_delta=True)
+        IntegratedGradients(model).attribute(xb, target=t, n_steps=ig_steps, return_convergence_delta=True)
         cam = LayerGradCam(model, model.get_submodule(model.gradcam_layer)).attribute(xb, target=t)
         LayerAttribution.interpolate(cam, tuple(x.shape[-2:]))
 
@@ -131,7 +137,8 @@ def _naive(models: dict, x: torch.Tensor, targets: dict, ig_steps: int, lime_sam
                 return model(batch).softmax(1).numpy()
 
         lime_image.LimeImageExplainer().explain_instance(
-            image, classify, num_samples=lime_samples, segmentation_fn=segmenter())
+            image, classify, num_samples=lime_samples, segmentation_fn=segmenter()
+        )
 
 
 def bench_panel(args) -> None:
@@ -145,9 +152,11 @@ def bench_panel(args) -> None:
     from sc_viz.precision import autocast_dtype, precision_name
 
     lime_precision = precision_name(autocast_dtype("auto", "cpu"))
-    print(f"panel: {origin}, {what} at {size} px, IG-{args.ig_steps}, Grad-CAM, "
-          f"LIME-{args.lime_samples} (batch {batch_for(x, 'cpu')}, {lime_precision}; naive: "
-          f"batch 10, fp32); torch threads {torch.get_num_threads()}")
+    print(
+        f"panel: {origin}, {what} at {size} px, IG-{args.ig_steps}, Grad-CAM, "
+        f"LIME-{args.lime_samples} (batch {batch_for(x, 'cpu')}, {lime_precision}; naive: "
+        f"batch 10, fp32); torch threads {torch.get_num_threads()}"
+    )
     targets = {v: top[0][0] for v, top in predict_top(models, x, k=1).items()}
     options = {"ig": {"n_steps": args.ig_steps}, "lime": {"n_samples": args.lime_samples}}
     # warm-up: imports, allocator and first-call costs are paid before any timing
@@ -155,15 +164,12 @@ def bench_panel(args) -> None:
     explain_grid(models, x, methods=["ig", "gradcam", "lime"], options=small)
     first = next(iter(models))
     _naive({first: models[first]}, x, targets, 2, 20)
-    grid = _timed(lambda: explain_grid(models, x, methods=["ig", "gradcam", "lime"],
-                                       options=options))
+    grid = _timed(lambda: explain_grid(models, x, methods=["ig", "gradcam", "lime"], options=options))
     bare = _timed(lambda: _bare_passes(models, x, targets, args.ig_steps, args.lime_samples))
     naive = _timed(lambda: _naive(models, x, targets, args.ig_steps, args.lime_samples))
     print(f"  grid (this package)     {grid:8.2f} s")
-    print(f"  bare forward/backward   {bare:8.2f} s   grid / bare  = {grid / bare:5.2f}x "
-          "(target <= 1.3x)")
-    print(f"  naive (library defaults){naive:8.2f} s   naive / grid = {naive / grid:5.2f}x "
-          "(target >= 1.5x)")
+    print(f"  bare forward/backward   {bare:8.2f} s   grid / bare  = {grid / bare:5.2f}x (target <= 1.3x)")
+    print(f"  naive (library defaults){naive:8.2f} s   naive / grid = {naive / grid:5.2f}x (target >= 1.5x)")
 
 
 def bench_embed(args) -> None:
@@ -176,31 +182,36 @@ def bench_embed(args) -> None:
     split = load_split("cifar10", "test", data_root())
     x, label = split.get(0), int(split.labels[0])
     same, idx = E.same_class_set(split, label, count=args.points - 5, exclude=0)
-    print(f"embed: {origin}, {1 + len(LEVELS) + len(same)} points per variant, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"embed: {origin}, {1 + len(LEVELS) + len(same)} points per variant, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     t0 = time.perf_counter()
     pts = E.build_points(x, same, level=1, x_index=0, same_class_indices=idx)
     logits = E.logits_by_variant(models, pts.images)
     t_logits = time.perf_counter() - t0
     z = next(iter(logits.values()))  # the first variant's
-    rows = [(f"logits, {n} variants", t_logits),
-            ("UMAP first call (numba compile + fit)", _timed(lambda: E.project(z, method="umap"))),
-            ("UMAP, warm", _timed(lambda: E.project(z, method="umap"))),
-            ("t-SNE", _timed(lambda: E.project(z, method="tsne"))),
-            ("PCA", _timed(lambda: E.project(z, method="pca"))),
-            (f"violations, {n} variants", _timed(lambda: [E.violations(v, pts.kinds)
-                                                      for v in logits.values()])),
-            (f"joint UMAP ({n} variants)", _timed(lambda: E.project_joint(logits, method="umap"))),
-            (f"joint t-SNE ({n} variants)", _timed(lambda: E.project_joint(logits, method="tsne")))]
+    rows = [
+        (f"logits, {n} variants", t_logits),
+        ("UMAP first call (numba compile + fit)", _timed(lambda: E.project(z, method="umap"))),
+        ("UMAP, warm", _timed(lambda: E.project(z, method="umap"))),
+        ("t-SNE", _timed(lambda: E.project(z, method="tsne"))),
+        ("PCA", _timed(lambda: E.project(z, method="pca"))),
+        (f"violations, {n} variants", _timed(lambda: [E.violations(v, pts.kinds) for v in logits.values()])),
+        (f"joint UMAP ({n} variants)", _timed(lambda: E.project_joint(logits, method="umap"))),
+        (f"joint t-SNE ({n} variants)", _timed(lambda: E.project_joint(logits, method="tsne"))),
+    ]
     for name, seconds in rows:
         print(f"  {name:40s} {seconds:8.2f} s")
     print("  the app pays the first UMAP call once at start-up (sc_viz.embed.warm_up)")
 
 
 def _train_step_rate(step, steps: int, batch: int) -> float:
-    """Images per second of `step()` (one optimiser step), after one warm-up call."""
+    """Images per second of `step()` (one optimiser step) from its fastest of `steps` timed
+    calls after one warm-up call: the minimum is the least disturbed by other processes on
+    a shared machine (as timeit advises)."""
     step()
-    return batch * steps / _timed(lambda: [step() for _ in range(steps)])
+    return batch / min(_timed(step) for _ in range(steps))
 
 
 def bench_train(args) -> None:
@@ -224,15 +235,17 @@ def bench_train(args) -> None:
         origin = str(init)
     try:
         split = load_split("cifar10", "test", data_root(), 32)
-        x, y = split.images[:args.batch].float() / 255, split.labels[:args.batch]
+        x, y = split.images[: args.batch].float() / 255, split.labels[: args.batch]
     except Exception:
         g = torch.Generator().manual_seed(0)
         x = torch.rand(args.batch, 3, 32, 32, generator=g)  # (B, 3, 32, 32)
         y = torch.randint(0, 10, (args.batch,), generator=g)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: every step sees the same model
-    print(f"train: {args.arch} ({origin}), batch {len(y)}, {args.steps} steps each, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"train: {args.arch} ({origin}), batch {len(y)}, {args.steps} steps each, "
+        f"torch threads {torch.get_num_threads()}"
+    )
 
     def bare():
         loss = F.cross_entropy(model(x), y)
@@ -244,8 +257,11 @@ def bench_train(args) -> None:
     print(f"  {'bare clean forward/backward':30s} {base:8.1f} img/s   1.00x the bare step's time")
     demo, rates = PRESETS["demo"], {}
     for name in args.variants or VARIANTS.names():
-        settings = {k: v for k, v in demo.get(name, demo["adv"]).items()
-                    if k not in ("init", "epochs", "lr", "optimizer", "schedule")}
+        settings = {
+            k: v
+            for k, v in demo.get(name, demo["adv"]).items()
+            if k not in ("init", "epochs", "lr", "optimizer", "schedule")
+        }
         cfg = TrainConfig(**{**settings, "variant": name, "arch": args.arch, "precision": "fp32"})
 
         def step(cfg=cfg):
@@ -256,8 +272,9 @@ def bench_train(args) -> None:
 
         rates[name] = _train_step_rate(step, args.steps, len(y))
         vs_adv = f"   {rates['adv'] / rates[name]:5.2f}x adv's" if "adv" in rates else ""
-        print(f"  {name:30s} {rates[name]:8.1f} img/s   {base / rates[name]:5.2f}x the bare step's time"
-              f"{vs_adv}")
+        print(
+            f"  {name:30s} {rates[name]:8.1f} img/s   {base / rates[name]:5.2f}x the bare step's time{vs_adv}"
+        )
 
 
 def run(args) -> int:

@@ -1,4 +1,5 @@
 """`sc-viz eval`: the paper's experiments on a pack -> report.json + report.md + figures."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,64 +21,143 @@ def register(sub) -> None:
     from sc_viz.evaluate.stability import DEFAULT_STABILITY_LIMIT, STABILITY_PER
     from sc_viz.paper import LEVEL_IDS
 
-    p = sub.add_parser("eval", help="evaluate a pack: the paper's experiments -> report",
-                       description="Run evaluation suites on every variant of a pack and write "
-                       "report.json, report.md and figures. Suites: " + "; ".join(
-                           f"{k}: {v.description}" for k, v in SUITES.items()),
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a pack: the paper's experiments -> report",
+        description="Run evaluation suites on every variant of a pack and write "
+        "report.json, report.md and figures. Suites: "
+        + "; ".join(f"{k}: {v.description}" for k, v in SUITES.items()),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--pack", required=True, help="pack folder (manifest.json + weights)")
-    p.add_argument("--suite", nargs="+", default=["all"], choices=["all"] + SUITES.names(),
-                   help="suites to run (default: all)")
+    p.add_argument(
+        "--suite",
+        nargs="+",
+        default=["all"],
+        choices=["all"] + SUITES.names(),
+        help="suites to run (default: all)",
+    )
     p.add_argument("--out", help="report folder (default: reports/<pack name>)")
-    p.add_argument("--limit", type=int, help="evaluate on a seeded subset of this many test "
-                   "images (default: the whole test set)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="evaluate on a seeded subset of this many test images (default: the whole test set)",
+    )
     p.add_argument("--seed", type=int, default=0, help="subset, random starts, noise (default 0)")
     p.add_argument("--batch-size", type=int, default=256, help="images per batch (default 256)")
-    p.add_argument("--resume", action="store_true",
-                   help="keep suites already complete with the same settings and weights")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep suites already complete with the same settings and weights",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
     p.add_argument("--data-root", help="data folder (default: $SC_VIZ_DATA)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's "
-                   "choice; 1 can be faster when other jobs share the CPU)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (default: torch's choice; 1 can be faster when other jobs share the CPU)",
+    )
     g = p.add_argument_group("suite options")
-    g.add_argument("--pgd-steps", type=int, help="robustness: PGD iterations (default: the "
-                   "pack's eval_steps, else the paper's 10)")
-    g.add_argument("--explain-limit", type=int,
-                   help=f"saliency: images explained (default {DEFAULT_EXPLAIN_LIMIT}; with "
-                   f"--limit N: N/{EXPLAIN_PER}, at least 5)")
-    g.add_argument("--stability-limit", type=int,
-                   help=f"explanation-stability: images (default {DEFAULT_STABILITY_LIMIT}; "
-                   f"with --limit N: N/{STABILITY_PER}, at least 5)")
-    g.add_argument("--stability-level", type=int, default=stability.DEFAULT_LEVEL, choices=LEVEL_IDS,
-                   help=f"explanation-stability: Table-1 level of T (default {stability.DEFAULT_LEVEL})")
-    g.add_argument("--methods", nargs="+", help="explanation methods (default: all for saliency and "
-                   "consensus; ig gradcam lime for stability)")
-    g.add_argument("--embed-images", type=int, default=emb.DEFAULT_IMAGES,
-                   help="embeddings: images to project, each of another class "
-                   f"(default {emb.DEFAULT_IMAGES})")
-    g.add_argument("--embed-count", type=int, default=emb.DEFAULT_COUNT,
-                   help=f"embeddings: same-class images per image (default {emb.DEFAULT_COUNT})")
-    g.add_argument("--embed-level", type=int, default=emb.DEFAULT_LEVEL, choices=LEVEL_IDS,
-                   help=f"embeddings: Table-1 level of the perturbations (default {emb.DEFAULT_LEVEL})")
+    g.add_argument(
+        "--pgd-steps",
+        type=int,
+        help="robustness: PGD iterations (default: the pack's eval_steps, else the paper's 10)",
+    )
+    g.add_argument(
+        "--explain-limit",
+        type=int,
+        help=f"saliency: images explained (default {DEFAULT_EXPLAIN_LIMIT}; with "
+        f"--limit N: N/{EXPLAIN_PER}, at least 5)",
+    )
+    g.add_argument(
+        "--stability-limit",
+        type=int,
+        help=f"explanation-stability: images (default {DEFAULT_STABILITY_LIMIT}; "
+        f"with --limit N: N/{STABILITY_PER}, at least 5)",
+    )
+    g.add_argument(
+        "--stability-level",
+        type=int,
+        default=stability.DEFAULT_LEVEL,
+        choices=LEVEL_IDS,
+        help=f"explanation-stability: Table-1 level of T (default {stability.DEFAULT_LEVEL})",
+    )
+    g.add_argument(
+        "--methods",
+        nargs="+",
+        help="explanation methods (default: all for saliency and consensus; ig gradcam lime for stability)",
+    )
+    g.add_argument(
+        "--embed-images",
+        type=int,
+        default=emb.DEFAULT_IMAGES,
+        help=f"embeddings: images to project, each of another class (default {emb.DEFAULT_IMAGES})",
+    )
+    g.add_argument(
+        "--embed-count",
+        type=int,
+        default=emb.DEFAULT_COUNT,
+        help=f"embeddings: same-class images per image (default {emb.DEFAULT_COUNT})",
+    )
+    g.add_argument(
+        "--embed-level",
+        type=int,
+        default=emb.DEFAULT_LEVEL,
+        choices=LEVEL_IDS,
+        help=f"embeddings: Table-1 level of the perturbations (default {emb.DEFAULT_LEVEL})",
+    )
     g.add_argument("--lime-samples", type=int, help="LIME samples per image (default 300)")
-    g.add_argument("--neurons-limit", type=int, help="neurons: images (default "
-                   f"{neurons.DEFAULT_NEURONS_LIMIT}, at most the test sample)")
-    g.add_argument("--layers", nargs="+", help="neurons: module names to probe (default: the stem "
-                   "conv and every residual block)")
-    g.add_argument("--consensus-limit", type=int, help="consensus: images (default "
-                   f"{consensus.DEFAULT_CONSENSUS_LIMIT}; with --limit N: N/{consensus.CONSENSUS_PER}, "
-                   "at least 5)")
-    g.add_argument("--consensus-level", type=int, default=consensus.DEFAULT_LEVEL, choices=LEVEL_IDS,
-                   help=f"consensus: Table-1 level of the photometric x' (default {consensus.DEFAULT_LEVEL})")
-    g.add_argument("--top-fraction", type=float, help="neurons and consensus: the top share of "
-                   "channels / pixels (top-10%% sensitivity, top-k%% IoU; default 0.1; our reading)")
+    g.add_argument(
+        "--neurons-limit",
+        type=int,
+        help=f"neurons: images (default {neurons.DEFAULT_NEURONS_LIMIT}, at most the test sample)",
+    )
+    g.add_argument(
+        "--layers",
+        nargs="+",
+        help="neurons: module names to probe (default: the stem conv and every residual block)",
+    )
+    g.add_argument(
+        "--consensus-limit",
+        type=int,
+        help="consensus: images (default "
+        f"{consensus.DEFAULT_CONSENSUS_LIMIT}; with --limit N: N/{consensus.CONSENSUS_PER}, "
+        "at least 5)",
+    )
+    g.add_argument(
+        "--consensus-level",
+        type=int,
+        default=consensus.DEFAULT_LEVEL,
+        choices=LEVEL_IDS,
+        help=f"consensus: Table-1 level of the photometric x' (default {consensus.DEFAULT_LEVEL})",
+    )
+    g.add_argument(
+        "--top-fraction",
+        type=float,
+        help="neurons and consensus: the top share of "
+        "channels / pixels (top-10%% sensitivity, top-k%% IoU; default 0.1; our reading)",
+    )
     from sc_viz.evaluate import sanity
-    g.add_argument("--sanity-limit", type=int, help="sanity: images (default "
-                   f"{sanity.DEFAULT_SANITY_LIMIT}; with --limit N: N/{sanity.SANITY_PER}, at least 5)")
-    g.add_argument("--sanity-orders", nargs="+", choices=["cascading", "independent"],
-                   help="sanity: randomisation orders (default: cascading)")
-    g.add_argument("--sanity-flag-threshold", type=float, help="sanity: flag a method whose |map| "
-                   "Spearman after the whole cascade is >= this (default 0.5; our reading)")
+
+    g.add_argument(
+        "--sanity-limit",
+        type=int,
+        help="sanity: images (default "
+        f"{sanity.DEFAULT_SANITY_LIMIT}; with --limit N: N/{sanity.SANITY_PER}, at least 5)",
+    )
+    g.add_argument(
+        "--sanity-orders",
+        nargs="+",
+        choices=["cascading", "independent"],
+        help="sanity: randomisation orders (default: cascading)",
+    )
+    g.add_argument(
+        "--sanity-flag-threshold",
+        type=float,
+        help="sanity: flag a method whose |map| "
+        "Spearman after the whole cascade is >= this (default 0.5; our reading)",
+    )
     p.add_argument("--no-figures", action="store_true", help="skip PNG/HTML figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_eval)
@@ -86,8 +166,16 @@ def register(sub) -> None:
 def cmd_eval(args) -> int:
     from sc_viz.evaluate import run_suites
 
-    for flag in ("limit", "embed_images", "embed_count", "explain_limit", "stability_limit",
-                 "neurons_limit", "consensus_limit", "sanity_limit"):
+    for flag in (
+        "limit",
+        "embed_images",
+        "embed_count",
+        "explain_limit",
+        "stability_limit",
+        "neurons_limit",
+        "consensus_limit",
+        "sanity_limit",
+    ):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be a positive number of images")
     if args.threads:
@@ -95,12 +183,19 @@ def cmd_eval(args) -> int:
 
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else Path("reports") / Path(args.pack).resolve().name
-    options = {"explain_limit": args.explain_limit, "stability_limit": args.stability_limit,
-               "stability_level": args.stability_level, "embed_images": args.embed_images,
-               "embed_count": args.embed_count, "embed_level": args.embed_level,
-               "neurons_limit": args.neurons_limit, "consensus_limit": args.consensus_limit,
-               "consensus_level": args.consensus_level, "layers": args.layers,
-               "top_fraction": args.top_fraction}
+    options = {
+        "explain_limit": args.explain_limit,
+        "stability_limit": args.stability_limit,
+        "stability_level": args.stability_level,
+        "embed_images": args.embed_images,
+        "embed_count": args.embed_count,
+        "embed_level": args.embed_level,
+        "neurons_limit": args.neurons_limit,
+        "consensus_limit": args.consensus_limit,
+        "consensus_level": args.consensus_level,
+        "layers": args.layers,
+        "top_fraction": args.top_fraction,
+    }
     for flag in ("sanity_limit", "sanity_orders", "sanity_flag_threshold"):  # unset: suite defaults
         if getattr(args, flag, None) is not None:
             options[flag] = getattr(args, flag)
@@ -110,9 +205,19 @@ def cmd_eval(args) -> int:
         options["methods"] = args.methods
     if args.lime_samples:
         options["method_options"] = {"lime": {"n_samples": args.lime_samples}}
-    report = run_suites(args.pack, args.suite, limit=args.limit, seed=args.seed, out=out,
-                        progress=not args.no_progress, resume=args.resume,
-                        batch_size=args.batch_size, options=options, root=args.data_root,
-                        device=args.device, figures=not args.no_figures)
+    report = run_suites(
+        args.pack,
+        args.suite,
+        limit=args.limit,
+        seed=args.seed,
+        out=out,
+        progress=not args.no_progress,
+        resume=args.resume,
+        batch_size=args.batch_size,
+        options=options,
+        root=args.data_root,
+        device=args.device,
+        figures=not args.no_figures,
+    )
     print(f"report: {out / 'report.md'} ({out / 'report.json'})")
     return 1 if report["failed"] else 0

@@ -1,4 +1,5 @@
 """`sc-viz explain`: the variants x methods grid of one image, as PNG (and HTML)."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,25 +17,32 @@ def register(subparsers) -> None:
     from sc_viz.explain import METHODS
 
     p = subparsers.add_parser(
-        "explain", help="attribution maps of every variant for one image (PNG/HTML grid)",
+        "explain",
+        help="attribution maps of every variant for one image (PNG/HTML grid)",
         description="Explain one image with every variant of a pack and several methods; "
-        "writes the variants x methods grid.", epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--settings", help="an ExplainSettings JSON (the app's export); flags given "
-                   "as well override it")
+        "writes the variants x methods grid.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--settings", help="an ExplainSettings JSON (the app's export); flags given as well override it"
+    )
     p.add_argument("--pack", help="pack folder")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--image", help="image file (PNG, JPEG, WebP, BMP, GIF), resized/cropped "
-                     "as the pack's data set")
+    src.add_argument(
+        "--image", help="image file (PNG, JPEG, WebP, BMP, GIF), resized/cropped as the pack's data set"
+    )
     src.add_argument("--index", type=int, help="index of a test image of the pack's data set")
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("--html", help="also write an interactive HTML file")
     p.add_argument("--save-settings", help="write the settings used as JSON")
     p.add_argument("--variants", nargs="+", help="variants to show (default: all in the pack)")
-    p.add_argument("--methods", nargs="+", choices=METHODS.names(),
-                   help="methods (default: ig gradcam lime)")
-    p.add_argument("--target", help="class to explain: an index or class name, 'label' (the "
-                   "true class when known, the default) or 'predicted' (each model's own)")
+    p.add_argument("--methods", nargs="+", choices=METHODS.names(), help="methods (default: ig gradcam lime)")
+    p.add_argument(
+        "--target",
+        help="class to explain: an index or class name, 'label' (the "
+        "true class when known, the default) or 'predicted' (each model's own)",
+    )
     p.add_argument("--ig-steps", type=int, help="Integrated Gradients steps (default 50)")
     p.add_argument("--lime-samples", type=int, help="LIME perturbed samples (default 1000)")
     p.add_argument("--smoothgrad-samples", type=int, help="SmoothGrad noisy copies (default 25)")
@@ -55,8 +63,7 @@ def _target_fields(text: str, classes: list[str]) -> dict:
         return {"target_mode": "class", "target_class": index}
     if text in classes:
         return {"target_mode": "class", "target_class": classes.index(text)}
-    raise ValueError(f"--target {text!r} is not a class of the pack, an index, 'label' or "
-                     "'predicted'")
+    raise ValueError(f"--target {text!r} is not a class of the pack, an index, 'label' or 'predicted'")
 
 
 def build_settings(args):
@@ -67,9 +74,15 @@ def build_settings(args):
     pack = args.pack or (base.pack if base else None)
     if not pack:
         raise ValueError("give --pack (or --settings)")
-    image = (str(Path(args.image)) if args.image else
-             {"dataset_split": "test", "index": args.index} if args.index is not None else
-             base.image if base else None)
+    image = (
+        str(Path(args.image))
+        if args.image
+        else {"dataset_split": "test", "index": args.index}
+        if args.index is not None
+        else base.image
+        if base
+        else None
+    )
     if base and image is base.image and isinstance(image, str) and not Path(image).is_absolute():
         # the app's export bundle stores an upload beside settings.json: resolve it there
         beside = Path(args.settings).parent / image
@@ -78,9 +91,15 @@ def build_settings(args):
         raise ValueError("give --image FILE or --index N (or --settings)")
     values = dataclasses.asdict(base) if base else {}
     values.update(pack=str(pack), image=image)
-    for flag, name in [("variants", "variants"), ("methods", "methods"), ("ig_steps", "ig_steps"),
-                       ("lime_samples", "lime_samples"), ("seed", "seed"),
-                       ("smoothgrad_samples", "smoothgrad_samples"), ("opacity", "opacity")]:
+    for flag, name in [
+        ("variants", "variants"),
+        ("methods", "methods"),
+        ("ig_steps", "ig_steps"),
+        ("lime_samples", "lime_samples"),
+        ("seed", "seed"),
+        ("smoothgrad_samples", "smoothgrad_samples"),
+        ("opacity", "opacity"),
+    ]:
         if getattr(args, flag) is not None:
             values[name] = getattr(args, flag)
     return ExplainSettings(**values)
@@ -110,6 +129,5 @@ def run(args) -> int:
     print(f"wrote {out}{' and ' + args.html if args.html else ''}{truth}")
     for v in grid.variants:
         cls, p = grid.predictions[v][0]
-        print(f"  {v:9s} predicts {pack.classes[cls]} ({p:.0%}), explained: "
-              f"{pack.classes[grid.targets[v]]}")
+        print(f"  {v:9s} predicts {pack.classes[cls]} ({p:.0%}), explained: {pack.classes[grid.targets[v]]}")
     return 0

@@ -1,5 +1,6 @@
 """`sc-viz import`: turn the weights of a model trained elsewhere into a pack the app
 explores (sc_viz/importing.py does the work; this module is the command line)."""
+
 from __future__ import annotations
 
 import argparse
@@ -44,31 +45,63 @@ def _option(text: str) -> tuple[str, object]:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("import", help="turn your own model's weights into a pack the app explores",
-                       description=__doc__, epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "import",
+        help="turn your own model's weights into a pack the app explores",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--arch", help="architecture: resnet20 | torchvision:<name> | timm:<name>")
-    p.add_argument("--weights", action="append", metavar="NAME=PATH", default=[],
-                   help="a variant's name and weights file; repeat for up to 8 variants")
+    p.add_argument(
+        "--weights",
+        action="append",
+        metavar="NAME=PATH",
+        default=[],
+        help="a variant's name and weights file; repeat for up to 8 variants",
+    )
     p.add_argument("--out", help="new pack folder (must not exist, or be empty)")
-    p.add_argument("--classes", help="imagenet | cifar10 | cifar100 | a text file, one name a line "
-                   "(default: the built-in list whose size matches the checkpoint's head)")
+    p.add_argument(
+        "--classes",
+        help="imagenet | cifar10 | cifar100 | a text file, one name a line "
+        "(default: the built-in list whose size matches the checkpoint's head)",
+    )
     p.add_argument("--input-size", type=int, help="image side in pixels (default: the architecture's)")
-    p.add_argument("--mean", type=_three_floats, metavar="R,G,B",
-                   help="input normalisation mean (default: normaliser buffers in the checkpoint, "
-                   "else the architecture's usual values)")
+    p.add_argument(
+        "--mean",
+        type=_three_floats,
+        metavar="R,G,B",
+        help="input normalisation mean (default: normaliser buffers in the checkpoint, "
+        "else the architecture's usual values)",
+    )
     p.add_argument("--std", type=_three_floats, metavar="R,G,B", help="input normalisation std")
-    p.add_argument("--gradcam-layer", metavar="MODULE",
-                   help="dotted module inside your model for Grad-CAM (default: the last "
-                   "convolutional stage; for ViT/Swin the last block's norm)")
-    p.add_argument("--non-strict", action="store_true",
-                   help="load the keys that fit; missing ones keep their random initialisation "
-                   "(both lists go into the manifest)")
+    p.add_argument(
+        "--gradcam-layer",
+        metavar="MODULE",
+        help="dotted module inside your model for Grad-CAM (default: the last "
+        "convolutional stage; for ViT/Swin the last block's norm)",
+    )
+    p.add_argument(
+        "--non-strict",
+        action="store_true",
+        help="load the keys that fit; missing ones keep their random initialisation "
+        "(both lists go into the manifest)",
+    )
     p.add_argument("--ema", action="store_true", help="take the EMA weights (ema/model_ema/state_dict_ema)")
-    p.add_argument("--arch-option", action="append", type=_option, default=[], metavar="KEY=VALUE",
-                   help="a keyword for the torchvision/timm constructor (JSON value), e.g. depth=6")
-    p.add_argument("--list-archs", metavar="FAMILY", choices=["torchvision", "timm"],
-                   help="list the architectures of a family and exit")
+    p.add_argument(
+        "--arch-option",
+        action="append",
+        type=_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a keyword for the torchvision/timm constructor (JSON value), e.g. depth=6",
+    )
+    p.add_argument(
+        "--list-archs",
+        metavar="FAMILY",
+        choices=["torchvision", "timm"],
+        help="list the architectures of a family and exit",
+    )
     p.set_defaults(func=cmd_import)
 
 
@@ -79,13 +112,25 @@ def cmd_import(args) -> int:
     if args.list_archs:
         print("\n".join(f"{args.list_archs}:{n}" for n in ARCHS.families[args.list_archs].names()))
         return 0
-    missing = [flag for flag, value in (("--arch", args.arch), ("--weights", args.weights),
-                                        ("--out", args.out)) if not value]
+    missing = [
+        flag
+        for flag, value in (("--arch", args.arch), ("--weights", args.weights), ("--out", args.out))
+        if not value
+    ]
     if missing:
         raise ValueError(f"missing {', '.join(missing)} (see sc-viz import --help)")
-    result = import_pack(args.arch, parse_weights(args.weights), args.out, classes=args.classes,
-                         input_size=args.input_size, mean=args.mean, std=args.std,
-                         gradcam_layer=args.gradcam_layer, non_strict=args.non_strict, ema=args.ema,
-                         arch_options=dict(args.arch_option))
+    result = import_pack(
+        args.arch,
+        parse_weights(args.weights),
+        args.out,
+        classes=args.classes,
+        input_size=args.input_size,
+        mean=args.mean,
+        std=args.std,
+        gradcam_layer=args.gradcam_layer,
+        non_strict=args.non_strict,
+        ema=args.ema,
+        arch_options=dict(args.arch_option),
+    )
     print("\n".join(result.lines))
     return 0

@@ -7,6 +7,7 @@ Fine-tuning is plain cross-entropy (TrainConfig variant `standard`) from the sou
 weights: every tensor whose shape fits is copied, the classifier head is re-initialised
 when the class counts differ, and the input normalisation is the target data set's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,12 +15,12 @@ from pathlib import Path
 
 import torch
 
-from sc_viz.data import DATASETS, load_split, data_root
-from sc_viz.evaluate.report import pct, table
-from sc_viz.paper import PAPER_RESULTS
-from sc_viz.packs import load_pack, model_facts, new_manifest, save_weights
-from sc_viz.models import build_model
 from sc_viz.cli._schedule import add_schedule_args, schedule_values, write_result
+from sc_viz.data import DATASETS, data_root, load_split
+from sc_viz.evaluate.report import pct, table
+from sc_viz.models import build_model
+from sc_viz.packs import load_pack, model_facts, new_manifest, save_weights
+from sc_viz.paper import PAPER_RESULTS
 
 EPILOG = """examples:
   sc-viz transfer --pack checkpoints/cifar10-resnet20 --target fashion-mnist --out runs/transfer
@@ -30,20 +31,29 @@ Each variant is fine-tuned into <out>/<variant>/ (a pack holding one `standard` 
 
 
 def register(sub) -> None:
-    p = sub.add_parser("transfer", help="fine-tune each variant on another data set (Sec. 4.6)",
-                       description=__doc__, epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "transfer",
+        help="fine-tune each variant on another data set (Sec. 4.6)",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--pack", required=True, help="source pack folder")
-    p.add_argument("--target", default="fashion-mnist", choices=DATASETS.names(),
-                   help="target data set (default fashion-mnist)")
+    p.add_argument(
+        "--target",
+        default="fashion-mnist",
+        choices=DATASETS.names(),
+        help="target data set (default fashion-mnist)",
+    )
     p.add_argument("--out", required=True, help="folder for the fine-tuned models and result")
     p.add_argument("--variants", nargs="+", help="variants to transfer (default: all)")
     add_schedule_args(p, lr=0.01, arch=None)
     p.set_defaults(func=cmd_transfer)
 
 
-def init_weights(source: torch.nn.Module, manifest: dict, num_classes: int, seed: int,
-                 path: Path) -> list[str]:
+def init_weights(
+    source: torch.nn.Module, manifest: dict, num_classes: int, seed: int, path: Path
+) -> list[str]:
     """Write the fine-tuning start point: the source's weights in a model built for the
     target (its class count and normalisation). Returns the names left at their fresh
     initialisation."""
@@ -68,8 +78,7 @@ def cmd_transfer(args) -> int:
     variants = args.variants or list(pack.models)
     missing = [v for v in variants if v not in pack.models]
     if missing:
-        raise ValueError(f"{args.pack}: no loadable variant(s) {missing}; "
-                         f"loaded: {list(pack.models)}")
+        raise ValueError(f"{args.pack}: no loadable variant(s) {missing}; loaded: {list(pack.models)}")
     out = Path(args.out)
     spec = DATASETS[args.target]
     size = pack.input_size  # keep the source's resolution; the target is resized to it
@@ -79,25 +88,42 @@ def cmd_transfer(args) -> int:
     for v in variants:
         start = out / "init" / f"{v}.safetensors"
         fresh = init_weights(pack.models[v], target_manifest, len(classes), args.seed, start)
-        cfg = TrainConfig(dataset=args.target, arch=pack.arch, variant="standard",
-                          init=str(start), input_size=size, **schedule_values(args))
-        metrics = train(cfg, out / v, root=args.data_root, resume=args.resume,
-                        progress=not args.no_progress)
+        cfg = TrainConfig(
+            dataset=args.target,
+            arch=pack.arch,
+            variant="standard",
+            init=str(start),
+            input_size=size,
+            **schedule_values(args),
+        )
+        metrics = train(cfg, out / v, root=args.data_root, resume=args.resume, progress=not args.no_progress)
         if not metrics:  # resumed run that was already complete
             metrics = load_pack(out / v, device="cpu").metrics("standard")
-        rows[v] = {"accuracy": metrics["clean_acc"], "pgd_acc": metrics.get("pgd_acc"),
-                   "n": metrics["test_n"], "reinitialised": fresh, "pack": str(out / v)}
-    result = {"experiment": "transfer", "source": {"pack": str(pack.path), "dataset": pack.dataset,
-                                                   "arch": pack.arch},
-              "target": args.target, "settings": schedule_values(args), "variants": rows,
-              "paper": PAPER_RESULTS["transfer"]}
+        rows[v] = {
+            "accuracy": metrics["clean_acc"],
+            "pgd_acc": metrics.get("pgd_acc"),
+            "n": metrics["test_n"],
+            "reinitialised": fresh,
+            "pack": str(out / v),
+        }
+    result = {
+        "experiment": "transfer",
+        "source": {"pack": str(pack.path), "dataset": pack.dataset, "arch": pack.arch},
+        "target": args.target,
+        "settings": schedule_values(args),
+        "variants": rows,
+        "paper": PAPER_RESULTS["transfer"],
+    }
     paper = PAPER_RESULTS["transfer"]
-    md = (f"# Transfer (Sec. 4.6): {pack.dataset} -> {args.target}, {pack.arch}\n\nEach variant "
-          f"of `{pack.path}` fine-tuned {args.epochs} epoch(s) on {args.target} (cross-entropy, "
-          f"all layers); test accuracy on n = {next(iter(rows.values()))['n']} images. Paper: "
-          f"ResNet18 CIFAR-100 -> {' / '.join(paper['targets'])}.\n\n"
-          + table(["variant", f"accuracy on {args.target}", "paper " + " / ".join(paper["targets"])],
-                  [[v, pct(r["accuracy"]), " / ".join(pct(a) for a in paper.get(v, []))]
-                   for v, r in rows.items()]))
+    md = (
+        f"# Transfer (Sec. 4.6): {pack.dataset} -> {args.target}, {pack.arch}\n\nEach variant "
+        f"of `{pack.path}` fine-tuned {args.epochs} epoch(s) on {args.target} (cross-entropy, "
+        f"all layers); test accuracy on n = {next(iter(rows.values()))['n']} images. Paper: "
+        f"ResNet18 CIFAR-100 -> {' / '.join(paper['targets'])}.\n\n"
+        + table(
+            ["variant", f"accuracy on {args.target}", "paper " + " / ".join(paper["targets"])],
+            [[v, pct(r["accuracy"]), " / ".join(pct(a) for a in paper.get(v, []))] for v, r in rows.items()],
+        )
+    )
     write_result(out, "transfer", result, md)
     return 0

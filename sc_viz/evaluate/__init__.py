@@ -39,7 +39,20 @@ object keys, so strings: "1".."4", "0.25"; accuracies are fractions in [0, 1]):
       explanation-stability
                    {spearman: {variant: {method: {perturbation: float}}},  (mean over images)
                     ssim: same shape, level: int, n: int, methods: [...]}
+
+Uncertainty (evaluate/stats.py; reports made before it lack these keys, and the report
+writer then shows "n/a (rerun the suite)" where it needs them). Per-image values are one
+string of space-separated numbers in sample order ("nan" = undefined), see
+`stats.encode_values`; intervals are [low, high], 95%:
+      continuity   ci: {mean_ds|violation_rate|violated_share: shape of that table}
+                   per_image: {level: 2, ds|violation_fraction: {variant: {perturbation: str}}}
+      robustness   {variant: {..., per_image: {clean_correct: str, pgd_correct: str}}}  (1/0)
+      saliency     ci: shape of measures; per_image: {variant: {method: {measure: str}}}
+      explanation-stability
+                   ci: {spearman|ssim: shape of that table}; per_image: same shape, str
+Accuracies' Wilson intervals are computed from the accuracy and n when needed.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -52,7 +65,16 @@ __all__ = ["SUITES", "SuiteSpec", "EvalContext", "run_suites", "load_report", "F
 
 # One module per suite; importing it registers its suite. This order (not the import
 # sorter's) is the order of `--suite all`, of the CLI help and of a new report's run log.
-SUITE_MODULES = ("continuity", "embeddings", "robustness", "disruption", "saliency", "stability",
-                 "neurons", "consensus", "sanity")
+SUITE_MODULES = (
+    "continuity",
+    "embeddings",
+    "robustness",
+    "disruption",
+    "saliency",
+    "stability",
+    "neurons",
+    "consensus",
+    "sanity",
+)
 for _module in SUITE_MODULES:
     importlib.import_module(f"sc_viz.evaluate.{_module}")

@@ -1,13 +1,15 @@
 """What every suite shares: the suite registry, the evaluation context (pack, seeded test
 sample, seed, device, progress bars), batching, package versions and the pack hash."""
+
 from __future__ import annotations
 
 import hashlib
 import platform
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Optional
 
 import torch
 
@@ -41,12 +43,17 @@ class EvalContext:
     def device(self) -> torch.device:
         return self.pack.device
 
-    def batches(self, split: Optional[Split] = None, batch_size: Optional[int] = None
-                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, split: Optional[Split] = None, batch_size: Optional[int] = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(x (B, 3, H, W) in [0, 1], y (B,)) on the pack's device, in a fixed order."""
-        return iterate_batches(split if split is not None else self.test,
-                               batch_size or self.batch_size, shuffle=False, augment=False,
-                               device=self.device)
+        return iterate_batches(
+            split if split is not None else self.test,
+            batch_size or self.batch_size,
+            shuffle=False,
+            augment=False,
+            device=self.device,
+        )
 
     def explanation_sample_size(self, key: str, default: int, per: int) -> int:
         """How many images an explanation suite explains: options[key] when set, else
@@ -66,8 +73,15 @@ class EvalContext:
         from tqdm import tqdm
 
         tty = sys.stderr.isatty()
-        return tqdm(total=total, desc=desc, unit=unit, disable=not self.progress,
-                    dynamic_ncols=True, mininterval=0.5 if tty else 30, leave=True)
+        return tqdm(
+            total=total,
+            desc=desc,
+            unit=unit,
+            disable=not self.progress,
+            dynamic_ncols=True,
+            mininterval=0.5 if tty else 30,
+            leave=True,
+        )
 
 
 @dataclass(frozen=True)
@@ -87,8 +101,18 @@ def level_key(level: int) -> str:
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("sc-viz", "torch", "torchvision", "numpy", "scipy", "scikit-image", "captum",
-                 "lime", "plotly", "matplotlib"):
+    for dist in (
+        "sc-viz",
+        "torch",
+        "torchvision",
+        "numpy",
+        "scipy",
+        "scikit-image",
+        "captum",
+        "lime",
+        "plotly",
+        "matplotlib",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -14,6 +14,7 @@ report.json `suites.consensus`:
      claim: {adv|advc: {higher: {method: {kind: {measure: bool|null}}}, holds, comparisons}},
      methods, kinds: ["pgd", "brightness", ...], measures, level, top_fraction, n}
 """
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,7 @@ def sample_size(ctx: EvalContext) -> int:
 
 
 def settings_of(ctx: EvalContext) -> tuple[list[str], int, float]:
-    return (method_names(ctx), int(ctx.options.get("consensus_level") or DEFAULT_LEVEL),
-            top_fraction(ctx))
+    return (method_names(ctx), int(ctx.options.get("consensus_level") or DEFAULT_LEVEL), top_fraction(ctx))
 
 
 def claim(means: dict) -> dict:
@@ -59,9 +59,20 @@ def claim(means: dict) -> dict:
     for v in ROBUST:
         if v not in means:
             continue
-        higher = {m: {k: {s: (None if means[v][m][k][s] is None or base[m][k][s] is None
-                              else means[v][m][k][s] > base[m][k][s]) for s in MEASURES}
-                      for k in base[m]} for m in base}
+        higher = {
+            m: {
+                k: {
+                    s: (
+                        None
+                        if means[v][m][k][s] is None or base[m][k][s] is None
+                        else means[v][m][k][s] > base[m][k][s]
+                    )
+                    for s in MEASURES
+                }
+                for k in base[m]
+            }
+            for m in base
+        }
         flat = [h for km in higher.values() for sm in km.values() for h in sm.values() if h is not None]
         out[v] = {"higher": higher, "holds": sum(flat), "comparisons": len(flat)}
     return out
@@ -77,11 +88,19 @@ def run(ctx: EvalContext) -> dict:
     for i in range(len(sample)):
         x, y = sample.get(i)[None].to(ctx.device), int(sample.labels[i])  # (1, 3, H, W)
         targets = predicted(ctx.models, x)
-        views = perturbed_views(ctx.models, x, kinds=KINDS, level=level, attacks=attacks,
-                                labels={v: y for v in ctx.models}, generator=generator)
+        views = perturbed_views(
+            ctx.models,
+            x,
+            kinds=KINDS,
+            level=level,
+            attacks=attacks,
+            labels={v: y for v in ctx.models},
+            generator=generator,
+        )
         for m in methods:
-            pairs = method_consensus(m, ctx.models, x, views, targets, fraction=fraction,
-                                     options=method_options(ctx, m))
+            pairs = method_consensus(
+                m, ctx.models, x, views, targets, fraction=fraction, options=method_options(ctx, m)
+            )
             for v, per_kind in pairs.items():
                 for k, pair in per_kind.items():
                     for s in MEASURES:
@@ -89,23 +108,47 @@ def run(ctx: EvalContext) -> dict:
                         values[v][m][k][s].append(round(value, 5) if math.isfinite(value) else None)
         bar.update(1)
     bar.close()
-    means = {v: {m: {k: {s: finite_mean(vals) for s, vals in sm.items()} for k, sm in km.items()}
-                 for m, km in mm.items()} for v, mm in values.items()}
-    return {"means": means, "values": values, "claim": claim(means), "methods": methods,
-            "kinds": KINDS, "measures": list(MEASURES), "level": level, "top_fraction": fraction,
-            "n": len(sample)}
+    means = {
+        v: {
+            m: {k: {s: finite_mean(vals) for s, vals in sm.items()} for k, sm in km.items()}
+            for m, km in mm.items()
+        }
+        for v, mm in values.items()
+    }
+    return {
+        "means": means,
+        "values": values,
+        "claim": claim(means),
+        "methods": methods,
+        "kinds": KINDS,
+        "measures": list(MEASURES),
+        "level": level,
+        "top_fraction": fraction,
+        "n": len(sample),
+    }
 
 
 def _settings(ctx: EvalContext) -> dict:
     methods, level, fraction = settings_of(ctx)
-    return {"consensus_limit": sample_size(ctx), "level": level, "top_fraction": fraction,
-            "methods": methods, "method_options": {m: method_options(ctx, m) for m in methods},
-            "pgd_steps": ctx.options.get("pgd_steps")}
+    return {
+        "consensus_limit": sample_size(ctx),
+        "level": level,
+        "top_fraction": fraction,
+        "methods": methods,
+        "method_options": {m: method_options(ctx, m) for m in methods},
+        "pgd_steps": ctx.options.get("pgd_steps"),
+    }
 
 
-SUITES.add("consensus", SuiteSpec(
-    run, "saliency consensus: cosine, Spearman and top-10% IoU between a variant's map of x "
-    "and of x' (its PGD, each photometric perturbation), per variant x method", settings=_settings))
+SUITES.add(
+    "consensus",
+    SuiteSpec(
+        run,
+        "saliency consensus: cosine, Spearman and top-10% IoU between a variant's map of x "
+        "and of x' (its PGD, each photometric perturbation), per variant x method",
+        settings=_settings,
+    ),
+)
 
 
 # ---------------------------------------------------------------- report section and chart
@@ -113,10 +156,23 @@ def charts(result: dict) -> list:
     from sc_viz.evaluate.report import Chart, Panel
 
     means = result["means"]
-    return [Chart("saliency_consensus", f"Saliency consensus (Spearman rho, map of x vs map of x'; "
-                  f"photometric level {result['level']})", [
-        Panel(m, result["kinds"], {v: [means[v][m][k]["spearman"] for k in result["kinds"]] for v in means},
-              "x'", "Spearman rho", kind="bar") for m in result["methods"]])]
+    return [
+        Chart(
+            "saliency_consensus",
+            f"Saliency consensus (Spearman rho, map of x vs map of x'; photometric level {result['level']})",
+            [
+                Panel(
+                    m,
+                    result["kinds"],
+                    {v: [means[v][m][k]["spearman"] for k in result["kinds"]] for v in means},
+                    "x'",
+                    "Spearman rho",
+                    kind="bar",
+                )
+                for m in result["methods"]
+            ],
+        )
+    ]
 
 
 def markdown(r: dict) -> str:
@@ -124,23 +180,31 @@ def markdown(r: dict) -> str:
     from sc_viz.evaluate.report import num, table
 
     means = r["means"]
-    md = [f"## Saliency consensus (new; Adv-GSCT's measure)\n\nAgreement between a variant's map "
-          f"of x and its map of x', x' = the variant's own PGD of x or a level-{r['level']} "
-          f"photometric perturbation, both maps for the class predicted on x. Cells: cosine / "
-          f"Spearman / top-{r['top_fraction']:.0%} IoU, mean over n = {r['n']} test images "
-          "(1 = the map did not move).\n"]
+    md = [
+        f"## Saliency consensus (new; Adv-GSCT's measure)\n\nAgreement between a variant's map "
+        f"of x and its map of x', x' = the variant's own PGD of x or a level-{r['level']} "
+        f"photometric perturbation, both maps for the class predicted on x. Cells: cosine / "
+        f"Spearman / top-{r['top_fraction']:.0%} IoU, mean over n = {r['n']} test images "
+        "(1 = the map did not move).\n"
+    ]
     for m in r["methods"]:
-        rows = [[v] + [" / ".join(num(means[v][m][k][s]) for s in r["measures"]) for k in r["kinds"]]
-                for v in means]
+        rows = [
+            [v] + [" / ".join(num(means[v][m][k][s]) for s in r["measures"]) for k in r["kinds"]]
+            for v in means
+        ]
         md.append(f"### {m}\n")
         md.append(table(["variant"] + r["kinds"], rows))
-    md.append(f"\nThe claim \"robust models' saliency agrees more\" ({' and '.join(ROBUST)} above "
-              f"{BASELINE}, per method x perturbation x measure):\n")
+    md.append(
+        f'\nThe claim "robust models\' saliency agrees more" ({" and ".join(ROBUST)} above '
+        f"{BASELINE}, per method x perturbation x measure):\n"
+    )
     for v, c in r["claim"].items():
         under_pgd = [h for km in c["higher"].values() for h in km[PGD_KIND].values() if h is not None]
-        md.append(f"- {v}: higher in {c['holds']} of {c['comparisons']} comparisons "
-                  f"({verdict(c['holds'], c['comparisons'])}); under PGD {sum(under_pgd)} of "
-                  f"{len(under_pgd)} ({verdict(sum(under_pgd), len(under_pgd))})")
+        md.append(
+            f"- {v}: higher in {c['holds']} of {c['comparisons']} comparisons "
+            f"({verdict(c['holds'], c['comparisons'])}); under PGD {sum(under_pgd)} of "
+            f"{len(under_pgd)} ({verdict(sum(under_pgd), len(under_pgd))})"
+        )
     if not r["claim"]:
         md.append(f"- not checked: the pack lacks {BASELINE} or {' / '.join(ROBUST)}")
     md.append("\n![saliency consensus](figures/saliency_consensus.png)\n")

@@ -7,15 +7,21 @@ For every test image x, variant, perturbation T of Table 1 and level k:
   the perturbed copy, semantically identical to x, is farther from x than another image
   of the class. `violation_rate` is the mean fraction of same-class images closer than
   the perturbed copy; `violated_share` the fraction of images with at least one.
+Uncertainty (`evaluate.stats`): `ci` holds a 95% interval per cell, percentile bootstrap
+over images for mean DS and violation rate, Wilson for the violated share; `per_image`
+keeps each image's DS and violation fraction at the summary level (level 2, the README's
+and the claims' level), so two variants can be compared on the same images.
 """
+
 from __future__ import annotations
 
 import torch
 
-from sc_viz.losses import distance_score
-from sc_viz.paper import LEVEL_IDS
-from sc_viz.perturb import LEVELS, photometric
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec, level_key
+from sc_viz.evaluate.stats import bootstrap_interval, encode_values, wilson_interval
+from sc_viz.losses import distance_score
+from sc_viz.paper import LEVEL_IDS, SUMMARY_LEVEL
+from sc_viz.perturb import LEVELS, photometric
 
 
 def perturbed_levels(x: torch.Tensor, name: str) -> dict[int, torch.Tensor]:
@@ -30,8 +36,12 @@ def perturbed_levels(x: torch.Tensor, name: str) -> dict[int, torch.Tensor]:
     except ImportError:  # private helpers moved: fall back to the public path
         return {lv: photometric(x, name, lv) for lv in LEVEL_IDS}
     h, s, v = _rgb_to_hsv(x.float()).unbind(dim=-3)  # each (B, H, W)
-    return {lv: _hsv_to_rgb(torch.stack(((h + LEVELS[name][lv]).remainder(1.0), s, v), dim=-3))
-            .to(x.dtype).clamp(0.0, 1.0) for lv in LEVEL_IDS}
+    return {
+        lv: _hsv_to_rgb(torch.stack(((h + LEVELS[name][lv]).remainder(1.0), s, v), dim=-3))
+        .to(x.dtype)
+        .clamp(0.0, 1.0)
+        for lv in LEVEL_IDS
+    }
 
 
 def per_image_ds(ctx: EvalContext) -> tuple[dict, dict, torch.Tensor]:
@@ -60,8 +70,9 @@ def per_image_ds(ctx: EvalContext) -> tuple[dict, dict, torch.Tensor]:
     return cat, ds_cat, torch.cat(labels)
 
 
-def violation_counts(logits: torch.Tensor, labels: torch.Tensor, ds: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def violation_counts(
+    logits: torch.Tensor, labels: torch.Tensor, ds: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(closer (N,), same-class others (N,)): per image, how many other images of its class
     lie closer to it in logit space than its perturbed copy, and how many there are."""
     closer = torch.zeros(len(labels), dtype=torch.long)
@@ -75,22 +86,45 @@ def violation_counts(logits: torch.Tensor, labels: torch.Tensor, ds: torch.Tenso
     return closer, others
 
 
-def summarise(logits: dict, ds: dict, labels: torch.Tensor) -> dict:
+def _bounds(interval) -> list | None:
+    return interval.as_list() if interval is not None else None
+
+
+def summarise(logits: dict, ds: dict, labels: torch.Tensor, seed: int = 0) -> dict:
     mean_ds, std_ds, rate, share = {}, {}, {}, {}
+    ci = {"mean_ds": {}, "violation_rate": {}, "violated_share": {}}
+    per_image = {"level": SUMMARY_LEVEL, "ds": {}, "violation_fraction": {}}
     for v in logits:
         mean_ds[v], std_ds[v], rate[v], share[v] = {}, {}, {}, {}
+        for table in ci.values():
+            table[v] = {}
+        per_image["ds"][v], per_image["violation_fraction"][v] = {}, {}
         for p in LEVELS:
             mean_ds[v][p], std_ds[v][p], rate[v][p], share[v][p] = {}, {}, {}, {}
+            for table in ci.values():
+                table[v][p] = {}
             for lv in LEVEL_IDS:
                 d = ds[v][(p, lv)].double()
                 closer, others = violation_counts(logits[v], labels, d)
                 valid = others > 0  # a class with one image in the sample has no neighbours
+                # per image: share of same-class images closer than the copy (NaN: no others)
+                fraction = torch.where(
+                    valid,
+                    closer.double() / others.clamp(min=1).double(),
+                    torch.tensor(float("nan"), dtype=torch.float64),
+                )  # (N,)
                 k = level_key(lv)
                 mean_ds[v][p][k] = d.mean().item()
                 std_ds[v][p][k] = d.std(unbiased=False).item()
-                rate[v][p][k] = ((closer[valid].double() / others[valid]).mean().item()
-                                 if valid.any() else None)
-                share[v][p][k] = (closer[valid] > 0).double().mean().item() if valid.any() else None
+                rate[v][p][k] = fraction[valid].mean().item() if valid.any() else None
+                hit = int((closer[valid] > 0).sum())
+                share[v][p][k] = hit / int(valid.sum()) if valid.any() else None
+                ci["mean_ds"][v][p][k] = _bounds(bootstrap_interval(d.tolist(), seed=seed))
+                ci["violation_rate"][v][p][k] = _bounds(bootstrap_interval(fraction.tolist(), seed=seed))
+                ci["violated_share"][v][p][k] = _bounds(wilson_interval(hit, int(valid.sum())))
+                if lv == SUMMARY_LEVEL:
+                    per_image["ds"][v][p] = encode_values(d.tolist())
+                    per_image["violation_fraction"][v][p] = encode_values(fraction.tolist())
     return {
         "mean_ds": mean_ds,
         "std_ds": std_ds,
@@ -100,14 +134,21 @@ def summarise(logits: dict, ds: dict, labels: torch.Tensor) -> dict:
         "violated_share": share,
         "clean_acc": {v: (logits[v].argmax(1) == labels).double().mean().item() for v in logits},
         "n": len(labels),
+        "ci": ci,  # 95% intervals per cell, same shape as the tables above: [low, high]
+        "per_image": per_image,
     }
 
 
 def run(ctx: EvalContext) -> dict:
     logits, ds, labels = per_image_ds(ctx)
-    return summarise(logits, ds, labels)
+    return summarise(logits, ds, labels, seed=ctx.seed)
 
 
-SUITES.add("continuity", SuiteSpec(
-    run, "mean DS per variant x perturbation x level (Fig. 4) and violation rates (Fig. 1)",
-    settings=lambda ctx: {"levels": {p: LEVELS[p] for p in LEVELS}}))
+SUITES.add(
+    "continuity",
+    SuiteSpec(
+        run,
+        "mean DS per variant x perturbation x level (Fig. 4) and violation rates (Fig. 1)",
+        settings=lambda ctx: {"levels": {p: LEVELS[p] for p in LEVELS}},
+    ),
+)

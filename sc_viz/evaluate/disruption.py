@@ -8,16 +8,19 @@ The paper's strengths did not survive the text extraction; the defaults
 (`paper.DISRUPTION_STRENGTHS`) are the project's.
 Each disrupted batch is drawn once (seeded per transform and strength) and shared by
 every variant, so the variants are compared on the same images.
+Accuracies and n are all their Wilson 95% intervals need (`evaluate.stats`): the report
+computes them, so reports stored before the intervals get them too.
 """
+
 from __future__ import annotations
 
 import zlib
 
 import torch
 
+from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec, level_key
 from sc_viz.paper import DISRUPTION_STRENGTHS
 from sc_viz.perturb import centre_noise, channel_shift, sliding_puzzle
-from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec, level_key
 
 
 def _apply(name: str, x: torch.Tensor, s, g: torch.Generator) -> torch.Tensor:
@@ -31,8 +34,11 @@ def _apply(name: str, x: torch.Tensor, s, g: torch.Generator) -> torch.Tensor:
 def run(ctx: EvalContext) -> dict:
     strengths = ctx.options.get("disruption_strengths") or DISRUPTION_STRENGTHS
     # one generator per (transform, strength): the draws do not depend on suite order
-    gens = {(t, s): torch.Generator().manual_seed(ctx.seed * 1_000_003 + zlib.crc32(f"{t}:{s}".encode()))
-            for t in strengths for s in strengths[t]}
+    gens = {
+        (t, s): torch.Generator().manual_seed(ctx.seed * 1_000_003 + zlib.crc32(f"{t}:{s}".encode()))
+        for t in strengths
+        for s in strengths[t]
+    }
     correct = {v: {t: {s: 0 for s in strengths[t]} for t in strengths} for v in ctx.models}
     clean = {v: 0 for v in ctx.models}
     total = 0
@@ -50,13 +56,22 @@ def run(ctx: EvalContext) -> dict:
             bar.update(len(y))
     bar.close()
     n = max(total, 1)
-    return {"accuracy": {v: {t: {level_key(s): c / n for s, c in per.items()}
-                             for t, per in correct[v].items()} for v in ctx.models},
-            "clean_acc": {v: c / n for v, c in clean.items()},
-            "strengths": {t: list(s) for t, s in strengths.items()},
-            "n": total}
+    return {
+        "accuracy": {
+            v: {t: {level_key(s): c / n for s, c in per.items()} for t, per in correct[v].items()}
+            for v in ctx.models
+        },
+        "clean_acc": {v: c / n for v, c in clean.items()},
+        "strengths": {t: list(s) for t, s in strengths.items()},
+        "n": total,
+    }
 
 
-SUITES.add("disruption", SuiteSpec(
-    run, "accuracy under RGB channel shift, centre noise, sliding puzzle (Tables 7/9/11)",
-    settings=lambda ctx: {"strengths": ctx.options.get("disruption_strengths") or DISRUPTION_STRENGTHS}))
+SUITES.add(
+    "disruption",
+    SuiteSpec(
+        run,
+        "accuracy under RGB channel shift, centre noise, sliding puzzle (Tables 7/9/11)",
+        settings=lambda ctx: {"strengths": ctx.options.get("disruption_strengths") or DISRUPTION_STRENGTHS},
+    ),
+)

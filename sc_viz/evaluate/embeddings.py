@@ -9,13 +9,14 @@ per class), so the four plots of a method share their axes and can be compared d
 The continuity suite gives the same violation counts as rates over the whole test sample;
 this suite keeps the pictures.
 """
+
 from __future__ import annotations
 
 import torch
 
 from sc_viz.embed import Embedding, embed, same_class_set
-from sc_viz.paper import SUMMARY_LEVEL
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.paper import SUMMARY_LEVEL
 
 DEFAULT_IMAGES = 3
 DEFAULT_COUNT = 200
@@ -56,40 +57,72 @@ def run(ctx: EvalContext) -> dict:
     for pos in positions:
         label = int(ctx.test.labels[pos])
         x = ctx.test.get(pos)  # (3, H, W)
-        others, other_idx = same_class_set(ctx.test, label, count=count, exclude=pos,
-                                           seed=ctx.seed)
-        entry = {"position": pos, "label": label, "class": ctx.test.classes[label],
-                 "same_class": len(other_idx), "coords": {}}
+        others, other_idx = same_class_set(ctx.test, label, count=count, exclude=pos, seed=ctx.seed)
+        entry = {
+            "position": pos,
+            "label": label,
+            "class": ctx.test.classes[label],
+            "same_class": len(other_idx),
+            "coords": {},
+        }
         n_joint = len(ctx.models) * (1 + 4 + len(other_idx))  # x, 4 perturbations, the class
         for method in METHODS:
-            e = embed(ctx.models, x, others, level=level, method=method, joint=True,
-                      seed=ctx.seed, options=fit_options(method, n_joint), x_index=pos,
-                      same_class_indices=other_idx)
+            e = embed(
+                ctx.models,
+                x,
+                others,
+                level=level,
+                method=method,
+                joint=True,
+                seed=ctx.seed,
+                options=fit_options(method, n_joint),
+                x_index=pos,
+                same_class_indices=other_idx,
+            )
             entry["kinds"], entry["indices"] = e.kinds, e.indices
             entry["violations"] = e.violations
-            entry["distances"] = {v: [round(float(d), 4) for d in ds.tolist()]
-                                  for v, ds in e.distances.items()}
-            entry["coords"][method] = {v: [[round(float(a), 4), round(float(b), 4)]
-                                           for a, b in c.tolist()] for v, c in e.coords.items()}
+            entry["distances"] = {
+                v: [round(float(d), 4) for d in ds.tolist()] for v, ds in e.distances.items()
+            }
+            entry["coords"][method] = {
+                v: [[round(float(a), 4), round(float(b), 4)] for a, b in c.tolist()]
+                for v, c in e.coords.items()
+            }
             bar.update(1)
         images.append(entry)
     bar.close()
-    return {"images": images, "level": level, "count": count, "methods": list(METHODS),
-            "joint": True}
+    return {"images": images, "level": level, "count": count, "methods": list(METHODS), "joint": True}
 
 
 def stored_embeddings(entry: dict, level: int) -> dict[str, Embedding]:
     """One image of this suite's results -> {method: Embedding} (no logits), for figures."""
     distances = {v: torch.tensor(d) for v, d in entry["distances"].items()}
-    return {method: Embedding(method, True, level, entry["kinds"], entry["indices"], {},
-                              distances, entry["violations"],
-                              {v: torch.tensor(c) for v, c in coords.items()})
-            for method, coords in entry["coords"].items()}
+    return {
+        method: Embedding(
+            method,
+            True,
+            level,
+            entry["kinds"],
+            entry["indices"],
+            {},
+            distances,
+            entry["violations"],
+            {v: torch.tensor(c) for v, c in coords.items()},
+        )
+        for method, coords in entry["coords"].items()
+    }
 
 
-SUITES.add("embeddings", SuiteSpec(
-    run, "per-image PCA / t-SNE / UMAP of x, its perturbations and its class, with "
-         "violation counts (Fig. 1-2)",
-    settings=lambda ctx: {"embed_images": int(ctx.options.get("embed_images", DEFAULT_IMAGES)),
-                          "embed_count": int(ctx.options.get("embed_count", DEFAULT_COUNT)),
-                          "embed_level": int(ctx.options.get("embed_level", DEFAULT_LEVEL))}))
+SUITES.add(
+    "embeddings",
+    SuiteSpec(
+        run,
+        "per-image PCA / t-SNE / UMAP of x, its perturbations and its class, with "
+        "violation counts (Fig. 1-2)",
+        settings=lambda ctx: {
+            "embed_images": int(ctx.options.get("embed_images", DEFAULT_IMAGES)),
+            "embed_count": int(ctx.options.get("embed_count", DEFAULT_COUNT)),
+            "embed_level": int(ctx.options.get("embed_level", DEFAULT_LEVEL)),
+        },
+    ),
+)

@@ -14,6 +14,7 @@ report.json `suites.neurons` (the schema of the other suites is in evaluate/__in
      layers: [...], n, top_fraction,
      claim: {mean|top|relative: {adv|advc: {lower: {layer: bool}, holds, layers}}}}
 """
+
 from __future__ import annotations
 
 import torch
@@ -71,29 +72,53 @@ def run(ctx: EvalContext) -> dict:
     bar = ctx.bar(len(sample) * len(todo), "neurons (PGD + hooked pass)")
     for v in todo:
         attack = eval_attack(ctx, v)
-        probe = probe_batches(ctx.models[v], ctx.batches(sample), attack, layers=layers,
-                              generator=torch.Generator().manual_seed(ctx.seed), progress=bar.update)
-        results[v] = {"layers": probe.summary(fraction),
-                      "sigma": {layer: [round(float(s), 6) for s in probe.sigma(layer)] for layer in layers},
-                      "clean_acc": probe.clean_correct.float().mean().item(),
-                      "pgd_acc": probe.adversarial_correct.float().mean().item(),
-                      "eps": attack.eps, "step_size": attack.step_size, "steps": attack.steps}
+        probe = probe_batches(
+            ctx.models[v],
+            ctx.batches(sample),
+            attack,
+            layers=layers,
+            generator=torch.Generator().manual_seed(ctx.seed),
+            progress=bar.update,
+        )
+        results[v] = {
+            "layers": probe.summary(fraction),
+            "sigma": {layer: [round(float(s), 6) for s in probe.sigma(layer)] for layer in layers},
+            "clean_acc": probe.clean_correct.float().mean().item(),
+            "pgd_acc": probe.adversarial_correct.float().mean().item(),
+            "eps": attack.eps,
+            "step_size": attack.step_size,
+            "steps": attack.steps,
+        }
         ctx.checkpoint({"variants": dict(results)})
     bar.close()
     variants = {v: results[v] for v in ctx.models}  # pack order
-    return {"variants": variants, "layers": layers, "n": len(sample), "top_fraction": fraction,
-            "claim": {m: claim(variants, m) for m in ("mean", "top", "relative")}}
+    return {
+        "variants": variants,
+        "layers": layers,
+        "n": len(sample),
+        "top_fraction": fraction,
+        "claim": {m: claim(variants, m) for m in ("mean", "top", "relative")},
+    }
 
 
 def _settings(ctx: EvalContext) -> dict:
-    return {"neurons_limit": sample_size(ctx), "layers": layers_of(ctx),
-            "top_fraction": top_fraction(ctx),
-            "pgd_steps": ctx.options.get("pgd_steps")}
+    return {
+        "neurons_limit": sample_size(ctx),
+        "layers": layers_of(ctx),
+        "top_fraction": top_fraction(ctx),
+        "pgd_steps": ctx.options.get("pgd_steps"),
+    }
 
 
-SUITES.add("neurons", SuiteSpec(
-    run, "neuron sensitivity per layer (stem + residual blocks): mean and top-10% of "
-    "mean |F(x) - F(PGD(x))| per channel, per variant", settings=_settings))
+SUITES.add(
+    "neurons",
+    SuiteSpec(
+        run,
+        "neuron sensitivity per layer (stem + residual blocks): mean and top-10% of "
+        "mean |F(x) - F(PGD(x))| per channel, per variant",
+        settings=_settings,
+    ),
+)
 
 
 # ---------------------------------------------------------------- report section and chart
@@ -110,12 +135,27 @@ def charts(result: dict) -> list:
     if "layers" not in result:  # a partial run
         return []
     layers, variants = result["layers"], result["variants"]
-    titles = {"mean": "mean over channels", "top": f"top-{result['top_fraction']:.0%} channels",
-              "relative": "relative (our reading)"}
-    return [Chart("neuron_sensitivity", "Neuron sensitivity per layer: mean |F(x) - F(PGD(x))|", [
-        Panel(title, [chart_label(n) for n in layers],
-              {v: [r["layers"][n][measure] for n in layers] for v, r in variants.items()},
-              "layer", "sensitivity") for measure, title in titles.items()])]
+    titles = {
+        "mean": "mean over channels",
+        "top": f"top-{result['top_fraction']:.0%} channels",
+        "relative": "relative (our reading)",
+    }
+    return [
+        Chart(
+            "neuron_sensitivity",
+            "Neuron sensitivity per layer: mean |F(x) - F(PGD(x))|",
+            [
+                Panel(
+                    title,
+                    [chart_label(n) for n in layers],
+                    {v: [r["layers"][n][measure] for n in layers] for v, r in variants.items()},
+                    "layer",
+                    "sensitivity",
+                )
+                for measure, title in titles.items()
+            ],
+        )
+    ]
 
 
 def verdict(holds: int, total: int) -> str:
@@ -127,26 +167,43 @@ def markdown(r: dict) -> str:
 
     variants, layers = r["variants"], r["layers"]
     any_v = next(iter(variants.values()))
-    md = [f"## Neuron sensitivity (Zhang et al. 2021; new here)\n\nPer layer (the stem conv and "
-          f"every residual block), the sensitivity of channel m is the mean over n = {r['n']} test "
-          f"images of mean_(h,w) |F(x) - F(x')|, x' = the variant's own PGD-{any_v['steps']} "
-          f"(eps {any_v['eps'] * 255:.1f}/255). Cells: mean over the channels / mean of the top "
-          f"{r['top_fraction']:.0%} channels / relative = mean divided by the layer's mean |F(x)| "
-          "(our reading: it discounts features that are merely smaller).\n",
-          "PGD accuracy on this sample: " + ", ".join(
-              f"{v} {pct(x['pgd_acc'])} (clean {pct(x['clean_acc'])})" for v, x in variants.items()) + "\n"]
-    rows = [[n] + [f"{num(variants[v]['layers'][n]['mean'], 4)} / {num(variants[v]['layers'][n]['top'], 4)}"
-                   f" / {num(variants[v]['layers'][n]['relative'])}" for v in variants] for n in layers]
+    md = [
+        f"## Neuron sensitivity (Zhang et al. 2021; new here)\n\nPer layer (the stem conv and "
+        f"every residual block), the sensitivity of channel m is the mean over n = {r['n']} test "
+        f"images of mean_(h,w) |F(x) - F(x')|, x' = the variant's own PGD-{any_v['steps']} "
+        f"(eps {any_v['eps'] * 255:.1f}/255). Cells: mean over the channels / mean of the top "
+        f"{r['top_fraction']:.0%} channels / relative = mean divided by the layer's mean |F(x)| "
+        "(our reading: it discounts features that are merely smaller).\n",
+        "PGD accuracy on this sample: "
+        + ", ".join(f"{v} {pct(x['pgd_acc'])} (clean {pct(x['clean_acc'])})" for v, x in variants.items())
+        + "\n",
+    ]
+    rows = [
+        [n]
+        + [
+            f"{num(variants[v]['layers'][n]['mean'], 4)} / {num(variants[v]['layers'][n]['top'], 4)}"
+            f" / {num(variants[v]['layers'][n]['relative'])}"
+            for v in variants
+        ]
+        for n in layers
+    ]
     md.append(table(["layer"] + list(variants), rows))
-    md.append(f"\nThe paper's claim, \"adversarial training lowers neuron sensitivity\" (layer by "
-              f"layer, {' and '.join(ROBUST)} below {BASELINE}):\n")
-    for measure, title in (("mean", "mean"), ("top", f"top {r['top_fraction']:.0%}"),
-                           ("relative", "relative")):
+    md.append(
+        f'\nThe paper\'s claim, "adversarial training lowers neuron sensitivity" (layer by '
+        f"layer, {' and '.join(ROBUST)} below {BASELINE}):\n"
+    )
+    for measure, title in (
+        ("mean", "mean"),
+        ("top", f"top {r['top_fraction']:.0%}"),
+        ("relative", "relative"),
+    ):
         for v, c in r["claim"].get(measure, {}).items():
             not_lower = [n for n, low in c["lower"].items() if not low]
-            md.append(f"- {v}, {title}: lower in {c['holds']} of {c['layers']} layers: "
-                      f"{verdict(c['holds'], c['layers'])}"
-                      + (f" (not in {', '.join(not_lower)})" if not_lower else ""))
+            md.append(
+                f"- {v}, {title}: lower in {c['holds']} of {c['layers']} layers: "
+                f"{verdict(c['holds'], c['layers'])}"
+                + (f" (not in {', '.join(not_lower)})" if not_lower else "")
+            )
     if not any(r["claim"].values()):
         md.append(f"- not checked: the pack lacks {BASELINE} or {' / '.join(ROBUST)}")
     md.append("\n![neuron sensitivity](figures/neuron_sensitivity.png)\n")

@@ -4,7 +4,14 @@ Figures are described once as data (`Chart`: titled panels of named series) and 
 twice: plotly for the interactive `figures.html` (plotly.js inlined once, so it opens
 offline) and matplotlib for the PNGs the markdown embeds (no browser needed, unlike
 kaleido).
+
+Uncertainty (`evaluate.stats`): accuracies get Wilson 95% intervals (from the accuracy and
+n, so older reports get them too); mean measures the bootstrap intervals their suite
+stored (`ci`); the claims table decides holds / does not hold / within noise from paired
+bootstrap intervals of the differences on the suites' per-image values. A report stored
+before the suites kept those shows "n/a (rerun the suite)" where an interval needs them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,12 +19,18 @@ from pathlib import Path
 from typing import Optional
 
 from sc_viz import paper
+from sc_viz.evaluate.stats import NOT_COMPUTABLE, Interval, accuracy_interval
 from sc_viz.packs import atomic_write_bytes
 from sc_viz.training.variants import variant_colour
 
 PERTURBATIONS = list(paper.PERTURBATIONS)
 LEVELS = list(paper.LEVEL_IDS)
 LEVEL_KEYS = [str(lv) for lv in LEVELS]  # report.json's keys of the levels
+
+
+def bounds(interval: Optional[Interval]) -> Optional[list]:
+    """[low, high] of an interval, None when there is none."""
+    return interval.as_list() if interval is not None else None
 
 
 # ---------------------------------------------------------------- figures as data
@@ -29,6 +42,18 @@ class Panel:
     x_label: str = ""
     y_label: str = ""
     kind: str = "line"  # line | bar
+    # name -> [[low, high] or None per x]: 95% intervals drawn as error bars
+    errors: dict = field(default_factory=dict)
+
+
+def error_arms(ys: list, bounds: Optional[list]) -> tuple[list, list]:
+    """(lengths above, lengths below) of the error bars of ys from their [low, high]."""
+    up, down = [], []
+    for y, b in zip(ys, bounds or [None] * len(ys)):
+        ok = y is not None and b is not None and None not in b
+        up.append(max(b[1] - y, 0.0) if ok else float("nan"))
+        down.append(max(y - b[0], 0.0) if ok else float("nan"))
+    return up, down
 
 
 @dataclass
@@ -39,23 +64,35 @@ class Chart:
 
 
 def plotly_figure(chart: Chart):
-    from plotly.subplots import make_subplots
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
     n = len(chart.panels)
     fig = make_subplots(rows=1, cols=n, subplot_titles=[p.title for p in chart.panels])
     for i, panel in enumerate(chart.panels, start=1):
         for name, ys in panel.series.items():
             colour = variant_colour(name)
-            common = dict(name=name, legendgroup=name, showlegend=(i == 1),
-                          marker_color=colour, x=[str(v) for v in panel.x] if panel.kind == "bar"
-                          else panel.x, y=ys)
-            fig.add_trace(go.Bar(**common) if panel.kind == "bar"
-                          else go.Scatter(mode="lines+markers", **common), row=1, col=i)
+            common = dict(
+                name=name,
+                legendgroup=name,
+                showlegend=(i == 1),
+                marker_color=colour,
+                x=[str(v) for v in panel.x] if panel.kind == "bar" else panel.x,
+                y=ys,
+            )
+            if panel.errors.get(name):
+                up, down = error_arms(ys, panel.errors[name])
+                common["error_y"] = dict(type="data", symmetric=False, array=up, arrayminus=down, thickness=1)
+            fig.add_trace(
+                go.Bar(**common) if panel.kind == "bar" else go.Scatter(mode="lines+markers", **common),
+                row=1,
+                col=i,
+            )
         fig.update_xaxes(title_text=panel.x_label, row=1, col=i)
         fig.update_yaxes(title_text=panel.y_label, row=1, col=i)
-    fig.update_layout(title=chart.title, height=380, width=max(460, 330 * n), barmode="group",
-                      template="plotly_white")
+    fig.update_layout(
+        title=chart.title, height=380, width=max(460, 330 * n), barmode="group", template="plotly_white"
+    )
     return fig
 
 
@@ -74,13 +111,28 @@ def matplotlib_png(chart: Chart) -> bytes:
         for j, name in enumerate(names):
             ys = [float("nan") if y is None else y for y in panel.series[name]]
             colour = variant_colour(name)
+            yerr = None
+            if panel.errors.get(name):
+                up, down = error_arms(panel.series[name], panel.errors[name])
+                yerr = [down, up]
             if panel.kind == "bar":
                 width = 0.8 / max(len(names), 1)
                 xs = [k + (j - (len(names) - 1) / 2) * width for k in range(len(panel.x))]
-                ax.bar(xs, ys, width, label=name, color=colour)
+                ax.bar(
+                    xs,
+                    ys,
+                    width,
+                    label=name,
+                    color=colour,
+                    yerr=yerr,
+                    capsize=2,
+                    error_kw={"elinewidth": 0.8},
+                )
                 ax.set_xticks(range(len(panel.x)), [str(v) for v in panel.x], rotation=30)
             else:
-                ax.plot(panel.x, ys, marker="o", label=name, color=colour)
+                ax.errorbar(
+                    panel.x, ys, yerr=yerr, marker="o", label=name, color=colour, capsize=2, elinewidth=0.8
+                )
         ax.set_title(panel.title, fontsize=10)
         ax.set_xlabel(panel.x_label)
         ax.set_ylabel(panel.y_label)
@@ -100,32 +152,111 @@ def charts(report: dict) -> list[Chart]:
     if "continuity" in s:
         c = s["continuity"]
         for key, name, title, ylab in (
-                ("mean_ds", "fig4_mean_ds", "Mean DS per perturbation level (Fig. 4)", "mean DS"),
-                ("violation_rate", "fig1_violations",
-                 "Same-class images closer than the perturbed copy (Fig. 1)", "violation rate")):
-            out.append(Chart(name, title, [
-                Panel(p, LEVELS, {v: [c[key][v][p][lv] for lv in LEVEL_KEYS] for v in c[key]},
-                      "level", ylab) for p in PERTURBATIONS]))
+            ("mean_ds", "fig4_mean_ds", "Mean DS per perturbation level (Fig. 4)", "mean DS"),
+            (
+                "violation_rate",
+                "fig1_violations",
+                "Same-class images closer than the perturbed copy (Fig. 1)",
+                "violation rate",
+            ),
+        ):
+            ci = c.get("ci", {}).get(key)  # absent in reports stored before the intervals
+            out.append(
+                Chart(
+                    name,
+                    title + (", 95% intervals" if ci else ""),
+                    [
+                        Panel(
+                            p,
+                            LEVELS,
+                            {v: [c[key][v][p][lv] for lv in LEVEL_KEYS] for v in c[key]},
+                            "level",
+                            ylab,
+                            errors={v: [ci[v][p][lv] for lv in LEVEL_KEYS] for v in ci} if ci else {},
+                        )
+                        for p in PERTURBATIONS
+                    ],
+                )
+            )
     if "robustness" in s:
         r = s["robustness"]
-        out.append(Chart("table2_robustness", "Clean and PGD accuracy (Table 2)", [
-            Panel("accuracy", ["clean", "PGD"], {v: [r[v]["clean_acc"], r[v]["pgd_acc"]] for v in r},
-                  "", "accuracy", kind="bar")]))
+        out.append(
+            Chart(
+                "table2_robustness",
+                "Clean and PGD accuracy (Table 2), Wilson 95% intervals",
+                [
+                    Panel(
+                        "accuracy",
+                        ["clean", "PGD"],
+                        {v: [r[v]["clean_acc"], r[v]["pgd_acc"]] for v in r},
+                        "",
+                        "accuracy",
+                        kind="bar",
+                        errors={
+                            v: [
+                                bounds(accuracy_interval(r[v][k], r[v].get("n")))
+                                for k in ("clean_acc", "pgd_acc")
+                            ]
+                            for v in r
+                        },
+                    )
+                ],
+            )
+        )
     if "disruption" in s:
         d = s["disruption"]
-        labels = {"channel_shift": "shift d (px)", "centre_noise": "centre fraction",
-                  "sliding_puzzle": "blocks per side k"}
-        out.append(Chart("tables7_9_11_disruption", "Accuracy under semantic disruption", [
-            Panel(t.replace("_", " "), strengths,
-                  {v: [d["accuracy"][v][t][str(x)] for x in strengths] for v in d["accuracy"]},
-                  labels.get(t, t), "accuracy") for t, strengths in d["strengths"].items()]))
+        labels = {
+            "channel_shift": "shift d (px)",
+            "centre_noise": "centre fraction",
+            "sliding_puzzle": "blocks per side k",
+        }
+        out.append(
+            Chart(
+                "tables7_9_11_disruption",
+                "Accuracy under semantic disruption, Wilson 95% intervals",
+                [
+                    Panel(
+                        t.replace("_", " "),
+                        strengths,
+                        {v: [d["accuracy"][v][t][str(x)] for x in strengths] for v in d["accuracy"]},
+                        labels.get(t, t),
+                        "accuracy",
+                        errors={
+                            v: [
+                                bounds(accuracy_interval(d["accuracy"][v][t][str(x)], d["n"]))
+                                for x in strengths
+                            ]
+                            for v in d["accuracy"]
+                        },
+                    )
+                    for t, strengths in d["strengths"].items()
+                ],
+            )
+        )
     if "explanation-stability" in s:
         st = s["explanation-stability"]
-        out.append(Chart("explanation_stability", f"Explanation stability at level {st['level']} "
-                         "(Spearman rho, map of x vs map of T(x))", [
-            Panel(m, PERTURBATIONS, {v: [st["spearman"][v][m][p] for p in PERTURBATIONS]
-                                     for v in st["spearman"]}, "", "Spearman rho", kind="bar")
-            for m in st["methods"]]))
+        out.append(
+            Chart(
+                "explanation_stability",
+                f"Explanation stability at level {st['level']} (Spearman rho, map of x vs map of T(x))",
+                [
+                    Panel(
+                        m,
+                        PERTURBATIONS,
+                        {v: [st["spearman"][v][m][p] for p in PERTURBATIONS] for v in st["spearman"]},
+                        "",
+                        "Spearman rho",
+                        kind="bar",
+                        errors={
+                            v: [st["ci"]["spearman"][v][m][p] for p in PERTURBATIONS] for v in st["spearman"]
+                        }
+                        if "ci" in st
+                        else {},
+                    )
+                    for m in st["methods"]
+                ],
+            )
+        )
     if "sanity" in s:
         from sc_viz.evaluate.sanity import charts as sanity_charts
 
@@ -152,8 +283,10 @@ def embedding_figures(report: dict) -> list[tuple[str, list]]:
     e = report.get("suites", {}).get("embeddings")
     if not e:
         return []
-    return [(embedding_name(i), list(stored_embeddings(entry, e["level"]).values()))
-            for i, entry in enumerate(e["images"])]
+    return [
+        (embedding_name(i), list(stored_embeddings(entry, e["level"]).values()))
+        for i, entry in enumerate(e["images"])
+    ]
 
 
 def write_figures(report: dict, out: Path) -> list[str]:
@@ -167,8 +300,9 @@ def write_figures(report: dict, out: Path) -> list[str]:
         except Exception as err:  # a PNG problem must not lose the report
             notes.append(f"{chart.name}.png not written: {type(err).__name__}: {err}")
         fig = plotly_figure(chart)
-        html_parts.append(fig.to_html(full_html=False, include_plotlyjs=not html_parts,
-                                      div_id=f"fig-{chart.name}"))
+        html_parts.append(
+            fig.to_html(full_html=False, include_plotlyjs=not html_parts, div_id=f"fig-{chart.name}")
+        )
     for name, embeddings in embedding_figures(report):
         try:
             atomic_write_bytes(out / "figures" / f"{name}.png", embedding_png(embeddings))
@@ -177,12 +311,17 @@ def write_figures(report: dict, out: Path) -> list[str]:
         for emb in embeddings:
             fig = embedding_figure(emb, cell_px=300)
             fig.update_layout(title=f"{name}: {emb.method.upper()} (joint)")
-            html_parts.append(fig.to_html(full_html=False, include_plotlyjs=not html_parts,
-                                          div_id=f"fig-{name}-{emb.method}"))
+            html_parts.append(
+                fig.to_html(
+                    full_html=False, include_plotlyjs=not html_parts, div_id=f"fig-{name}-{emb.method}"
+                )
+            )
     if html_parts:
         title = f"sc-viz report figures: {report['pack']['name']}"
-        html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-                f"<body><h1>{title}</h1>" + "\n".join(html_parts) + "</body></html>")
+        html = (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body><h1>{title}</h1>" + "\n".join(html_parts) + "</body></html>"
+        )
         atomic_write_bytes(out / "figures.html", html.encode())
     return notes
 
@@ -196,6 +335,27 @@ def num(x: Optional[float], digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def with_ci(text: str, interval, scale: float = 1.0, digits: int = 3) -> str:
+    """'text [low, high]' from an Interval or stored [low, high]; text alone without one."""
+    if isinstance(interval, Interval):
+        interval = interval.as_list()
+    if not interval or None in interval:
+        return text
+    return f"{text} [{interval[0] * scale:.{digits}f}, {interval[1] * scale:.{digits}f}]"
+
+
+def acc_ci(acc: Optional[float], n: Optional[int]) -> str:
+    """An accuracy as a percentage with its Wilson 95% interval (in percent)."""
+    return with_ci(pct(acc), accuracy_interval(acc, n), 100, 2)
+
+
+def ci_note(result: dict, what: str = "bootstrap 95% intervals over images") -> str:
+    """The sentence a section gets about its intervals (or why it has none)."""
+    if "ci" in result:
+        return f"In brackets: {what}.\n"
+    return f"Intervals: {NOT_COMPUTABLE}; this report was stored before the suite kept them.\n"
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -203,18 +363,56 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _continuity_md(c: dict, settings: dict) -> str:
-    md = [f"## Continuity under perturbation (Sec. 4.2, Fig. 4)\n\nMean DS = mean of "
-          f"||f(x) - f(T(x))||_2 over n = {c['n']} test images (logits; lower = more continuous).\n"]
-    rows = [[p, v] + [num(c["mean_ds"][v][p][lv]) for lv in LEVEL_KEYS]
-            for p in PERTURBATIONS for v in c["mean_ds"]]
+    md = [
+        f"## Continuity under perturbation (Sec. 4.2, Fig. 4)\n\nMean DS = mean of "
+        f"||f(x) - f(T(x))||_2 over n = {c['n']} test images (logits; lower = more continuous).\n"
+    ]
+    md.append(ci_note(c))
+    ci = c.get("ci", {})
+    rows = [
+        [p, v]
+        + [
+            with_ci(num(c["mean_ds"][v][p][lv]), ci.get("mean_ds", {}).get(v, {}).get(p, {}).get(lv))
+            for lv in LEVEL_KEYS
+        ]
+        for p in PERTURBATIONS
+        for v in c["mean_ds"]
+    ]
     md.append(table(["perturbation", "variant"] + [f"level {lv}" for lv in LEVELS], rows))
-    md.append("\nSum of the four level-1 mean DS (the continuity measure of Fig. 5): " + ", ".join(
-        f"{v} {num(x)}" for v, x in c["level1_ds_sum"].items()) + "\n")
-    md.append("\n### Continuity violations (Sec. 3.2, Fig. 1)\n\nShare of same-class test images "
-              "closer to x (in logit space) than x's perturbed copy, mean over images; in "
-              "brackets the share of images with at least one such neighbour.\n")
-    rows = [[p, v] + [f"{pct(c['violation_rate'][v][p][lv])} ({pct(c['violated_share'][v][p][lv])})"
-                      for lv in LEVEL_KEYS] for p in PERTURBATIONS for v in c["violation_rate"]]
+    md.append(
+        "\nSum of the four level-1 mean DS (the continuity measure of Fig. 5): "
+        + ", ".join(f"{v} {num(x)}" for v, x in c["level1_ds_sum"].items())
+        + "\n"
+    )
+    md.append(
+        "\n### Continuity violations (Sec. 3.2, Fig. 1)\n\nShare of same-class test images "
+        "closer to x (in logit space) than x's perturbed copy, mean over images; in "
+        "brackets the share of images with at least one such neighbour"
+        + (
+            " (square brackets: 95% intervals, bootstrap over images for the rate, Wilson for the share).\n"
+            if ci
+            else f"; intervals {NOT_COMPUTABLE}.\n"
+        )
+    )
+
+    def cell(v, p, lv):
+        rate = with_ci(
+            pct(c["violation_rate"][v][p][lv]),
+            ci.get("violation_rate", {}).get(v, {}).get(p, {}).get(lv),
+            100,
+            2,
+        )
+        share = with_ci(
+            pct(c["violated_share"][v][p][lv]),
+            ci.get("violated_share", {}).get(v, {}).get(p, {}).get(lv),
+            100,
+            2,
+        )
+        return f"{rate} ({share})"
+
+    rows = [
+        [p, v] + [cell(v, p, lv) for lv in LEVEL_KEYS] for p in PERTURBATIONS for v in c["violation_rate"]
+    ]
     md.append(table(["perturbation", "variant"] + [f"level {lv}" for lv in LEVELS], rows))
     md.append("\n![Fig. 4](figures/fig4_mean_ds.png)\n![Fig. 1](figures/fig1_violations.png)\n")
     return "\n".join(md)
@@ -223,57 +421,92 @@ def _continuity_md(c: dict, settings: dict) -> str:
 def _robustness_md(r: dict) -> str:
     anchors = paper.PAPER_RESULTS["table2"]
     any_v = next(iter(r.values()))
-    md = [f"## Adversarial robustness (Sec. 4.4, Table 2)\n\nPGD-{any_v['steps']}, L-inf eps "
-          f"{any_v['eps'] * 255:.1f}/255, step {any_v['step_size'] * 255:.1f}/255, random start; "
-          f"n = {any_v['n']}. Paper columns: the paper's own models (other data sets).\n"]
+    md = [
+        f"## Adversarial robustness (Sec. 4.4, Table 2)\n\nPGD-{any_v['steps']}, L-inf eps "
+        f"{any_v['eps'] * 255:.1f}/255, step {any_v['step_size'] * 255:.1f}/255, random start; "
+        f"n = {any_v['n']}; in brackets Wilson 95% intervals. Paper columns: the paper's own "
+        "models (other data sets).\n"
+    ]
     header = ["variant", "clean", "PGD"] + [f"paper {k} clean / PGD" for k in anchors]
-    rows = [[v, pct(x["clean_acc"]), pct(x["pgd_acc"])]
-            + [" / ".join(pct(a) for a in anchors[k][v]) if v in anchors[k] else "-" for k in anchors]
-            for v, x in r.items()]
+    rows = [
+        [v, acc_ci(x["clean_acc"], x.get("n")), acc_ci(x["pgd_acc"], x.get("n"))]
+        + [" / ".join(pct(a) for a in anchors[k][v]) if v in anchors[k] else "-" for k in anchors]
+        for v, x in r.items()
+    ]
     md.append(table(header, rows))
     md.append("\n![Table 2](figures/table2_robustness.png)\n")
     return "\n".join(md)
 
 
 def _disruption_md(d: dict) -> str:
-    titles = {"channel_shift": ("RGB channel translation (Sec. 4.3.1, Table 7)",
-                                "R shifted d px and B 2d px to the lower right, wrapping around"),
-              "centre_noise": ("Centre randomisation (Sec. 4.3.2, Table 9)",
-                               "central square (fraction of the side) replaced by uniform noise"),
-              "sliding_puzzle": ("Sliding puzzle (Sec. 4.3.3, Table 11)",
-                                 "k x k blocks shuffled")}
-    md = [f"## Semantic disruption (Sec. 4.3)\n\nAccuracy on n = {d['n']} test images. The paper "
-          "reports these tables for its own models; its strengths did not survive extraction, "
-          "so the strengths are the project's.\n"]
+    titles = {
+        "channel_shift": (
+            "RGB channel translation (Sec. 4.3.1, Table 7)",
+            "R shifted d px and B 2d px to the lower right, wrapping around",
+        ),
+        "centre_noise": (
+            "Centre randomisation (Sec. 4.3.2, Table 9)",
+            "central square (fraction of the side) replaced by uniform noise",
+        ),
+        "sliding_puzzle": ("Sliding puzzle (Sec. 4.3.3, Table 11)", "k x k blocks shuffled"),
+    }
+    md = [
+        f"## Semantic disruption (Sec. 4.3)\n\nAccuracy on n = {d['n']} test images, in "
+        "brackets Wilson 95% intervals. The paper "
+        "reports these tables for its own models; its strengths did not survive extraction, "
+        "so the strengths are the project's.\n"
+    ]
     for t, strengths in d["strengths"].items():
         title, what = titles.get(t, (t, ""))
         md.append(f"### {title}\n\n{what}.\n")
-        rows = [[v, pct(d["clean_acc"][v])] + [pct(d["accuracy"][v][t][str(s)]) for s in strengths]
-                for v in d["accuracy"]]
+        rows = [
+            [v, acc_ci(d["clean_acc"][v], d["n"])]
+            + [acc_ci(d["accuracy"][v][t][str(s)], d["n"]) for s in strengths]
+            for v in d["accuracy"]
+        ]
         md.append(table(["variant", "clean"] + [str(s) for s in strengths], rows))
     md.append("\n![disruption](figures/tables7_9_11_disruption.png)\n")
     return "\n".join(md)
 
 
 def _saliency_md(s: dict) -> str:
-    md = [f"## Explanation measures (Sec. 4.5, measured)\n\nMean over n = {s['n']} test images; "
-          "each map explains the variant's own predicted class.\n"]
+    md = [
+        f"## Explanation measures (Sec. 4.5, measured)\n\nMean over n = {s['n']} test images; "
+        "each map explains the variant's own predicted class. " + ci_note(s)
+    ]
+    ci = s.get("ci", {})
     for m in s["methods"]:
         keys = sorted({k for v in s["measures"] for k in s["measures"][v][m]})
-        rows = [[v] + [num(s["measures"][v][m].get(k), 4) for k in keys] for v in s["measures"]]
+        rows = [
+            [v]
+            + [
+                with_ci(num(s["measures"][v][m].get(k), 4), ci.get(v, {}).get(m, {}).get(k), digits=4)
+                for k in keys
+            ]
+            for v in s["measures"]
+        ]
         md.append(f"### {m}\n")
         md.append(table(["variant"] + keys, rows))
     return "\n".join(md)
 
 
 def _stability_md(s: dict) -> str:
-    md = [f"## Explanation stability (new; not in the paper)\n\nHow much a variant's map moves "
-          f"when the image gets a level-{s['level']} photometric perturbation: Spearman rank "
-          f"correlation / SSIM between the map of x and the map of T(x), mean over n = {s['n']} "
-          "images (1 = unchanged).\n"]
+    md = [
+        f"## Explanation stability (new; not in the paper)\n\nHow much a variant's map moves "
+        f"when the image gets a level-{s['level']} photometric perturbation: Spearman rank "
+        f"correlation / SSIM between the map of x and the map of T(x), mean over n = {s['n']} "
+        "images (1 = unchanged). " + ci_note(s)
+    ]
+    ci = s.get("ci", {})
+
+    def cell(v, m, p):
+        return " / ".join(
+            with_ci(num(s[k][v][m][p]), ci.get(k, {}).get(v, {}).get(m, {}).get(p))
+            for k in ("spearman", "ssim")
+        )
+
     for m in s["methods"]:
-        rows = [[v] + [f"{num(s['spearman'][v][m][p])} / {num(s['ssim'][v][m][p])}"
-                       for p in PERTURBATIONS] for v in s["spearman"]]
+        rows = [[v] + [cell(v, m, p) for p in PERTURBATIONS] for v in s["spearman"]]
         md.append(f"### {m}\n")
         md.append(table(["variant"] + PERTURBATIONS, rows))
     md.append("\n![stability](figures/explanation_stability.png)\n")
@@ -281,36 +514,44 @@ def _stability_md(s: dict) -> str:
 
 
 def _embeddings_md(e: dict, settings: dict) -> str:
-    md = [f"## Semantic discontinuity evidence (Sec. 3.2, Fig. 1-2)\n\nFor each image x: its "
-          f"four level-{e['level']} perturbations and up to {e['count']} other test images of "
-          "its class, projected with PCA, t-SNE and UMAP (one joint fit over the variants, so "
-          "a row's plots share axes). Cells: same-class images closer to x than the "
-          "perturbed copy (violations) / the copy's DS to x.\n"]
+    md = [
+        f"## Semantic discontinuity evidence (Sec. 3.2, Fig. 1-2)\n\nFor each image x: its "
+        f"four level-{e['level']} perturbations and up to {e['count']} other test images of "
+        "its class, projected with PCA, t-SNE and UMAP (one joint fit over the variants, so "
+        "a row's plots share axes). Cells: same-class images closer to x than the "
+        "perturbed copy (violations) / the copy's DS to x.\n"
+    ]
     for i, entry in enumerate(e["images"]):
         kinds = entry["kinds"]
         perturbed = [(j, k) for j, k in enumerate(kinds) if k not in ("x", "same_class")]
-        where = ("test image" if settings.get("limit") is None
-                 else f"image of the seeded {settings['n']}-image test sample, position")
-        md.append(f"### {entry['class']}: {where} {entry['position']}, "
-                  f"{entry['same_class']} same-class images\n")
-        rows = [[v] + [f"{entry['violations'][v][k]} / {num(entry['distances'][v][j])}"
-                       for j, k in perturbed] for v in entry["violations"]]
+        where = (
+            "test image"
+            if settings.get("limit") is None
+            else f"image of the seeded {settings['n']}-image test sample, position"
+        )
+        md.append(
+            f"### {entry['class']}: {where} {entry['position']}, {entry['same_class']} same-class images\n"
+        )
+        rows = [
+            [v] + [f"{entry['violations'][v][k]} / {num(entry['distances'][v][j])}" for j, k in perturbed]
+            for v in entry["violations"]
+        ]
         md.append(table(["variant"] + [k for _, k in perturbed], rows))
         md.append(f"\n![embeddings {i + 1}](figures/{embedding_name(i)}.png)\n")
     return "\n".join(md)
 
 
-SECTIONS = {"continuity": lambda r: _continuity_md(r["suites"]["continuity"],
-                                                   r["settings"].get("continuity", {})),
-            "embeddings": lambda r: _embeddings_md(r["suites"]["embeddings"],
-                                                   r["settings"].get("embeddings", {})),
-            "robustness": lambda r: _robustness_md(r["suites"]["robustness"]),
-            "disruption": lambda r: _disruption_md(r["suites"]["disruption"]),
-            "saliency": lambda r: _saliency_md(r["suites"]["saliency"]),
-            "explanation-stability": lambda r: _stability_md(r["suites"]["explanation-stability"]),
-            "sanity": lambda r: _sanity_md(r["suites"]["sanity"]),
-            "neurons": lambda r: _suite_md("neurons", r),
-            "consensus": lambda r: _suite_md("consensus", r)}
+SECTIONS = {
+    "continuity": lambda r: _continuity_md(r["suites"]["continuity"], r["settings"].get("continuity", {})),
+    "embeddings": lambda r: _embeddings_md(r["suites"]["embeddings"], r["settings"].get("embeddings", {})),
+    "robustness": lambda r: _robustness_md(r["suites"]["robustness"]),
+    "disruption": lambda r: _disruption_md(r["suites"]["disruption"]),
+    "saliency": lambda r: _saliency_md(r["suites"]["saliency"]),
+    "explanation-stability": lambda r: _stability_md(r["suites"]["explanation-stability"]),
+    "sanity": lambda r: _sanity_md(r["suites"]["sanity"]),
+    "neurons": lambda r: _suite_md("neurons", r),
+    "consensus": lambda r: _suite_md("consensus", r),
+}
 
 
 def _suite_md(name: str, report: dict) -> str:
@@ -338,30 +579,49 @@ def experiment_links(out: Optional[Path]) -> list[str]:
     (scripts/run_experiments.sh), when there are any."""
     if out is None:
         return []
-    return [f"- {title}: [experiments/{folder}/{stem}.md](experiments/{folder}/{stem}.md)"
-            for folder, (stem, title) in EXPERIMENTS.items()
-            if (Path(out) / "experiments" / folder / f"{stem}.md").exists()]
+    return [
+        f"- {title}: [experiments/{folder}/{stem}.md](experiments/{folder}/{stem}.md)"
+        for folder, (stem, title) in EXPERIMENTS.items()
+        if (Path(out) / "experiments" / folder / f"{stem}.md").exists()
+    ]
 
 
 def render_markdown(report: dict, notes: list[str] = (), out: Optional[Path] = None) -> str:
     p, env = report["pack"], report["environment"]
-    md = [f"# Evaluation report: {p['name']}\n",
-          f"Pack `{p['path']}` ({p['dataset']} / {p['arch']}, {p['input_size']} px), variants "
-          f"{', '.join(p['variants'])}; weights hash `{p['hash'][:16]}`. Generated by "
-          f"`sc-viz eval`, updated {report['updated']}. Every number below is in `report.json`.\n"]
+    md = [
+        f"# Evaluation report: {p['name']}\n",
+        f"Pack `{p['path']}` ({p['dataset']} / {p['arch']}, {p['input_size']} px), variants "
+        f"{', '.join(p['variants'])}; weights hash `{p['hash'][:16]}`. Generated by "
+        f"`sc-viz eval`, updated {report['updated']}. Every number below is in `report.json`.\n",
+    ]
     if p.get("not_loaded"):
         md.append("Not loaded: " + "; ".join(f"{v}: {e}" for v, e in p["not_loaded"].items()) + "\n")
+    from sc_viz.evaluate.claims import markdown as claims_markdown
+
+    claims = claims_markdown(report)
+    if claims:
+        md.append(claims)
     for name, render in SECTIONS.items():
         if name in report["suites"] and report["status"].get(name, {}).get("state") == "complete":
             md.append(render(report))
     links = experiment_links(out)
     if links:
-        md.append("## Experiments that train\n\nMade by `sc-viz sweep-lambda`, `sc-viz transfer` "
-                  "and `sc-viz fairness` (`scripts/run_experiments.sh`):\n\n" + "\n".join(links) + "\n")
-    rows = [[name, st.get("state", "?"), num(st.get("seconds"), 0), num(st.get("cpu_seconds"), 0),
-             str(report["settings"].get(name, {}).get("n", "-")),
-             str(report["settings"].get(name, {}).get("seed", "-")), st.get("error", "")]
-            for name, st in report["status"].items()]
+        md.append(
+            "## Experiments that train\n\nMade by `sc-viz sweep-lambda`, `sc-viz transfer` "
+            "and `sc-viz fairness` (`scripts/run_experiments.sh`):\n\n" + "\n".join(links) + "\n"
+        )
+    rows = [
+        [
+            name,
+            st.get("state", "?"),
+            num(st.get("seconds"), 0),
+            num(st.get("cpu_seconds"), 0),
+            str(report["settings"].get(name, {}).get("n", "-")),
+            str(report["settings"].get(name, {}).get("seed", "-")),
+            st.get("error", ""),
+        ]
+        for name, st in report["status"].items()
+    ]
     md.append("## Runs\n")
     md.append(table(["suite", "state", "wall s", "CPU s", "n", "seed", "error"], rows))
     md.append("\nEnvironment: " + ", ".join(f"{k} {v}" for k, v in env.items() if v is not None) + "\n")

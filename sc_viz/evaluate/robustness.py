@@ -6,21 +6,61 @@ default for the input size (`sc_viz.paper`, docs/method.md#pgd: CIFAR 8/255, 2/2
 ImageNet size 4/255, 1/255; 10 steps, random start). Random starts are seeded, so the
 same seed gives the same numbers.
 Results are saved after each variant: an interrupted run resumes at the next one.
+Each variant also keeps which images it got right (`per_image`, "1 0 1 ..." in test-sample
+order), so two variants' accuracies can be compared image by image (paired bootstrap,
+`evaluate.stats`); the report's intervals of single accuracies are Wilson intervals.
 """
+
 from __future__ import annotations
 
-from sc_viz.attacks import PGDConfig, paper_pgd
-from sc_viz.metrics import accuracy
+from collections.abc import Callable
+from typing import Optional
+
+import torch
+
+from sc_viz.attacks import PGDConfig, paper_pgd, pgd
+from sc_viz.data import Split, iterate_batches
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.stats import encode_values
+from sc_viz.model_run import model_device, using_model
 
 
 def eval_attack(ctx: EvalContext, variant: str) -> PGDConfig:
     cfg = ctx.pack.manifest["variants"].get(variant, {}).get("config") or {}
     default = paper_pgd(ctx.pack.input_size)
     steps = ctx.options.get("pgd_steps") or cfg.get("eval_steps") or default.steps
-    return PGDConfig(eps=float(cfg.get("eval_eps") or default.eps),
-                     step_size=float(cfg.get("eval_step") or default.step_size),
-                     steps=int(steps), random_start=True)
+    return PGDConfig(
+        eps=float(cfg.get("eval_eps") or default.eps),
+        step_size=float(cfg.get("eval_step") or default.step_size),
+        steps=int(steps),
+        random_start=True,
+    )
+
+
+def correct_per_image(
+    model: torch.nn.Module,
+    split: Split,
+    *,
+    batch_size: int,
+    attack: Optional[PGDConfig] = None,
+    seed: int = 0,
+    progress: Optional[Callable[[int], None]] = None,
+) -> list[int]:
+    """1 where the model classifies the image right (under `attack` when given), else 0,
+    in the split's order; the same draws as `metrics.accuracy`, so the mean equals it."""
+    g = torch.Generator().manual_seed(seed)
+    correct = []
+    with using_model(model):
+        for x, y in iterate_batches(
+            split, batch_size, shuffle=False, augment=False, device=model_device(model)
+        ):  # x: (B, 3, H, W)
+            if attack is not None:
+                x = pgd(model, x, y, attack, generator=g)
+            with torch.inference_mode():
+                correct += (model(x).argmax(1) == y).int().tolist()
+            if progress:
+                progress(len(y))
+    return correct
 
 
 def run(ctx: EvalContext) -> dict:
@@ -29,17 +69,32 @@ def run(ctx: EvalContext) -> dict:
     bar = ctx.bar(len(ctx.test) * len(todo), "robustness (clean + PGD)")
     for v in todo:
         model, attack = ctx.models[v], eval_attack(ctx, v)
-        clean = accuracy(model, ctx.test, batch_size=ctx.batch_size)
-        robust = accuracy(model, ctx.test, batch_size=ctx.batch_size, attack=attack,
-                          seed=ctx.seed, progress=bar.update)
-        results[v] = {"clean_acc": clean, "pgd_acc": robust, "n": len(ctx.test),
-                      "eps": attack.eps, "step_size": attack.step_size, "steps": attack.steps,
-                      "random_start": attack.random_start, "norm": "Linf"}
+        clean = correct_per_image(model, ctx.test, batch_size=ctx.batch_size)
+        robust = correct_per_image(
+            model, ctx.test, batch_size=ctx.batch_size, attack=attack, seed=ctx.seed, progress=bar.update
+        )
+        n = len(ctx.test)
+        results[v] = {
+            "clean_acc": sum(clean) / max(n, 1),
+            "pgd_acc": sum(robust) / max(n, 1),
+            "n": n,
+            "eps": attack.eps,
+            "step_size": attack.step_size,
+            "steps": attack.steps,
+            "random_start": attack.random_start,
+            "norm": "Linf",
+            "per_image": {"clean_correct": encode_values(clean), "pgd_correct": encode_values(robust)},
+        }
         ctx.checkpoint(dict(results))
     bar.close()
     return {v: results[v] for v in ctx.models}  # pack order
 
 
-SUITES.add("robustness", SuiteSpec(
-    run, "clean and PGD-10 accuracy per variant (Table 2)",
-    settings=lambda ctx: {"pgd_steps": ctx.options.get("pgd_steps")}))
+SUITES.add(
+    "robustness",
+    SuiteSpec(
+        run,
+        "clean and PGD-10 accuracy per variant (Table 2)",
+        settings=lambda ctx: {"pgd_steps": ctx.options.get("pgd_steps")},
+    ),
+)

@@ -1,6 +1,7 @@
 """`run_suites`: run the selected suites on a pack, one by one, saving report.json after
 each suite (and after each unit of work inside a suite), so an interrupted run keeps what
 it finished and `resume=True` picks up where it stopped."""
+
 from __future__ import annotations
 
 import json
@@ -17,11 +18,22 @@ from sc_viz.evaluate.store import ReportFile, now
 from sc_viz.packs import Pack, load_pack
 
 
-def run_suites(pack: Union[Pack, str, Path], suites: Iterable[str] = ("all",), *,
-               limit: Optional[int] = None, seed: int = 0, out: Union[str, Path, None] = None,
-               progress: bool = True, resume: bool = False, batch_size: int = 256,
-               options: Optional[dict] = None, root: Optional[str] = None,
-               device: Optional[str] = None, figures: bool = True, log=print) -> dict:
+def run_suites(
+    pack: Union[Pack, str, Path],
+    suites: Iterable[str] = ("all",),
+    *,
+    limit: Optional[int] = None,
+    seed: int = 0,
+    out: Union[str, Path, None] = None,
+    progress: bool = True,
+    resume: bool = False,
+    batch_size: int = 256,
+    options: Optional[dict] = None,
+    root: Optional[str] = None,
+    device: Optional[str] = None,
+    figures: bool = True,
+    log=print,
+) -> dict:
     """Run `suites` on `pack`; write `out`/report.json after each suite (and report.md
     plus figures at the end) when `out` is given. Returns the report dict.
 
@@ -32,13 +44,19 @@ def run_suites(pack: Union[Pack, str, Path], suites: Iterable[str] = ("all",), *
 
     pack = pack_for_evaluation(pack, device)
     names = expand_suites(suites)
-    test = seeded_subset(load_split(pack.dataset, "test", data_root(root), pack.input_size),
-                         limit, seed)
+    test = seeded_subset(load_split(pack.dataset, "test", data_root(root), pack.input_size), limit, seed)
     file = ReportFile.start(pack, Path(out) if out is not None else None, log)
     failed = []
     for name in names:
-        ctx = EvalContext(pack, test, seed=seed, limit=limit, batch_size=batch_size,
-                          progress=progress, options=dict(options or {}))
+        ctx = EvalContext(
+            pack,
+            test,
+            seed=seed,
+            limit=limit,
+            batch_size=batch_size,
+            progress=progress,
+            options=dict(options or {}),
+        )
         settings = suite_settings(name, ctx)
         if resume and already_complete(file.report, name, settings):
             log(f"{name}: already complete with these settings; kept")
@@ -71,7 +89,7 @@ def expand_suites(names: Iterable[str]) -> list[str]:
     """'all' -> every registered suite, in registry order; unknown names fail early."""
     out = []
     for name in names:
-        for n in (SUITES.names() if name == "all" else [name]):
+        for n in SUITES.names() if name == "all" else [name]:
             SUITES[n]
             if n not in out:
                 out.append(n)
@@ -81,8 +99,13 @@ def expand_suites(names: Iterable[str]) -> list[str]:
 def suite_settings(name: str, ctx: EvalContext) -> dict:
     """What a suite's numbers depend on, as report.json stores them (tuples -> lists), so
     that a stored run compares equal when nothing changed."""
-    settings = {"seed": ctx.seed, "limit": ctx.limit, "n": len(ctx.test),
-                "batch_size": ctx.batch_size, **SUITES[name].settings(ctx)}
+    settings = {
+        "seed": ctx.seed,
+        "limit": ctx.limit,
+        "n": len(ctx.test),
+        "batch_size": ctx.batch_size,
+        **SUITES[name].settings(ctx),
+    }
     return json.loads(json.dumps(settings))
 
 
@@ -111,22 +134,39 @@ def run_suite(file: ReportFile, name: str, ctx: EvalContext, settings: dict, log
 
     t0, cpu0 = time.time(), time.process_time()
     ctx.checkpoint = lambda partial: file.record(
-        name, settings, {"state": "partial", "seconds": time.time() - t0}, partial)
+        name, settings, {"state": "partial", "seconds": time.time() - t0}, partial
+    )
     try:
         results = SUITES[name].run(ctx)
     except KeyboardInterrupt:
         file.save()
         raise
     except Exception as err:  # one broken suite must not cost the others
-        file.record(name, settings, {"state": "failed", "seconds": time.time() - t0,
-                                     "error": f"{type(err).__name__}: {err}", "finished": now()},
-                    None)
+        file.record(
+            name,
+            settings,
+            {
+                "state": "failed",
+                "seconds": time.time() - t0,
+                "error": f"{type(err).__name__}: {err}",
+                "finished": now(),
+            },
+            None,
+        )
         log(f"{name}: FAILED: {type(err).__name__}: {err}")
         return False
     # cpu_seconds: this process's CPU time, a fairer cost than wall time on a shared CPU
-    file.record(name, settings, {"state": "complete", "seconds": round(time.time() - t0, 2),
-                                 "cpu_seconds": round(time.process_time() - cpu0, 2),
-                                 "finished": now()}, results)
+    file.record(
+        name,
+        settings,
+        {
+            "state": "complete",
+            "seconds": round(time.time() - t0, 2),
+            "cpu_seconds": round(time.process_time() - cpu0, 2),
+            "finished": now(),
+        },
+        results,
+    )
     if file.out_dir is not None:
         write_report(file.report, file.out_dir, figures=False)  # text now; figures at the end
     log(f"{name}: done in {time.time() - t0:.0f} s")

@@ -6,22 +6,32 @@ deletion/insertion AUC, centre share); the suite reports the mean and std per me
 Explanations are per image, so the sample is small by default (`explain_limit`: 50, or
 --limit / 25 for a quick run); LIME uses fewer samples than its interactive default to
 fit the time budget.
+Each measure is kept per image (`per_image`, in sample order, NaN where a measure is
+undefined), with a percentile-bootstrap 95% interval of its mean (`ci`, `evaluate.stats`);
+the same images serve every variant, so variants compare image by image.
 """
+
 from __future__ import annotations
 
 import math
 
 import torch
 
-from sc_viz.precision import autocast_dtype, precision_name
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.stats import bootstrap_interval, encode_values
+from sc_viz.precision import autocast_dtype, precision_name
 
 DEFAULT_EXPLAIN_LIMIT = 50  # images on the full test set; with --limit N: N / 25 (>= 5)
 EXPLAIN_PER = 25
 
 # per-method options for batch evaluation (the engine's defaults serve the app)
-DEFAULT_METHOD_OPTIONS = {"lime": {"n_samples": 300}, "ig": {"n_steps": 32},
-                          "smoothgrad": {}, "saliency": {}, "gradcam": {}}
+DEFAULT_METHOD_OPTIONS = {
+    "lime": {"n_samples": 300},
+    "ig": {"n_steps": 32},
+    "smoothgrad": {},
+    "saliency": {},
+    "gradcam": {},
+}
 
 
 def method_names(ctx: EvalContext, default=None) -> list[str]:
@@ -45,8 +55,7 @@ def method_options(ctx: EvalContext, method: str) -> dict:
 def predicted(models: dict, x: torch.Tensor) -> dict[str, int]:
     """Each variant's predicted class of x (1, 3, H, W): the class its map explains."""
     with torch.inference_mode():
-        return {v: int(m(x.to(next(m.parameters()).device)).argmax(1).item())
-                for v, m in models.items()}
+        return {v: int(m(x.to(next(m.parameters()).device)).argmax(1).item()) for v, m in models.items()}
 
 
 def mean_std(values: list[float]) -> tuple:
@@ -55,6 +64,12 @@ def mean_std(values: list[float]) -> tuple:
         return None, None
     t = torch.tensor(finite, dtype=torch.float64)
     return t.mean().item(), t.std(unbiased=False).item()
+
+
+def interval_bounds(values: list, seed: int) -> list | None:
+    """[low, high] of the bootstrap 95% interval of the values' mean (None if undefined)."""
+    interval = bootstrap_interval(values, seed=seed)
+    return interval.as_list() if interval is not None else None
 
 
 def sample_size(ctx: EvalContext) -> int:
@@ -77,22 +92,52 @@ def run(ctx: EvalContext) -> dict:
             for v, exp in exps.items():
                 for k, val in measure_map(ctx.models[v], x, exp.map, targets[v]).items():
                     if isinstance(val, (int, float)) and not isinstance(val, bool):
-                        values[v][m].setdefault(k, []).append(float(val))
+                        values[v][m].setdefault(k, [math.nan] * i).append(float(val))
+                for per in values[v][m].values():  # a measure this map lacked: NaN
+                    per.extend([math.nan] * (i + 1 - len(per)))
             bar.update(1)
     bar.close()
-    means = {v: {m: {k: mean_std(vals)[0] for k, vals in per.items()} for m, per in pm.items()}
-             for v, pm in values.items()}
-    stds = {v: {m: {k: mean_std(vals)[1] for k, vals in per.items()} for m, per in pm.items()}
-            for v, pm in values.items()}
-    return {"measures": means, "std": stds, "n": len(sample), "methods": methods}
+    means = {
+        v: {m: {k: mean_std(vals)[0] for k, vals in per.items()} for m, per in pm.items()}
+        for v, pm in values.items()
+    }
+    stds = {
+        v: {m: {k: mean_std(vals)[1] for k, vals in per.items()} for m, per in pm.items()}
+        for v, pm in values.items()
+    }
+    ci = {
+        v: {m: {k: interval_bounds(vals, ctx.seed) for k, vals in per.items()} for m, per in pm.items()}
+        for v, pm in values.items()
+    }
+    per_image = {
+        v: {m: {k: encode_values(vals) for k, vals in per.items()} for m, per in pm.items()}
+        for v, pm in values.items()
+    }
+    return {
+        "measures": means,
+        "std": stds,
+        "n": len(sample),
+        "methods": methods,
+        "ci": ci,
+        "per_image": per_image,
+    }
 
 
 def _settings(ctx: EvalContext) -> dict:
     methods = method_names(ctx)
-    return {"explain_limit": sample_size(ctx),
-            "methods": methods, "method_options": {m: method_options(ctx, m) for m in methods}}
+    return {
+        "explain_limit": sample_size(ctx),
+        "methods": methods,
+        "method_options": {m: method_options(ctx, m) for m in methods},
+    }
 
 
-SUITES.add("saliency", SuiteSpec(
-    run, "explanation measures (smoothness, deletion/insertion AUC, centre share) per "
-    "variant x method, mean over a test sample", settings=_settings))
+SUITES.add(
+    "saliency",
+    SuiteSpec(
+        run,
+        "explanation measures (smoothness, deletion/insertion AUC, centre share) per "
+        "variant x method, mean over a test sample",
+        settings=_settings,
+    ),
+)

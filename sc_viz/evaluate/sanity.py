@@ -22,6 +22,7 @@ report.json ("sanity"; lists run over the steps / fractions):
     road         {fractions: [..], morf / lerf: {variant: {method: {mean: [..], std: [..]}}},
                   gap: {variant: {method: {mean, std}}}}
 """
+
 from __future__ import annotations
 
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
@@ -56,14 +57,16 @@ def _settings(ctx: EvalContext) -> dict:
             raise ValueError(f"sanity_orders: {o!r} is not one of {ORDERS}")
 
     methods = method_names(ctx, DEFAULT_METHODS)
-    return {"sanity_limit": sample_size(ctx), "methods": methods,
-            "method_options": {m: _options(ctx, m) for m in methods},
-            "orders": list(ctx.options.get("sanity_orders") or DEFAULT_ORDERS),
-            "granularity": "block",
-            "flag_threshold": float(ctx.options.get("sanity_flag_threshold",
-                                                    DEFAULT_FLAG_THRESHOLD)),
-            "road_fractions": list(DEFAULT_FRACTIONS),
-            "road_noise": float(ctx.options.get("road_noise", DEFAULT_NOISE))}
+    return {
+        "sanity_limit": sample_size(ctx),
+        "methods": methods,
+        "method_options": {m: _options(ctx, m) for m in methods},
+        "orders": list(ctx.options.get("sanity_orders") or DEFAULT_ORDERS),
+        "granularity": "block",
+        "flag_threshold": float(ctx.options.get("sanity_flag_threshold", DEFAULT_FLAG_THRESHOLD)),
+        "road_fractions": list(DEFAULT_FRACTIONS),
+        "road_noise": float(ctx.options.get("road_noise", DEFAULT_NOISE)),
+    }
 
 
 def run(ctx: EvalContext) -> dict:
@@ -84,8 +87,7 @@ def run(ctx: EvalContext) -> dict:
     variants = list(ctx.models)
     steps: dict = {}
     # order -> variant -> method -> similarity -> [[value per step] per image]
-    sims = {o: {v: {m: {s: [] for s in SIMILARITIES} for m in methods} for v in variants}
-            for o in orders}
+    sims = {o: {v: {m: {s: [] for s in SIMILARITIES} for m in methods} for v in variants} for o in orders}
     road = {k: {v: {m: [] for m in methods} for v in variants} for k in ("morf", "lerf", "gap")}
     bar = ctx.bar(len(sample), "sanity")
     twins = None  # one private copy per variant, re-randomised for every image
@@ -95,9 +97,18 @@ def run(ctx: EvalContext) -> dict:
         targets = predicted(ctx.models, x)
         originals = None
         for o in orders:
-            res = randomisation_test(ctx.models, x, methods=methods, targets=targets, order=o,
-                                     seed=ctx.seed, options=options, keep_maps=False,
-                                     originals=originals, twins=twins)
+            res = randomisation_test(
+                ctx.models,
+                x,
+                methods=methods,
+                targets=targets,
+                order=o,
+                seed=ctx.seed,
+                options=options,
+                keep_maps=False,
+                originals=originals,
+                twins=twins,
+            )
             originals, steps[o] = res.originals, res.steps
             for v in variants:
                 for m in methods:
@@ -105,9 +116,15 @@ def run(ctx: EvalContext) -> dict:
                         sims[o][v][m][s].append(res.similarity[m][v][s])
         for v in variants:
             for m in methods:
-                curves = road_curves(ctx.models[v], x, originals[m][v].map, targets[v],
-                                     fractions=fractions, noise=settings["road_noise"],
-                                     seed=ctx.seed + i)
+                curves = road_curves(
+                    ctx.models[v],
+                    x,
+                    originals[m][v].map,
+                    targets[v],
+                    fractions=fractions,
+                    noise=settings["road_noise"],
+                    seed=ctx.seed + i,
+                )
                 for k in road:
                     road[k][v][m].append(curves[k])
         bar.update(1)
@@ -118,31 +135,53 @@ def run(ctx: EvalContext) -> dict:
         stats = [mean_std(list(c)) for c in cols]
         return {"mean": [a for a, _ in stats], "std": [b for _, b in stats]}
 
-    similarity = {o: {v: {m: {s: per_step(sims[o][v][m][s]) for s in SIMILARITIES}
-                          for m in methods} for v in variants} for o in orders}
-    out = {"steps": steps, "similarity": similarity, "similarities": list(SIMILARITIES),
-           "n": len(sample), "methods": methods, "orders": orders,
-           "flag_similarity": FLAG_SIMILARITY, "flag_threshold": settings["flag_threshold"]}
+    similarity = {
+        o: {v: {m: {s: per_step(sims[o][v][m][s]) for s in SIMILARITIES} for m in methods} for v in variants}
+        for o in orders
+    }
+    out = {
+        "steps": steps,
+        "similarity": similarity,
+        "similarities": list(SIMILARITIES),
+        "n": len(sample),
+        "methods": methods,
+        "orders": orders,
+        "flag_similarity": FLAG_SIMILARITY,
+        "flag_threshold": settings["flag_threshold"],
+    }
     if "cascading" in orders:
-        final = {v: {m: similarity["cascading"][v][m][FLAG_SIMILARITY]["mean"][-1]
-                     for m in methods} for v in variants}
+        final = {
+            v: {m: similarity["cascading"][v][m][FLAG_SIMILARITY]["mean"][-1] for m in methods}
+            for v in variants
+        }
         out["final_similarity"] = final
-        out["flagged"] = {v: {m: final[v][m] is not None
-                              and flagged(final[v][m], settings["flag_threshold"])
-                              for m in methods} for v in variants}
-    out["road"] = {"fractions": fractions,
-                   **{k: {v: {m: per_step(road[k][v][m]) for m in methods} for v in variants}
-                      for k in ("morf", "lerf")},
-                   "gap": {v: {m: dict(zip(("mean", "std"), mean_std(road["gap"][v][m])))
-                               for m in methods} for v in variants}}
+        out["flagged"] = {
+            v: {
+                m: final[v][m] is not None and flagged(final[v][m], settings["flag_threshold"])
+                for m in methods
+            }
+            for v in variants
+        }
+    out["road"] = {
+        "fractions": fractions,
+        **{k: {v: {m: per_step(road[k][v][m]) for m in methods} for v in variants} for k in ("morf", "lerf")},
+        "gap": {
+            v: {m: dict(zip(("mean", "std"), mean_std(road["gap"][v][m]))) for m in methods} for v in variants
+        },
+    }
     return out
 
 
-SUITES.add("sanity", SuiteSpec(
-    run, "sanity checks per variant x method: map similarity under cascading/independent "
-    "model parameter randomisation (Adebayo et al. 2018, flags maps that barely change) "
-    "and ROAD MoRF/LeRF curves with noisy linear imputation (Rong et al. 2022)",
-    settings=_settings))
+SUITES.add(
+    "sanity",
+    SuiteSpec(
+        run,
+        "sanity checks per variant x method: map similarity under cascading/independent "
+        "model parameter randomisation (Adebayo et al. 2018, flags maps that barely change) "
+        "and ROAD MoRF/LeRF curves with noisy linear imputation (Rong et al. 2022)",
+        settings=_settings,
+    ),
+)
 
 
 # ---------------------------------------------------------------- report (report.py calls these)
@@ -156,14 +195,40 @@ def charts(result: dict) -> list:
     if "cascading" in result["orders"]:
         sim, s = result["similarity"]["cascading"], result["flag_similarity"]
         steps = result["steps"]["cascading"]
-        out.append(Chart("sanity_cascade", "Model parameter randomisation, cascading from the "
-                         f"logits ({SIMILARITY_TITLES[s]} to the trained model's map)", [
-            Panel(m, steps, {v: sim[v][m][s]["mean"] for v in sim}, "randomised down to",
-                  SIMILARITY_TITLES[s]) for m in result["methods"]]))
+        out.append(
+            Chart(
+                "sanity_cascade",
+                "Model parameter randomisation, cascading from the "
+                f"logits ({SIMILARITY_TITLES[s]} to the trained model's map)",
+                [
+                    Panel(
+                        m,
+                        steps,
+                        {v: sim[v][m][s]["mean"] for v in sim},
+                        "randomised down to",
+                        SIMILARITY_TITLES[s],
+                    )
+                    for m in result["methods"]
+                ],
+            )
+        )
     gap = result["road"]["gap"]
-    out.append(Chart("road_gap", "ROAD area gap LeRF - MoRF (noisy linear imputation)", [
-        Panel("area gap", result["methods"], {v: [gap[v][m]["mean"] for m in result["methods"]]
-                                              for v in gap}, "", "LeRF - MoRF", kind="bar")]))
+    out.append(
+        Chart(
+            "road_gap",
+            "ROAD area gap LeRF - MoRF (noisy linear imputation)",
+            [
+                Panel(
+                    "area gap",
+                    result["methods"],
+                    {v: [gap[v][m]["mean"] for m in result["methods"]] for v in gap},
+                    "",
+                    "LeRF - MoRF",
+                    kind="bar",
+                )
+            ],
+        )
+    )
     return out
 
 
@@ -172,39 +237,58 @@ def markdown(result: dict) -> str:
     from sc_viz.explain.sanity import SIMILARITY_TITLES
 
     methods = result["methods"]
-    md = [f"## Sanity checks of the maps (new; not in the paper)\n\nn = {result['n']} test "
-          "images; each map explains the variant's own predicted class.\n",
-          "### Model parameter randomisation (Adebayo et al. 2018)\n\nThe model's blocks are "
-          "re-initialised from the logits down (cascading), or one at a time (independent), "
-          "in a copy; each cell: the similarity of the map to the trained model's map, mean "
-          "over the images (1 = unchanged). A map that does not change when the weights are "
-          "random does not explain the model.\n"]
+    md = [
+        f"## Sanity checks of the maps (new; not in the paper)\n\nn = {result['n']} test "
+        "images; each map explains the variant's own predicted class.\n",
+        "### Model parameter randomisation (Adebayo et al. 2018)\n\nThe model's blocks are "
+        "re-initialised from the logits down (cascading), or one at a time (independent), "
+        "in a copy; each cell: the similarity of the map to the trained model's map, mean "
+        "over the images (1 = unchanged). A map that does not change when the weights are "
+        "random does not explain the model.\n",
+    ]
     if "flagged" in result:
         s, thr = result["flag_similarity"], result["flag_threshold"]
-        rows = [[v] + [f"{num(result['final_similarity'][v][m])}"
-                       + (" **flagged**" if result["flagged"][v][m] else "") for m in methods]
-                for v in result["flagged"]]
-        md.append(f"{SIMILARITY_TITLES[s]} after the whole cascade; flagged when >= {thr} "
-                  "(the map barely changes; threshold: our setting):\n")
+        rows = [
+            [v]
+            + [
+                f"{num(result['final_similarity'][v][m])}"
+                + (" **flagged**" if result["flagged"][v][m] else "")
+                for m in methods
+            ]
+            for v in result["flagged"]
+        ]
+        md.append(
+            f"{SIMILARITY_TITLES[s]} after the whole cascade; flagged when >= {thr} "
+            "(the map barely changes; threshold: our setting):\n"
+        )
         md.append(table(["variant"] + methods, rows))
     for o in result["orders"]:
         steps = result["steps"][o]
         for m in methods:
             md.append(f"\n#### {m}, {o}\n")
-            rows = [[v, SIMILARITY_TITLES[s]] + [num(x) for x in result["similarity"][o][v][m][s]["mean"]]
-                    for v in result["similarity"][o] for s in result["similarities"]]
+            rows = [
+                [v, SIMILARITY_TITLES[s]] + [num(x) for x in result["similarity"][o][v][m][s]["mean"]]
+                for v in result["similarity"][o]
+                for s in result["similarities"]
+            ]
             md.append(table(["variant", "similarity"] + steps, rows))
     road = result["road"]
-    md.append("\n### ROAD (Rong et al. 2022)\n\nProbability of the predicted class as the most "
-              "(MoRF) / least (LeRF) relevant pixels are removed and filled by noisy linear "
-              "imputation; mean over the images. Area gap = area(LeRF) - area(MoRF), larger = "
-              "more faithful.\n")
+    md.append(
+        "\n### ROAD (Rong et al. 2022)\n\nProbability of the predicted class as the most "
+        "(MoRF) / least (LeRF) relevant pixels are removed and filled by noisy linear "
+        "imputation; mean over the images. Area gap = area(LeRF) - area(MoRF), larger = "
+        "more faithful.\n"
+    )
     fr = [f"{round(100 * f)}%" for f in road["fractions"]]
     for m in methods:
         md.append(f"\n#### {m}\n")
-        rows = [[v, k.upper()] + [num(p) for p in road[k][v][m]["mean"]]
-                + [num(road["gap"][v][m]["mean"]) if k == "lerf" else ""]
-                for v in road["morf"] for k in ("morf", "lerf")]
+        rows = [
+            [v, k.upper()]
+            + [num(p) for p in road[k][v][m]["mean"]]
+            + [num(road["gap"][v][m]["mean"]) if k == "lerf" else ""]
+            for v in road["morf"]
+            for k in ("morf", "lerf")
+        ]
         md.append(table(["variant", "order"] + fr + ["area gap"], rows))
     md.append("\n![sanity](figures/sanity_cascade.png)\n![ROAD](figures/road_gap.png)\n")
     return "\n".join(md)

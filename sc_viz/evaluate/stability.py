@@ -2,7 +2,10 @@
 themselves. For each sampled image x, variant, method and photometric perturbation T at
 level k, the map of x and the map of T_k(x) (both for the class predicted on x) are
 compared by Spearman rank correlation and SSIM; 1 means the explanation did not move.
+Per image values (`per_image`, NaN where rho is undefined) and percentile-bootstrap 95%
+intervals of the means (`ci`, `evaluate.stats`) are kept beside the means.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,10 +13,11 @@ import math
 import numpy as np
 import torch
 
+from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.saliency import interval_bounds, mean_std, method_names, method_options, predicted
+from sc_viz.evaluate.stats import encode_values
 from sc_viz.paper import SUMMARY_LEVEL
 from sc_viz.perturb import LEVELS, photometric
-from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
-from sc_viz.evaluate.saliency import mean_std, method_names, method_options, predicted
 
 DEFAULT_METHODS = ["ig", "gradcam", "lime"]
 DEFAULT_STABILITY_LIMIT = 25  # images on the full test set; with --limit N: N / 50 (>= 5)
@@ -72,22 +76,56 @@ def run(ctx: EvalContext) -> dict:
     bar.close()
 
     def summary(table):
-        return {v: {m: {p: mean_std(vals)[0] for p, vals in pm.items()} for m, pm in mm.items()}
-                for v, mm in table.items()}
+        return {
+            v: {m: {p: mean_std(vals)[0] for p, vals in pm.items()} for m, pm in mm.items()}
+            for v, mm in table.items()
+        }
 
-    undefined = {v: {m: sum(not math.isfinite(r) for p in LEVELS for r in rho[v][m][p])
-                     for m in methods} for v in ctx.models}
-    return {"spearman": summary(rho), "ssim": summary(ssim), "spearman_undefined": undefined,
-            "level": level, "n": len(sample), "methods": methods}
+    undefined = {
+        v: {m: sum(not math.isfinite(r) for p in LEVELS for r in rho[v][m][p]) for m in methods}
+        for v in ctx.models
+    }
+
+    def intervals(table):
+        return {
+            v: {m: {p: interval_bounds(vals, ctx.seed) for p, vals in pm.items()} for m, pm in mm.items()}
+            for v, mm in table.items()
+        }
+
+    def encoded(table):
+        return {
+            v: {m: {p: encode_values(vals) for p, vals in pm.items()} for m, pm in mm.items()}
+            for v, mm in table.items()
+        }
+
+    return {
+        "spearman": summary(rho),
+        "ssim": summary(ssim),
+        "spearman_undefined": undefined,
+        "level": level,
+        "n": len(sample),
+        "methods": methods,
+        "ci": {"spearman": intervals(rho), "ssim": intervals(ssim)},
+        "per_image": {"spearman": encoded(rho), "ssim": encoded(ssim)},
+    }
 
 
 def _settings(ctx: EvalContext) -> dict:
     methods = method_names(ctx, DEFAULT_METHODS)
-    return {"stability_limit": sample_size(ctx),
-            "level": int(ctx.options.get("stability_level", DEFAULT_LEVEL)), "methods": methods,
-            "method_options": {m: method_options(ctx, m) for m in methods}}
+    return {
+        "stability_limit": sample_size(ctx),
+        "level": int(ctx.options.get("stability_level", DEFAULT_LEVEL)),
+        "methods": methods,
+        "method_options": {m: method_options(ctx, m) for m in methods},
+    }
 
 
-SUITES.add("explanation-stability", SuiteSpec(
-    run, "Spearman rank correlation and SSIM between the map of x and of its level-k "
-    "photometric perturbation, per variant x method", settings=_settings))
+SUITES.add(
+    "explanation-stability",
+    SuiteSpec(
+        run,
+        "Spearman rank correlation and SSIM between the map of x and of its level-k "
+        "photometric perturbation, per variant x method",
+        settings=_settings,
+    ),
+)

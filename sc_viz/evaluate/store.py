@@ -1,6 +1,7 @@
 """report.json on disk: a new report for a pack, reading one back, finding a pack's report,
 and `ReportFile`, the report being built, saved atomically after every change.
 The schema is in the package docstring (sc_viz/evaluate/__init__.py)."""
+
 from __future__ import annotations
 
 import datetime
@@ -23,13 +24,25 @@ def now() -> str:
 
 def new_report(pack: Pack) -> dict:
     return {
-        "format": FORMAT, "created": now(), "updated": now(),
-        "pack": {"name": pack.name, "path": str(pack.path), "dataset": pack.dataset,
-                 "arch": pack.arch, "input_size": pack.input_size, "classes": pack.classes,
-                 "hash": pack_hash(pack), "variants": list(pack.models),
-                 "not_loaded": dict(pack.errors)},
+        "format": FORMAT,
+        "created": now(),
+        "updated": now(),
+        "pack": {
+            "name": pack.name,
+            "path": str(pack.path),
+            "dataset": pack.dataset,
+            "arch": pack.arch,
+            "input_size": pack.input_size,
+            "classes": pack.classes,
+            "hash": pack_hash(pack),
+            "variants": list(pack.models),
+            "not_loaded": dict(pack.errors),
+        },
         "environment": {**versions(), **device_info(pack.device)},
-        "settings": {}, "status": {}, "paper": PAPER_RESULTS, "suites": {},
+        "settings": {},
+        "status": {},
+        "paper": PAPER_RESULTS,
+        "suites": {},
     }
 
 
@@ -45,8 +58,7 @@ def _repo_reports() -> list[Path]:
     return [Path.cwd() / "reports", Path(__file__).resolve().parents[2] / "reports"]
 
 
-def load_report(pack: Union[str, Path, Pack], reports_root: Union[str, Path, None] = None
-                ) -> Optional[dict]:
+def load_report(pack: Union[str, Path, Pack], reports_root: Union[str, Path, None] = None) -> Optional[dict]:
     """The report of a pack (a Pack, a pack folder or a pack name): `<root>/<pack name>/
     report.json`, root = `reports_root`, else ./reports, else the checkout's reports/.
     None when there is none or it cannot be read."""

@@ -6,6 +6,7 @@ input checks, device, eval mode, target resolution, and leaving the model as it 
 Thread safety: every model pass goes through `sc_viz.model_run.using_model`; methods
 that register hooks (`uses_hooks`) take the model exclusively.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -67,8 +68,9 @@ class Method:
     title: str = ""  # the plain name the app and figures show ("Integrated Gradients")
     help: str = ""  # one line for a tooltip: what the map shows
 
-    def attribute(self, model: nn.Module, x: torch.Tensor, target: int, **options
-                  ) -> tuple[torch.Tensor, dict]:
+    def attribute(
+        self, model: nn.Module, x: torch.Tensor, target: int, **options
+    ) -> tuple[torch.Tensor, dict]:
         """x (1, 3, H, W) on the model's device -> (map (H, W), extras)."""
         raise NotImplementedError
 
@@ -84,8 +86,9 @@ class Method:
         assert heat.shape == x.shape[-2:], (self.name, heat.shape)
         return Explanation(self.name, target, heat, extras, self.signed)
 
-    def explain_many(self, models: dict[str, nn.Module], x: torch.Tensor,
-                     targets: dict[str, int], **options) -> dict[str, Explanation]:
+    def explain_many(
+        self, models: dict[str, nn.Module], x: torch.Tensor, targets: dict[str, int], **options
+    ) -> dict[str, Explanation]:
         """Every variant on the same image; methods that can share work override this."""
         return {v: self.explain(m, x, targets[v], **options) for v, m in models.items()}
 
@@ -93,8 +96,7 @@ class Method:
 METHODS: Registry[Method] = Registry("explanation method")
 
 
-def explain(model: nn.Module, x: torch.Tensor, *, method: str, target: int, **options
-            ) -> Explanation:
+def explain(model: nn.Module, x: torch.Tensor, *, method: str, target: int, **options) -> Explanation:
     """Explain `model`'s logit for class `target` on x ((3, H, W) or (1, 3, H, W) in [0, 1]).
     Options are the method's keyword arguments (e.g. n_steps for "ig")."""
     return METHODS[method].explain(model, x, target, **options)

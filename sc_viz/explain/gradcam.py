@@ -5,6 +5,7 @@ resolution, upsampled bilinearly to the input (LayerAttribution.interpolate).
 The layer defaults to the model's `gradcam_layer` (its last convolutional stage); for a
 transformer (`gradcam_reshape` "tokens" or "nhwc") its tokens are laid on the patch grid
 first, as pytorch-grad-cam's reshape_transform does (sc_viz/explain/gradcam_grid.py)."""
+
 from __future__ import annotations
 
 import torch
@@ -31,9 +32,16 @@ class GradCamMethod(Method):
     title = "Grad-CAM"
     help = "Where the last convolutional layer finds evidence for the class (coarse, positive only)."
 
-    def attribute(self, model: nn.Module, x: torch.Tensor, target: int, *,
-                  layer: str | None = None, relu: bool = True,
-                  reshape: str | None = None) -> tuple[torch.Tensor, dict]:
+    def attribute(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        target: int,
+        *,
+        layer: str | None = None,
+        relu: bool = True,
+        reshape: str | None = None,
+    ) -> tuple[torch.Tensor, dict]:
         if layer is None:  # the model's own layer comes with its own reshape
             layer, reshape = default_layer(model), getattr(model, "gradcam_reshape", None)
         try:
@@ -43,10 +51,12 @@ class GradCamMethod(Method):
         if reshape:
             with grid_probe(module, reshape) as grid:
                 cam = LayerGradCam(model, grid).attribute(
-                    x.clone().requires_grad_(), target=target, relu_attributions=relu)  # (1, 1, h, w)
+                    x.clone().requires_grad_(), target=target, relu_attributions=relu
+                )  # (1, 1, h, w)
         else:
             cam = LayerGradCam(model, module).attribute(
-                x.clone().requires_grad_(), target=target, relu_attributions=relu)  # (1, 1, h, w)
+                x.clone().requires_grad_(), target=target, relu_attributions=relu
+            )  # (1, 1, h, w)
         up = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")
         extras = {"layer": layer, "low_res": cam[0, 0].detach().float().cpu()}  # (h, w)
         return up[0, 0], extras  # (H, W)

@@ -7,6 +7,7 @@ layer and routes its output through a small `GridView` module (grid form) and ba
 model computes exactly what it did, and captum, attached to the GridView, sees grid
 activations and their gradients.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,7 @@ class GridView(nn.Module):
             raise ValueError(f"Grad-CAM reshape 'tokens' needs (N, T, C), got {tuple(out.shape)}")
         n, t, c = out.shape
         side = math.isqrt(t)  # the leading t - side**2 tokens are class/register tokens
-        patches = out[:, t - side * side:]  # (N, h*w, C)
+        patches = out[:, t - side * side :]  # (N, h*w, C)
         return patches.transpose(1, 2).reshape(n, c, side, side)  # (N, C, h, w)
 
 

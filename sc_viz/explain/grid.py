@@ -1,4 +1,5 @@
 """The variants x methods grid for one image, computed cheapest method first."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -26,8 +27,9 @@ class Grid:
 
 
 @torch.no_grad()
-def predict_top(models: dict[str, nn.Module], x: torch.Tensor, k: int = 3
-                ) -> dict[str, list[tuple[int, float]]]:
+def predict_top(
+    models: dict[str, nn.Module], x: torch.Tensor, k: int = 3
+) -> dict[str, list[tuple[int, float]]]:
     """variant -> the k most probable (class index, softmax probability)."""
     x = as_batch(x)  # (1, 3, H, W)
     out = {}
@@ -52,9 +54,12 @@ def ordered_methods(methods: list[str]) -> list[str]:
     return sorted(chosen_order(methods), key=lambda m: METHODS[m].cost_rank)
 
 
-def resolve_targets(models: dict[str, nn.Module], x: torch.Tensor, target: int | None,
-                    predictions: dict[str, list[tuple[int, float]]] | None = None
-                    ) -> dict[str, int]:
+def resolve_targets(
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    target: int | None,
+    predictions: dict[str, list[tuple[int, float]]] | None = None,
+) -> dict[str, int]:
     """target=None: each model's own top prediction; else the same class for all."""
     if target is not None:
         return {v: int(target) for v in models}
@@ -72,9 +77,15 @@ def _check(models, x, methods, options) -> tuple[torch.Tensor, list[str], dict[s
     return as_batch(x), ordered_methods(methods), options
 
 
-def iter_grid(models: dict[str, nn.Module], x: torch.Tensor, *, methods: list[str],
-              target: int | None = None, options: dict[str, dict] | None = None,
-              progress: Progress = None) -> Iterator[tuple[str, str, Explanation]]:
+def iter_grid(
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    *,
+    methods: list[str],
+    target: int | None = None,
+    options: dict[str, dict] | None = None,
+    progress: Progress = None,
+) -> Iterator[tuple[str, str, Explanation]]:
     """Yield (variant, method, Explanation) cheapest method first (saliency, gradcam,
     smoothgrad, ig, lime), every variant of a method before the next method, so a page
     can draw cells as they arrive. LIME's variants come together (one shared sample set).
@@ -83,9 +94,14 @@ def iter_grid(models: dict[str, nn.Module], x: torch.Tensor, *, methods: list[st
     yield from _cells(models, x, methods, resolve_targets(models, x, target), options, progress)
 
 
-def _cells(models: dict[str, nn.Module], x: torch.Tensor, methods: list[str],
-           targets: dict[str, int], options: dict[str, dict], progress: Progress
-           ) -> Iterator[tuple[str, str, Explanation]]:
+def _cells(
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    methods: list[str],
+    targets: dict[str, int],
+    options: dict[str, dict],
+    progress: Progress,
+) -> Iterator[tuple[str, str, Explanation]]:
     total, done = len(models) * len(methods), 0
     for name in methods:
         method, opts = METHODS[name], dict(options.get(name, {}))
@@ -101,15 +117,22 @@ def _cells(models: dict[str, nn.Module], x: torch.Tensor, methods: list[str],
             yield v, name, exp
 
 
-def explain_grid(models: dict[str, nn.Module], x: torch.Tensor, *, methods: list[str],
-                 target: int | None = None, options: dict[str, dict] | None = None,
-                 progress: Progress = None) -> Grid:
+def explain_grid(
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    *,
+    methods: list[str],
+    target: int | None = None,
+    options: dict[str, dict] | None = None,
+    progress: Progress = None,
+) -> Grid:
     """Every method for every variant on one image (see `iter_grid`). Computed cheapest
     method first; the grid's `methods` (its columns) keep the order of `methods`."""
     x, compute_order, options = _check(models, x, methods, options)
     predictions = predict_top(models, x, k=3)
-    grid = Grid(list(models), chosen_order(methods), resolve_targets(models, x, target, predictions),
-                predictions)
+    grid = Grid(
+        list(models), chosen_order(methods), resolve_targets(models, x, target, predictions), predictions
+    )
     for v, m, exp in _cells(models, x, compute_order, grid.targets, options, progress):
         grid.cells[(v, m)] = exp
     return grid

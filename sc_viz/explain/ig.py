@@ -3,6 +3,7 @@
 Attributions (3, H, W) satisfy completeness: their sum ~= f(x)_t - f(baseline)_t; the
 difference is the convergence delta (Gauss-Legendre quadrature with `n_steps` points).
 The map is the sum over colour channels (signed)."""
+
 from __future__ import annotations
 
 import torch
@@ -38,21 +39,37 @@ class IntegratedGradientsMethod(Method):
     title = "Integrated Gradients"
     help = "Each pixel's share of the class score, measured from a black image (signed)."
 
-    def attribute(self, model: nn.Module, x: torch.Tensor, target: int, *, n_steps: int = 50,
-                  baseline: str | float = "black", batch_size: int | None = None
-                  ) -> tuple[torch.Tensor, dict]:
+    def attribute(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        target: int,
+        *,
+        n_steps: int = 50,
+        baseline: str | float = "black",
+        batch_size: int | None = None,
+    ) -> tuple[torch.Tensor, dict]:
         if n_steps < 1:
             raise ValueError(f"ig n_steps must be >= 1, got {n_steps}")
         base = make_baseline(x, baseline)  # (1, 3, H, W)
         if batch_size is None:
             batch_size = max(1, PIXELS_PER_BATCH // (x.shape[-1] * x.shape[-2]))
         attr, delta = IntegratedGradients(model).attribute(
-            x.clone().requires_grad_(), baselines=base, target=target, n_steps=n_steps,
-            method="gausslegendre", internal_batch_size=min(batch_size, n_steps),
-            return_convergence_delta=True)
+            x.clone().requires_grad_(),
+            baselines=base,
+            target=target,
+            n_steps=n_steps,
+            method="gausslegendre",
+            internal_batch_size=min(batch_size, n_steps),
+            return_convergence_delta=True,
+        )
         attr = attr[0].detach().float().cpu()  # (3, H, W)
-        extras = {"attributions": attr, "convergence_delta": float(delta.item()),
-                  "n_steps": n_steps, "baseline": baseline}
+        extras = {
+            "attributions": attr,
+            "convergence_delta": float(delta.item()),
+            "n_steps": n_steps,
+            "baseline": baseline,
+        }
         return attr.sum(dim=0), extras  # (H, W)
 
 

@@ -18,6 +18,7 @@ their probabilities side by side, (B, V * C), and lime fits one ridge per reques
 label, i.e. per (variant, target) column. The maps are therefore directly comparable,
 and the sampling, segmentation and image building are paid once.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,7 +27,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from sc_viz.precision import autocast, autocast_dtype, precision_name
 from sc_viz.explain.base import (
     METHODS,
     Explanation,
@@ -36,6 +36,7 @@ from sc_viz.explain.base import (
     model_device,
     using_model,
 )
+from sc_viz.precision import autocast, autocast_dtype, precision_name
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,17 +68,14 @@ def batch_for(x, device) -> int:
     return min(batch, MAX_CPU_BATCH) if kind == "cpu" else batch
 
 
-def segmenter(segmentation: str = "slic", n_segments: int = 50, compactness: float = 10.0,
-              seed: int = 0):
+def segmenter(segmentation: str = "slic", n_segments: int = 50, compactness: float = 10.0, seed: int = 0):
     """lime's SegmentationAlgorithm wrapper around scikit-image SLIC or quickshift."""
     from lime.wrappers.scikit_image import SegmentationAlgorithm
 
     if segmentation == "slic":
-        return SegmentationAlgorithm("slic", n_segments=n_segments, compactness=compactness,
-                                     start_label=0)
+        return SegmentationAlgorithm("slic", n_segments=n_segments, compactness=compactness, start_label=0)
     if segmentation == "quickshift":  # lime's own default
-        return SegmentationAlgorithm("quickshift", kernel_size=4, max_dist=200, ratio=0.2,
-                                     random_seed=seed)
+        return SegmentationAlgorithm("quickshift", kernel_size=4, max_dist=200, ratio=0.2, random_seed=seed)
     raise ValueError(f"unknown segmentation {segmentation!r}; choose 'slic' or 'quickshift'")
 
 
@@ -93,12 +91,23 @@ class LimeMethod(Method):
     def explain(self, model: nn.Module, x: torch.Tensor, target: int, **options) -> Explanation:
         return self.explain_many({"model": model}, x, {"model": target}, **options)["model"]
 
-    def explain_many(self, models: dict[str, nn.Module], x: torch.Tensor,
-                     targets: dict[str, int], *, n_samples: int = 1000,
-                     segmentation: str = "slic", n_segments: int = 50,
-                     compactness: float = 10.0, kernel_width: float = 0.25, seed: int = 0,
-                     hide_color: float | None = None, batch_size: int | None = None,
-                     precision: str = "auto", progress=None) -> dict[str, Explanation]:
+    def explain_many(
+        self,
+        models: dict[str, nn.Module],
+        x: torch.Tensor,
+        targets: dict[str, int],
+        *,
+        n_samples: int = 1000,
+        segmentation: str = "slic",
+        n_segments: int = 50,
+        compactness: float = 10.0,
+        kernel_width: float = 0.25,
+        seed: int = 0,
+        hide_color: float | None = None,
+        batch_size: int | None = None,
+        precision: str = "auto",
+        progress=None,
+    ) -> dict[str, Explanation]:
         """hide_color None fills a removed segment with its mean colour (lime's default),
         a number fills it with that grey level; precision "auto" | "bf16" | "fp32" is the
         arithmetic the samples are scored in (module docstring)."""
@@ -135,9 +144,15 @@ class LimeMethod(Method):
         image = x[0].permute(1, 2, 0).double().numpy()  # (H, W, 3)
         explainer = lime_image().LimeImageExplainer(kernel_width=kernel_width, random_state=seed)
         result = explainer.explain_instance(
-            image, classify, labels=labels, top_labels=None, num_samples=n_samples,
-            batch_size=min(batch_size, n_samples), hide_color=hide_color,
-            segmentation_fn=segmenter(segmentation, n_segments, compactness, seed))
+            image,
+            classify,
+            labels=labels,
+            top_labels=None,
+            num_samples=n_samples,
+            batch_size=min(batch_size, n_samples),
+            hide_color=hide_color,
+            segmentation_fn=segmenter(segmentation, n_segments, compactness, seed),
+        )
         segments = torch.from_numpy(np.asarray(result.segments, dtype=np.int64))  # (H, W)
         n_seg = int(segments.max()) + 1
         out = {}
@@ -145,9 +160,13 @@ class LimeMethod(Method):
             weights = torch.zeros(n_seg, dtype=torch.float32)  # (S,)
             for seg, w in result.local_exp[label]:
                 weights[int(seg)] = float(w)
-            extras = {"segments": segments, "weights": weights,
-                      "intercept": float(result.intercept[label]), "n_samples": n_samples,
-                      "precision": precision_name(amp[v])}
+            extras = {
+                "segments": segments,
+                "weights": weights,
+                "intercept": float(result.intercept[label]),
+                "n_samples": n_samples,
+                "precision": precision_name(amp[v]),
+            }
             out[v] = Explanation(self.name, targets[v], weights[segments], extras, self.signed)
         return out
 

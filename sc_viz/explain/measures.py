@@ -3,6 +3,7 @@
 Each measure takes a map (H, W) (any method's, signed or not); the faithfulness ones also
 run the model. `measure_map` returns them all as a dict of floats.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Union
@@ -57,11 +58,12 @@ def centre_share(heat: torch.Tensor) -> float:
     total = a.sum()
     if total == 0:
         return 0.0
-    return float(a[top:top + ch, left:left + cw].sum() / total)
+    return float(a[top : top + ch, left : left + cw].sum() / total)
 
 
-def _progressive_images(x: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
-                        order: torch.Tensor, steps: int) -> torch.Tensor:
+def _progressive_images(
+    x: torch.Tensor, start: torch.Tensor, end: torch.Tensor, order: torch.Tensor, steps: int
+) -> torch.Tensor:
     """Image k (k = 0..steps) is `start` with the first round(k/steps * HW) pixels of
     `order` taken from `end`: (steps + 1, 3, H, W)."""
     _, _, h, w = x.shape
@@ -75,11 +77,14 @@ def _progressive_images(x: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
 
 
 @torch.no_grad()
-def _probabilities(model: nn.Module, images: torch.Tensor, target: int, batch_size: int
-                   ) -> torch.Tensor:
+def _probabilities(model: nn.Module, images: torch.Tensor, target: int, batch_size: int) -> torch.Tensor:
     with using_model(model):
-        return torch.cat([model(images[i:i + batch_size]).float().softmax(dim=1)[:, target].cpu()
-                          for i in range(0, len(images), batch_size)])  # (K,)
+        return torch.cat(
+            [
+                model(images[i : i + batch_size]).float().softmax(dim=1)[:, target].cpu()
+                for i in range(0, len(images), batch_size)
+            ]
+        )  # (K,)
 
 
 def _auc(p: torch.Tensor) -> float:
@@ -87,10 +92,17 @@ def _auc(p: torch.Tensor) -> float:
     return float(((p[1:] + p[:-1]) / 2).mean())
 
 
-def deletion_insertion(model: nn.Module, x: torch.Tensor, heat: torch.Tensor, target: int, *,
-                       steps: int = 32, deletion_baseline: Union[str, float] = "black",
-                       insertion_baseline: Union[str, float] = "blur", batch_size: int = 64
-                       ) -> dict[str, float]:
+def deletion_insertion(
+    model: nn.Module,
+    x: torch.Tensor,
+    heat: torch.Tensor,
+    target: int,
+    *,
+    steps: int = 32,
+    deletion_baseline: Union[str, float] = "black",
+    insertion_baseline: Union[str, float] = "blur",
+    batch_size: int = 64,
+) -> dict[str, float]:
     """Faithfulness (Petsiuk et al. 2018, RISE). Pixels are ranked by map value, highest
     first (stable for ties). Deletion: starting from x, the top round(k/steps * HW) pixels
     (all channels) are replaced by the deletion baseline, k = 0..steps; insertion: starting
@@ -112,20 +124,34 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, heat: torch.Tensor, ta
     with using_model(model), torch.no_grad():
         target = check_target(target, model(x).shape[1])
     probs = _probabilities(model, torch.cat([deleted, inserted]), target, batch_size)  # (2K,)
-    return {"deletion_auc": _auc(probs[:steps + 1]), "insertion_auc": _auc(probs[steps + 1:])}
+    return {"deletion_auc": _auc(probs[: steps + 1]), "insertion_auc": _auc(probs[steps + 1 :])}
 
 
-def measure_map(model: Optional[nn.Module], x: torch.Tensor, heat: torch.Tensor, target: int, *,
-                steps: int = 32, deletion_baseline: Union[str, float] = "black",
-                insertion_baseline: Union[str, float] = "blur", batch_size: int = 64
-                ) -> dict[str, float]:
+def measure_map(
+    model: Optional[nn.Module],
+    x: torch.Tensor,
+    heat: torch.Tensor,
+    target: int,
+    *,
+    steps: int = 32,
+    deletion_baseline: Union[str, float] = "black",
+    insertion_baseline: Union[str, float] = "blur",
+    batch_size: int = 64,
+) -> dict[str, float]:
     """All measures of one map: total_variation, gini, centre_share and (when a model is
     given) deletion_auc, insertion_auc. See each function for its formula."""
-    out = {"total_variation": total_variation(heat), "gini": gini(heat),
-           "centre_share": centre_share(heat)}
+    out = {"total_variation": total_variation(heat), "gini": gini(heat), "centre_share": centre_share(heat)}
     if model is not None:
-        out.update(deletion_insertion(model, x, heat, target, steps=steps,
-                                      deletion_baseline=deletion_baseline,
-                                      insertion_baseline=insertion_baseline,
-                                      batch_size=batch_size))
+        out.update(
+            deletion_insertion(
+                model,
+                x,
+                heat,
+                target,
+                steps=steps,
+                deletion_baseline=deletion_baseline,
+                insertion_baseline=insertion_baseline,
+                batch_size=batch_size,
+            )
+        )
     return out

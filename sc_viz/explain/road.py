@@ -17,6 +17,7 @@ pixels ranked by the signed map value (`absolute=False`, as quantus); the remove
 fraction f is floor(f * H * W) (as quantus); areas by the trapezoid rule over the
 fractions, divided by their span (so an area is a mean probability).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -31,12 +32,19 @@ from sc_viz.explain.base import as_batch, check_target, model_device, using_mode
 DEFAULT_FRACTIONS = tuple(round(0.1 * k, 1) for k in range(10))  # 0.0, 0.1, ..., 0.9
 DEFAULT_NOISE = 0.01
 ORDERS = ("morf", "lerf")
-ORDER_TITLES = {"morf": "MoRF (most relevant removed first)",
-                "lerf": "LeRF (least relevant removed first)"}
+ORDER_TITLES = {"morf": "MoRF (most relevant removed first)", "lerf": "LeRF (least relevant removed first)"}
 
 # (row offset, column offset, weight): the 8-neighbourhood of the ROAD paper
-NEIGHBOURS = ((-1, 0, 1 / 6), (1, 0, 1 / 6), (0, -1, 1 / 6), (0, 1, 1 / 6),
-              (-1, -1, 1 / 12), (-1, 1, 1 / 12), (1, -1, 1 / 12), (1, 1, 1 / 12))
+NEIGHBOURS = (
+    (-1, 0, 1 / 6),
+    (1, 0, 1 / 6),
+    (0, -1, 1 / 6),
+    (0, 1, 1 / 6),
+    (-1, -1, 1 / 12),
+    (-1, 1, 1 / 12),
+    (1, -1, 1 / 12),
+    (1, 1, 1 / 12),
+)
 
 
 def linear_imputation(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
@@ -81,8 +89,12 @@ def linear_imputation(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
     return out.reshape(c, h, w)
 
 
-def noisy_linear_imputation(image: np.ndarray, removed: np.ndarray, noise: float = DEFAULT_NOISE,
-                            rng: Optional[np.random.Generator] = None) -> np.ndarray:
+def noisy_linear_imputation(
+    image: np.ndarray,
+    removed: np.ndarray,
+    noise: float = DEFAULT_NOISE,
+    rng: Optional[np.random.Generator] = None,
+) -> np.ndarray:
     """`linear_imputation` plus N(0, noise^2) on the imputed pixels (every channel)."""
     out = linear_imputation(image, removed)
     if noise > 0 and removed.any():
@@ -105,9 +117,16 @@ def removed_count(fraction: float, pixels: int) -> int:
     return int(fraction * pixels + 1e-9)  # floor, guarded against 0.3 * 10 = 2.9999...
 
 
-def road_images(x: torch.Tensor, heat: torch.Tensor, order: str, *,
-                fractions: Sequence[float] = DEFAULT_FRACTIONS, noise: float = DEFAULT_NOISE,
-                seed: int = 0, absolute: bool = False) -> torch.Tensor:
+def road_images(
+    x: torch.Tensor,
+    heat: torch.Tensor,
+    order: str,
+    *,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    noise: float = DEFAULT_NOISE,
+    seed: int = 0,
+    absolute: bool = False,
+) -> torch.Tensor:
     """x (1, 3, H, W) or (3, H, W) in [0, 1] -> (F, 3, H, W): x with the first
     floor(f * HW) pixels of the removal order imputed, one image per fraction f."""
     x = as_batch(x)  # (1, 3, H, W)
@@ -123,7 +142,7 @@ def road_images(x: torch.Tensor, heat: torch.Tensor, order: str, *,
     out = []
     for f in fractions:
         removed = np.zeros(h * w, dtype=bool)
-        removed[ranked[:removed_count(f, h * w)]] = True
+        removed[ranked[: removed_count(f, h * w)]] = True
         out.append(noisy_linear_imputation(image, removed.reshape(h, w), noise, rng))
     return torch.from_numpy(np.stack(out)).float()  # (F, 3, H, W)
 
@@ -137,25 +156,41 @@ def area(fractions: Sequence[float], values: Sequence[float]) -> float:
 
 
 @torch.no_grad()
-def road_curves(model: nn.Module, x: torch.Tensor, heat: torch.Tensor, target: int, *,
-                fractions: Sequence[float] = DEFAULT_FRACTIONS, noise: float = DEFAULT_NOISE,
-                seed: int = 0, absolute: bool = False, batch_size: int = 64) -> dict:
+def road_curves(
+    model: nn.Module,
+    x: torch.Tensor,
+    heat: torch.Tensor,
+    target: int,
+    *,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    noise: float = DEFAULT_NOISE,
+    seed: int = 0,
+    absolute: bool = False,
+    batch_size: int = 64,
+) -> dict:
     """The ROAD curves of one map: {fractions, morf, lerf (probability of `target` per
     fraction), morf_top1, lerf_top1 (1 while `target` is still the top class), morf_area,
     lerf_area, gap (= lerf_area - morf_area; larger = more faithful)}."""
     x = as_batch(x)  # (1, 3, H, W)
     device = model_device(model)
-    images = torch.cat([road_images(x, heat, o, fractions=fractions, noise=noise,
-                                    seed=seed + i, absolute=absolute)
-                        for i, o in enumerate(ORDERS)]).to(device)  # (2F, 3, H, W)
+    images = torch.cat(
+        [
+            road_images(x, heat, o, fractions=fractions, noise=noise, seed=seed + i, absolute=absolute)
+            for i, o in enumerate(ORDERS)
+        ]
+    ).to(device)  # (2F, 3, H, W)
     with using_model(model):
         target = check_target(target, model(x.to(device)).shape[1])
-        probs = torch.cat([model(images[i:i + batch_size]).float().softmax(dim=1).cpu()
-                           for i in range(0, len(images), batch_size)])  # (2F, C)
+        probs = torch.cat(
+            [
+                model(images[i : i + batch_size]).float().softmax(dim=1).cpu()
+                for i in range(0, len(images), batch_size)
+            ]
+        )  # (2F, C)
     n = len(fractions)
     out: dict = {"fractions": [float(f) for f in fractions]}
     for i, o in enumerate(ORDERS):
-        p = probs[i * n:(i + 1) * n]  # (F, C)
+        p = probs[i * n : (i + 1) * n]  # (F, C)
         out[o] = p[:, target].tolist()
         out[f"{o}_top1"] = (p.argmax(dim=1) == target).int().tolist()
         out[f"{o}_area"] = area(fractions, out[o])
@@ -163,7 +198,12 @@ def road_curves(model: nn.Module, x: torch.Tensor, heat: torch.Tensor, target: i
     return out
 
 
-def road_many(models: dict[str, nn.Module], x: torch.Tensor, maps: dict[str, torch.Tensor],
-              targets: dict[str, int], **settings) -> dict[str, dict]:
+def road_many(
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    maps: dict[str, torch.Tensor],
+    targets: dict[str, int],
+    **settings,
+) -> dict[str, dict]:
     """`road_curves` of every variant's map (variant -> map (H, W)); `settings` as there."""
     return {v: road_curves(model, x, maps[v], targets[v], **settings) for v, model in models.items()}

@@ -25,6 +25,7 @@ Our reading (settings, not the paper's fixed choices):
 - Flag: a method whose |map| Spearman after the whole cascade is still >= 0.5 (setting
   `flag_threshold`) barely depends on the weights and is flagged.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,8 +42,12 @@ from sc_viz.explain.base import METHODS, as_batch, model_device, using_model
 ORDERS = ("cascading", "independent")
 GRANULARITIES = ("block", "layer")
 SIMILARITIES = ("spearman_abs", "spearman", "ssim", "hog")
-SIMILARITY_TITLES = {"spearman_abs": "Spearman |map|", "spearman": "Spearman (signed)",
-                     "ssim": "SSIM", "hog": "HOG similarity"}
+SIMILARITY_TITLES = {
+    "spearman_abs": "Spearman |map|",
+    "spearman": "Spearman (signed)",
+    "ssim": "SSIM",
+    "hog": "HOG similarity",
+}
 ORIGINAL = "original"  # the name of step 0: the trained model
 DEFAULT_FLAG_THRESHOLD = 0.5
 FLAG_SIMILARITY = "spearman_abs"
@@ -68,16 +73,18 @@ def _candidates(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in out if any(True for _ in m.parameters())]
 
 
-def _forward_order(model: nn.Module, blocks: list[tuple[str, nn.Module]], x: torch.Tensor
-                   ) -> list[str]:
+def _forward_order(model: nn.Module, blocks: list[tuple[str, nn.Module]], x: torch.Tensor) -> list[str]:
     """Names of `blocks` in the order a forward pass of x first calls them (hooks on the
     caller's private copy, removed also on error)."""
     called: list[str] = []
     handles = []
     try:
         for name, module in blocks:
-            handles.append(module.register_forward_pre_hook(
-                lambda _m, _inp, name=name: called.append(name) if name not in called else None))
+            handles.append(
+                module.register_forward_pre_hook(
+                    lambda _m, _inp, name=name: called.append(name) if name not in called else None
+                )
+            )
         with torch.no_grad():
             model(x)
     finally:
@@ -98,24 +105,31 @@ def _blocks_of(twin: nn.Module, x: torch.Tensor, granularity: str) -> list[tuple
     out = []
     for name in reversed(_forward_order(twin, blocks, x)):
         block = modules[name]
-        inner = [f"{name}.{n}" if n else name for n, m in block.named_modules()
-                 if hasattr(m, "reset_parameters")][::-1]  # within a block, top layer first too
+        inner = [
+            f"{name}.{n}" if n else name for n, m in block.named_modules() if hasattr(m, "reset_parameters")
+        ][::-1]  # within a block, top layer first too
         covered = {id(p) for n in inner for p in twin.get_submodule(n).parameters()}
         # parameters of the block that no layer of it resets (a layer scale): redrawn too
         inner += [f"{name}.{n}" for n, p in block.named_parameters() if id(p) not in covered]
         out.append((name, inner))
     params = dict(twin.named_parameters())
     done = {id(params[n]) if n in params else None for _, names in out for n in names}
-    done |= {id(p) for _, names in out for n in names if n not in params
-             for p in twin.get_submodule(n).parameters()}
+    done |= {
+        id(p)
+        for _, names in out
+        for n in names
+        if n not in params
+        for p in twin.get_submodule(n).parameters()
+    }
     loose = [n for n, p in params.items() if id(p) not in done]
     if loose:  # parameters outside every block (class token, position embedding): input end
         out.append(("(loose parameters)", loose))
     return out
 
 
-def randomisation_blocks(model: nn.Module, x: torch.Tensor, granularity: str = "block"
-                         ) -> list[tuple[str, list[str]]]:
+def randomisation_blocks(
+    model: nn.Module, x: torch.Tensor, granularity: str = "block"
+) -> list[tuple[str, list[str]]]:
     """[(block name, [names of the parameterised modules it re-initialises])], from the
     logits down. x (1, 3, H, W) fixes the forward order (found on a private copy)."""
     return RandomisedTwin(model, x, granularity).blocks
@@ -193,9 +207,9 @@ class RandomisedTwin:
             yield name, self.twin
 
 
-def randomised_models(model: nn.Module, x: torch.Tensor, *, order: str = "cascading",
-                      granularity: str = "block", seed: int = 0
-                      ) -> Iterator[tuple[str, nn.Module]]:
+def randomised_models(
+    model: nn.Module, x: torch.Tensor, *, order: str = "cascading", granularity: str = "block", seed: int = 0
+) -> Iterator[tuple[str, nn.Module]]:
     """(block name, randomised copy) per step; see `RandomisedTwin.steps`."""
     return RandomisedTwin(model, x, granularity).steps(order, seed)
 
@@ -212,8 +226,10 @@ class MapFeatures:
         top = np.abs(a).max()
         self.signed = a / top if top > 0 else a
         self.absolute = np.abs(self.signed)  # in [0, 1]
-        self.ranks = {"spearman": rankdata(self.signed.ravel()),
-                      "spearman_abs": rankdata(self.absolute.ravel())}
+        self.ranks = {
+            "spearman": rankdata(self.signed.ravel()),
+            "spearman_abs": rankdata(self.absolute.ravel()),
+        }
         self._hog: Optional[np.ndarray] = None
 
     @property
@@ -243,8 +259,7 @@ def hog_features(a: np.ndarray) -> np.ndarray:
     from skimage.feature import hog
 
     cell = max(2, min(a.shape) // 8)
-    return hog(a, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
-               feature_vector=True)
+    return hog(a, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2), feature_vector=True)
 
 
 def map_similarity(a, b, which=SIMILARITIES) -> dict[str, float]:
@@ -256,10 +271,12 @@ def map_similarity(a, b, which=SIMILARITIES) -> dict[str, float]:
         raise ValueError(f"unknown similarities {sorted(unknown)}; choose from {SIMILARITIES}")
     fa = a if isinstance(a, MapFeatures) else MapFeatures(a)
     fb = b if isinstance(b, MapFeatures) else MapFeatures(b)
-    fns = {"spearman_abs": lambda: _pearson(fa.ranks["spearman_abs"], fb.ranks["spearman_abs"]),
-           "spearman": lambda: _pearson(fa.ranks["spearman"], fb.ranks["spearman"]),
-           "ssim": lambda: _ssim(fa.absolute, fb.absolute),
-           "hog": lambda: _pearson(fa.hog, fb.hog)}
+    fns = {
+        "spearman_abs": lambda: _pearson(fa.ranks["spearman_abs"], fb.ranks["spearman_abs"]),
+        "spearman": lambda: _pearson(fa.ranks["spearman"], fb.ranks["spearman"]),
+        "ssim": lambda: _ssim(fa.absolute, fb.absolute),
+        "hog": lambda: _pearson(fa.hog, fb.hog),
+    }
     return {k: fns[k]() for k in which}
 
 
@@ -286,25 +303,42 @@ class RandomisationResult:
     def summary(self, threshold: float = DEFAULT_FLAG_THRESHOLD) -> dict:
         """JSON-ready: order, steps, targets, similarities and (cascading) the flags; no maps
         (an export bundle stores those as images)."""
-        out = {"order": self.order, "steps": self.steps, "targets": self.targets,
-               "similarity": {m: {v: {s: [None if not np.isfinite(x) else float(x) for x in xs]
-                                      for s, xs in per.items()} for v, per in vs.items()}
-                              for m, vs in self.similarity.items()}}
+        out = {
+            "order": self.order,
+            "steps": self.steps,
+            "targets": self.targets,
+            "similarity": {
+                m: {
+                    v: {s: [None if not np.isfinite(x) else float(x) for x in xs] for s, xs in per.items()}
+                    for v, per in vs.items()
+                }
+                for m, vs in self.similarity.items()
+            },
+        }
         if self.order == "cascading":
             out["flag_threshold"] = threshold
-            out["flagged"] = {m: {v: flagged(self.final(m, v), threshold) for v in vs}
-                              for m, vs in self.similarity.items()}
+            out["flagged"] = {
+                m: {v: flagged(self.final(m, v), threshold) for v in vs} for m, vs in self.similarity.items()
+            }
         return out
 
 
-def randomisation_test(models: dict[str, nn.Module], x: torch.Tensor, *, methods: list[str],
-                       targets: dict[str, int], order: str = "cascading",
-                       granularity: str = "block", seed: int = 0,
-                       options: Optional[dict[str, dict]] = None,
-                       similarities=SIMILARITIES, keep_maps: bool = True,
-                       originals: Optional[dict[str, dict]] = None,
-                       twins: Optional[dict[str, RandomisedTwin]] = None,
-                       progress: Progress = None) -> RandomisationResult:
+def randomisation_test(
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    *,
+    methods: list[str],
+    targets: dict[str, int],
+    order: str = "cascading",
+    granularity: str = "block",
+    seed: int = 0,
+    options: Optional[dict[str, dict]] = None,
+    similarities=SIMILARITIES,
+    keep_maps: bool = True,
+    originals: Optional[dict[str, dict]] = None,
+    twins: Optional[dict[str, RandomisedTwin]] = None,
+    progress: Progress = None,
+) -> RandomisationResult:
     """Each method's map of x (3, H, W) for each variant's `targets` class, on the trained
     model and after each randomisation step; see the module docstring. All variants must
     share an architecture (the steps are compared side by side). `options`: keyword
@@ -321,12 +355,13 @@ def randomisation_test(models: dict[str, nn.Module], x: torch.Tensor, *, methods
     first = next(iter(models))
     for v in models:
         if twins[v].names != twins[first].names:
-            raise ValueError(f"variant {v} has other blocks than {first}; "
-                             "test variants of different architectures one at a time")
+            raise ValueError(
+                f"variant {v} has other blocks than {first}; "
+                "test variants of different architectures one at a time"
+            )
     steps = [ORIGINAL] + twins[first].names
     total, done = len(steps) * len(methods), 0
-    result = RandomisationResult(order, steps, dict(targets),
-                                 signed={m: METHODS[m].signed for m in methods})
+    result = RandomisationResult(order, steps, dict(targets), signed={m: METHODS[m].signed for m in methods})
     originals = dict(originals or {})
     reference = {}
     for m in methods:

@@ -1,5 +1,6 @@
 """Everything that fixes one explanation grid, as JSON: the app writes it into its export
 bundle and `sc-viz explain --settings settings.json --out grid.png` redraws the figure."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,8 +38,9 @@ class ExplainSettings:
 
     def __post_init__(self) -> None:
         if self.target_mode not in TARGET_MODES:
-            raise ValueError(f"target_mode must be one of {', '.join(TARGET_MODES)}, "
-                             f"got {self.target_mode!r}")
+            raise ValueError(
+                f"target_mode must be one of {', '.join(TARGET_MODES)}, got {self.target_mode!r}"
+            )
         if self.target_mode == "class" and self.target_class is None:
             raise ValueError("target_mode 'class' needs target_class")
         for m in list(self.methods) + list(self.extra_options):
@@ -50,9 +52,11 @@ class ExplainSettings:
 
     def method_options(self) -> dict[str, dict]:
         """Keyword options per method, as `explain_grid(options=...)` takes them."""
-        base = {"ig": {"n_steps": self.ig_steps},
-                "lime": {"n_samples": self.lime_samples, "seed": self.seed},
-                "smoothgrad": {"n_samples": self.smoothgrad_samples, "seed": self.seed}}
+        base = {
+            "ig": {"n_steps": self.ig_steps},
+            "lime": {"n_samples": self.lime_samples, "seed": self.seed},
+            "smoothgrad": {"n_samples": self.smoothgrad_samples, "seed": self.seed},
+        }
         opts = {m: dict(base.get(m, {})) for m in self.methods}
         for m, extra in self.extra_options.items():
             opts.setdefault(m, {}).update(extra)
@@ -62,7 +66,7 @@ class ExplainSettings:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> "ExplainSettings":
+    def from_json(cls, text: str) -> ExplainSettings:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
@@ -81,22 +85,24 @@ class ExplainSettings:
             raise ValueError(f"settings incomplete: {err}") from None
 
     @classmethod
-    def load(cls, path: Union[str, Path]) -> "ExplainSettings":
+    def load(cls, path: Union[str, Path]) -> ExplainSettings:
         try:
             return cls.from_json(Path(path).read_text())
         except FileNotFoundError:
             raise ValueError(f"{path}: settings file not found") from None
 
 
-def load_image(settings: ExplainSettings, pack: Any, data_root: Any = None
-               ) -> tuple[torch.Tensor, Optional[int]]:
+def load_image(
+    settings: ExplainSettings, pack: Any, data_root: Any = None
+) -> tuple[torch.Tensor, Optional[int]]:
     """The model input (3, S, S) in [0, 1] the settings name, and its label if known."""
     if isinstance(settings.image, dict):
         from sc_viz.data import data_root as default_root
         from sc_viz.data import load_split
 
-        split = load_split(pack.dataset, settings.image["dataset_split"],
-                           data_root or default_root(), pack.input_size)
+        split = load_split(
+            pack.dataset, settings.image["dataset_split"], data_root or default_root(), pack.input_size
+        )
         index = int(settings.image["index"])
         if not 0 <= index < len(split):
             raise ValueError(f"image index {index} is outside the split's {len(split)} images")
@@ -121,8 +127,8 @@ def grid_target(settings: ExplainSettings, label: Optional[int]) -> Optional[int
 
 def run(settings: ExplainSettings, pack: Any = None, *, data_root: Any = None, progress=None):
     """Settings -> (Grid, image (3, S, S), label or None). Loads the pack when not given."""
-    from sc_viz.packs import load_pack
     from sc_viz.explain.grid import explain_grid
+    from sc_viz.packs import load_pack
 
     pack = pack if pack is not None else load_pack(settings.pack)
     if not pack.models:
@@ -130,10 +136,14 @@ def run(settings: ExplainSettings, pack: Any = None, *, data_root: Any = None, p
     variants = settings.variants or list(pack.models)
     missing = [v for v in variants if v not in pack.models]
     if missing:
-        raise ValueError(f"variants not in the pack: {', '.join(missing)} "
-                         f"(it has {', '.join(pack.models)})")
+        raise ValueError(f"variants not in the pack: {', '.join(missing)} (it has {', '.join(pack.models)})")
     x, label = load_image(settings, pack, data_root)
-    grid = explain_grid({v: pack.models[v] for v in variants}, x, methods=settings.methods,
-                        target=grid_target(settings, label), options=settings.method_options(),
-                        progress=progress)
+    grid = explain_grid(
+        {v: pack.models[v] for v in variants},
+        x,
+        methods=settings.methods,
+        target=grid_target(settings, label),
+        options=settings.method_options(),
+        progress=progress,
+    )
     return grid, x, label

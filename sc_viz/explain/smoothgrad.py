@@ -1,6 +1,7 @@
 """SmoothGrad (Smilkov et al. 2017) through captum's `NoiseTunnel` around `Saliency`:
 the mean of |gradient| over `n_samples` copies of x with Gaussian noise of standard
 deviation `noise_level` (pixel units; x spans [0, 1], so 0.15 is the paper's 15 %)."""
+
 from __future__ import annotations
 
 import threading
@@ -24,19 +25,32 @@ class SmoothGradMethod(Method):
     title = "SmoothGrad"
     help = "The gradient saliency averaged over noisy copies of the image: less speckle."
 
-    def attribute(self, model: nn.Module, x: torch.Tensor, target: int, *, n_samples: int = 25,
-                  noise_level: float = 0.15, batch_size: int = 25, seed: int = 0
-                  ) -> tuple[torch.Tensor, dict]:
+    def attribute(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        target: int,
+        *,
+        n_samples: int = 25,
+        noise_level: float = 0.15,
+        batch_size: int = 25,
+        seed: int = 0,
+    ) -> tuple[torch.Tensor, dict]:
         if n_samples < 1:
             raise ValueError(f"smoothgrad n_samples must be >= 1, got {n_samples}")
         tunnel = NoiseTunnel(Saliency(model))
         cuda = [x.device.index or 0] if x.device.type == "cuda" else []
         with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
-            grads = tunnel.attribute(x.clone().requires_grad_(), nt_type="smoothgrad",
-                                     nt_samples=n_samples,
-                                     nt_samples_batch_size=min(batch_size, n_samples),
-                                     stdevs=float(noise_level), target=target, abs=True)
+            grads = tunnel.attribute(
+                x.clone().requires_grad_(),
+                nt_type="smoothgrad",
+                nt_samples=n_samples,
+                nt_samples_batch_size=min(batch_size, n_samples),
+                stdevs=float(noise_level),
+                target=target,
+                abs=True,
+            )
         return grads[0].amax(dim=0), {"n_samples": n_samples, "noise_level": noise_level}  # (H, W)
 
 

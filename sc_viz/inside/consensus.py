@@ -9,6 +9,7 @@ largest *values* (for signed maps such as IG and LIME, the strongest evidence fo
 class), k = 10% by default; a constant map has no ranking, so its Spearman rho (and a zero
 map's cosine) is NaN.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,9 +59,16 @@ def map_consensus(a: torch.Tensor, b: torch.Tensor, fraction: float = TOP_FRACTI
     return {"cosine": cosine(a, b), "spearman": spearman(a, b), "iou": top_iou(a, b, fraction)}
 
 
-def perturbed_views(models: dict[str, nn.Module], x: torch.Tensor, *, kinds: Sequence[str],
-                    level: int, attacks: dict[str, PGDConfig], labels: dict[str, int],
-                    generator: Optional[torch.Generator] = None) -> dict[str, dict[str, torch.Tensor]]:
+def perturbed_views(
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    *,
+    kinds: Sequence[str],
+    level: int,
+    attacks: dict[str, PGDConfig],
+    labels: dict[str, int],
+    generator: Optional[torch.Generator] = None,
+) -> dict[str, dict[str, torch.Tensor]]:
     """kind -> variant -> x' (1, 3, H, W): "pgd" is each variant's own PGD of x against
     labels[variant] under attacks[variant]; a photometric kind is the same image for all.
     PGD runs each model through `using_model` (shared: it reads the model only)."""
@@ -88,10 +96,16 @@ class MapPair:
     measures: dict[str, float]
 
 
-def method_consensus(method: str, models: dict[str, nn.Module], x: torch.Tensor,
-                     views: dict[str, dict[str, torch.Tensor]], targets: dict[str, int], *,
-                     fraction: float = TOP_FRACTION, options: Optional[dict] = None
-                     ) -> dict[str, dict[str, MapPair]]:
+def method_consensus(
+    method: str,
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    views: dict[str, dict[str, torch.Tensor]],
+    targets: dict[str, int],
+    *,
+    fraction: float = TOP_FRACTION,
+    options: Optional[dict] = None,
+) -> dict[str, dict[str, MapPair]]:
     """variant -> kind -> MapPair for one explanation method of the registry: maps of x and
     of every view, all for targets[variant]. Views shared by all variants go through
     `explain_many` (LIME shares its samples there)."""
@@ -105,8 +119,7 @@ def method_consensus(method: str, models: dict[str, nn.Module], x: torch.Tensor,
         if shared:
             moved = explainer.explain_many(models, next(iter(per_variant.values())), targets, **options)
         else:
-            moved = {v: explainer.explain(models[v], per_variant[v], targets[v], **options)
-                     for v in models}
+            moved = {v: explainer.explain(models[v], per_variant[v], targets[v], **options) for v in models}
         for v in models:
             a, b = base[v].map, moved[v].map
             out[v][kind] = MapPair(a, b, map_consensus(a, b, fraction))

@@ -2,6 +2,7 @@
 sensitivity of every variant, one image's most sensitive channels, and where one image's
 saliency consensus sits among the test sample's. One colour per variant, from the
 variants registry."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -11,8 +12,11 @@ import torch
 
 from sc_viz.training.variants import variant_colour, variant_order
 
-MEASURE_TITLES = {"mean": "mean sensitivity", "top": "top-10% sensitivity",
-                  "relative": "relative sensitivity (our reading)"}
+MEASURE_TITLES = {
+    "mean": "mean sensitivity",
+    "top": "top-10% sensitivity",
+    "relative": "relative sensitivity (our reading)",
+}
 
 
 def short_layer(name: str) -> str:
@@ -20,9 +24,13 @@ def short_layer(name: str) -> str:
     return name[4:] if name.startswith("net.") else name
 
 
-def layer_sensitivity_figure(per_variant: dict[str, dict[str, dict[str, float]]],
-                             layers: Optional[Sequence[str]] = None, *,
-                             measures: Sequence[str] = ("mean", "top"), title: str = ""):
+def layer_sensitivity_figure(
+    per_variant: dict[str, dict[str, dict[str, float]]],
+    layers: Optional[Sequence[str]] = None,
+    *,
+    measures: Sequence[str] = ("mean", "top"),
+    title: str = "",
+):
     """Layer on x, sensitivity on y: per variant one colour, a solid line for the first of
     `measures` (default the mean) and dashed for the second (the top-10% mean).
     per_variant: variant -> layer -> {"mean", "top", ...} (the neurons suite's
@@ -33,15 +41,28 @@ def layer_sensitivity_figure(per_variant: dict[str, dict[str, dict[str, float]]]
     for v in variant_order(per_variant):
         names = list(layers) if layers is not None else list(per_variant[v])
         for j, measure in enumerate(measures):
-            fig.add_trace(go.Scatter(
-                x=[short_layer(n) for n in names], y=[per_variant[v][n][measure] for n in names],
-                mode="lines+markers", name=f"{v}: {MEASURE_TITLES.get(measure, measure)}",
-                legendgroup=v, line=dict(color=variant_colour(v), dash="solid" if j == 0 else "dash"),
-                hovertemplate=f"{v}<br>%{{x}}<br>{measure} %{{y:.4f}}<extra></extra>"))
-    fig.update_layout(title=title or "Neuron sensitivity per layer (solid: " +
-                      " / dashed: ".join(MEASURE_TITLES.get(m, m) for m in measures) + ")",
-                      xaxis_title="layer", yaxis_title="mean |F(x) - F(x')| per channel",
-                      template="plotly_white", height=420, legend=dict(font=dict(size=10)))
+            fig.add_trace(
+                go.Scatter(
+                    x=[short_layer(n) for n in names],
+                    y=[per_variant[v][n][measure] for n in names],
+                    mode="lines+markers",
+                    name=f"{v}: {MEASURE_TITLES.get(measure, measure)}",
+                    legendgroup=v,
+                    line=dict(color=variant_colour(v), dash="solid" if j == 0 else "dash"),
+                    hovertemplate=f"{v}<br>%{{x}}<br>{measure} %{{y:.4f}}<extra></extra>",
+                )
+            )
+    fig.update_layout(
+        title=title
+        or "Neuron sensitivity per layer (solid: "
+        + " / dashed: ".join(MEASURE_TITLES.get(m, m) for m in measures)
+        + ")",
+        xaxis_title="layer",
+        yaxis_title="mean |F(x) - F(x')| per channel",
+        template="plotly_white",
+        height=420,
+        legend=dict(font=dict(size=10)),
+    )
     return fig
 
 
@@ -55,17 +76,32 @@ def channel_distance_figure(distances: dict[str, torch.Tensor], top_k: int = 6, 
     for v in variant_order(distances):
         d = distances[v].float()
         top = torch.topk(d, min(top_k, d.numel()))
-        fig.add_trace(go.Bar(x=[f"{v} ch {c}" for c in top.indices.tolist()], y=top.values.tolist(),
-                             name=v, marker_color=variant_colour(v),
-                             hovertemplate=f"{v}<br>%{{x}}<br>distance %{{y:.4f}}<extra></extra>"))
-    fig.update_layout(title=title or f"Top-{top_k} sensitive channels of this image",
-                      yaxis_title="mean |F(x) - F(x')|", template="plotly_white", height=340,
-                      showlegend=False)
+        fig.add_trace(
+            go.Bar(
+                x=[f"{v} ch {c}" for c in top.indices.tolist()],
+                y=top.values.tolist(),
+                name=v,
+                marker_color=variant_colour(v),
+                hovertemplate=f"{v}<br>%{{x}}<br>distance %{{y:.4f}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=title or f"Top-{top_k} sensitive channels of this image",
+        yaxis_title="mean |F(x) - F(x')|",
+        template="plotly_white",
+        height=340,
+        showlegend=False,
+    )
     return fig
 
 
-def channel_maps_figure(channels: Sequence[int], maps_clean: torch.Tensor, maps_adversarial: torch.Tensor,
-                        distances: Sequence[float], title: str = ""):
+def channel_maps_figure(
+    channels: Sequence[int],
+    maps_clean: torch.Tensor,
+    maps_adversarial: torch.Tensor,
+    distances: Sequence[float],
+    title: str = "",
+):
     """One variant's chosen channels (an `ImageProbe`'s): for each, its activation map on x
     (top row) and on x' (bottom row) on one colour scale per channel, titled with the
     distance. maps_*: (k, h, w)."""
@@ -74,24 +110,42 @@ def channel_maps_figure(channels: Sequence[int], maps_clean: torch.Tensor, maps_
 
     k = len(channels)
     titles = [f"ch {c} · d = {d:.3f}" for c, d in zip(channels, distances)] + [""] * k
-    fig = make_subplots(rows=2, cols=k, subplot_titles=titles, horizontal_spacing=0.02,
-                        vertical_spacing=0.08, row_titles=["x", "x'"])
+    fig = make_subplots(
+        rows=2,
+        cols=k,
+        subplot_titles=titles,
+        horizontal_spacing=0.02,
+        vertical_spacing=0.08,
+        row_titles=["x", "x'"],
+    )
     for j in range(k):
         lo = float(min(maps_clean[j].min(), maps_adversarial[j].min()))
         hi = float(max(maps_clean[j].max(), maps_adversarial[j].max()))
         for row, maps in ((1, maps_clean), (2, maps_adversarial)):
-            fig.add_trace(go.Heatmap(z=maps[j].flip(0).tolist(), zmin=lo, zmax=hi, colorscale="Viridis",
-                                     showscale=False, hovertemplate="%{z:.3f}<extra></extra>"),
-                          row=row, col=j + 1)
+            fig.add_trace(
+                go.Heatmap(
+                    z=maps[j].flip(0).tolist(),
+                    zmin=lo,
+                    zmax=hi,
+                    colorscale="Viridis",
+                    showscale=False,
+                    hovertemplate="%{z:.3f}<extra></extra>",
+                ),
+                row=row,
+                col=j + 1,
+            )
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, scaleanchor="x")
-    fig.update_layout(title=title, height=300, margin=dict(l=30, r=30, t=60, b=10),
-                      template="plotly_white")
+    fig.update_layout(title=title, height=300, margin=dict(l=30, r=30, t=60, b=10), template="plotly_white")
     return fig
 
 
-def consensus_box_figure(values: dict[str, Sequence[float]], current: Optional[dict[str, float]] = None,
-                         measure: str = "spearman", title: str = ""):
+def consensus_box_figure(
+    values: dict[str, Sequence[float]],
+    current: Optional[dict[str, float]] = None,
+    measure: str = "spearman",
+    title: str = "",
+):
     """The test-sample distribution of one agreement number per variant (box), and this
     image's value (diamond) so it can be placed among the others. values: variant -> per
     image numbers (the consensus suite's `values[v][method][kind][measure]`)."""
@@ -99,13 +153,31 @@ def consensus_box_figure(values: dict[str, Sequence[float]], current: Optional[d
 
     fig = go.Figure()
     for v in variant_order(values):
-        fig.add_trace(go.Box(y=[x for x in values[v] if x is not None], name=v,
-                             marker_color=variant_colour(v), boxpoints=False, showlegend=False))
+        fig.add_trace(
+            go.Box(
+                y=[x for x in values[v] if x is not None],
+                name=v,
+                marker_color=variant_colour(v),
+                boxpoints=False,
+                showlegend=False,
+            )
+        )
         if current and current.get(v) is not None:
-            fig.add_trace(go.Scatter(x=[v], y=[current[v]], mode="markers", showlegend=False,
-                                     marker=dict(symbol="diamond", size=11, color="black"),
-                                     hovertemplate=f"this image: {current[v]:.3f}<extra></extra>"))
-    fig.update_layout(title=title or f"{measure}: this image (diamond) among the test sample",
-                      yaxis_title=measure, template="plotly_white", height=300,
-                      margin=dict(l=40, r=10, t=50, b=30))
+            fig.add_trace(
+                go.Scatter(
+                    x=[v],
+                    y=[current[v]],
+                    mode="markers",
+                    showlegend=False,
+                    marker=dict(symbol="diamond", size=11, color="black"),
+                    hovertemplate=f"this image: {current[v]:.3f}<extra></extra>",
+                )
+            )
+    fig.update_layout(
+        title=title or f"{measure}: this image (diamond) among the test sample",
+        yaxis_title=measure,
+        template="plotly_white",
+        height=300,
+        margin=dict(l=40, r=10, t=50, b=30),
+    )
     return fig

@@ -12,6 +12,7 @@ Every model pass runs inside `using_model(model, exclusive=True)`: the hooks wou
 another thread's passes too. PGD runs before the hooks are registered, so its passes are
 not recorded.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -59,10 +60,13 @@ def pair_distance_hooks(model: nn.Module, layers: Sequence[str]) -> Iterator[_Pa
     handles = []
     try:
         for name in layers:
+
             def reduce(_module, _inputs, output, name=name):
                 if name in record.distance:
-                    raise ValueError(f"layer {name!r} runs more than once per forward pass; "
-                                     "choose a module that runs once (e.g. a block or a conv)")
+                    raise ValueError(
+                        f"layer {name!r} runs more than once per forward pass; "
+                        "choose a module that runs once (e.g. a block or a conv)"
+                    )
                 if not isinstance(output, torch.Tensor):
                     raise ValueError(f"layer {name!r} does not output one tensor")
                 benign, adversarial = output.detach().float().chunk(2)  # (B, C, H, W) each
@@ -100,9 +104,12 @@ class NeuronSensitivity:
         features have different scales compare fairly."""
         sigma = self.sigma(layer)
         scale = float(self.scales[layer].mean())
-        return {"mean": float(sigma.mean()), "top": top_mean(sigma, fraction),
-                "relative": float(sigma.mean()) / scale if scale > 0 else float("nan"),
-                "channels": sigma.numel()}
+        return {
+            "mean": float(sigma.mean()),
+            "top": top_mean(sigma, fraction),
+            "relative": float(sigma.mean()) / scale if scale > 0 else float("nan"),
+            "channels": sigma.numel(),
+        }
 
     def summary(self, fraction: float = TOP_FRACTION) -> dict[str, dict[str, float]]:
         return {layer: self.layer_summary(layer, fraction) for layer in self.layers}
@@ -120,10 +127,15 @@ def resolve_layers(model: nn.Module, layers: Optional[Sequence[str]] = None) -> 
     return list(layers)
 
 
-def probe_batches(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                  attack: PGDConfig, *, layers: Optional[Sequence[str]] = None,
-                  generator: Optional[torch.Generator] = None,
-                  progress: Optional[Callable[[int], None]] = None) -> NeuronSensitivity:
+def probe_batches(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    attack: PGDConfig,
+    *,
+    layers: Optional[Sequence[str]] = None,
+    generator: Optional[torch.Generator] = None,
+    progress: Optional[Callable[[int], None]] = None,
+) -> NeuronSensitivity:
     """Neuron sensitivity of `model` over `batches` of (x (B, 3, H, W) in [0, 1], y (B,)):
     x' = PGD(x, y) under `attack` (once), then one hooked pass of [x; x']."""
     layers = resolve_layers(model, layers)
@@ -147,20 +159,30 @@ def probe_batches(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.
                 progress(len(y))
     if not clean_ok:
         raise ValueError("no images to probe")
-    return NeuronSensitivity(layers, {k: torch.cat(v) for k, v in distances.items()},
-                             {k: torch.cat(v) for k, v in scales.items()},
-                             torch.cat(clean_ok), torch.cat(adv_ok))
+    return NeuronSensitivity(
+        layers,
+        {k: torch.cat(v) for k, v in distances.items()},
+        {k: torch.cat(v) for k, v in scales.items()},
+        torch.cat(clean_ok),
+        torch.cat(adv_ok),
+    )
 
 
-def probe_images(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: PGDConfig, *,
-                 layers: Optional[Sequence[str]] = None, batch_size: int = 128,
-                 generator: Optional[torch.Generator] = None,
-                 progress: Optional[Callable[[int], None]] = None) -> NeuronSensitivity:
+def probe_images(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: PGDConfig,
+    *,
+    layers: Optional[Sequence[str]] = None,
+    batch_size: int = 128,
+    generator: Optional[torch.Generator] = None,
+    progress: Optional[Callable[[int], None]] = None,
+) -> NeuronSensitivity:
     """`probe_batches` over images x (N, 3, H, W) in [0, 1] with labels y (N,), `batch_size`
     at a time."""
-    batches = ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size))
-    return probe_batches(model, batches, attack, layers=layers, generator=generator,
-                         progress=progress)
+    batches = ((x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size))
+    return probe_batches(model, batches, attack, layers=layers, generator=generator, progress=progress)
 
 
 # ---------------------------------------------------------------- one image, maps kept
@@ -183,10 +205,19 @@ class ImageProbe:
         return [float(self.distances[self.layer][c]) for c in self.channels]
 
 
-def probe_image(model: nn.Module, x: torch.Tensor, layer: str, attack: PGDConfig, *,
-                label: Optional[int] = None, top_k: int = 6, channels: Optional[Sequence[int]] = None,
-                layers: Optional[Sequence[str]] = None, x_adv: Optional[torch.Tensor] = None,
-                generator: Optional[torch.Generator] = None) -> ImageProbe:
+def probe_image(
+    model: nn.Module,
+    x: torch.Tensor,
+    layer: str,
+    attack: PGDConfig,
+    *,
+    label: Optional[int] = None,
+    top_k: int = 6,
+    channels: Optional[Sequence[int]] = None,
+    layers: Optional[Sequence[str]] = None,
+    x_adv: Optional[torch.Tensor] = None,
+    generator: Optional[torch.Generator] = None,
+) -> ImageProbe:
     """x (1, 3, H, W) or (3, H, W): x' = PGD against `label` (else the class predicted on x)
     unless `x_adv` is given (e.g. one x' shared by every variant); then the distances of
     every layer in `layers` (default: the stem and the blocks, plus `layer`) and the maps
@@ -206,13 +237,23 @@ def probe_image(model: nn.Module, x: torch.Tensor, layer: str, attack: PGDConfig
         with torch.no_grad(), recorded_features(model, names) as features:
             logits = model(torch.cat([x, x_adv]))  # (2, K)
             outputs = {name: features[name].detach().float() for name in names}
-    distances = {name: _per_channel((out[0:1] - out[1:2]).abs())[0].cpu()  # (C,)
-                 for name, out in outputs.items()}
+    distances = {
+        name: _per_channel((out[0:1] - out[1:2]).abs())[0].cpu()  # (C,)
+        for name, out in outputs.items()
+    }
     d = distances[layer]
-    chosen = list(channels) if channels is not None else \
-        torch.topk(d, min(top_k, d.numel())).indices.tolist()
+    chosen = list(channels) if channels is not None else torch.topk(d, min(top_k, d.numel())).indices.tolist()
     maps = outputs[layer]
     if maps.dim() != 4:
         raise ValueError(f"layer {layer!r} has no spatial maps (output shape {tuple(maps.shape)})")
-    return ImageProbe(x_adv.detach().cpu(), target, prediction, int(logits[1].argmax()), distances,
-                      layer, chosen, maps[0, chosen].cpu(), maps[1, chosen].cpu())
+    return ImageProbe(
+        x_adv.detach().cpu(),
+        target,
+        prediction,
+        int(logits[1].argmax()),
+        distances,
+        layer,
+        chosen,
+        maps[0, chosen].cpu(),
+        maps[1, chosen].cpu(),
+    )

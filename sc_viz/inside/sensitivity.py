@@ -8,6 +8,7 @@ output of every residual block (`sensitivity_layers`); any named modules may be 
 Features are recorded with forward hooks inside `recorded_features`, which removes its
 hooks on exit, also when the forward pass raises.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,6 +42,7 @@ def recorded_features(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[
     handles = []
     try:
         for name in layers:
+
             def keep(_module, _inputs, output, name=name):
                 features[name] = output
 
@@ -67,8 +69,9 @@ def top_fraction_mean(sigma: torch.Tensor, fraction: float) -> torch.Tensor:
     return sigma[top].mean()
 
 
-def layer_sensitivity(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
-                      layers: Optional[Sequence[str]] = None) -> dict[str, torch.Tensor]:
+def layer_sensitivity(
+    model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, layers: Optional[Sequence[str]] = None
+) -> dict[str, torch.Tensor]:
     """sigma_l for each layer over the pairs (x, x_adv), both (N, 3, H, W): name -> (C,).
     Runs the model as it is set (call .eval() first for a deployed model), without grad."""
     layers = list(layers) if layers is not None else sensitivity_layers(model)

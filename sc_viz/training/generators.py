@@ -5,6 +5,7 @@ Every generator sees the model in eval mode (the attack sees the model as deploy
 BatchNorm statistics untouched) and draws its randomness from the epoch's generator `g`,
 so resumed runs repeat it exactly.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,8 +33,9 @@ def _pgd(model, x, y, cfg, g):
 
 
 def _shared_pixel_pgd(model, x, y, cfg, g):
-    return shared_pixel_pgd(model, x, y, cfg.train_attack, gamma=cfg.spat_gamma, top_k=cfg.spat_top_k,
-                            generator=g)
+    return shared_pixel_pgd(
+        model, x, y, cfg.train_attack, gamma=cfg.spat_gamma, top_k=cfg.spat_top_k, generator=g
+    )
 
 
 def _offending(model, x, y, cfg, g):
@@ -44,10 +46,18 @@ def _offending(model, x, y, cfg, g):
 
 GENERATORS: Registry[GeneratorSpec] = Registry("example generator")
 GENERATORS.add("pgd", GeneratorSpec(_pgd, "L-inf PGD on the training attack's budget (Madry)"))
-GENERATORS.add("shared_pixel_pgd", GeneratorSpec(
-    _shared_pixel_pgd, "SPAT's shared-pixel PGD: steps scaled by the shared-class mask (our reading)"))
-GENERATORS.add("offending", GeneratorSpec(
-    _offending, "GSCT's one-step most offending input, on the training attack's budget (our reading)"))
+GENERATORS.add(
+    "shared_pixel_pgd",
+    GeneratorSpec(
+        _shared_pixel_pgd, "SPAT's shared-pixel PGD: steps scaled by the shared-class mask (our reading)"
+    ),
+)
+GENERATORS.add(
+    "offending",
+    GeneratorSpec(
+        _offending, "GSCT's one-step most offending input, on the training attack's budget (our reading)"
+    ),
+)
 
 
 def generate(name: str, raw_model, x, y, cfg, g, amp) -> torch.Tensor:

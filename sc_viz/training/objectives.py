@@ -8,6 +8,7 @@ The loss is the sum of the unweighted terms plus, per weight (a TrainConfig fiel
 `lam`), weight * the sum of the terms it weights:
 `loss = ce + lam * sc` for the paper's variants, as before the terms existed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -165,18 +166,41 @@ def _pseudo_ce(s: StepState) -> torch.Tensor:
 OBJECTIVES: Registry[ObjectiveTerm] = Registry("objective term")
 OBJECTIVES.add("clean_ce", ObjectiveTerm(_clean_ce, ("clean",), "CE(f(x), y)"))
 OBJECTIVES.add("adv_ce", ObjectiveTerm(_adv_ce, ("adv",), "CE(f(x'), y), x' from the variant's generator"))
-OBJECTIVES.add("photometric_continuity", ObjectiveTerm(
-    _photometric_continuity, ("clean", "photo"), "||f(x) - f(T(x))||^2, T photometric", weight="lam"))
-OBJECTIVES.add("adversarial_continuity", ObjectiveTerm(
-    _adversarial_continuity, ("clean", "adv"), "||f(x) - f(x')||^2", weight="lam"))
-OBJECTIVES.add("sensitivity", ObjectiveTerm(
-    _sensitivity, ("clean", "adv"), "SNS: mean sigma of each layer's top channels (our reading)",
-    weight="sns_lambda", needs_features=True))
-OBJECTIVES.add("saliency_consensus", ObjectiveTerm(
-    _saliency_consensus, ("adv",), "GSCT: 1 - cos(S(x), S(x_o) top part), double backprop (our reading)",
-    weight="gsct_lambda"))
-OBJECTIVES.add("pseudo_ce", ObjectiveTerm(
-    _pseudo_ce, ("adv", "pseudo"), "GSCT: CE(f(x_p), y), x_p from the saliency target (our reading)"))
+OBJECTIVES.add(
+    "photometric_continuity",
+    ObjectiveTerm(
+        _photometric_continuity, ("clean", "photo"), "||f(x) - f(T(x))||^2, T photometric", weight="lam"
+    ),
+)
+OBJECTIVES.add(
+    "adversarial_continuity",
+    ObjectiveTerm(_adversarial_continuity, ("clean", "adv"), "||f(x) - f(x')||^2", weight="lam"),
+)
+OBJECTIVES.add(
+    "sensitivity",
+    ObjectiveTerm(
+        _sensitivity,
+        ("clean", "adv"),
+        "SNS: mean sigma of each layer's top channels (our reading)",
+        weight="sns_lambda",
+        needs_features=True,
+    ),
+)
+OBJECTIVES.add(
+    "saliency_consensus",
+    ObjectiveTerm(
+        _saliency_consensus,
+        ("adv",),
+        "GSCT: 1 - cos(S(x), S(x_o) top part), double backprop (our reading)",
+        weight="gsct_lambda",
+    ),
+)
+OBJECTIVES.add(
+    "pseudo_ce",
+    ObjectiveTerm(
+        _pseudo_ce, ("adv", "pseudo"), "GSCT: CE(f(x_p), y), x_p from the saliency target (our reading)"
+    ),
+)
 
 
 # ---------------------------------------------------------------- one step
@@ -245,5 +269,6 @@ def combine_terms(state: StepState, terms, values: dict, accuracy_view: str) -> 
         loss = loss + getattr(state.cfg, weight) * value
     sc = sum(groups.values(), torch.zeros((), device=state.x.device))
     correct = (state.logits[accuracy_view].argmax(1) == state.y).sum()
-    return StepResult(loss, ce.detach(), sc.detach(), correct,
-                      {name: v.detach() for name, v in values.items()})
+    return StepResult(
+        loss, ce.detach(), sc.detach(), correct, {name: v.detach() for name, v in values.items()}
+    )

@@ -3,31 +3,83 @@
 fine-tuned from it. Adversarial variants
 train against single-step PGD with random start (FGSM-RS, Wong et al. 2020) to fit the CPU
 budget; evaluation always uses PGD-10, eps 8/255, step 2/255."""
+
 from __future__ import annotations
 
-FINE_TUNE = {"optimizer": "sgd", "lr": 0.02, "momentum": 0.9, "weight_decay": 5e-4,
-             "schedule": "cosine", "init": "{out}/standard.safetensors"}
+FINE_TUNE = {
+    "optimizer": "sgd",
+    "lr": 0.02,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "schedule": "cosine",
+    "init": "{out}/standard.safetensors",
+}
 FGSM_RS = {"attack_steps": 1, "attack_step": 10 / 255, "attack_random_start": True}
 
 PRESETS: dict[str, dict[str, dict]] = {
     "demo": {
-        "standard": {"dataset": "cifar10", "arch": "resnet20", "epochs": 24, "batch_size": 128,
-                     "optimizer": "sgd", "lr": 0.2, "momentum": 0.9, "weight_decay": 5e-4,
-                     "schedule": "onecycle"},
-        "c": {"dataset": "cifar10", "arch": "resnet20", "epochs": 3, "batch_size": 128,
-              "lam": 0.1, **FINE_TUNE},
-        "adv": {"dataset": "cifar10", "arch": "resnet20", "epochs": 5, "batch_size": 128,
-                **FINE_TUNE, **FGSM_RS},
-        "advc": {"dataset": "cifar10", "arch": "resnet20", "epochs": 5, "batch_size": 128,
-                 "lam": 0.1, **FINE_TUNE, **FGSM_RS},
+        "standard": {
+            "dataset": "cifar10",
+            "arch": "resnet20",
+            "epochs": 24,
+            "batch_size": 128,
+            "optimizer": "sgd",
+            "lr": 0.2,
+            "momentum": 0.9,
+            "weight_decay": 5e-4,
+            "schedule": "onecycle",
+        },
+        "c": {
+            "dataset": "cifar10",
+            "arch": "resnet20",
+            "epochs": 3,
+            "batch_size": 128,
+            "lam": 0.1,
+            **FINE_TUNE,
+        },
+        "adv": {
+            "dataset": "cifar10",
+            "arch": "resnet20",
+            "epochs": 5,
+            "batch_size": 128,
+            **FINE_TUNE,
+            **FGSM_RS,
+        },
+        "advc": {
+            "dataset": "cifar10",
+            "arch": "resnet20",
+            "epochs": 5,
+            "batch_size": 128,
+            "lam": 0.1,
+            **FINE_TUNE,
+            **FGSM_RS,
+        },
         # The related methods, each fine-tuned from `standard` with adv's schedule, epochs,
         # attack budget and init, so the comparison with adv is fair; their own settings
         # take TrainConfig's defaults (the project's reading, docs/related_methods.md).
-        "sns": {"dataset": "cifar10", "arch": "resnet20", "epochs": 5, "batch_size": 128,
-                **FINE_TUNE, **FGSM_RS},
-        "spat": {"dataset": "cifar10", "arch": "resnet20", "epochs": 5, "batch_size": 128,
-                 **FINE_TUNE, **FGSM_RS},
-        "gsct": {"dataset": "cifar10", "arch": "resnet20", "epochs": 5, "batch_size": 128,
-                 **FINE_TUNE, **FGSM_RS},
+        "sns": {
+            "dataset": "cifar10",
+            "arch": "resnet20",
+            "epochs": 5,
+            "batch_size": 128,
+            **FINE_TUNE,
+            **FGSM_RS,
+        },
+        "spat": {
+            "dataset": "cifar10",
+            "arch": "resnet20",
+            "epochs": 5,
+            "batch_size": 128,
+            **FINE_TUNE,
+            **FGSM_RS,
+        },
+        "gsct": {
+            "dataset": "cifar10",
+            "arch": "resnet20",
+            "epochs": 5,
+            "batch_size": 128,
+            **FINE_TUNE,
+            **FGSM_RS,
+        },
     },
 }

@@ -5,6 +5,7 @@ Exact resume: every epoch draws its shuffling, augmentation, perturbations and a
 starts from a generator seeded by (seed, epoch), so an interrupted run resumed from its
 last saved epoch ends with the same weights as an uninterrupted one (CPU, same settings).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -104,8 +105,9 @@ class TrainConfig:
             raise ValueError("spat_gamma must be in [0, 1] and spat_top_k at least 1")
         fractions = (self.sns_top_fraction, self.gsct_top_fraction, self.gsct_consensus_fraction)
         if not all(0 < f <= 1 for f in fractions):
-            raise ValueError("sns_top_fraction, gsct_top_fraction and gsct_consensus_fraction "
-                             "must be in (0, 1]")
+            raise ValueError(
+                "sns_top_fraction, gsct_top_fraction and gsct_consensus_fraction must be in (0, 1]"
+            )
         if self.input_size is None:
             self.input_size = spec.input_size if spec.input_size else 224
         default = paper_pgd(self.input_size)  # ImageNet budget from 128 px, else CIFAR's
@@ -163,8 +165,9 @@ def setup_distributed(timeout_s: int = 300) -> DistInfo:
         try:
             timeout_s = float(os.environ[DIST_TIMEOUT_ENV])
         except ValueError:
-            raise TrainError(f"${DIST_TIMEOUT_ENV} must be a number of seconds, "
-                             f"got {os.environ[DIST_TIMEOUT_ENV]!r}") from None
+            raise TrainError(
+                f"${DIST_TIMEOUT_ENV} must be a number of seconds, got {os.environ[DIST_TIMEOUT_ENV]!r}"
+            ) from None
     cuda = torch.cuda.is_available()
     if world <= 1:
         return DistInfo(device=torch.device("cuda" if cuda else "cpu"))
@@ -172,10 +175,8 @@ def setup_distributed(timeout_s: int = 300) -> DistInfo:
     if cuda:
         torch.cuda.set_device(local)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo",
-                                timeout=datetime.timedelta(seconds=timeout_s))
-    return DistInfo(dist.get_rank(), dist.get_world_size(),
-                    torch.device(f"cuda:{local}" if cuda else "cpu"))
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(seconds=timeout_s))
+    return DistInfo(dist.get_rank(), dist.get_world_size(), torch.device(f"cuda:{local}" if cuda else "cpu"))
 
 
 def weights_checksum(model: torch.nn.Module) -> str:
@@ -197,8 +198,13 @@ def training_step(model, raw_model, x, y, cfg: TrainConfig, g: torch.Generator, 
 
 def make_optimizer(cfg: TrainConfig, model, steps_per_epoch: int):
     if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                              weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
+        opt = torch.optim.SGD(
+            model.parameters(),
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            nesterov=cfg.momentum > 0,
+        )
     else:
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = max(1, cfg.epochs * steps_per_epoch)
@@ -218,8 +224,15 @@ def _progress(total: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
     tty = sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="img", disable=not enabled, dynamic_ncols=True,
-                mininterval=0.5 if tty else 30, leave=True)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="img",
+        disable=not enabled,
+        dynamic_ncols=True,
+        mininterval=0.5 if tty else 30,
+        leave=True,
+    )
 
 
 def resume_path(out: Path, variant: str) -> Path:
@@ -250,9 +263,17 @@ class TrainRun:
         return seeded_subset(self.test_full, self.cfg.epoch_eval_limit, self.cfg.seed)
 
 
-def train(cfg: TrainConfig, out, *, root: Optional[str] = None, resume: bool = False,
-          overwrite: bool = False, progress: bool = True, stop_after_epochs: Optional[int] = None,
-          log=print) -> dict:
+def train(
+    cfg: TrainConfig,
+    out,
+    *,
+    root: Optional[str] = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    stop_after_epochs: Optional[int] = None,
+    log=print,
+) -> dict:
     """Train cfg.variant into the pack folder `out`; returns the variant's final metrics.
 
     `stop_after_epochs` ends the run early after that many epochs of this call (for tests
@@ -295,8 +316,10 @@ def check_request(cfg: TrainConfig, out: Path, resume: bool, overwrite: bool, lo
         log(f"{cfg.variant}: already complete in {out}; nothing to do")
         return manifest, entry.get("metrics", {})
     if entry and not resume and not overwrite:
-        raise TrainError(f"{out} already holds variant {cfg.variant!r}; pass --resume to go on "
-                         "or --overwrite to train it again")
+        raise TrainError(
+            f"{out} already holds variant {cfg.variant!r}; pass --resume to go on "
+            "or --overwrite to train it again"
+        )
     if cfg.init and not Path(cfg.init).exists():
         raise TrainError(f"--init {cfg.init}: file not found")
     return manifest, None
@@ -307,8 +330,9 @@ def prepare_run(cfg: TrainConfig, out: Path, info: DistInfo, manifest, root, log
     and schedule, and the pack's manifest."""
     spec = DATASETS[cfg.dataset]
     root_path = data_root(root)
-    train_split = seeded_subset(load_split(cfg.dataset, "train", root_path, cfg.input_size),
-                                cfg.train_limit, cfg.seed)
+    train_split = seeded_subset(
+        load_split(cfg.dataset, "train", root_path, cfg.input_size), cfg.train_limit, cfg.seed
+    )
     test_full = load_split(cfg.dataset, "test", root_path, cfg.input_size)
     classes = train_split.classes
     if spec.num_classes and len(classes) != spec.num_classes:
@@ -322,14 +346,28 @@ def prepare_run(cfg: TrainConfig, out: Path, info: DistInfo, manifest, root, log
     model = raw_model
     if info.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
-            raw_model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+            raw_model, device_ids=[info.device.index] if info.device.type == "cuda" else None
+        )
     steps_per_epoch = math.ceil((len(train_split) // info.world) / cfg.batch_size)
     opt, sched = make_optimizer(cfg, raw_model, steps_per_epoch)
     if manifest is None:
         manifest = packs.new_manifest(cfg.dataset, cfg.arch, classes, cfg.input_size, spec.mean, spec.std)
-    return TrainRun(cfg, out, info, manifest, packs.model_facts(manifest), train_split, test_full,
-                    raw_model, model, opt, sched, steps_per_epoch, autocast_dtype(cfg.precision, info.device),
-                    log)
+    return TrainRun(
+        cfg,
+        out,
+        info,
+        manifest,
+        packs.model_facts(manifest),
+        train_split,
+        test_full,
+        raw_model,
+        model,
+        opt,
+        sched,
+        steps_per_epoch,
+        autocast_dtype(cfg.precision, info.device),
+        log,
+    )
 
 
 def restore_resume_state(run: TrainRun) -> int:
@@ -342,15 +380,18 @@ def restore_resume_state(run: TrainRun) -> int:
     saved = TrainConfig.from_dict(json.loads(state["config"]))
     if saved.to_dict() != cfg.to_dict():
         diff = {k: (v, cfg.to_dict()[k]) for k, v in saved.to_dict().items() if cfg.to_dict()[k] != v}
-        raise TrainError(f"{state_file}: saved with other settings {diff}; "
-                         "use the same flags to resume, or --overwrite")
+        raise TrainError(
+            f"{state_file}: saved with other settings {diff}; use the same flags to resume, or --overwrite"
+        )
     try:
         run.raw_model.load_state_dict(state["model"])
         run.opt.load_state_dict(state["optimizer"])
         run.sched.load_state_dict(state["scheduler"])
     except (RuntimeError, ValueError, KeyError, TypeError) as err:
-        raise TrainError(f"{state_file}: does not fit this model/optimiser "
-                         f"({type(err).__name__}); delete it or use --overwrite") from None
+        raise TrainError(
+            f"{state_file}: does not fit this model/optimiser "
+            f"({type(err).__name__}); delete it or use --overwrite"
+        ) from None
     start_epoch = int(state["epoch"])
     if run.info.is_main:
         run.log(f"{cfg.variant}: resuming after epoch {start_epoch}/{cfg.epochs}")
@@ -367,30 +408,50 @@ def train_one_epoch(run: TrainRun, epoch: int, progress: bool):
     t0 = time.time()
     sums = torch.zeros(4, dtype=torch.float64)
     seen = 0
-    bar = _progress(run.steps_per_epoch * cfg.batch_size, f"{cfg.variant} {epoch + 1}/{cfg.epochs}",
-                    progress and info.is_main)
-    for x, y in iterate_batches(run.train_split, cfg.batch_size, shuffle=True, augment=cfg.augment,
-                                generator=g, rank=info.rank, world=info.world,
-                                device=info.device, num_workers=cfg.num_workers):
+    bar = _progress(
+        run.steps_per_epoch * cfg.batch_size,
+        f"{cfg.variant} {epoch + 1}/{cfg.epochs}",
+        progress and info.is_main,
+    )
+    for x, y in iterate_batches(
+        run.train_split,
+        cfg.batch_size,
+        shuffle=True,
+        augment=cfg.augment,
+        generator=g,
+        rank=info.rank,
+        world=info.world,
+        device=info.device,
+        num_workers=cfg.num_workers,
+    ):
         loss, ce, sc, correct = training_step(run.model, run.raw_model, x, y, cfg, g, run.amp)
         if not torch.isfinite(loss):
             bar.close()
-            kept = (f"the last good checkpoint (epoch {epoch}) is kept" if epoch > 0
-                    else "no checkpoint was written")
+            kept = (
+                f"the last good checkpoint (epoch {epoch}) is kept"
+                if epoch > 0
+                else "no checkpoint was written"
+            )
             raise TrainingDiverged(
                 f"{cfg.variant}: loss became {loss.item()} in epoch {epoch + 1}; stopped; "
-                f"{kept}. Lower --lr or --lam and train again with --overwrite.")
+                f"{kept}. Lower --lr or --lam and train again with --overwrite."
+            )
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         run.opt.step()
         run.sched.step()
         b = len(y)
-        sums += torch.tensor([loss.item() * b, ce.item() * b, sc.item() * b, correct.item()],
-                             dtype=torch.float64)
+        sums += torch.tensor(
+            [loss.item() * b, ce.item() * b, sc.item() * b, correct.item()], dtype=torch.float64
+        )
         seen += b
         bar.update(b)
-        bar.set_postfix(refresh=False, loss=f"{sums[0] / seen:.3f}", acc=f"{sums[3] / seen:.3f}",
-                        ips=f"{seen / (time.time() - t0):.0f}")
+        bar.set_postfix(
+            refresh=False,
+            loss=f"{sums[0] / seen:.3f}",
+            acc=f"{sums[3] / seen:.3f}",
+            ips=f"{seen / (time.time() - t0):.0f}",
+        )
     bar.close()
     return sums, seen, time.time() - t0
 
@@ -418,21 +479,47 @@ def end_epoch(run: TrainRun, epoch: int, sums, seen: int, wall: float) -> None:
     test_acc = accuracy(raw_model, epoch_eval)
     pgd_acc = None
     if VARIANTS[cfg.variant].adversarial and cfg.epoch_pgd_limit:
-        pgd_acc = accuracy(raw_model, seeded_subset(epoch_eval, cfg.epoch_pgd_limit, cfg.seed),
-                           attack=cfg.eval_attack, seed=cfg.seed)
-    record = {"variant": cfg.variant, "epoch": epoch + 1, "epochs": cfg.epochs,
-              "loss": sums[0].item() / seen, "ce": sums[1].item() / seen,
-              "sc": sums[2].item() / seen, "train_acc": sums[3].item() / seen,
-              "test_acc": test_acc, "test_n": len(epoch_eval), "test_pgd_acc": pgd_acc,
-              "lr": run.sched.get_last_lr()[0], "images_per_s": seen / wall,
-              "wall_s": wall, "world_size": run.info.world,
-              "time": datetime.datetime.now(datetime.timezone.utc).isoformat()}
-    _save_epoch(run.out, run.manifest, run.facts, raw_model, cfg, run.opt, run.sched, epoch + 1, record,
-                run.out / packs.TRAIN_LOG)
+        pgd_acc = accuracy(
+            raw_model,
+            seeded_subset(epoch_eval, cfg.epoch_pgd_limit, cfg.seed),
+            attack=cfg.eval_attack,
+            seed=cfg.seed,
+        )
+    record = {
+        "variant": cfg.variant,
+        "epoch": epoch + 1,
+        "epochs": cfg.epochs,
+        "loss": sums[0].item() / seen,
+        "ce": sums[1].item() / seen,
+        "sc": sums[2].item() / seen,
+        "train_acc": sums[3].item() / seen,
+        "test_acc": test_acc,
+        "test_n": len(epoch_eval),
+        "test_pgd_acc": pgd_acc,
+        "lr": run.sched.get_last_lr()[0],
+        "images_per_s": seen / wall,
+        "wall_s": wall,
+        "world_size": run.info.world,
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+    }
+    _save_epoch(
+        run.out,
+        run.manifest,
+        run.facts,
+        raw_model,
+        cfg,
+        run.opt,
+        run.sched,
+        epoch + 1,
+        record,
+        run.out / packs.TRAIN_LOG,
+    )
     robust = f"PGD acc {pgd_acc:.3f} " if pgd_acc is not None else ""
-    run.log(f"{cfg.variant} epoch {epoch + 1}/{cfg.epochs}: loss {record['loss']:.4f} "
-            f"train acc {record['train_acc']:.3f} test acc {test_acc:.3f} {robust}"
-            f"({record['images_per_s']:.0f} img/s, {wall:.0f} s)")
+    run.log(
+        f"{cfg.variant} epoch {epoch + 1}/{cfg.epochs}: loss {record['loss']:.4f} "
+        f"train acc {record['train_acc']:.3f} test acc {test_acc:.3f} {robust}"
+        f"({record['images_per_s']:.0f} img/s, {wall:.0f} s)"
+    )
 
 
 def ddp_agreement(run: TrainRun) -> dict:
@@ -445,8 +532,13 @@ def ddp_agreement(run: TrainRun) -> dict:
     # No barrier after this: rank 0's final evaluation may take longer than the
     # collective timeout, and the other ranks have nothing left to do.
     dist.destroy_process_group()
-    return {"ddp": {"world_size": run.info.world, "weights_identical": len(set(sums_all)) == 1,
-                    "checksums": sums_all}}
+    return {
+        "ddp": {
+            "world_size": run.info.world,
+            "weights_identical": len(set(sums_all)) == 1,
+            "checksums": sums_all,
+        }
+    }
 
 
 def final_metrics(model, test_full, cfg: TrainConfig, progress: bool, log) -> dict:
@@ -457,10 +549,19 @@ def final_metrics(model, test_full, cfg: TrainConfig, progress: bool, log) -> di
     attack = cfg.eval_attack
     robust = accuracy(model, test, attack=attack, seed=cfg.seed, progress=bar.update)
     bar.close()
-    return {"clean_acc": clean, "pgd_acc": robust, "test_n": len(test),
-            "pgd": {"eps": attack.eps, "step_size": attack.step_size, "steps": attack.steps,
-                    "random_start": attack.random_start, "norm": "Linf"},
-            "ds_level2": mean_distance_scores(model, test, level=2)}
+    return {
+        "clean_acc": clean,
+        "pgd_acc": robust,
+        "test_n": len(test),
+        "pgd": {
+            "eps": attack.eps,
+            "step_size": attack.step_size,
+            "steps": attack.steps,
+            "random_start": attack.random_start,
+            "norm": "Linf",
+        },
+        "ds_level2": mean_distance_scores(model, test, level=2),
+    }
 
 
 RESUME_KEYS = ("epoch", "model", "optimizer", "scheduler", "config")
@@ -474,12 +575,14 @@ def _read_resume_state(state_file: Path) -> dict:
     try:
         state = torch.load(state_file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise TrainError(f"{state_file}: refused, it holds objects other than tensors "
-                         f"({str(err).strip().splitlines()[0][:100]}); delete it or use --overwrite"
-                         ) from None
+        raise TrainError(
+            f"{state_file}: refused, it holds objects other than tensors "
+            f"({str(err).strip().splitlines()[0][:100]}); delete it or use --overwrite"
+        ) from None
     except Exception as err:  # truncated zip, not a torch file, ...
-        raise TrainError(f"{state_file}: not a readable resume state ({type(err).__name__}); "
-                         "delete it or use --overwrite") from None
+        raise TrainError(
+            f"{state_file}: not a readable resume state ({type(err).__name__}); delete it or use --overwrite"
+        ) from None
     if not isinstance(state, dict) or not all(k in state for k in RESUME_KEYS):
         raise TrainError(f"{state_file}: not a resume state of sc-viz; delete it or use --overwrite")
     try:
@@ -496,14 +599,28 @@ def _save_epoch(out, manifest, facts, model, cfg, opt, sched, epochs_done, recor
     import io
 
     buf = io.BytesIO()
-    torch.save({"epoch": epochs_done, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "config": json.dumps(cfg.to_dict())}, buf)
+    torch.save(
+        {
+            "epoch": epochs_done,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "config": json.dumps(cfg.to_dict()),
+        },
+        buf,
+    )
     packs.atomic_write_bytes(state_file, buf.getvalue())
     entry = manifest["variants"].get(cfg.variant, {})
-    entry.update({"file": f"{cfg.variant}.safetensors", "status": "training",
-                  "epochs_done": epochs_done, "config": cfg.to_dict()})
+    entry.update(
+        {
+            "file": f"{cfg.variant}.safetensors",
+            "status": "training",
+            "epochs_done": epochs_done,
+            "config": cfg.to_dict(),
+        }
+    )
     # training time of each epoch (wall clock on this machine, shared or not)
-    entry["epoch_seconds"] = entry.get("epoch_seconds", [])[:epochs_done - 1] + [record["wall_s"]]
+    entry["epoch_seconds"] = entry.get("epoch_seconds", [])[: epochs_done - 1] + [record["wall_s"]]
     entry["sha256"] = packs.save_weights(out / entry["file"], model, facts, cfg.to_dict())
     packs.write_variant_entry(out, manifest, cfg.variant, entry)
     packs.append_jsonl(log_path, record)
@@ -517,13 +634,23 @@ def _device_name(model) -> str:
 
 def _save_final(out, manifest, facts, model, cfg, metrics, log_path):
     entry = manifest["variants"].get(cfg.variant, {})
-    entry.update({"file": f"{cfg.variant}.safetensors", "status": "complete",
-                  "epochs_done": cfg.epochs, "config": cfg.to_dict(), "metrics": metrics,
-                  "seconds_per_epoch": (sum(entry["epoch_seconds"]) / len(entry["epoch_seconds"])
-                                        if entry.get("epoch_seconds") else None),
-                  "trained_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                  "device": _device_name(model),
-                  "torch": torch.__version__})
+    entry.update(
+        {
+            "file": f"{cfg.variant}.safetensors",
+            "status": "complete",
+            "epochs_done": cfg.epochs,
+            "config": cfg.to_dict(),
+            "metrics": metrics,
+            "seconds_per_epoch": (
+                sum(entry["epoch_seconds"]) / len(entry["epoch_seconds"])
+                if entry.get("epoch_seconds")
+                else None
+            ),
+            "trained_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "device": _device_name(model),
+            "torch": torch.__version__,
+        }
+    )
     entry["sha256"] = packs.save_weights(out / entry["file"], model, facts, cfg.to_dict())
     packs.write_variant_entry(out, manifest, cfg.variant, entry)
     packs.append_jsonl(log_path, {"variant": cfg.variant, "final": metrics})

@@ -1,6 +1,7 @@
 """The model variants as data: which loss terms each training step has, and how the app,
 the CLI and the report name, order, colour and group them. This registry is the one source
 of variant names: every list of variants in the code is derived from it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,26 +30,62 @@ class VariantSpec:
 
 VARIANTS: Registry[VariantSpec] = Registry("variant")
 VARIANTS.add("standard", VariantSpec(("clean_ce",), "cross-entropy on clean images", colour="#636efa"))
-VARIANTS.add("c", VariantSpec(("clean_ce", "photometric_continuity"),
-                              "clean cross-entropy + continuity on (x, photometric T(x))",
-                              colour="#00cc96"))
-VARIANTS.add("adv", VariantSpec(("adv_ce",), "Madry adversarial training (CE on PGD(x))",
-                                colour="#ef553b", generator="pgd"))
-VARIANTS.add("advc", VariantSpec(("adv_ce", "photometric_continuity", "adversarial_continuity"),
-                                 "adversarial CE + continuity on (x, PGD(x)) and (x, T(x))",
-                                 colour="#ab63fa", generator="pgd"))
+VARIANTS.add(
+    "c",
+    VariantSpec(
+        ("clean_ce", "photometric_continuity"),
+        "clean cross-entropy + continuity on (x, photometric T(x))",
+        colour="#00cc96",
+    ),
+)
+VARIANTS.add(
+    "adv",
+    VariantSpec(("adv_ce",), "Madry adversarial training (CE on PGD(x))", colour="#ef553b", generator="pgd"),
+)
+VARIANTS.add(
+    "advc",
+    VariantSpec(
+        ("adv_ce", "photometric_continuity", "adversarial_continuity"),
+        "adversarial CE + continuity on (x, PGD(x)) and (x, T(x))",
+        colour="#ab63fa",
+        generator="pgd",
+    ),
+)
 # The related methods (docs/related_methods.md): only their abstracts are available, so
 # the details are the project's reading of them.
-VARIANTS.add("spat", VariantSpec(
-    ("adv_ce",), "SPAT: CE on shared-pixel PGD(x), steps scaled by a mask of pixels shared "
-    "among the classes (our reading)", colour="#ffa15a", group="related", generator="shared_pixel_pgd"))
-VARIANTS.add("sns", VariantSpec(
-    ("adv_ce", "sensitivity"), "SNS: adversarial CE + lambda_s * sensitivity of each layer's top-10% "
-    "channels between x and PGD(x) (our reading)", colour="#19d3f3", group="related", generator="pgd"))
-VARIANTS.add("gsct", VariantSpec(
-    ("clean_ce", "adv_ce", "saliency_consensus", "pseudo_ce"),
-    "Adv-GSCT: CE on x, a one-step offending x_o and a pseudo-input + lambda_g * saliency consensus "
-    "with x_o (double backprop; our reading)", colour="#ff6692", group="related", generator="offending"))
+VARIANTS.add(
+    "spat",
+    VariantSpec(
+        ("adv_ce",),
+        "SPAT: CE on shared-pixel PGD(x), steps scaled by a mask of pixels shared "
+        "among the classes (our reading)",
+        colour="#ffa15a",
+        group="related",
+        generator="shared_pixel_pgd",
+    ),
+)
+VARIANTS.add(
+    "sns",
+    VariantSpec(
+        ("adv_ce", "sensitivity"),
+        "SNS: adversarial CE + lambda_s * sensitivity of each layer's top-10% "
+        "channels between x and PGD(x) (our reading)",
+        colour="#19d3f3",
+        group="related",
+        generator="pgd",
+    ),
+)
+VARIANTS.add(
+    "gsct",
+    VariantSpec(
+        ("clean_ce", "adv_ce", "saliency_consensus", "pseudo_ce"),
+        "Adv-GSCT: CE on x, a one-step offending x_o and a pseudo-input + lambda_g * saliency consensus "
+        "with x_o (double backprop; our reading)",
+        colour="#ff6692",
+        group="related",
+        generator="offending",
+    ),
+)
 
 UNKNOWN_COLOUR = "#7f7f7f"
 

@@ -3,6 +3,7 @@ value, reopen a session on another's URL, read cells.
 
 No conftest.py here on purpose: a second module named `conftest` would shadow
 tests/conftest.py for `from conftest import ...`; the app's fixtures live there."""
+
 from __future__ import annotations
 
 import io
@@ -21,8 +22,16 @@ HOME = "app_pages/0_Models.py"
 SALIENCY, EMBEDDINGS = "app_pages/1_Saliency.py", "app_pages/2_Embeddings.py"
 CONTINUITY, ROBUSTNESS = "app_pages/3_Continuity.py", "app_pages/4_Robustness.py"
 # Every kind of widget whose value is part of the view.
-WIDGET_KINDS = ("multiselect", "selectbox", "slider", "select_slider", "radio", "toggle", "text_input",
-                "pills")
+WIDGET_KINDS = (
+    "multiselect",
+    "selectbox",
+    "slider",
+    "select_slider",
+    "radio",
+    "toggle",
+    "text_input",
+    "pills",
+)
 
 
 def open_app(page: str | None = None, *, pack: str | None = None, query: dict | None = None):
@@ -89,12 +98,14 @@ def real_photo_bytes() -> bytes:
 
 
 # Real photos bundled with scikit-image, one per kind of upload the app must take in a row.
-PHOTOS = [("chelsea.png", "image/png"),  # RGB
-          ("logo.png", "image/png"),  # RGBA
-          ("camera.png", "image/png"),  # greyscale, 512 px
-          ("astronaut.png", "image/png"),  # RGB, 512 px
-          ("rocket.jpg", "image/jpeg"),
-          ("no_time_for_that_tiny.gif", "image/gif")]
+PHOTOS = [
+    ("chelsea.png", "image/png"),  # RGB
+    ("logo.png", "image/png"),  # RGBA
+    ("camera.png", "image/png"),  # greyscale, 512 px
+    ("astronaut.png", "image/png"),  # RGB, 512 px
+    ("rocket.jpg", "image/jpeg"),
+    ("no_time_for_that_tiny.gif", "image/gif"),
+]
 
 
 def photo_path(name: str) -> Path:

@@ -38,9 +38,11 @@ def test_variant_rows_and_curves(tmp_path):
     rows = catalog.variant_rows(manifest)
     assert [r["variant"] for r in rows] == ["standard", "c"]
     assert rows[0]["clean_acc"] == 0.9 and rows[0]["status"] == "complete"
-    log = [{"variant": "standard", "epoch": 1, "loss": 2.0, "test_acc": 0.3},
-           {"variant": "standard", "epoch": 1, "loss": 1.5, "test_acc": 0.4},  # resumed
-           {"variant": "c", "epoch": 2, "loss": 1.0, "test_acc": 0.5}]
+    log = [
+        {"variant": "standard", "epoch": 1, "loss": 2.0, "test_acc": 0.3},
+        {"variant": "standard", "epoch": 1, "loss": 1.5, "test_acc": 0.4},  # resumed
+        {"variant": "c", "epoch": 2, "loss": 1.0, "test_acc": 0.5},
+    ]
     (pack / TRAIN_LOG).write_text("\n".join(map(json.dumps, log)) + "\n{cut")
     curves = catalog.training_curves(pack)
     assert curves["loss"] == {"epoch": [1, 2], "standard": [1.5, None], "c": [None, 1.0]}

@@ -1,5 +1,6 @@
 """Continuity page: DS per level for the chosen image, the perturbed strip, CSV download,
 the view in the URL."""
+
 from apptest_helpers import (
     CONTINUITY,
     assert_clean,

@@ -1,5 +1,6 @@
 """Embeddings page: one plot per variant, violation counts, projection/level switching,
 a too-small same-class set for t-SNE giving a short message, the view in the URL."""
+
 from apptest_helpers import EMBEDDINGS, assert_clean, open_app, real_photo_bytes, reopen, widget_values
 
 from sc_viz.app.embeddings_view import violation_rows
@@ -65,6 +66,7 @@ def test_upload_asks_for_its_class(tiny_packs_env):
 def test_violation_rows():
     kinds = ["x", "hue", SAME_CLASS_KIND, SAME_CLASS_KIND]
     emb = Embedding("pca", False, 1, kinds, [-1, -1, 3, 4], {}, {}, {"c": {"hue": 1}, "adv": {"hue": 0}})
-    assert violation_rows(emb, ["adv", "c"]) == [{"Variant": "adv", "Hue": 0, "Same-class images": 2},
-                                                 {"Variant": "c", "Hue": 1, "Same-class images": 2}]
-
+    assert violation_rows(emb, ["adv", "c"]) == [
+        {"Variant": "adv", "Hue": 0, "Same-class images": 2},
+        {"Variant": "c", "Hue": 1, "Same-class images": 2},
+    ]

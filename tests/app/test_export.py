@@ -36,11 +36,18 @@ def test_bundle_keeps_text_settings_verbatim():
 def test_saliency_bundle_holds_what_the_page_shows():
     settings = '{"image": "image.png"}\n'
     upload = ("image.png", Image.new("RGB", (8, 8), (255, 0, 0)))
-    data = export.saliency_bundle(b"\x89PNG", "<html/>", [{"variant": "c", "x": 1.0}], settings,
-                                  upload=upload, readme="hello")
+    data = export.saliency_bundle(
+        b"\x89PNG", "<html/>", [{"variant": "c", "x": 1.0}], settings, upload=upload, readme="hello"
+    )
     z = zipfile.ZipFile(io.BytesIO(data))
-    assert set(z.namelist()) == {"grid.png", "grid.html", "measures.csv", "image.png", "README.txt",
-                                 export.SETTINGS_NAME}
+    assert set(z.namelist()) == {
+        "grid.png",
+        "grid.html",
+        "measures.csv",
+        "image.png",
+        "README.txt",
+        export.SETTINGS_NAME,
+    }
     assert z.read(export.SETTINGS_NAME) == settings.encode()
     assert Image.open(io.BytesIO(z.read("image.png"))).getpixel((0, 0)) == (255, 0, 0)
     bare = zipfile.ZipFile(io.BytesIO(export.saliency_bundle(b"", "", [], settings)))

@@ -30,5 +30,6 @@ def test_missing_data_set_is_one_line(tmp_path):
 def test_to_pil_round_trip():
     x = torch.rand(1, 3, 8, 8)
     import numpy as np
+
     a = torch.from_numpy(np.asarray(gallery.to_pil(x))).permute(2, 0, 1).float() / 255
     assert (a - x[0]).abs().max() < 1 / 255

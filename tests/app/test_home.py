@@ -1,5 +1,6 @@
 """Home / Models page: packs found, variant rows, device, broken packs shown with a reason;
 visiting it keeps the view of the other pages."""
+
 from apptest_helpers import DEMO_PACK, HOME, SALIENCY, assert_clean, open_app, url_query, widget_values
 
 

@@ -1,15 +1,33 @@
 """Deep links: each field's codec, the URL of a view and back, what a bad link ignores."""
+
 from sc_viz.app import links, views
 from sc_viz.app.links import Field
 
 
 def test_every_declared_field_round_trips():
-    changed = {"present": True, "pack_folder": "/tmp/packs", "pack": "demo", "img_source": "Gallery",
-               "img_index": 123, "variants": ["advc", "c"], "methods": ["lime", "saliency"],
-               "target_mode": "class", "target_class": 7, "ig_steps": 48, "lime_samples": 300,
-               "opacity": 0.35, "with_measures": False, "projection": "umap", "level": 3,
-               "same_count": 45, "joint": True, "shown_perturbations": ["hue"], "eps": 4,
-               "pgd_steps": 12, "adv_method": "ig"}
+    changed = {
+        "present": True,
+        "pack_folder": "/tmp/packs",
+        "pack": "demo",
+        "img_source": "Gallery",
+        "img_index": 123,
+        "variants": ["advc", "c"],
+        "methods": ["lime", "saliency"],
+        "target_mode": "class",
+        "target_class": 7,
+        "ig_steps": 48,
+        "lime_samples": 300,
+        "opacity": 0.35,
+        "with_measures": False,
+        "projection": "umap",
+        "level": 3,
+        "same_count": 45,
+        "joint": True,
+        "shown_perturbations": ["hue"],
+        "eps": 4,
+        "pgd_steps": 12,
+        "adv_method": "ig",
+    }
     query = views.query_of(changed)
     assert all(isinstance(v, str) for v in query.values())
     back, ignored = links.parse_query(query, views.ALL)
@@ -24,13 +42,25 @@ def test_defaults_are_left_out_and_conditional_fields_follow_their_mode():
     assert views.query_of(upload) == {"src": "Upload", "cls": "3"}  # an upload has no img=
     assert "target" not in views.query_of({**defaults, "target_class": 4})  # mode is not "class"
     assert views.query_of({**defaults, "target_mode": "class", "target_class": 4}) == {
-        "mode": "class", "target": "4"}
+        "mode": "class",
+        "target": "4",
+    }
 
 
 def test_bad_values_are_named():
     values, ignored = links.parse_query(
-        {"img": "-1", "level": "9", "opacity": "nan", "ig": "x", "v": ",,", "m": ["ig", "lime,ig"],
-         "present": "maybe", "zzz": "1"}, views.ALL)
+        {
+            "img": "-1",
+            "level": "9",
+            "opacity": "nan",
+            "ig": "x",
+            "v": ",,",
+            "m": ["ig", "lime,ig"],
+            "present": "maybe",
+            "zzz": "1",
+        },
+        views.ALL,
+    )
     assert values == {"variants": [], "methods": ["lime", "ig"]}
     assert [i.split("=")[0] for i in ignored] == ["img", "level", "opacity", "ig", "present", "zzz"]
     assert "outside 1..4" in ignored[1] and "unknown parameter" in ignored[-1]
@@ -52,7 +82,9 @@ def test_codecs():
 
 def test_keep_known_and_to_url():
     assert links.keep_known(["advc", "zzz", "standard"], ["standard", "c", "advc"]) == (
-        ["advc", "standard"], ["zzz"])
+        ["advc", "standard"],
+        ["zzz"],
+    )
     assert links.to_url("http://h/saliency", {"img": "5", "v": "c"}) == "http://h/saliency?img=5&v=c"
 
 

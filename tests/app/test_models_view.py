@@ -1,5 +1,6 @@
 """The Models page's headline: accuracies as percentages, eps as k/255, lambda only where a
 continuity term exists, and curves without lines for variants that logged nothing."""
+
 import json
 
 from conftest import REPO
@@ -12,18 +13,24 @@ DEMO = REPO / "checkpoints" / "cifar10-resnet20"
 
 def test_headline_of_the_demo_pack():
     rows = mv.headline_rows(json.loads((DEMO / "manifest.json").read_text()))
-    assert [r["Variant"] for r in rows] == ["standard", "c", "adv", "advc"]
+    # the paper's four first, then the related variants (registry order)
+    assert [r["Variant"] for r in rows] == ["standard", "c", "adv", "advc", "spat", "sns", "gsct"]
     assert list(rows[0])[:3] == ["Variant", "Clean accuracy", "PGD accuracy"]
     by = {r["Variant"]: r for r in rows}
     assert by["standard"]["Clean accuracy"] == "86.6%" and by["adv"]["PGD accuracy"] == "31.6%"
     assert {r["PGD ε"] for r in rows} == {"8/255"}
     assert by["standard"]["λ"] == by["adv"]["λ"] == mv.NOT_AVAILABLE  # no continuity term
     assert by["c"]["λ"] == by["advc"]["λ"] == "0.1"
+    assert by["spat"]["λ"] == mv.NOT_AVAILABLE and by["sns"]["λ"] == "sns_lambda = 0.5"
 
 
 def test_headline_of_a_partial_manifest():
-    manifest = {"variants": {"robust": {"metrics": {"clean_acc": 0.5}, "config": {"lam": 0.3}},
-                             "c": {"status": "training"}}}
+    manifest = {
+        "variants": {
+            "robust": {"metrics": {"clean_acc": 0.5}, "config": {"lam": 0.3}},
+            "c": {"status": "training"},
+        }
+    }
     rows = mv.headline_rows(manifest)
     assert [r["Variant"] for r in rows] == ["c", "robust"]
     assert rows[0]["Clean accuracy"] == rows[0]["PGD ε"] == mv.NOT_AVAILABLE
@@ -33,8 +40,9 @@ def test_headline_of_a_partial_manifest():
 
 def test_curves_list_only_lines_that_exist():
     curves = mv.present_curves(catalog.training_curves(DEMO))
-    assert set(curves["test_pgd_acc"]) == {"epoch", "adv", "advc"}  # standard/c never ran PGD
-    assert set(curves["loss"]) == {"epoch", "standard", "c", "adv", "advc"}
+    # standard and c never ran PGD during training
+    assert set(curves["test_pgd_acc"]) == {"epoch", "adv", "advc", "spat", "sns", "gsct"}
+    assert set(curves["loss"]) == {"epoch", "standard", "c", "adv", "advc", "spat", "sns", "gsct"}
     assert mv.present_curves({"x": {"epoch": [1], "c": [None]}}) == {}
     assert mv.curve_title("test_pgd_acc") == "Test PGD accuracy"
 

@@ -1,6 +1,7 @@
 """Neurons page (issue 14): per-layer sensitivity (stored report or computed here), the
 chosen image's most sensitive channels per variant, its saliency consensus, the view in
 the URL; and the glue in sc_viz.app.neurons_view."""
+
 import torch
 from apptest_helpers import assert_clean, images, open_app, real_photo_bytes, reopen, widget_values
 
@@ -62,7 +63,13 @@ def test_the_url_reopens_every_widget(tiny_packs_env):
     at.slider(key="neuron_k").set_value(3).run()
     at.selectbox(key="neuron_follow").set_value("advc").run()
     at.selectbox(key="cons_measure").set_value("iou").run()
+    at.toggle(key="present").set_value(True).run()  # the controls move to the top bar
     assert_clean(at)
+    assert [b.key for b in at.button if b.key and b.key.startswith("present-")] == [
+        "present-prev",
+        "present-next",
+        "present-exit",
+    ]
     before = widget_values(at)
     assert (before["neuron_k"], before["neuron_follow"], before["cons_measure"]) == (3, "advc", "iou")
     again = reopen(at, NEURONS)
@@ -72,9 +79,13 @@ def test_the_url_reopens_every_widget(tiny_packs_env):
 
 # ---------------------------------------------------------------- neurons_view
 def test_stored_neurons_are_used_when_current_and_complete_and_completed_live():
-    suite = {"layers": ["a", "b"], "n": 7,
-             "variants": {"standard": {"layers": {"a": {"mean": 1.0, "top": 2.0},
-                                                  "b": {"mean": 3.0, "top": 4.0}}}}}
+    suite = {
+        "layers": ["a", "b"],
+        "n": 7,
+        "variants": {
+            "standard": {"layers": {"a": {"mean": 1.0, "top": 2.0}, "b": {"mean": 3.0, "top": 4.0}}}
+        },
+    }
     report = {"status": {"neurons": {"state": "complete"}}, "suites": {"neurons": suite}}
     found = nv.stored_neurons(StoredReport(report))
     assert found.message == "" and found.layers == ["a", "b"] and found.n == 7
@@ -96,8 +107,11 @@ def test_live_sensitivity_matches_probe_and_channels_are_followed(tiny_pack):
 
     pack = load_pack(tiny_pack)
     g = torch.Generator().manual_seed(0)
-    test = Split(torch.randint(0, 10, (12,), generator=g), pack.classes,
-                 images=torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8, generator=g))
+    test = Split(
+        torch.randint(0, 10, (12,), generator=g),
+        pack.classes,
+        images=torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8, generator=g),
+    )
     result = nv.live_sensitivity(pack, test, "adv", 8)
     table = nv.combine(nv.stored_neurons(StoredReport(None)), {"adv": result}, ["adv"], 8)
     layers = nv.layer_choices(pack.models["adv"])

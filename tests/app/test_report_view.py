@@ -1,4 +1,5 @@
 """report_view: the stored report as the Continuity and Robustness pages read it."""
+
 import json
 import shutil
 
@@ -8,9 +9,18 @@ from sc_viz.packs import load_pack
 
 
 def make_report(pack_dir, reports_root, suites=("continuity", "robustness")):
-    return run_suites(pack_dir, suites, limit=12, seed=1, out=reports_root / pack_dir.name,
-                      progress=False, figures=False, log=lambda *a: None, device="cpu",
-                      options={"pgd_steps": 1})
+    return run_suites(
+        pack_dir,
+        suites,
+        limit=12,
+        seed=1,
+        out=reports_root / pack_dir.name,
+        progress=False,
+        figures=False,
+        log=lambda *a: None,
+        device="cpu",
+        options={"pgd_steps": 1},
+    )
 
 
 def test_rows_come_from_the_report(tiny_pack, tmp_path):
@@ -70,3 +80,24 @@ def test_stale_and_unreadable_reports_are_messages(tiny_pack, tmp_path):
     (tmp_path / "reports" / tiny_pack.name / "report.json").write_text("{not json")
     broken = report_view.stored_report(load_pack(pack_dir, device="cpu"), tmp_path / "reports")
     assert broken.report is None and broken.message
+
+
+def test_intervals_for_error_bars(tiny_pack, tmp_path):
+    made = make_report(tiny_pack, tmp_path)
+    pack = load_pack(tiny_pack, device="cpu")
+    stored = report_view.stored_report(pack, tmp_path)
+    ci = report_view.continuity_intervals(stored, ["c"])
+    assert ci == {"c": made["suites"]["continuity"]["ci"]["mean_ds"]["c"]}
+    low, high = ci["c"]["hue"]["2"]
+    assert low <= made["suites"]["continuity"]["mean_ds"]["c"]["hue"]["2"] <= high
+    acc = report_view.robustness_intervals(stored, ["advc"])
+    r = made["suites"]["robustness"]["advc"]
+    assert acc["advc"]["clean"][0] <= r["clean_acc"] <= acc["advc"]["clean"][1]
+    # a report stored before the intervals: Wilson still works, bootstrap ones are None
+    path = tmp_path / tiny_pack.name / "report.json"
+    report = json.loads(path.read_text())
+    del report["suites"]["continuity"]["ci"]
+    path.write_text(json.dumps(report))
+    old = report_view.stored_report(pack, tmp_path)
+    assert report_view.continuity_intervals(old, ["c"]) is None
+    assert report_view.robustness_intervals(old, ["advc"]) == acc

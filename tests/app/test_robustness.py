@@ -1,5 +1,6 @@
 """Robustness page: PGD per variant, eps selectable, before/after predictions, the view in
 the URL."""
+
 from apptest_helpers import ROBUSTNESS, assert_clean, images, open_app, reopen, widget_values
 
 

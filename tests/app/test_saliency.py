@@ -1,5 +1,6 @@
 """Saliency page: the variants x methods grid, switching, uploads in a row (good and bad),
 the view kept across uploads, page switches and links, downloads."""
+
 import pytest
 from apptest_helpers import (
     HOME,
@@ -158,13 +159,13 @@ def test_export_bundle_of_an_upload(tiny_packs_env):
 def test_bad_uploads_give_one_line(tiny_packs_env):
     at = open_app(SALIENCY, pack=tiny_packs_env, query=FAST)
     at.radio(key="img_source").set_value("Upload").run()
-    for name, data in [("empty.png", b""), ("notes.png", b"just some text"),
-                       ("cut.png", png_bytes()[:60])]:
+    for name, data in [("empty.png", b""), ("notes.png", b"just some text"), ("cut.png", png_bytes()[:60])]:
         at.file_uploader(key="upload").set_value((name, data, "image/png")).run()
         assert_clean(at)
         assert len(at.error) == 1 and name in at.error[0].value and "\n" not in at.error[0].value
-    at.file_uploader(key="upload").set_value(("rgba.png", png_bytes(mode="RGBA", colour=(0, 0, 0, 0)),
-                                              "image/png")).run()
+    at.file_uploader(key="upload").set_value(
+        ("rgba.png", png_bytes(mode="RGBA", colour=(0, 0, 0, 0)), "image/png")
+    ).run()
 
     assert_clean(at)
     assert not at.error and grid_size(at) == 12

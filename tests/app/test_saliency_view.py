@@ -19,9 +19,17 @@ def pack(tiny_pack):
 
 
 def settings_for(pack, **kw):
-    args = dict(image_index=7, image_file="image.png", variants=["standard", "c"],
-                methods=["saliency", "lime"], target_mode=sv.TARGET_PREDICTED, target_class=None,
-                ig_steps=8, lime_samples=100, opacity=0.4)
+    args = dict(
+        image_index=7,
+        image_file="image.png",
+        variants=["standard", "c"],
+        methods=["saliency", "lime"],
+        target_mode=sv.TARGET_PREDICTED,
+        target_class=None,
+        ig_steps=8,
+        lime_samples=100,
+        opacity=0.4,
+    )
     args.update(kw)
     return sv.page_settings(str(pack.path), **args)
 
@@ -68,15 +76,17 @@ def test_screen_cells_equal_the_export(pack):
     for r, v in enumerate(s.variants):
         for c, m in enumerate(s.methods, start=1):
             left, top = lay.left(c), lay.top(r)
-            np.testing.assert_array_equal(pixels[top:top + lay.size, left:left + lay.size],
-                                          screen[(v, m)].image)
+            np.testing.assert_array_equal(
+                pixels[top : top + lay.size, left : left + lay.size], screen[(v, m)].image
+            )
     fig = sv.grid_figure(x, grid, classes, s.opacity)
     shown = [image_from_data_uri(t.source) for t in fig.data if t.type == "image"]
     for (v, m), c in screen.items():
         assert any(np.array_equal(c.image, z) for z in shown), (v, m)
     html = export.figure_html(fig)
-    data = export.bundle_zip({"grid.png": png, "grid.html": html, "README.txt": sv.BUNDLE_README},
-                             s.to_json())
+    data = export.bundle_zip(
+        {"grid.png": png, "grid.html": html, "README.txt": sv.BUNDLE_README}, s.to_json()
+    )
     z = zipfile.ZipFile(io.BytesIO(data))
     assert ExplainSettings.from_json(z.read("settings.json").decode()) == s
     assert b"plotly" in z.read("grid.html") and z.read("grid.png") == png
@@ -84,16 +94,24 @@ def test_screen_cells_equal_the_export(pack):
 
 def test_measure_rows_readable_and_blank_maps():
     rows = sv.measure_rows({("c", "ig"): {"gini": 0.5, "total_variation": 0.2, "curve": [1, 2]}})
-    assert rows == [{"Variant": "c", "Method": "Integrated Gradients", "Gini (higher = sparser)": 0.5,
-                     "Total variation (lower = smoother)": 0.2}]
+    assert rows == [
+        {
+            "Variant": "c",
+            "Method": "Integrated Gradients",
+            "Gini (higher = sparser)": 0.5,
+            "Total variation (lower = smoother)": 0.2,
+        }
+    ]
     zero = Explanation("gradcam", 3, torch.zeros(4, 4))
     some = Explanation("gradcam", 3, torch.ones(4, 4))
     measures = {("c", "gradcam"): {"gini": 0.0}, ("adv", "gradcam"): {"gini": 0.3}}
     rows = sv.measure_rows(measures, {("c", "gradcam"): zero, ("adv", "gradcam"): some})
     assert rows[0]["Gini (higher = sparser)"] is None and "all-zero" in rows[0]["Note"]
     assert rows[1]["Gini (higher = sparser)"] == 0.3 and rows[1]["Note"] == ""
-    assert all(name in sv.MEASURE_COLUMNS for name in
-               ("total_variation", "gini", "centre_share", "deletion_auc", "insertion_auc"))
+    assert all(
+        name in sv.MEASURE_COLUMNS
+        for name in ("total_variation", "gini", "centre_share", "deletion_auc", "insertion_auc")
+    )
 
 
 def test_headers_keep_the_chosen_order_and_explain_the_colours():
@@ -111,7 +129,7 @@ def test_a_method_without_cells_keeps_its_column():
 
     lay = grid_layout(grid)
     top, left = lay.top(0), lay.left(1)
-    lime_cell = np.asarray(png.convert("RGB"))[top:top + lay.size, left:left + lay.size]
+    lime_cell = np.asarray(png.convert("RGB"))[top : top + lay.size, left : left + lay.size]
     assert (lime_cell == 240).all()  # the "not computed" box, in LIME's column
     old = sv.cell(torch.rand(3, 4, 4), exp, [str(i) for i in range(10)], 0.5).image
     faded = sv.dimmed(old)

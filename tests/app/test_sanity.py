@@ -1,5 +1,6 @@
 """Sanity page (issue 16): the randomisation strips, similarity and ROAD figures computed on
 demand, the flags, the view in the URL; and the glue in sc_viz.app.sanity_view."""
+
 import io
 import json
 import zipfile
@@ -45,12 +46,13 @@ def test_sanity_computes_on_demand_on_a_tiny_pack(tiny_packs_env):
     assert len(titles) == 2 * (2 + 1 + 1)
     assert sum("cascading randomisation" in t for t in titles) == 4
     assert sum(t.startswith("ROAD") for t in titles) == 2
-    road = next(c for c in charts(at) if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("ROAD"))
+    road = next(c for c, t in zip(charts(at), titles) if t.startswith("ROAD"))
     names = [trace["name"] for trace in json.loads(road.proto.spec)["data"]]
     assert any(n.startswith("standard MORF") for n in names) and any("adv LERF (gap" in n for n in names)
     (summary,) = at.dataframe
     assert sorted(zip(summary.value["method"], summary.value["variant"])) == sorted(
-        (m, v) for m in ("saliency", "gradcam") for v in ("standard", "adv"))
+        (m, v) for m in ("saliency", "gradcam") for v in ("standard", "adv")
+    )
     assert "ROAD gap" in summary.value.columns and "flagged" in summary.value.columns
     assert [b.proto.label for b in at.get("download_button")] == ["Export bundle (zip)"]
     # a threshold of 0 flags every method whose maps keep any positive rank correlation;
@@ -69,6 +71,16 @@ def summary_flags(at) -> list[tuple[str, str]]:
     (summary,) = at.dataframe
     table = summary.value
     return [(m, v) for m, v, f in zip(table["method"], table["variant"], table["flagged"]) if f]
+
+
+def test_presentation_mode_puts_the_options_in_the_bar(tiny_packs_env):
+    at = open_app(SANITY, pack=tiny_packs_env, query={"present": "1", "v": "adv", "sm": "gradcam"})
+    assert_clean(at)
+    assert at.button(key="present-exit")  # the compact bar carries the options
+    compute(at)
+    assert_clean(at)
+    assert len(charts(at)) == 1 + 1 + 1
+    assert not at.caption  # no explanatory captions in presentation mode
 
 
 def test_lime_warns_about_time(tiny_packs_env):
@@ -91,7 +103,11 @@ def test_the_url_reopens_every_widget(tiny_packs_env):
     assert_clean(at)
     before = widget_values(at)
     assert (before["san_order"], before["san_measure"], before["san_threshold"], before["san_ig_steps"]) == (
-        "independent", "ssim", 0.7, 4)
+        "independent",
+        "ssim",
+        0.7,
+        4,
+    )
     again = reopen(at, SANITY)
     assert_clean(again)
     assert widget_values(again) == before
@@ -116,7 +132,8 @@ def checked(tiny_pack):
 def test_merge_joins_the_units(checked):
     _, targets, res, curves = checked
     assert res.targets == targets
-    assert set(res.similarity) == {"saliency", "gradcam"} and set(res.similarity["gradcam"]) == {"standard", "adv"}
+    assert set(res.similarity) == {"saliency", "gradcam"}
+    assert set(res.similarity["gradcam"]) == {"standard", "adv"}
     for m in res.maps:
         for v in res.maps[m]:
             assert len(res.maps[m][v]) == len(res.steps) > 2  # the trained model + every block
@@ -160,8 +177,14 @@ def test_bundle_holds_summary_curves_and_strips(checked):
     x, targets, res, curves = checked
     from sc_viz.sanity_figures import road_figure
 
-    data = san.bundle(x, res, curves, {"ROAD": road_figure(curves["saliency"], "saliency")},
-                      {"page": "sanity", "targets": targets}, threshold=0.25)
+    data = san.bundle(
+        x,
+        res,
+        curves,
+        {"ROAD": road_figure(curves["saliency"], "saliency")},
+        {"page": "sanity", "targets": targets},
+        threshold=0.25,
+    )
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         names = set(z.namelist())
         summary = json.loads(z.read("sanity.json"))

@@ -21,6 +21,7 @@ def test_ds_per_level_matches_direct_computation(models):
     table = single_image.ds_per_level(models, x)
     assert set(table) == set(models) and set(table["c"]) == set(LEVELS)
     from sc_viz.perturb import photometric
+
     m = models["c"]
     with torch.no_grad():
         direct = (m(x) - m(photometric(x, "hue", 3))).norm().item()

@@ -1,6 +1,7 @@
 """The view-state mechanism on its own (sc_viz.app.state), in a small app of three widgets:
 values survive runs that stop before the widgets are drawn, the browser is sent the kept
 value (not the widget's default), the URL carries the view, a new URL (Back, a link) wins."""
+
 import os
 
 from streamlit.testing.v1 import AppTest

@@ -1,4 +1,5 @@
 """Presentation mode's sizes: plot text scaled, cells as large as the columns allow."""
+
 import plotly.graph_objects as go
 
 from sc_viz.app import saliency_view as sv

@@ -1,4 +1,5 @@
 """Hand-built models whose outputs are known in closed form, and packs/splits around them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,7 +37,7 @@ class LabelReader(nn.Module):
 
     def forward(self, x):
         r = x[:, 0].mean(dim=(1, 2)) * self.scale  # (N,)
-        return -(r[:, None] - torch.arange(10, dtype=x.dtype, device=x.device)) ** 2  # (N, 10)
+        return -((r[:, None] - torch.arange(10, dtype=x.dtype, device=x.device)) ** 2)  # (N, 10)
 
 
 class AlwaysZero(nn.Module):
@@ -61,12 +62,16 @@ def label_images(labels: torch.Tensor, side: int = 32, seed: int = 0) -> Split:
 
 
 def hand_pack(models: dict, path: Path = Path("/tmp/hand"), configs: dict | None = None) -> Pack:
-    manifest = {"dataset": "cifar10", "arch": "tinycnn", "classes": CLASSES, "input_size": 32,
-                "mean": [0.5] * 3, "std": [0.25] * 3,
-                "variants": {v: {"file": f"{v}.safetensors", "config": (configs or {}).get(v, {})}
-                             for v in models}}
-    return Pack(path, manifest, models={v: m.eval() for v, m in models.items()},
-                device=torch.device("cpu"))
+    manifest = {
+        "dataset": "cifar10",
+        "arch": "tinycnn",
+        "classes": CLASSES,
+        "input_size": 32,
+        "mean": [0.5] * 3,
+        "std": [0.25] * 3,
+        "variants": {v: {"file": f"{v}.safetensors", "config": (configs or {}).get(v, {})} for v in models},
+    }
+    return Pack(path, manifest, models={v: m.eval() for v, m in models.items()}, device=torch.device("cpu"))
 
 
 def context(models: dict, split: Split, **kw) -> EvalContext:

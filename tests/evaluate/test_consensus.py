@@ -1,4 +1,5 @@
 """The consensus suite: maps that cannot move agree fully; the claim check; report section."""
+
 import pytest
 import torch
 
@@ -10,8 +11,11 @@ from .helpers import PixelLinear, context, label_images
 
 def test_a_gradient_map_that_cannot_move_agrees_fully_and_the_claim_sees_a_tie():
     split = label_images(torch.arange(4) % 10)
-    ctx = context({"standard": PixelLinear(seed=0), "adv": PixelLinear(seed=1)}, split,
-                  options={"methods": ["saliency"], "consensus_limit": 2, "pgd_steps": 2})
+    ctx = context(
+        {"standard": PixelLinear(seed=0), "adv": PixelLinear(seed=1)},
+        split,
+        options={"methods": ["saliency"], "consensus_limit": 2, "pgd_steps": 2},
+    )
     r = consensus.run(ctx)
     assert r["n"] == 2 and r["kinds"] == ["pgd", "brightness", "contrast", "saturation", "hue"]
     for v in ("standard", "adv"):
@@ -33,8 +37,17 @@ def test_report_section_and_chart(tiny_pack):
     from sc_viz.evaluate import run_suites
 
     opts = {"methods": ["saliency", "gradcam"], "consensus_limit": 2, "pgd_steps": 2}
-    r = run_suites(tiny_pack, ["consensus"], limit=10, seed=0, progress=False, figures=False,
-                   options=opts, device="cpu", log=lambda *a: None)
+    r = run_suites(
+        tiny_pack,
+        ["consensus"],
+        limit=10,
+        seed=0,
+        progress=False,
+        figures=False,
+        options=opts,
+        device="cpu",
+        log=lambda *a: None,
+    )
     assert r["status"]["consensus"]["state"] == "complete"
     s = r["suites"]["consensus"]
     assert s["methods"] == ["saliency", "gradcam"] and set(s["means"]) == {"standard", "c", "adv", "advc"}

@@ -1,4 +1,5 @@
 """Mean DS and violations on models whose logits are known in closed form."""
+
 import pytest
 import torch
 
@@ -25,7 +26,8 @@ def test_brightness_ds_is_the_closed_form(result):
     for level in (1, 2, 3, 4):
         v = 16 * level / 255
         assert r["mean_ds"]["standard"]["brightness"][str(level)] == pytest.approx(
-            v * weight.sum(1).norm().item(), rel=1e-5)
+            v * weight.sum(1).norm().item(), rel=1e-5
+        )
         assert r["std_ds"]["standard"]["brightness"][str(level)] == pytest.approx(0, abs=1e-5)
 
 
@@ -37,8 +39,9 @@ def test_every_ds_matches_its_definition(result):
         for p in LEVELS:
             for level in (1, 2, 3, 4):
                 ds = (model(x) - model(photometric(x, p, level))).norm(dim=1)  # (N,)
-                assert r["mean_ds"]["standard"][p][str(level)] == pytest.approx(ds.mean().item(),
-                                                                                rel=1e-4, abs=1e-6)
+                assert r["mean_ds"]["standard"][p][str(level)] == pytest.approx(
+                    ds.mean().item(), rel=1e-4, abs=1e-6
+                )
 
 
 def test_a_constant_model_is_perfectly_continuous(result):
@@ -51,7 +54,8 @@ def test_a_constant_model_is_perfectly_continuous(result):
 def test_level1_sum_is_the_sum_over_perturbations(result):
     _, _, r = result
     assert r["level1_ds_sum"]["standard"] == pytest.approx(
-        sum(r["mean_ds"]["standard"][p]["1"] for p in LEVELS))
+        sum(r["mean_ds"]["standard"][p]["1"] for p in LEVELS)
+    )
 
 
 def test_hue_levels_match_photometric():
@@ -92,3 +96,26 @@ def test_violation_rates_match_brute_force(result):
     assert r["violated_share"]["standard"]["contrast"]["3"] == pytest.approx(sum(hits) / len(hits))
     # the constant model maps everything to one point: nothing is strictly closer
     assert r["violation_rate"]["c"]["contrast"]["3"] == 0
+
+
+def test_per_image_values_and_intervals(result):
+    from sc_viz.evaluate.stats import bootstrap_interval, decode_values
+
+    _, split, r = result
+    level = r["per_image"]["level"]
+    ds = decode_values(r["per_image"]["ds"]["standard"]["hue"])
+    assert len(ds) == len(split)
+    assert sum(ds) / len(ds) == pytest.approx(r["mean_ds"]["standard"]["hue"][str(level)], rel=1e-4)
+    low, high = r["ci"]["mean_ds"]["standard"]["hue"][str(level)]
+    assert low <= r["mean_ds"]["standard"]["hue"][str(level)] <= high and low < high
+    # the stored interval is the seeded bootstrap of the stored per-image values
+    again = bootstrap_interval(ds)
+    assert (low, high) == (pytest.approx(again.low, rel=1e-3), pytest.approx(again.high, rel=1e-3))
+    # the constant model: every DS is 0, so its interval is the point 0
+    assert r["ci"]["mean_ds"]["c"]["brightness"]["1"] == [0.0, 0.0]
+    fractions = decode_values(r["per_image"]["violation_fraction"]["standard"]["contrast"])
+    assert sum(fractions) / len(fractions) == pytest.approx(
+        r["violation_rate"]["standard"]["contrast"][str(level)], rel=1e-4
+    )
+    share_low, share_high = r["ci"]["violated_share"]["standard"]["contrast"]["3"]
+    assert share_low <= r["violated_share"]["standard"]["contrast"]["3"] <= share_high

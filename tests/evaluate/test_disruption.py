@@ -1,4 +1,5 @@
 """Disruption accuracies on models with known invariances."""
+
 import torch
 
 from sc_viz.evaluate import disruption
@@ -31,6 +32,10 @@ def test_same_seed_same_images_other_seed_other_noise():
     b = disruption.run(context(models, split, seed=1))
     assert a == b
     strengths = {"centre_noise": [0.5]}
-    accs = {disruption.run(context(models, split, seed=s, options={"disruption_strengths": strengths}))
-            ["accuracy"]["standard"]["centre_noise"]["0.5"] for s in range(6)}
+    accs = {
+        disruption.run(context(models, split, seed=s, options={"disruption_strengths": strengths}))[
+            "accuracy"
+        ]["standard"]["centre_noise"]["0.5"]
+        for s in range(6)
+    }
     assert len(accs) > 1  # the noise really depends on the seed

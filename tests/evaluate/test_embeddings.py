@@ -1,4 +1,5 @@
 """embeddings suite (Fig. 1-2): per-image projections and violations, stored and drawn."""
+
 import torch
 
 from sc_viz.embed import embed, same_class_set
@@ -8,9 +9,18 @@ from sc_viz.packs import load_pack
 
 
 def run(pack, out=None, **options):
-    return run_suites(pack, ["embeddings"], limit=60, seed=2, out=out, progress=False,
-                      figures=out is not None, log=lambda *a: None, device="cpu",
-                      options={"embed_images": 2, "embed_count": 9, **options})
+    return run_suites(
+        pack,
+        ["embeddings"],
+        limit=60,
+        seed=2,
+        out=out,
+        progress=False,
+        figures=out is not None,
+        log=lambda *a: None,
+        device="cpu",
+        options={"embed_images": 2, "embed_count": 9, **options},
+    )
 
 
 def test_results_match_the_embedding_engine(tiny_pack):
@@ -28,15 +38,12 @@ def test_results_match_the_embedding_engine(tiny_pack):
     assert int(test.labels[first["position"]]) == first["label"]
     others, idx = same_class_set(test, first["label"], count=9, exclude=first["position"], seed=2)
     assert first["same_class"] == len(idx) and first["indices"][5:] == idx
-    ref = embed(pack.models, test.get(first["position"]), others, level=2, method="pca",
-                joint=True, seed=2)
+    ref = embed(pack.models, test.get(first["position"]), others, level=2, method="pca", joint=True, seed=2)
     assert first["violations"] == ref.violations
     for v in pack.models:
         assert len(first["coords"]["umap"][v]) == 5 + len(idx)
-        torch.testing.assert_close(torch.tensor(first["coords"]["pca"][v]), ref.coords[v],
-                                   atol=2e-4, rtol=0)
-        torch.testing.assert_close(torch.tensor(first["distances"][v]), ref.distances[v],
-                                   atol=2e-4, rtol=0)
+        torch.testing.assert_close(torch.tensor(first["coords"]["pca"][v]), ref.coords[v], atol=2e-4, rtol=0)
+        torch.testing.assert_close(torch.tensor(first["distances"][v]), ref.distances[v], atol=2e-4, rtol=0)
         assert first["distances"][v][0] == 0.0  # x to itself
 
 
@@ -45,10 +52,12 @@ def test_same_seed_same_projections_and_level_option(tiny_pack):
     assert a["suites"]["embeddings"] == b["suites"]["embeddings"]
     c = run(tiny_pack, embed_level=4)
     assert c["settings"]["embeddings"]["embed_level"] == 4
-    assert c["suites"]["embeddings"]["images"][0]["violations"] != \
-        a["suites"]["embeddings"]["images"][0]["violations"] or \
-        c["suites"]["embeddings"]["images"][0]["distances"] != \
-        a["suites"]["embeddings"]["images"][0]["distances"]
+    assert (
+        c["suites"]["embeddings"]["images"][0]["violations"]
+        != a["suites"]["embeddings"]["images"][0]["violations"]
+        or c["suites"]["embeddings"]["images"][0]["distances"]
+        != a["suites"]["embeddings"]["images"][0]["distances"]
+    )
 
 
 def test_report_has_the_section_and_figures(tiny_pack, tmp_path):
@@ -69,9 +78,17 @@ def test_small_samples_shrink_the_projection_settings(tiny_pack):
     assert fit_options("umap", 10) == {"n_neighbors": 8}
     assert fit_options("pca", 3) == {}
     # a 12-image sample: classes of one or two images still project
-    report = run_suites(tiny_pack, ["embeddings"], limit=12, seed=0, progress=False,
-                        figures=False, log=lambda *a: None, device="cpu",
-                        options={"embed_images": 3})
+    report = run_suites(
+        tiny_pack,
+        ["embeddings"],
+        limit=12,
+        seed=0,
+        progress=False,
+        figures=False,
+        log=lambda *a: None,
+        device="cpu",
+        options={"embed_images": 3},
+    )
     assert report["status"]["embeddings"]["state"] == "complete"
     assert len(report["suites"]["embeddings"]["images"]) == 3
 

@@ -1,5 +1,6 @@
 """The neurons suite: sensitivities by hand through the paper's PGD, the claim check, and
 the report section."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -50,14 +51,24 @@ def test_sensitivities_by_hand_and_the_claim():
     assert r["claim"]["mean"]["advc"]["holds"] == 0
     # relative sensitivity divides by the features' scale: a scaled copy is no less sensitive
     assert r["variants"]["adv"]["layers"]["conv"]["relative"] == pytest.approx(
-        r["variants"]["standard"]["layers"]["conv"]["relative"], rel=1e-3)
+        r["variants"]["standard"]["layers"]["conv"]["relative"], rel=1e-3
+    )
 
 
 def test_report_section_and_chart(tiny_pack):
     from sc_viz.evaluate import run_suites
 
-    r = run_suites(tiny_pack, ["neurons"], limit=6, seed=0, progress=False, figures=False,
-                   options={"pgd_steps": 2}, device="cpu", log=lambda *a: None)
+    r = run_suites(
+        tiny_pack,
+        ["neurons"],
+        limit=6,
+        seed=0,
+        progress=False,
+        figures=False,
+        options={"pgd_steps": 2},
+        device="cpu",
+        log=lambda *a: None,
+    )
     s = r["suites"]["neurons"]
     assert r["status"]["neurons"]["state"] == "complete"
     assert set(s["variants"]) == {"standard", "c", "adv", "advc"} and s["n"] == 6

@@ -1,4 +1,5 @@
 """Clean and PGD accuracy on models whose predictions are known."""
+
 import pytest
 import torch
 
@@ -10,8 +11,7 @@ LABELS = torch.arange(30) % 10  # 3 images per class
 
 
 def test_accuracy_of_known_models():
-    ctx = context({"standard": LabelReader(), "c": AlwaysZero()}, label_images(LABELS),
-                  batch_size=8)
+    ctx = context({"standard": LabelReader(), "c": AlwaysZero()}, label_images(LABELS), batch_size=8)
     r = robustness.run(ctx)
     assert r["standard"]["clean_acc"] == 1.0  # reads every label
     assert r["c"]["clean_acc"] == pytest.approx(0.1)  # class 0 is a tenth of the sample
@@ -46,3 +46,14 @@ def test_results_are_checkpointed_per_variant_and_resumed():
     resumed = robustness.run(ctx2)
     assert resumed["standard"]["note"] == "from the interrupted run"
     assert resumed["c"] == full["c"]
+
+
+def test_per_image_correctness_gives_the_accuracies():
+    from sc_viz.evaluate.stats import decode_values
+
+    ctx = context({"standard": LabelReader(), "c": AlwaysZero()}, label_images(LABELS), batch_size=8)
+    r = robustness.run(ctx)
+    clean = decode_values(r["c"]["per_image"]["clean_correct"])
+    assert clean == [1.0 if label == 0 else 0.0 for label in LABELS.tolist()]  # class 0 only
+    assert sum(clean) / len(clean) == pytest.approx(r["c"]["clean_acc"])
+    assert decode_values(r["standard"]["per_image"]["pgd_correct"]) == [1.0] * len(LABELS)

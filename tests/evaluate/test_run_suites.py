@@ -1,4 +1,5 @@
 """run_suites: same seed -> same report; suite-by-suite saving; interrupts; resume."""
+
 import json
 
 import pytest
@@ -13,8 +14,16 @@ QUICK = ["continuity", "robustness", "disruption"]
 def run(pack, out=None, **kw):
     kw.setdefault("limit", 20)
     kw.setdefault("seed", 3)
-    return run_suites(pack, kw.pop("suites", QUICK), out=out, progress=False, figures=False,
-                      log=lambda *a: None, device="cpu", **kw)
+    return run_suites(
+        pack,
+        kw.pop("suites", QUICK),
+        out=out,
+        progress=False,
+        figures=False,
+        log=lambda *a: None,
+        device="cpu",
+        **kw,
+    )
 
 
 def test_same_seed_same_report(tiny_pack):

@@ -1,8 +1,10 @@
 """The saliency suite: explanation measures averaged over a seeded sample."""
+
 import pytest
 import torch
 
 from sc_viz.evaluate import saliency
+from sc_viz.evaluate.stats import decode_values
 from sc_viz.explain.measures import measure_map
 
 from .helpers import PixelLinear, context, label_images
@@ -24,17 +26,30 @@ def test_measures_of_a_known_gradient_map():
             expected.setdefault(k, []).append(v)
     for k, vals in expected.items():
         assert r["measures"]["standard"]["saliency"][k] == pytest.approx(sum(vals) / 3, rel=1e-5)
+        # kept per image (5 significant digits) with the bootstrap interval of the mean
+        per_image = decode_values(r["per_image"]["standard"]["saliency"][k])
+        assert per_image == [pytest.approx(v, rel=1e-4, abs=1e-9) for v in vals]
+        low, high = r["ci"]["standard"]["saliency"][k]
+        assert min(vals) - 1e-9 <= low <= r["measures"]["standard"]["saliency"][k] <= high <= max(vals) + 1e-9
     assert set(r["measures"]["standard"]["saliency"]) >= {
-        "total_variation", "gini", "centre_share", "deletion_auc", "insertion_auc"}
+        "total_variation",
+        "gini",
+        "centre_share",
+        "deletion_auc",
+        "insertion_auc",
+    }
 
 
 def test_all_methods_on_a_pack_are_seeded(tiny_pack):
     from sc_viz.evaluate import run_suites
 
-    opts = {"explain_limit": 2, "method_options": {"lime": {"n_samples": 20}, "ig": {"n_steps": 4},
-                                                   "smoothgrad": {"n_samples": 4}}}
-    kw = dict(limit=10, seed=5, progress=False, figures=False, options=opts, device="cpu",
-              log=lambda *a: None)
+    opts = {
+        "explain_limit": 2,
+        "method_options": {"lime": {"n_samples": 20}, "ig": {"n_steps": 4}, "smoothgrad": {"n_samples": 4}},
+    }
+    kw = dict(
+        limit=10, seed=5, progress=False, figures=False, options=opts, device="cpu", log=lambda *a: None
+    )
     a = run_suites(tiny_pack, ["saliency"], **kw)["suites"]["saliency"]
     b = run_suites(tiny_pack, ["saliency"], **kw)["suites"]["saliency"]
     assert a == b

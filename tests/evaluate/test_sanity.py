@@ -1,4 +1,5 @@
 """The sanity suite: randomisation curves, flags and ROAD per variant x method."""
+
 import json
 
 import pytest
@@ -22,9 +23,15 @@ def edges(monkeypatch):
 def test_suite_curves_flags_and_road(edges):
     models = {"standard": random_model("tinycnn", 0), "adv": random_model("tinycnn", 1)}
     before = {v: {k: t.clone() for k, t in m.state_dict().items()} for v, m in models.items()}
-    ctx = context(models, label_images(torch.arange(6) % 10),
-                  options={"sanity_limit": 2, "methods": ["saliency", edges],
-                           "sanity_orders": ["cascading", "independent"]})
+    ctx = context(
+        models,
+        label_images(torch.arange(6) % 10),
+        options={
+            "sanity_limit": 2,
+            "methods": ["saliency", edges],
+            "sanity_orders": ["cascading", "independent"],
+        },
+    )
     assert "sanity" in SUITES.names()
     out = SUITES["sanity"].run(ctx)
     json.dumps(out)  # JSON-ready
@@ -43,7 +50,8 @@ def test_suite_curves_flags_and_road(edges):
     road = out["road"]
     assert len(road["morf"]["adv"]["saliency"]["mean"]) == len(road["fractions"])
     assert road["morf"]["adv"]["saliency"]["mean"][0] == pytest.approx(
-        road["lerf"]["adv"]["saliency"]["mean"][0])  # 0 % removed: the same image
+        road["lerf"]["adv"]["saliency"]["mean"][0]
+    )  # 0 % removed: the same image
     gap = road["gap"]["standard"]["saliency"]["mean"]
     assert isinstance(gap, float)
     for v, m in models.items():  # the cached models are untouched
@@ -68,9 +76,16 @@ def test_suite_curves_flags_and_road(edges):
 
 def test_threshold_and_orders_are_settings(edges):
     models = {"standard": random_model("tinycnn", 0)}
-    ctx = context(models, label_images(torch.arange(3)),
-                  options={"sanity_limit": 1, "methods": [edges], "sanity_orders": ["independent"],
-                           "sanity_flag_threshold": 1.5})
+    ctx = context(
+        models,
+        label_images(torch.arange(3)),
+        options={
+            "sanity_limit": 1,
+            "methods": [edges],
+            "sanity_orders": ["independent"],
+            "sanity_flag_threshold": 1.5,
+        },
+    )
     out = sanity.run(ctx)
     assert out["orders"] == ["independent"] and "flagged" not in out  # flags need the cascade
     ctx.options["sanity_orders"] = ["cascading"]

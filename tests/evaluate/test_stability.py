@@ -1,4 +1,5 @@
 """Explanation stability: rank correlation and SSIM between maps of x and T(x)."""
+
 import math
 
 import pytest
@@ -13,7 +14,7 @@ def test_rank_correlation_and_ssim_definitions():
     a = torch.arange(64, dtype=torch.float32).reshape(8, 8)
     assert stability.rank_correlation(a, a) == pytest.approx(1)
     assert stability.rank_correlation(a, -a) == pytest.approx(-1)
-    assert stability.rank_correlation(a, a ** 3) == pytest.approx(1)  # ranks only
+    assert stability.rank_correlation(a, a**3) == pytest.approx(1)  # ranks only
     assert math.isnan(stability.rank_correlation(a, torch.ones(8, 8)))
     assert stability.map_ssim(a, a) == pytest.approx(1)
     assert stability.map_ssim(a, 2 * a) < 1
@@ -24,8 +25,7 @@ def test_rank_correlation_and_ssim_definitions():
 
 def test_a_gradient_map_of_a_linear_model_never_moves():
     split = label_images(torch.arange(4) % 10)
-    ctx = context({"standard": PixelLinear()}, split,
-                  options={"methods": ["saliency"], "stability_limit": 3})
+    ctx = context({"standard": PixelLinear()}, split, options={"methods": ["saliency"], "stability_limit": 3})
     r = stability.run(ctx)
     assert r["n"] == 3 and r["level"] == 2
     for p in ("brightness", "contrast", "saturation", "hue"):
@@ -41,10 +41,23 @@ def test_maps_of_a_real_model_move(tiny_pack, cifar_test):
     from sc_viz.packs import load_pack
     from sc_viz.perturb import LEVELS, photometric
 
-    opts = {"stability_limit": 2, "stability_level": 4, "methods": ["ig", "lime"],
-            "method_options": {"lime": {"n_samples": 20}, "ig": {"n_steps": 4}}}
-    r = run_suites(tiny_pack, ["explanation-stability"], limit=10, seed=0, progress=False,
-                   figures=False, options=opts, device="cpu", log=lambda *a: None)
+    opts = {
+        "stability_limit": 2,
+        "stability_level": 4,
+        "methods": ["ig", "lime"],
+        "method_options": {"lime": {"n_samples": 20}, "ig": {"n_steps": 4}},
+    }
+    r = run_suites(
+        tiny_pack,
+        ["explanation-stability"],
+        limit=10,
+        seed=0,
+        progress=False,
+        figures=False,
+        options=opts,
+        device="cpu",
+        log=lambda *a: None,
+    )
     s = r["suites"]["explanation-stability"]
     assert s["level"] == 4 and s["methods"] == ["ig", "lime"]
     assert r["settings"]["explanation-stability"]["method_options"]["lime"]["n_samples"] == 20

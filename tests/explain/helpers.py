@@ -1,4 +1,5 @@
 """Small models shared by the explanation tests."""
+
 from __future__ import annotations
 
 import torch
@@ -34,6 +35,7 @@ class ChannelMeanModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) -> (N, 2)
         a = self.features(x).mean(dim=(1, 2, 3))  # (N,)
         return torch.stack([a, torch.zeros_like(a)], dim=1)
+
 
 # Odd sizes per architecture; resnet18 (CIFAR stem, 0.5 GFLOP per 32 px image) gets one
 # small size so the files stay fast on a 2-core CPU.

@@ -17,12 +17,13 @@ def test_known_answer_on_hand_built_model():
     assert explain(model, x, method="gradcam", target=1).map.abs().max() == 0
 
 
-@pytest.mark.parametrize("arch,layer,stride", [("tinycnn", "net.features", 2),
-                                               ("resnet20", "net.layer3", 4),
-                                               ("resnet18", "net.layer4", 8)])
+@pytest.mark.parametrize(
+    "arch,layer,stride",
+    [("tinycnn", "net.features", 2), ("resnet20", "net.layer3", 4), ("resnet18", "net.layer4", 8)],
+)
 def test_default_layer_and_shapes(arch, layer, stride):
     model = random_model(arch)
-    for h, w in ([(24, 40), (33, 31)] if arch != "resnet18" else [(17, 22)]):
+    for h, w in [(24, 40), (33, 31)] if arch != "resnet18" else [(17, 22)]:
         exp = explain(model, random_image(h, w), method="gradcam", target=1)
         assert exp.map.shape == (h, w) and (exp.map >= 0).all()
         assert exp.extras["layer"] == layer
@@ -48,7 +49,7 @@ def test_matches_manual_gradcam(arch):
         logit = model(x[None])[0, 7]
     finally:
         handle.remove()
-    grad, = torch.autograd.grad(logit, saved["a"])  # (1, K, h, w)
+    (grad,) = torch.autograd.grad(logit, saved["a"])  # (1, K, h, w)
     cam = (grad.mean(dim=(2, 3), keepdim=True) * saved["a"]).sum(1).clamp(min=0)[0]
     exp = explain(model, x, method="gradcam", target=7)
     torch.testing.assert_close(exp.extras["low_res"], cam.detach(), atol=1e-6, rtol=1e-4)

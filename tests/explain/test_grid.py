@@ -23,8 +23,13 @@ def test_registry_names():
 def test_full_grid_from_pack(models):
     x = random_image(32, 32)
     calls = []
-    grid = explain_grid(models, x, methods=list(METHODS.names()), options=FAST,
-                        progress=lambda done, total, label: calls.append((done, total, label)))
+    grid = explain_grid(
+        models,
+        x,
+        methods=list(METHODS.names()),
+        options=FAST,
+        progress=lambda done, total, label: calls.append((done, total, label)),
+    )
     assert grid.variants == ["standard", "c", "adv", "advc"]
     assert grid.methods == ["saliency", "gradcam", "smoothgrad", "ig", "lime"]
     assert set(grid.cells) == {(v, m) for v in grid.variants for m in grid.methods}
@@ -48,8 +53,7 @@ def test_fixed_target_and_cells_match_single_calls(models):
 
 
 def test_iter_grid_yields_cheapest_method_first(models):
-    cells = iter_grid(models, random_image(), methods=["lime", "ig", "saliency"], target=1,
-                      options=FAST)
+    cells = iter_grid(models, random_image(), methods=["lime", "ig", "saliency"], target=1, options=FAST)
     order = [(v, m) for v, m, _ in cells]
     assert [m for _, m in order] == ["saliency"] * 4 + ["ig"] * 4 + ["lime"] * 4
     assert [v for v, _ in order[:4]] == list(models)
@@ -77,8 +81,13 @@ def test_grid_columns_keep_the_chosen_order_while_computing_cheapest_first(model
     still computed cheapest first)."""
     calls = []
     chosen = ["gradcam", "ig", "lime", "smoothgrad"]
-    grid = explain_grid(models, random_image(seed=3), methods=chosen + ["ig"], options=FAST,
-                        progress=lambda done, total, label: calls.append(label.split(" / ")[0]))
+    grid = explain_grid(
+        models,
+        random_image(seed=3),
+        methods=chosen + ["ig"],
+        options=FAST,
+        progress=lambda done, total, label: calls.append(label.split(" / ")[0]),
+    )
     assert grid.methods == chosen
     assert list(dict.fromkeys(calls)) == ordered_methods(chosen) == ["gradcam", "smoothgrad", "ig", "lime"]
     assert chosen_order(["lime", "saliency", "lime"]) == ["lime", "saliency"]
@@ -88,7 +97,12 @@ def test_grid_columns_keep_the_chosen_order_while_computing_cheapest_first(model
 
 def test_methods_have_plain_titles_and_one_line_help():
     titles = {name: m.title for name, m in METHODS.items()}
-    assert titles == {"saliency": "Saliency (gradient)", "gradcam": "Grad-CAM", "smoothgrad": "SmoothGrad",
-                      "ig": "Integrated Gradients", "lime": "LIME"}
+    assert titles == {
+        "saliency": "Saliency (gradient)",
+        "gradcam": "Grad-CAM",
+        "smoothgrad": "SmoothGrad",
+        "ig": "Integrated Gradients",
+        "lime": "LIME",
+    }
     for _, m in METHODS.items():
         assert m.help and "\n" not in m.help and len(m.help) <= 110

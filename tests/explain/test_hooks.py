@@ -1,5 +1,6 @@
 """No side effects: hooks, weights, modes and requires_grad flags as they were, after
 success and after an exception; concurrent calls equal sequential ones."""
+
 import threading
 
 import pytest
@@ -14,11 +15,18 @@ CHEAP = {"ig": {"n_steps": 3}, "lime": {"n_samples": 20}, "smoothgrad": {"n_samp
 
 
 def snapshot(model: nn.Module):
-    hooks = [(len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks),
-              len(m._backward_pre_hooks)) for m in model.modules()]
+    hooks = [
+        (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks), len(m._backward_pre_hooks))
+        for m in model.modules()
+    ]
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    return hooks, state, [p.requires_grad for p in model.parameters()], model.training, \
-        [p.grad for p in model.parameters()]
+    return (
+        hooks,
+        state,
+        [p.requires_grad for p in model.parameters()],
+        model.training,
+        [p.grad for p in model.parameters()],
+    )
 
 
 def assert_unchanged(model, before):
@@ -43,8 +51,7 @@ class ModeRecorder(nn.Module):
         self.modes.append(self.training)
         if self.fail_at is not None and len(self.modes) >= self.fail_at:
             if self.stray_hook:  # a hook the guard must drop, as if a library leaked one
-                self.inner.get_submodule(self.inner.gradcam_layer).register_forward_hook(
-                    lambda *a: None)
+                self.inner.get_submodule(self.inner.gradcam_layer).register_forward_hook(lambda *a: None)
             raise RuntimeError("boom")
         return self.inner(x)
 
@@ -91,8 +98,7 @@ def test_threads_equal_sequential():
     methods = ["gradcam", "saliency", "ig", "smoothgrad", "lime", "gradcam"]
 
     def run(i):
-        return [explain(model, images[i], method=m, target=i, **CHEAP.get(m, {})).map
-                for m in methods]
+        return [explain(model, images[i], method=m, target=i, **CHEAP.get(m, {})).map for m in methods]
 
     sequential = [run(i) for i in range(4)]
     results, errors = [None] * 4, []

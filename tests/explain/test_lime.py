@@ -27,8 +27,9 @@ class OneBlockModel(nn.Module):
 
 def test_recovers_the_informative_segment():
     x = mosaic()
-    exp = explain(OneBlockModel(), x, method="lime", target=1, n_samples=300, n_segments=16,
-                  hide_color=0.0, seed=1)
+    exp = explain(
+        OneBlockModel(), x, method="lime", target=1, n_samples=300, n_segments=16, hide_color=0.0, seed=1
+    )
     seg, w = exp.extras["segments"], exp.extras["weights"]
     assert seg.shape == (32, 32) and w.shape == (int(seg.max()) + 1,)
     inside = torch.zeros(32, 32, dtype=torch.bool)
@@ -53,8 +54,7 @@ def test_seeded_reproducible():
 
 @pytest.mark.parametrize("h,w", [(21, 27), (32, 32)])
 def test_shapes_odd_sizes_resnet20(h, w):
-    exp = explain(random_model("resnet20"), random_image(h, w), method="lime", target=0,
-                  n_samples=40)
+    exp = explain(random_model("resnet20"), random_image(h, w), method="lime", target=0, n_samples=40)
     assert exp.map.shape == (h, w) and exp.extras["segments"].shape == (h, w)
 
 
@@ -63,10 +63,17 @@ def test_grid_shares_segmentation_and_samples():
     variant gets alone with the same seed, and all share one segmentation."""
     models = {"a": random_model("tinycnn", 0), "b": random_model("tinycnn", 1)}
     x = mosaic()
-    grid = explain_grid(models, x, methods=["lime"], target=2,
-                        options={"lime": {"n_samples": 80, "seed": 3, "hide_color": 0.0}})
-    alone = {v: explain(m, x, method="lime", target=2, n_samples=80, seed=3, hide_color=0.0)
-             for v, m in models.items()}
+    grid = explain_grid(
+        models,
+        x,
+        methods=["lime"],
+        target=2,
+        options={"lime": {"n_samples": 80, "seed": 3, "hide_color": 0.0}},
+    )
+    alone = {
+        v: explain(m, x, method="lime", target=2, n_samples=80, seed=3, hide_color=0.0)
+        for v, m in models.items()
+    }
     assert torch.equal(grid["a", "lime"].extras["segments"], grid["b", "lime"].extras["segments"])
     for v in models:
         torch.testing.assert_close(grid[v, "lime"].map, alone[v].map, atol=1e-6, rtol=1e-5)
@@ -92,10 +99,12 @@ def test_bf16_scoring_keeps_the_explanation(data_root):
     split = load_split("cifar10", "test", data_root)
     for i in (0, 1, 2):
         x = split.get(i)
-        full = explain(model, x, method="lime", target=int(split.labels[i]), n_samples=300,
-                       seed=0, precision="fp32")
-        half = explain(model, x, method="lime", target=int(split.labels[i]), n_samples=300,
-                       seed=0, precision="bf16")
+        full = explain(
+            model, x, method="lime", target=int(split.labels[i]), n_samples=300, seed=0, precision="fp32"
+        )
+        half = explain(
+            model, x, method="lime", target=int(split.labels[i]), n_samples=300, seed=0, precision="bf16"
+        )
         assert full.extras["precision"] == "fp32" and half.extras["precision"] == "bf16"
         assert torch.equal(full.extras["segments"], half.extras["segments"])
         wf, wh = full.extras["weights"], half.extras["weights"]

@@ -56,8 +56,9 @@ def test_deletion_insertion_hand_computed():
     4, 3, 2, 1, 0 bright pixels; insertion from grey 0.5 goes 2, 2.5, 3, 3.5, 4."""
     x = torch.ones(3, 2, 2)
     heat = torch.tensor([[4.0, 3.0], [2.0, 1.0]])
-    out = deletion_insertion(CountBright(), x, heat, 1, steps=4, deletion_baseline="black",
-                             insertion_baseline=0.5)
+    out = deletion_insertion(
+        CountBright(), x, heat, 1, steps=4, deletion_baseline="black", insertion_baseline=0.5
+    )
     dele = [sigmoid(v) for v in (4, 3, 2, 1, 0)]
     ins = [sigmoid(v) for v in (2, 2.5, 3, 3.5, 4)]
     trap = lambda p: sum((p[i] + p[i + 1]) / 2 for i in range(4)) / 4  # noqa: E731
@@ -82,8 +83,7 @@ def test_faithful_map_beats_unfaithful_one():
     m_bad = measure_map(OnePixel(), x, bad, 1, steps=8, insertion_baseline="black")
     assert m_good["deletion_auc"] < 0.1 < 0.8 < m_bad["deletion_auc"]
     assert m_good["insertion_auc"] > 0.8 > 0.2 > m_bad["insertion_auc"]
-    assert set(m_good) == {"total_variation", "gini", "centre_share", "deletion_auc",
-                           "insertion_auc"}
+    assert set(m_good) == {"total_variation", "gini", "centre_share", "deletion_auc", "insertion_auc"}
 
 
 def test_without_model_and_bad_input():

@@ -15,6 +15,7 @@ thing. Known differences, not compared:
   repeats the grey channel, which is the same image and model for both; we record the
   images quantus feeds the model and compare them with ours.
 """
+
 import warnings
 
 import numpy as np
@@ -36,29 +37,46 @@ def explain_func_for(method: str, **options):
     """quantus's explain_func interface, answered by our explanation registry."""
 
     def explain_func(model, inputs, targets, **_):
-        return np.stack([explain(model, torch.as_tensor(x), method=method, target=int(t),
-                                 **options).map.numpy()[None]
-                         for x, t in zip(inputs, targets)])  # (N, 1, H, W)
+        return np.stack(
+            [
+                explain(model, torch.as_tensor(x), method=method, target=int(t), **options).map.numpy()[None]
+                for x, t in zip(inputs, targets)
+            ]
+        )  # (N, 1, H, W)
 
     return explain_func
 
 
-@pytest.mark.parametrize("method, abs_, ours", [("saliency", True, "spearman_abs"),
-                                                ("ig", False, "spearman")])
+@pytest.mark.parametrize(
+    "method, abs_, ours", [("saliency", True, "spearman_abs"), ("ig", False, "spearman")]
+)
 def test_mprt_cascade_matches_quantus(method, abs_, ours):
     model = random_model("tinycnn", seed=4)
     x = random_image(seed=6)
     target = 3
     options = {"n_steps": 8} if method == "ig" else {}
-    res = randomisation_test({"m": model}, x, methods=[method], targets={"m": target},
-                             granularity="layer", seed=0, options={method: options},
-                             similarities=[ours], keep_maps=False)
+    res = randomisation_test(
+        {"m": model},
+        x,
+        methods=[method],
+        targets={"m": target},
+        granularity="layer",
+        seed=0,
+        options={method: options},
+        similarities=[ours],
+        keep_maps=False,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         metric = quantus.MPRT(layer_order="top_down", seed=0, abs=abs_, disable_warnings=True)
-        scores = metric(model=model, x_batch=x[None].numpy(), y_batch=np.array([target]),
-                        a_batch=None, explain_func=explain_func_for(method, **options),
-                        device="cpu")
+        scores = metric(
+            model=model,
+            x_batch=x[None].numpy(),
+            y_batch=np.array([target]),
+            a_batch=None,
+            explain_func=explain_func_for(method, **options),
+            device="cpu",
+        )
     assert list(scores)[1:] == res.steps[1:]  # the same layers in the same order
     theirs = [v[0] for v in scores.values()]
     np.testing.assert_allclose(res.similarity[method]["m"][ours], theirs, atol=TOL)
@@ -92,10 +110,15 @@ def test_road_matches_quantus():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             metric = quantus.ROAD(percentages=percentages, noise=0.0, disable_warnings=True)
-            top1 = metric(model=grey, x_batch=x[None, :1].numpy(), y_batch=np.array([target]),
-                          a_batch=ranked_map[None, None].numpy(), device="cpu")
+            top1 = metric(
+                model=grey,
+                x_batch=x[None, :1].numpy(),
+                y_batch=np.array([target]),
+                a_batch=ranked_map[None, None].numpy(),
+                device="cpu",
+            )
         assert list(top1.values()) == ours[f"{order}_top1"]
-        seen = torch.cat(grey.seen[-len(fractions):])  # (F, 1, H, W): quantus's ROAD images
+        seen = torch.cat(grey.seen[-len(fractions) :])  # (F, 1, H, W): quantus's ROAD images
         mine = road_images(x, heat, order, fractions=fractions, noise=0.0)  # (F, 3, H, W)
         torch.testing.assert_close(seen[:, 0], mine[:, 0], atol=TOL, rtol=0)
         with torch.no_grad():

@@ -1,4 +1,5 @@
 """ROAD: noisy linear imputation and the MoRF / LeRF curves."""
+
 import numpy as np
 import pytest
 import torch
@@ -39,7 +40,8 @@ def test_imputed_pixel_is_the_weighted_mean_of_its_neighbours():
     removed[2, 2] = True
     nb = img[0, 1:4, 1:4]
     expected = (nb[0, 1] + nb[2, 1] + nb[1, 0] + nb[1, 2]) / 6 + (
-        nb[0, 0] + nb[0, 2] + nb[2, 0] + nb[2, 2]) / 12
+        nb[0, 0] + nb[0, 2] + nb[2, 0] + nb[2, 2]
+    ) / 12
     assert linear_imputation(img, removed)[0, 2, 2] == pytest.approx(expected / (4 / 6 + 4 / 12))
     kept = ~removed
     np.testing.assert_array_equal(linear_imputation(img, removed)[0][kept], img[0][kept])
@@ -105,8 +107,9 @@ def test_road_many_leaves_the_models_unchanged():
     models = {"a": random_model("tinycnn", 0), "b": random_model("tinycnn", 1)}
     before = {v: {k: t.clone() for k, t in m.state_dict().items()} for v, m in models.items()}
     x = random_image()
-    curves = road_many(models, x, {v: torch.rand(32, 32) for v in models}, {"a": 1, "b": 2},
-                       fractions=(0.0, 0.2, 0.4))
+    curves = road_many(
+        models, x, {v: torch.rand(32, 32) for v in models}, {"a": 1, "b": 2}, fractions=(0.0, 0.2, 0.4)
+    )
     assert set(curves) == {"a", "b"} and len(curves["a"]["morf"]) == 3
     for v, m in models.items():
         assert all(torch.equal(before[v][k], t) for k, t in m.state_dict().items())

@@ -11,8 +11,13 @@ from .helpers import ARCHS, SIZES, random_image, random_model
 def test_shapes_every_arch_odd_sizes(arch, method):
     model = random_model(arch)
     for h, w in SIZES[arch]:
-        exp = explain(model, random_image(h, w), method=method, target=3,
-                      **({"n_samples": 3} if method == "smoothgrad" else {}))
+        exp = explain(
+            model,
+            random_image(h, w),
+            method=method,
+            target=3,
+            **({"n_samples": 3} if method == "smoothgrad" else {}),
+        )
         assert exp.map.shape == (h, w) and exp.map.dtype == torch.float32
         assert exp.map.device.type == "cpu" and exp.method == method and exp.target == 3
         assert (exp.map >= 0).all() and torch.isfinite(exp.map).all()
@@ -44,8 +49,15 @@ def test_smoothgrad_without_noise_equals_saliency():
     torch.testing.assert_close(sg, sal)
 
 
-@pytest.mark.parametrize("bad", [torch.rand(1, 32, 32), torch.rand(2, 3, 8, 8),
-                                 torch.rand(3, 8, 8) * 3, torch.randint(0, 255, (3, 8, 8))])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        torch.rand(1, 32, 32),
+        torch.rand(2, 3, 8, 8),
+        torch.rand(3, 8, 8) * 3,
+        torch.randint(0, 255, (3, 8, 8)),
+    ],
+)
 def test_bad_inputs_rejected(bad):
     with pytest.raises(ValueError):
         explain(random_model("tinycnn"), bad, method="saliency", target=0)

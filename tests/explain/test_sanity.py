@@ -1,4 +1,5 @@
 """Model parameter randomisation: blocks, copies that never touch the model, similarities."""
+
 import json
 import math
 
@@ -31,7 +32,7 @@ class EdgeMethod(Method):
         grey = x.mean(dim=1, keepdim=True)  # (1, 1, H, W)
         kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], device=x.device).view(1, 1, 3, 3)
         gx, gy = F.conv2d(grey, kx, padding=1), F.conv2d(grey, kx.transpose(2, 3), padding=1)
-        return (gx ** 2 + gy ** 2).sqrt()[0, 0], {}  # (H, W)
+        return (gx**2 + gy**2).sqrt()[0, 0], {}  # (H, W)
 
 
 @pytest.fixture
@@ -40,8 +41,9 @@ def edges(monkeypatch):
     return "edges"
 
 
-RESNET20_BLOCKS = (["net.fc"] + [f"net.layer{s}.{b}" for s in (3, 2, 1) for b in (2, 1, 0)]
-                   + ["net.bn1", "net.conv1"])
+RESNET20_BLOCKS = (
+    ["net.fc"] + [f"net.layer{s}.{b}" for s in (3, 2, 1) for b in (2, 1, 0)] + ["net.bn1", "net.conv1"]
+)
 # TinyCNN's `features` is a Sequential: its layers are its blocks
 TINYCNN_LAYERS = ["net.fc", "net.features.4", "net.features.3", "net.features.1", "net.features.0"]
 
@@ -51,14 +53,21 @@ def test_blocks_run_from_the_logits_down():
     blocks = randomisation_blocks(model, random_image()[None])
     assert [b for b, _ in blocks] == RESNET20_BLOCKS
     # a residual block resets its layers top first, the projection shortcut included
-    assert dict(blocks)["net.layer3.0"] == ["net.layer3.0.shortcut.1", "net.layer3.0.shortcut.0",
-                                            "net.layer3.0.bn2", "net.layer3.0.conv2",
-                                            "net.layer3.0.bn1", "net.layer3.0.conv1"]
-    layers = [b for b, _ in randomisation_blocks(random_model("tinycnn"), random_image()[None],
-                                                 granularity="layer")]
+    assert dict(blocks)["net.layer3.0"] == [
+        "net.layer3.0.shortcut.1",
+        "net.layer3.0.shortcut.0",
+        "net.layer3.0.bn2",
+        "net.layer3.0.conv2",
+        "net.layer3.0.bn1",
+        "net.layer3.0.conv1",
+    ]
+    layers = [
+        b for b, _ in randomisation_blocks(random_model("tinycnn"), random_image()[None], granularity="layer")
+    ]
     assert layers == TINYCNN_LAYERS
-    assert [b for b, _ in randomisation_blocks(random_model("tinycnn"), random_image()[None])
-            ] == TINYCNN_LAYERS
+    assert [
+        b for b, _ in randomisation_blocks(random_model("tinycnn"), random_image()[None])
+    ] == TINYCNN_LAYERS
 
 
 def trained_like(arch: str, seed: int = 0):
@@ -110,10 +119,14 @@ def test_the_cached_model_is_never_touched():
     hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
     for order in ("cascading", "independent"):
         calls = []
-        res = randomisation_test({"m": model}, x, methods=["saliency", "gradcam"],
-                                 targets={"m": 1}, order=order,
-                                 progress=lambda done, total, what, calls=calls:
-                                 calls.append((done, total)))
+        res = randomisation_test(
+            {"m": model},
+            x,
+            methods=["saliency", "gradcam"],
+            targets={"m": 1},
+            order=order,
+            progress=lambda done, total, what, calls=calls: calls.append((done, total)),
+        )
         assert res.steps == [ORIGINAL] + TINYCNN_LAYERS
         assert calls[-1] == (2 * len(res.steps), 2 * len(res.steps)) and len(calls) == calls[-1][0]
     after = model.state_dict()
@@ -123,8 +136,7 @@ def test_the_cached_model_is_never_touched():
     assert sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()) == hooks
     assert not model.training
     # and its maps are what they were
-    assert torch.equal(explain(model, x, method="saliency", target=1).map,
-                       res.maps["saliency"]["m"][0])
+    assert torch.equal(explain(model, x, method="saliency", target=1).map, res.maps["saliency"]["m"][0])
 
 
 def test_similarity_definitions():
@@ -151,8 +163,9 @@ def test_similarity_definitions():
 
 def test_a_method_blind_to_the_model_is_flagged_and_gradients_are_not(edges):
     model = random_model("tinycnn", seed=3)
-    res = randomisation_test({"m": model}, random_image(seed=2), methods=["saliency", edges],
-                             targets={"m": 0}, keep_maps=False)
+    res = randomisation_test(
+        {"m": model}, random_image(seed=2), methods=["saliency", edges], targets={"m": 0}, keep_maps=False
+    )
     assert res.similarity[edges]["m"]["spearman_abs"] == pytest.approx([1.0] * len(res.steps))
     assert flagged(res.final(edges, "m"))
     assert not flagged(res.final("saliency", "m"))
@@ -191,9 +204,12 @@ def test_parameters_no_layer_resets_are_randomised_too():
     model = TokenLike().eval()
     x = random_image(8, 8)[None]
     twin = RandomisedTwin(model, x)
-    assert twin.blocks == [("head", ["head"]), ("blocks.1", ["blocks.1.conv", "blocks.1.gamma"]),
-                           ("blocks.0", ["blocks.0.conv", "blocks.0.gamma"]),
-                           ("(loose parameters)", ["offset"])]
+    assert twin.blocks == [
+        ("head", ["head"]),
+        ("blocks.1", ["blocks.1.conv", "blocks.1.gamma"]),
+        ("blocks.0", ["blocks.0.conv", "blocks.0.gamma"]),
+        ("(loose parameters)", ["offset"]),
+    ]
     *_, (_, last) = twin.steps("cascading")
     trained = dict(model.named_parameters())
     assert all(not torch.equal(p, trained[n]) for n, p in last.named_parameters())
@@ -201,7 +217,11 @@ def test_parameters_no_layer_resets_are_randomised_too():
 
 def test_variants_of_different_architectures_are_refused():
     with pytest.raises(ValueError, match="other blocks"):
-        randomisation_test({"a": random_model("tinycnn"), "b": random_model("resnet20")},
-                           random_image(), methods=["saliency"], targets={"a": 0, "b": 0})
+        randomisation_test(
+            {"a": random_model("tinycnn"), "b": random_model("resnet20")},
+            random_image(),
+            methods=["saliency"],
+            targets={"a": 0, "b": 0},
+        )
     with pytest.raises(ValueError, match="order"):
         next(RandomisedTwin(random_model("tinycnn"), random_image()[None]).steps("bottom_up"))

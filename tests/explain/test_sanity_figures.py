@@ -1,4 +1,5 @@
 """Plotly figures of the sanity checks for one image."""
+
 import pytest
 
 from sc_viz.explain.road import road_many
@@ -12,8 +13,9 @@ from .helpers import random_image, random_model
 def result():
     models = {"standard": random_model("tinycnn", 0), "adv": random_model("tinycnn", 1)}
     x = random_image()
-    res = randomisation_test(models, x, methods=["ig"], targets={"standard": 0, "adv": 1},
-                             options={"ig": {"n_steps": 4}})
+    res = randomisation_test(
+        models, x, methods=["ig"], targets={"standard": 0, "adv": 1}, options={"ig": {"n_steps": 4}}
+    )
     maps = {v: res.maps["ig"][v][0] for v in models}
     return res, road_many(models, x, maps, res.targets, fractions=(0.0, 0.3, 0.6))
 
@@ -29,8 +31,13 @@ def test_cascade_strip_has_a_map_and_a_similarity_per_step(result):
 
 
 def test_cascade_strip_needs_the_maps():
-    res = randomisation_test({"m": random_model("tinycnn")}, random_image(), methods=["saliency"],
-                             targets={"m": 0}, keep_maps=False)
+    res = randomisation_test(
+        {"m": random_model("tinycnn")},
+        random_image(),
+        methods=["saliency"],
+        targets={"m": 0},
+        keep_maps=False,
+    )
     with pytest.raises(ValueError, match="keep_maps"):
         cascade_strip_figure(res, "saliency", "m")
 

@@ -4,6 +4,7 @@ SCVIZ_TEST_STATE_DIR: each rank saves the weights it holds at the end to rank<R>
 SCVIZ_TEST_FAULT=<rank>:<step>:<kill|stop>: that rank SIGKILLs or SIGSTOPs itself at its
 <step>-th training step (a crashed or a hung worker).
 """
+
 import os
 import signal
 import sys
@@ -20,8 +21,10 @@ def main() -> int:
         def checksum_and_dump(model):
             from safetensors.torch import save_file
 
-            save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                      os.path.join(state_dir, f"rank{rank}.safetensors"))
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                os.path.join(state_dir, f"rank{rank}.safetensors"),
+            )
             return original(model)
 
         T.weights_checksum = checksum_and_dump

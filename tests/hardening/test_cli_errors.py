@@ -1,6 +1,7 @@
 """Bad command-line input: exit code 2, one error line, no traceback, nothing written or
 overwritten. Most cases call `sc_viz.cli.main` in-process (an uncaught exception would fail
 the test); two go through a real subprocess to pin down the exit code and stderr."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,23 +12,45 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import make_pack
+
 from sc_viz.cli import main
 from sc_viz.training.trainer import TrainConfig, resume_path, train
 
 REPO = Path(__file__).resolve().parents[2]
-BASE = ["train", "--dataset", "cifar10", "--arch", "tinycnn", "--variant", "standard",
-        "--epochs", "1", "--train-limit", "64", "--batch-size", "32", "--test-limit", "16",
-        "--epoch-eval-limit", "16", "--precision", "fp32", "--no-progress"]
+BASE = [
+    "train",
+    "--dataset",
+    "cifar10",
+    "--arch",
+    "tinycnn",
+    "--variant",
+    "standard",
+    "--epochs",
+    "1",
+    "--train-limit",
+    "64",
+    "--batch-size",
+    "32",
+    "--test-limit",
+    "16",
+    "--epoch-eval-limit",
+    "16",
+    "--precision",
+    "fp32",
+    "--no-progress",
+]
 
 
 def tree(path: Path) -> dict:
     """Every file under path -> sha256 (to prove nothing changed)."""
     if not path.exists():
         return {}
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
 
 
 def one_error(capsys, *words) -> str:
@@ -48,19 +71,24 @@ def run(argv) -> int:
         return e.code
 
 
-@pytest.mark.parametrize("flag,value", [("--dataset", "cifar11"), ("--arch", "resnet9000"),
-                                        ("--variant", "advcc"), ("--optimizer", "lbfgs")])
+@pytest.mark.parametrize(
+    "flag,value",
+    [("--dataset", "cifar11"), ("--arch", "resnet9000"), ("--variant", "advcc"), ("--optimizer", "lbfgs")],
+)
 def test_unknown_choice(tmp_path, capsys, flag, value):
-    argv = [a if a != {"--dataset": "cifar10", "--arch": "tinycnn", "--variant": "standard"}.get(flag)
-            else value for a in BASE] + (["--optimizer", value] if flag == "--optimizer" else [])
+    argv = [
+        a if a != {"--dataset": "cifar10", "--arch": "tinycnn", "--variant": "standard"}.get(flag) else value
+        for a in BASE
+    ] + (["--optimizer", value] if flag == "--optimizer" else [])
     assert run(argv + ["--out", str(tmp_path / "p")]) == 2
     one_error(capsys, value)
     assert not (tmp_path / "p").exists()
 
 
-@pytest.mark.parametrize("argv_extra,word", [(["--epochs", "0"], "epochs"),
-                                             (["--batch-size", "-3"], "batch"),
-                                             (["--levels", "7"], "7")])
+@pytest.mark.parametrize(
+    "argv_extra,word",
+    [(["--epochs", "0"], "epochs"), (["--batch-size", "-3"], "batch"), (["--levels", "7"], "7")],
+)
 def test_bad_values(tmp_path, capsys, argv_extra, word):
     assert run(BASE + argv_extra + ["--out", str(tmp_path / "p")]) == 2
     one_error(capsys, word)
@@ -88,9 +116,11 @@ def test_bad_init_file(tmp_path, capsys, content, data_root):
     f = tmp_path / "init.safetensors"
     sentinel = tmp_path / "PWNED"
     if content == "pickle":
+
         class Evil:
             def __reduce__(self):
                 return (open, (str(sentinel), "w"))
+
         torch.save({"net.fc.weight": Evil()}, f)
     elif content == "empty":
         f.write_bytes(b"")
@@ -143,13 +173,42 @@ def test_existing_variant_needs_resume_or_overwrite(tmp_path, capsys):
 @pytest.fixture
 def half_trained(tmp_path, data_root) -> tuple[Path, list]:
     out = tmp_path / "half"
-    cfg = TrainConfig(arch="tinycnn", variant="standard", epochs=2, train_limit=64, batch_size=32,
-                      test_limit=16, epoch_eval_limit=16, precision="fp32")
+    cfg = TrainConfig(
+        arch="tinycnn",
+        variant="standard",
+        epochs=2,
+        train_limit=64,
+        batch_size=32,
+        test_limit=16,
+        epoch_eval_limit=16,
+        precision="fp32",
+    )
     train(cfg, out, progress=False, log=lambda m: None, stop_after_epochs=1)
     assert resume_path(out, "standard").exists()
-    return out, ["train", "--dataset", "cifar10", "--arch", "tinycnn", "--variant", "standard",
-                 "--epochs", "2", "--train-limit", "64", "--batch-size", "32", "--test-limit", "16",
-                 "--epoch-eval-limit", "16", "--precision", "fp32", "--no-progress", "--out", str(out)]
+    return out, [
+        "train",
+        "--dataset",
+        "cifar10",
+        "--arch",
+        "tinycnn",
+        "--variant",
+        "standard",
+        "--epochs",
+        "2",
+        "--train-limit",
+        "64",
+        "--batch-size",
+        "32",
+        "--test-limit",
+        "16",
+        "--epoch-eval-limit",
+        "16",
+        "--precision",
+        "fp32",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
 
 
 @pytest.mark.parametrize("bad", ["code", "garbage", "not_a_state"])
@@ -187,10 +246,18 @@ def test_subprocess_exit_code_and_stderr(tmp_path):
     """The real process: exit 2, the error on the last stderr line, no traceback."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     other = make_pack(tmp_path / "other", arch="resnet20", variants=("standard",))
-    for argv in (BASE + ["--out", str(other)],
-                 [a if a != "tinycnn" else "nonet" for a in BASE] + ["--out", str(tmp_path / "p")]):
-        proc = subprocess.run([sys.executable, "-m", "sc_viz", *argv], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=300)
+    for argv in (
+        BASE + ["--out", str(other)],
+        [a if a != "tinycnn" else "nonet" for a in BASE] + ["--out", str(tmp_path / "p")],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "sc_viz", *argv],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 2, proc.stderr
         assert "Traceback" not in proc.stderr
         last = proc.stderr.strip().splitlines()[-1]

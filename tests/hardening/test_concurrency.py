@@ -1,19 +1,22 @@
 """Several users at once: explanation grids computed from several threads on one shared
 (cached) set of models equal the same grids computed one after another."""
+
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 import torch
 
 from sc_viz import load_pack
 from sc_viz.explain import METHODS, explain_grid
 
-OPTIONS = {"ig": {"n_steps": 8}, "smoothgrad": {"n_samples": 4, "seed": 0},
-           "lime": {"n_samples": 40, "seed": 0}}
+OPTIONS = {
+    "ig": {"n_steps": 8},
+    "smoothgrad": {"n_samples": 4, "seed": 0},
+    "lime": {"n_samples": 40, "seed": 0},
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +31,20 @@ def images(n: int) -> list[torch.Tensor]:
 
 
 def snapshot(grid) -> dict:
-    return {"targets": dict(grid.targets), "predictions": grid.predictions,
-            "maps": {k: e.map.clone() for k, e in grid.cells.items()}}
+    return {
+        "targets": dict(grid.targets),
+        "predictions": grid.predictions,
+        "maps": {k: e.map.clone() for k, e in grid.cells.items()},
+    }
 
 
 def same(a: dict, b: dict) -> bool:
-    return (a["targets"] == b["targets"] and a["predictions"] == b["predictions"]
-            and a["maps"].keys() == b["maps"].keys()
-            and all(torch.equal(a["maps"][k], b["maps"][k]) for k in a["maps"]))
+    return (
+        a["targets"] == b["targets"]
+        and a["predictions"] == b["predictions"]
+        and a["maps"].keys() == b["maps"].keys()
+        and all(torch.equal(a["maps"][k], b["maps"][k]) for k in a["maps"])
+    )
 
 
 def test_threads_on_shared_models_match_sequential(models):
@@ -60,8 +69,10 @@ def test_threads_on_shared_models_match_sequential(models):
     # nobody left the shared models changed: eval mode, no hooks, same weights
     for v, m in models.items():
         assert not m.training
-        assert all(not mod._forward_hooks and not mod._backward_hooks and not mod._forward_pre_hooks
-                   for mod in m.modules())
+        assert all(
+            not mod._forward_hooks and not mod._backward_hooks and not mod._forward_pre_hooks
+            for mod in m.modules()
+        )
         assert all(torch.equal(weights_before[v][k], t) for k, t in m.state_dict().items())
         assert all(p.grad is None for p in m.parameters())
     # and a grid after the storm is still the sequential one
@@ -100,10 +111,15 @@ def page_jobs(models, x, seed_images):
 
     def attack():  # Robustness page: PGD per variant, then Grad-CAM of clean and attacked
         results = attack_each(models, x, 8 / 255, steps=3, seed=0)
-        maps = {v: [e.map for e in clean_and_adversarial(models[v], x, r.x_adv, "gradcam")]
-                for v, r in results.items()}
-        return {"x_adv": {v: r.x_adv for v, r in results.items()}, "maps": maps,
-                "after": {v: r.after for v, r in results.items()}}
+        maps = {
+            v: [e.map for e in clean_and_adversarial(models[v], x, r.x_adv, "gradcam")]
+            for v, r in results.items()
+        }
+        return {
+            "x_adv": {v: r.x_adv for v, r in results.items()},
+            "maps": maps,
+            "after": {v: r.after for v, r in results.items()},
+        }
 
     def embeddings():  # Embeddings page
         e = embed(models, x, seed_images, level=2, method="pca", seed=0)

@@ -1,6 +1,7 @@
 """2-process `torchrun` (gloo, CPU): only rank 0 writes, the ranks end with identical
 weights (and the manifest says so honestly), and a worker that dies or hangs makes the job
 exit non-zero within a bounded time instead of hanging."""
+
 from __future__ import annotations
 
 import os
@@ -19,17 +20,46 @@ from sc_viz.training.trainer import weights_checksum
 REPO = Path(__file__).resolve().parents[2]
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 WORKER = Path(__file__).with_name("ddp_worker.py")
-ARGS = ["train", "--dataset", "cifar10", "--arch", "tinycnn", "--variant", "standard",
-        "--train-limit", "400", "--epochs", "2", "--batch-size", "25", "--optimizer", "sgd",
-        "--lr", "0.05", "--test-limit", "64", "--epoch-eval-limit", "64", "--precision", "fp32",
-        "--no-progress"]
+ARGS = [
+    "train",
+    "--dataset",
+    "cifar10",
+    "--arch",
+    "tinycnn",
+    "--variant",
+    "standard",
+    "--train-limit",
+    "400",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "25",
+    "--optimizer",
+    "sgd",
+    "--lr",
+    "0.05",
+    "--test-limit",
+    "64",
+    "--epoch-eval-limit",
+    "64",
+    "--precision",
+    "fp32",
+    "--no-progress",
+]
 
 
 def run_bounded(cmd, env, timeout: float) -> subprocess.CompletedProcess:
     """subprocess.run in its own process group; on timeout the whole group is killed (no
     orphaned workers) and the test fails."""
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -46,8 +76,16 @@ def run_bounded(cmd, env, timeout: float) -> subprocess.CompletedProcess:
 
 def torchrun(out: Path, env_extra: dict, timeout: float) -> tuple[subprocess.CompletedProcess, float]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **env_extra}
-    cmd = [str(TORCHRUN), "--standalone", "--nproc_per_node=2", "--monitor-interval=0.5",
-           str(WORKER), *ARGS, "--out", str(out)]
+    cmd = [
+        str(TORCHRUN),
+        "--standalone",
+        "--nproc_per_node=2",
+        "--monitor-interval=0.5",
+        str(WORKER),
+        *ARGS,
+        "--out",
+        str(out),
+    ]
     t0 = time.monotonic()
     proc = run_bounded(cmd, env, timeout)
     return proc, time.monotonic() - t0
@@ -66,7 +104,10 @@ def test_two_ranks_train_identical_weights_and_only_rank0_writes(tmp_path):
     assert sum("final" in r for r in log) == 1
     assert all(r["world_size"] == 2 for r in log if "epoch" in r)
     assert sorted(p.name for p in out.iterdir() if p.name != ".resume") == [
-        "manifest.json", "standard.safetensors", "train_log.jsonl"]
+        "manifest.json",
+        "standard.safetensors",
+        "train_log.jsonl",
+    ]
     assert not list(out.rglob("*.tmp"))
     manifest = packs.read_manifest(out)
     entry = manifest["variants"]["standard"]
@@ -92,8 +133,7 @@ def test_a_dead_rank_ends_the_torchrun_job_non_zero(tmp_path):
     """Rank 1 SIGKILLs itself at its 5th step: torchrun must end non-zero, promptly,
     leaving no complete variant behind."""
     out = tmp_path / "pack"
-    proc, took = torchrun(out, {"SCVIZ_TEST_FAULT": "1:5:kill", "SC_VIZ_DIST_TIMEOUT": "20"},
-                          timeout=300)
+    proc, took = torchrun(out, {"SCVIZ_TEST_FAULT": "1:5:kill", "SC_VIZ_DIST_TIMEOUT": "20"}, timeout=300)
     assert proc.returncode != 0
     assert "test fault kill" in proc.stderr
     if (out / "manifest.json").exists():
@@ -109,14 +149,33 @@ def test_a_hung_rank_makes_the_others_exit_after_the_timeout(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     timeout_s = 8
-    base = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "WORLD_SIZE": "2",
-            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "SC_VIZ_DIST_TIMEOUT": str(timeout_s)}
+    base = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "WORLD_SIZE": "2",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "SC_VIZ_DIST_TIMEOUT": str(timeout_s),
+    }
     cmd = [sys.executable, str(WORKER), *ARGS, "--out", str(tmp_path / "pack")]
-    procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True,
-                              env={**base, "RANK": str(r), "LOCAL_RANK": str(r),
-                                   **({"SCVIZ_TEST_FAULT": "1:5:stop"} if r == 1 else {})})
-             for r in (0, 1)]
+    procs = [
+        subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env={
+                **base,
+                "RANK": str(r),
+                "LOCAL_RANK": str(r),
+                **({"SCVIZ_TEST_FAULT": "1:5:stop"} if r == 1 else {}),
+            },
+        )
+        for r in (0, 1)
+    ]
     try:
         try:
             _, err0 = procs[0].communicate(timeout=300)

@@ -1,5 +1,6 @@
 """Unsafe and broken checkpoint files and manifests: refused with a message naming the
 file, never unpickled, never half-loaded; the pack's other variants still load."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import make_pack
 
 from sc_viz import PackError, load_model_file, load_pack, packs
-
-from conftest import make_pack
 
 
 class Sentinel:
@@ -172,12 +172,27 @@ def test_manifest_missing_field(pack, field):
     assert str(pack / "manifest.json") in str(info.value) and field in str(info.value)
 
 
-@pytest.mark.parametrize("field,value", [
-    ("dataset", 3), ("arch", ["tinycnn"]), ("classes", "airplane"), ("classes", []),
-    ("classes", [1, 2, 3]), ("input_size", "32"), ("input_size", True), ("input_size", 0),
-    ("input_size", -32), ("mean", 0.5), ("mean", ["a", "b", "c"]), ("mean", [0.5, 0.5]),
-    ("std", [0.2, 0.0, 0.2]), ("std", [0.2, None, 0.2]), ("variants", []), ("arch", "nonet"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("dataset", 3),
+        ("arch", ["tinycnn"]),
+        ("classes", "airplane"),
+        ("classes", []),
+        ("classes", [1, 2, 3]),
+        ("input_size", "32"),
+        ("input_size", True),
+        ("input_size", 0),
+        ("input_size", -32),
+        ("mean", 0.5),
+        ("mean", ["a", "b", "c"]),
+        ("mean", [0.5, 0.5]),
+        ("std", [0.2, 0.0, 0.2]),
+        ("std", [0.2, None, 0.2]),
+        ("variants", []),
+        ("arch", "nonet"),
+    ],
+)
 def test_manifest_wrong_types(pack, field, value):
     m = manifest_of(pack)
     m[field] = value

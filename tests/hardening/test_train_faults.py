@@ -1,6 +1,7 @@
 """Training faults: kill -9 then --resume (same weights as an uninterrupted run), a crash
 while writing a checkpoint (previous file intact), NaN/inf loss (clear stop, last good
 checkpoint kept)."""
+
 from __future__ import annotations
 
 import os
@@ -18,19 +19,59 @@ from sc_viz.training import trainer as train_mod
 from sc_viz.training.trainer import TrainConfig, TrainingDiverged, resume_path, train
 
 REPO = Path(__file__).resolve().parents[2]
-CLI = ["--dataset", "cifar10", "--arch", "tinycnn", "--variant", "c", "--epochs", "3",
-       "--train-limit", "1000", "--batch-size", "50", "--optimizer", "sgd", "--lr", "0.05",
-       "--schedule", "cosine", "--test-limit", "64", "--epoch-eval-limit", "64", "--seed", "3",
-       "--precision", "fp32", "--no-progress"]
-TINY = dict(arch="tinycnn", optimizer="sgd", lr=0.05, epochs=2, batch_size=50, train_limit=150,
-            test_limit=32, epoch_eval_limit=32, precision="fp32")
+CLI = [
+    "--dataset",
+    "cifar10",
+    "--arch",
+    "tinycnn",
+    "--variant",
+    "c",
+    "--epochs",
+    "3",
+    "--train-limit",
+    "1000",
+    "--batch-size",
+    "50",
+    "--optimizer",
+    "sgd",
+    "--lr",
+    "0.05",
+    "--schedule",
+    "cosine",
+    "--test-limit",
+    "64",
+    "--epoch-eval-limit",
+    "64",
+    "--seed",
+    "3",
+    "--precision",
+    "fp32",
+    "--no-progress",
+]
+TINY = dict(
+    arch="tinycnn",
+    optimizer="sgd",
+    lr=0.05,
+    epochs=2,
+    batch_size=50,
+    train_limit=150,
+    test_limit=32,
+    epoch_eval_limit=32,
+    precision="fp32",
+)
 
 
 def sc_viz(*args) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "sc_viz", "train", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sc_viz", "train", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def finish(proc: subprocess.Popen, timeout=400) -> tuple[int, str, str]:
@@ -103,13 +144,17 @@ def test_crash_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monke
         class Half:
             def __init__(self, fh):
                 self.fh = fh
+
             def __enter__(self):
                 return self
+
             def __exit__(self, *exc):
                 self.fh.close()
+
             def write(self, data):
                 self.fh.write(data[: len(data) // 2])
                 raise OSError(28, "No space left on device")
+
             def __getattr__(self, name):
                 return getattr(self.fh, name)
 
@@ -178,10 +223,34 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
 
 def test_diverging_cli_run_exits_2_with_one_line(tmp_path):
     out = tmp_path / "pack"
-    args = ["--dataset", "cifar10", "--arch", "tinycnn", "--variant", "standard", "--epochs", "2",
-            "--train-limit", "100", "--batch-size", "50", "--test-limit", "32",
-            "--epoch-eval-limit", "32", "--precision", "fp32", "--no-progress", "--out", str(out),
-            "--optimizer", "sgd", "--lr", "1e30", "--no-augment"]
+    args = [
+        "--dataset",
+        "cifar10",
+        "--arch",
+        "tinycnn",
+        "--variant",
+        "standard",
+        "--epochs",
+        "2",
+        "--train-limit",
+        "100",
+        "--batch-size",
+        "50",
+        "--test-limit",
+        "32",
+        "--epoch-eval-limit",
+        "32",
+        "--precision",
+        "fp32",
+        "--no-progress",
+        "--out",
+        str(out),
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e30",
+        "--no-augment",
+    ]
     rc, stdout, err = finish(sc_viz(*args))
     assert rc == 2, err[-2000:]
     assert "Traceback" not in err

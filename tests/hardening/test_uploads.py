@@ -3,6 +3,7 @@
 Every file is made here with PIL/numpy. Each case either decodes correctly (checked
 against what the picture should look like) or raises ImageError with a one-line message.
 """
+
 from __future__ import annotations
 
 import io
@@ -52,11 +53,17 @@ def noise(h, w, c=3, seed=0) -> np.ndarray:
 
 def png_header_only(w: int, h: int, bit_depth=8, color_type=2) -> bytes:
     """A valid PNG signature + IHDR declaring w x h, a tiny IDAT and IEND: a 'bomb' header."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 # ------------------------------------------------------------------ refused inputs
@@ -120,7 +127,7 @@ def test_decompression_bomb_header_30000_square():
 
 
 def test_bomb_just_over_the_app_limit_below_pils():
-    side = int(MAX_PIXELS ** 0.5) + 10  # > MAX_PIXELS, < PIL's own 89 M pixel warning
+    side = int(MAX_PIXELS**0.5) + 10  # > MAX_PIXELS, < PIL's own 89 M pixel warning
     assert side * side < Image.MAX_IMAGE_PIXELS
     tracemalloc.start()
     try:
@@ -134,8 +141,17 @@ def test_bomb_just_over_the_app_limit_below_pils():
 
 def test_gif_bomb_header():
     # GIF logical screen 65535 x 65535 with a 1x1 frame
-    data = (b"GIF89a" + struct.pack("<HH", 65535, 65535) + b"\x80\x00\x00" + b"\0\0\0\xff\xff\xff"
-            + b"," + struct.pack("<HHHH", 0, 0, 1, 1) + b"\x00" + b"\x02\x02\x44\x01\x00" + b";")
+    data = (
+        b"GIF89a"
+        + struct.pack("<HH", 65535, 65535)
+        + b"\x80\x00\x00"
+        + b"\0\0\0\xff\xff\xff"
+        + b","
+        + struct.pack("<HHHH", 0, 0, 1, 1)
+        + b"\x00"
+        + b"\x02\x02\x44\x01\x00"
+        + b";"
+    )
     refused(data, "pixels")
 
 
@@ -198,7 +214,7 @@ def test_cmyk_jpeg():
     assert Image.open(io.BytesIO(data)).mode == "CMYK"
     shown, _ = ok(data)
     a = np.asarray(shown).astype(int)
-    assert (abs(a[:, :12] - [255, 0, 0]).max(axis=-1) < 40).all()   # left half red
+    assert (abs(a[:, :12] - [255, 0, 0]).max(axis=-1) < 40).all()  # left half red
     assert (abs(a[:, 20:] - [0, 0, 255]).max(axis=-1) < 40).all()  # right half blue
 
 
@@ -225,11 +241,11 @@ def test_rgba_png_composited_on_white():
     a = np.zeros((S, S, 4), np.uint8)
     a[..., 0] = 255  # red ...
     a[:, : S // 2, 3] = 255  # ... opaque on the left
-    a[:, S // 2:, 3] = 0  # fully transparent on the right
+    a[:, S // 2 :, 3] = 0  # fully transparent on the right
     shown, _ = ok(encode(Image.fromarray(a, "RGBA"), "PNG"))
     px = np.asarray(shown).astype(int)
-    assert (px[:, 2: S // 2 - 2] == [255, 0, 0]).all()
-    assert (px[:, S // 2 + 2: -2] == [255, 255, 255]).all()
+    assert (px[:, 2 : S // 2 - 2] == [255, 0, 0]).all()
+    assert (px[:, S // 2 + 2 : -2] == [255, 255, 255]).all()
 
 
 def test_palette_png_with_transparency():
@@ -239,8 +255,8 @@ def test_palette_png_with_transparency():
     data = encode(im, "PNG", transparency=0)
     shown, _ = ok(data)
     px = np.asarray(shown).astype(int)
-    assert (px[:, 2: S // 2 - 2] == [0, 255, 0]).all()
-    assert (px[:, S // 2 + 2: -2] == [255, 255, 255]).all()  # transparent black shows white
+    assert (px[:, 2 : S // 2 - 2] == [0, 255, 0]).all()
+    assert (px[:, S // 2 + 2 : -2] == [255, 255, 255]).all()  # transparent black shows white
 
 
 def test_grey_png_with_trns_transparency():
@@ -248,8 +264,8 @@ def test_grey_png_with_trns_transparency():
     im.paste(128, (0, 0, S // 2, S))
     shown, _ = ok(encode(im, "PNG", transparency=0))
     px = np.asarray(shown).astype(int)
-    assert (px[:, 2: S // 2 - 2] == 128).all()
-    assert (px[:, S // 2 + 2: -2] == 255).all()
+    assert (px[:, 2 : S // 2 - 2] == 128).all()
+    assert (px[:, S // 2 + 2 : -2] == 255).all()
 
 
 def _asymmetric(w=48, h=32) -> np.ndarray:
@@ -257,16 +273,19 @@ def _asymmetric(w=48, h=32) -> np.ndarray:
     a = np.zeros((h, w, 3), np.uint8)
     a[...] = (0, 255, 0)
     a[: h // 2, : w // 2] = (255, 0, 0)
-    a[h // 2:, w // 2:] = (0, 0, 255)
+    a[h // 2 :, w // 2 :] = (0, 0, 255)
     return a
 
 
-@pytest.mark.parametrize("orientation,stored_transpose", [
-    (3, Image.Transpose.ROTATE_180),
-    (6, Image.Transpose.ROTATE_90),   # stored turned 90 deg counter-clockwise
-    (8, Image.Transpose.ROTATE_270),  # stored turned 90 deg clockwise
-    (2, Image.Transpose.FLIP_LEFT_RIGHT),
-])
+@pytest.mark.parametrize(
+    "orientation,stored_transpose",
+    [
+        (3, Image.Transpose.ROTATE_180),
+        (6, Image.Transpose.ROTATE_90),  # stored turned 90 deg counter-clockwise
+        (8, Image.Transpose.ROTATE_270),  # stored turned 90 deg clockwise
+        (2, Image.Transpose.FLIP_LEFT_RIGHT),
+    ],
+)
 def test_exif_rotated_jpeg_shown_upright(orientation, stored_transpose):
     upright = Image.fromarray(_asymmetric(32, 32))  # square: the crop keeps everything
     stored = upright.transpose(stored_transpose)
@@ -279,8 +298,11 @@ def test_exif_rotated_jpeg_shown_upright(orientation, stored_transpose):
     q = S // 4  # compare the middle of each quadrant (away from JPEG edge ringing)
     for ys in (slice(2, q), slice(S - q, S - 2)):
         for xs in (slice(2, q), slice(S - q, S - 2)):
-            assert np.abs(got[ys, xs].mean((0, 1)) - want[ys, xs].mean((0, 1))).max() < 30, \
-                (orientation, ys, xs)
+            assert np.abs(got[ys, xs].mean((0, 1)) - want[ys, xs].mean((0, 1))).max() < 30, (
+                orientation,
+                ys,
+                xs,
+            )
 
 
 def test_exif_rotated_non_square_becomes_portrait():
@@ -347,14 +369,16 @@ def test_concurrent_uploads_do_not_interfere():
 
     datas = [encode(Image.fromarray(noise(50, 40, seed=i)), "PNG") for i in range(8)]
     datas += [png_header_only(30000, 30000), b"", b"GIF89a garbage"]
+
     def run(d):
         try:
             return load_input(d, S)[1]
         except ImageError as err:
             return str(err)
+
     serial = [run(d) for d in datas]
     with ThreadPoolExecutor(8) as pool:
         for _ in range(3):
             par = list(pool.map(run, datas))
             for a, b in zip(serial, par):
-                assert (torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b)
+                assert torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b

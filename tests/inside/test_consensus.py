@@ -1,5 +1,6 @@
 """Saliency consensus: the three agreement numbers against hand computations, and the
 maps of x and x' for a model whose gradient map cannot move."""
+
 import math
 
 import pytest
@@ -70,9 +71,15 @@ def test_a_gradient_map_that_cannot_move_agrees_under_pgd_and_photometric_views(
     models = {"standard": PixelLinear(0).eval(), "adv": PixelLinear(1).eval()}
     x = 0.2 + 0.6 * torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(2))
     attack = PGDConfig(eps=8 / 255, step_size=2 / 255, steps=3, random_start=True)
-    views = perturbed_views(models, x, kinds=[PGD_KIND, "brightness", "hue"], level=3,
-                            attacks={v: attack for v in models}, labels={v: 0 for v in models},
-                            generator=torch.Generator().manual_seed(0))
+    views = perturbed_views(
+        models,
+        x,
+        kinds=[PGD_KIND, "brightness", "hue"],
+        level=3,
+        attacks={v: attack for v in models},
+        labels={v: 0 for v in models},
+        generator=torch.Generator().manual_seed(0),
+    )
     assert not torch.equal(views[PGD_KIND]["standard"], views[PGD_KIND]["adv"])  # own PGD each
     assert views["brightness"]["standard"] is views["brightness"]["adv"]  # one shared image
     assert (views[PGD_KIND]["adv"] - x).abs().max() <= 8 / 255 + 1e-6

@@ -1,5 +1,6 @@
 """The Neurons page's figures: one colour per variant from the registry, the layers on x,
 x and x' maps of a channel on one colour scale."""
+
 import torch
 
 from sc_viz.inside.figures import (
@@ -11,14 +12,20 @@ from sc_viz.inside.figures import (
 from sc_viz.training.variants import variant_colour
 
 LAYERS = ["net.conv1", "net.layer1.0"]
-PER_VARIANT = {"adv": {n: {"mean": 0.1 * i, "top": 0.2 * i} for i, n in enumerate(LAYERS)},
-               "standard": {n: {"mean": 0.3 * i, "top": 0.5 * i} for i, n in enumerate(LAYERS)}}
+PER_VARIANT = {
+    "adv": {n: {"mean": 0.1 * i, "top": 0.2 * i} for i, n in enumerate(LAYERS)},
+    "standard": {n: {"mean": 0.3 * i, "top": 0.5 * i} for i, n in enumerate(LAYERS)},
+}
 
 
 def test_layer_figure_one_colour_per_variant_solid_mean_dashed_top():
     fig = layer_sensitivity_figure(PER_VARIANT, LAYERS)
-    assert [t.name for t in fig.data] == ["standard: mean sensitivity", "standard: top-10% sensitivity",
-                                          "adv: mean sensitivity", "adv: top-10% sensitivity"]
+    assert [t.name for t in fig.data] == [
+        "standard: mean sensitivity",
+        "standard: top-10% sensitivity",
+        "adv: mean sensitivity",
+        "adv: top-10% sensitivity",
+    ]
     assert list(fig.data[0].x) == ["conv1", "layer1.0"]
     assert list(fig.data[3].y) == [0.0, 0.2]
     assert fig.data[2].line.color == variant_colour("adv") != variant_colour("standard")

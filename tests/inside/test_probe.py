@@ -1,5 +1,6 @@
 """Neuron sensitivity at evaluation time: hand-computed values, hooks gone afterwards,
 default layers of the CIFAR and torchvision ResNets."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -126,7 +127,8 @@ def test_one_image_view_agrees_with_the_batched_probe_and_follows_given_channels
     assert view.channel_distances() == pytest.approx([2 * EPS], abs=1e-5)
     # the map difference is the distance, by hand: |2 * (-eps or +eps)| everywhere
     assert (view.maps_clean - view.maps_adversarial).abs() == pytest.approx(
-        torch.full((1, 8, 8), 2 * EPS), abs=1e-5)
+        torch.full((1, 8, 8), 2 * EPS), abs=1e-5
+    )
     followed = probe_image(model, x[1], "conv", one_step(), channels=[0, 1], x_adv=view.x_adv)
     assert followed.channels == [0, 1] and followed.maps_clean.shape == (2, 8, 8)
     assert followed.x_adv.equal(view.x_adv)

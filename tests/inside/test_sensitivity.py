@@ -1,5 +1,6 @@
 """Neuron sensitivity: the per-channel formula on a net small enough to do by hand, the
 layers it hooks, and hooks that never outlive their block."""
+
 import pytest
 import torch
 import torch.nn as nn

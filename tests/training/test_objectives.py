@@ -1,5 +1,6 @@
 """The paper's four variants written as objective terms train exactly as the four-boolean
 step they replaced: same loss, same terms, same parameter gradients, bit for bit."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,8 +12,12 @@ from sc_viz.perturb import random_photometric
 from sc_viz.training.trainer import TrainConfig, training_step
 
 # (adversarial CE, photometric continuity, adversarial continuity): the former registry
-FORMER = {"standard": (False, False, False), "c": (False, True, False),
-          "adv": (True, False, False), "advc": (True, True, True)}
+FORMER = {
+    "standard": (False, False, False),
+    "c": (False, True, False),
+    "adv": (True, False, False),
+    "advc": (True, True, True),
+}
 
 
 def former_step(model, x, y, cfg, g):

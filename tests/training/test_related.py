@@ -1,5 +1,6 @@
 """The related methods' pieces (docs/related_methods.md) on tiny models with answers known
 by hand: SPAT's shared mask and step, SNS's sensitivity term, GSCT's saliency consensus."""
+
 import dataclasses
 
 import pytest
@@ -50,8 +51,10 @@ def test_shared_mask_is_in_unit_interval_and_top_k_takes_the_predicted_classes()
     assert torch.allclose(mask.flatten(1).amax(dim=1), torch.ones(6))
     # the min over more classes can only be lower before renormalising: masks differ
     assert not torch.allclose(shared_pixel_mask(model, x, top_k=2), mask)
-    assert torch.equal(shared_pixel_mask(model, x, top_k=3, batched=True),
-                       shared_pixel_mask(model, x, top_k=3, batched=False))
+    assert torch.equal(
+        shared_pixel_mask(model, x, top_k=3, batched=True),
+        shared_pixel_mask(model, x, top_k=3, batched=False),
+    )
 
 
 def test_spat_perturbation_stays_in_the_ball_and_in_the_image_range():
@@ -106,7 +109,8 @@ def test_saliency_consensus_equals_the_hand_computation_on_a_linear_model():
     x_o = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
     y = torch.randint(0, C, (6,))
     term = OBJECTIVES["saliency_consensus"].compute(
-        gsct_state(model, x, x_o, y, gsct_top_fraction=1.0, gsct_consensus_fraction=1.0))
+        gsct_state(model, x, x_o, y, gsct_top_fraction=1.0, gsct_consensus_fraction=1.0)
+    )
     with torch.no_grad():
         expected = (1 - F.cosine_similarity(hand_saliency(model, x, y), hand_saliency(model, x_o, y))).mean()
     assert term.item() == pytest.approx(expected.item(), rel=1e-9)
@@ -149,8 +153,12 @@ def test_gsct_step_has_its_four_terms_and_a_pseudo_input_view():
     step = objective_step(model, model, x, y, cfg, torch.Generator().manual_seed(0), None)
     assert set(step.terms) == {"clean_ce", "adv_ce", "saliency_consensus", "pseudo_ce"}
     assert 0 <= step.terms["saliency_consensus"] <= 2
-    expected = (step.terms["clean_ce"] + step.terms["adv_ce"] + step.terms["pseudo_ce"]
-                + cfg.gsct_lambda * step.terms["saliency_consensus"])
+    expected = (
+        step.terms["clean_ce"]
+        + step.terms["adv_ce"]
+        + step.terms["pseudo_ce"]
+        + cfg.gsct_lambda * step.terms["saliency_consensus"]
+    )
     assert step.loss.item() == pytest.approx(expected.item(), rel=1e-6)
     assert model.training  # the eval-mode passes give the train mode back
 
@@ -163,8 +171,9 @@ def test_sns_step_adds_the_weighted_sensitivity_and_leaves_no_hook():
     step = objective_step(model, model, x, y, cfg, torch.Generator().manual_seed(0), None)
     assert hooks_left(model) == 0
     assert step.terms["sensitivity"] > 0
-    assert step.loss.item() == pytest.approx((step.terms["adv_ce"] + 0.3 * step.terms["sensitivity"]).item(),
-                                             rel=1e-6)
+    assert step.loss.item() == pytest.approx(
+        (step.terms["adv_ce"] + 0.3 * step.terms["sensitivity"]).item(), rel=1e-6
+    )
     step.loss.backward()
     assert model.net.conv1.weight.grad.abs().sum() > 0
 
@@ -181,8 +190,15 @@ def test_no_hook_is_left_after_a_training_step_that_raises(monkeypatch):
     monkeypatch.setattr(model.net.fc, "forward", fail_in_training)
     cfg = TrainConfig(variant="sns", precision="fp32", attack_steps=1)
     with pytest.raises(RuntimeError, match="boom"):
-        objective_step(model, model, torch.rand(2, 3, 32, 32), torch.tensor([0, 1]), cfg,
-                       torch.Generator().manual_seed(0), None)
+        objective_step(
+            model,
+            model,
+            torch.rand(2, 3, 32, 32),
+            torch.tensor([0, 1]),
+            cfg,
+            torch.Generator().manual_seed(0),
+            None,
+        )
     assert hooks_left(model) == 0
 
 
@@ -204,7 +220,15 @@ def test_related_settings_are_recorded_in_the_config():
     cfg = TrainConfig(variant="spat", spat_gamma=0.3, spat_top_k=4)
     saved = TrainConfig.from_dict(cfg.to_dict())
     assert dataclasses.asdict(saved) == dataclasses.asdict(cfg)
-    assert {"spat_gamma", "spat_top_k", "sns_lambda", "sns_top_fraction", "sns_layers", "gsct_lambda",
-            "gsct_top_fraction", "gsct_consensus_fraction"} <= set(cfg.to_dict())
+    assert {
+        "spat_gamma",
+        "spat_top_k",
+        "sns_lambda",
+        "sns_top_fraction",
+        "sns_layers",
+        "gsct_lambda",
+        "gsct_top_fraction",
+        "gsct_consensus_fraction",
+    } <= set(cfg.to_dict())
     with pytest.raises(ValueError):
         TrainConfig(variant="gsct", gsct_top_fraction=0)

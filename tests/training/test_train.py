@@ -1,5 +1,6 @@
 """The trainer on tiny data: each variant's step lowers its loss; resume is exact; the
 pack it writes satisfies the contract other parts rely on."""
+
 import json
 
 import pytest
@@ -11,9 +12,19 @@ from sc_viz.models import build_model
 from sc_viz.training.trainer import TrainConfig, train, training_step
 from sc_viz.training.variants import VARIANTS
 
-TINY = dict(arch="tinycnn", optimizer="sgd", lr=0.05, epochs=2, batch_size=64, train_limit=256,
-            test_limit=64, epoch_eval_limit=64, epoch_pgd_limit=32, attack_steps=2,
-            precision="fp32")
+TINY = dict(
+    arch="tinycnn",
+    optimizer="sgd",
+    lr=0.05,
+    epochs=2,
+    batch_size=64,
+    train_limit=256,
+    test_limit=64,
+    epoch_eval_limit=64,
+    epoch_pgd_limit=32,
+    attack_steps=2,
+    precision="fp32",
+)
 
 
 @pytest.mark.parametrize("variant", VARIANTS.names())
@@ -39,8 +50,12 @@ def test_a_few_steps_lower_the_variants_loss(variant, cifar_test):
 
 # docs/method.md#variants: what the cross-entropy sees and which pairs the continuity term
 # compares ("photo": x and a random photometric T(x); "adv": x and PGD(x)).
-METHOD_TERMS = {"standard": ("clean", []), "c": ("clean", ["photo"]),
-                "adv": ("adv", []), "advc": ("adv", ["adv", "photo"])}
+METHOD_TERMS = {
+    "standard": ("clean", []),
+    "c": ("clean", ["photo"]),
+    "adv": ("adv", []),
+    "advc": ("adv", ["adv", "photo"]),
+}
 
 
 @pytest.mark.parametrize("variant", METHOD_TERMS)
@@ -91,8 +106,13 @@ def test_pack_contract(trained_pack):
     m = entry["metrics"]
     assert m == json.loads(json.dumps(metrics))
     assert 0 <= m["pgd_acc"] <= 1 and 0 <= m["clean_acc"] <= 1 and m["test_n"] == 64
-    assert m["pgd"] == {"eps": 8 / 255, "step_size": 2 / 255, "steps": 10, "random_start": True,
-                        "norm": "Linf"}
+    assert m["pgd"] == {
+        "eps": 8 / 255,
+        "step_size": 2 / 255,
+        "steps": 10,
+        "random_start": True,
+        "norm": "Linf",
+    }
     assert set(m["ds_level2"]) == {"brightness", "contrast", "saturation", "hue"}
     log = packs.read_jsonl(out / "train_log.jsonl")
     epochs = [r for r in log if "epoch" in r]
