@@ -311,22 +311,10 @@ def fmt(value: float) -> str:
 
 
 # ---------------------------------------------------------------- export
-def figures_page(figures: Mapping[str, object], title: str) -> str:
-    """Plotly figures (heading -> figure) as one self-contained HTML page (plotly.js once)."""
-    parts = [
-        f"<h2>{heading}</h2>" + fig.to_html(full_html=False, include_plotlyjs=(i == 0))
-        for i, (heading, fig) in enumerate(figures.items())
-    ]
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-        f"<body><h1>{title}</h1>{''.join(parts)}</body></html>"
-    )
-
-
 def bundle(figures: Mapping[str, object], rows: Sequence[Mapping], settings: Mapping, title: str) -> bytes:
     """The page's export bundle: the figures (one interactive HTML page), the numbers (CSV)
     and settings.json."""
-    from sc_viz.app.export import bundle_zip, rows_to_csv
+    from sc_viz.app.export import bundle_zip, figures_page, rows_to_csv
 
     return bundle_zip(
         {"figures.html": figures_page(figures, title), "numbers.csv": rows_to_csv(rows)}, dict(settings)

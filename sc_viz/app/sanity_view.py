@@ -191,18 +191,6 @@ def strip_png(
     return buf.getvalue()
 
 
-def figures_page(figures: Mapping[str, object], title: str) -> str:
-    """Plotly figures (heading -> figure) as one self-contained HTML page (plotly.js once)."""
-    parts = [
-        f"<h2>{heading}</h2>" + fig.to_html(full_html=False, include_plotlyjs=(i == 0))
-        for i, (heading, fig) in enumerate(figures.items())
-    ]
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-        f"<body><h1>{title}</h1>{''.join(parts)}</body></html>"
-    )
-
-
 def bundle(
     x: torch.Tensor,
     result: RandomisationResult,
@@ -213,7 +201,7 @@ def bundle(
 ) -> bytes:
     """The page's export bundle (zip): figures.html, sanity.json (`result.summary`),
     road.json, numbers.csv, strips/<method>-<variant>.png, README.txt and settings.json."""
-    from sc_viz.app.export import bundle_zip, rows_to_csv
+    from sc_viz.app.export import bundle_zip, figures_page, rows_to_csv
 
     files: dict[str, Union[bytes, str]] = {
         "README.txt": BUNDLE_README,
