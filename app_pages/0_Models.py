@@ -28,15 +28,31 @@ for path in ctx.packs:
             continue
         m = card.summary.manifest
         st.markdown(f"{m['dataset']} / {m['arch']}, {len(m['classes'])} classes, input {m['input_size']} px")
-        headline = models_view.headline_rows(m)
-        if headline:  # a static table: wraps instead of scrolling sideways
+        imported = models_view.is_imported(m)
+        headline = models_view.headline_rows(m) if not imported else []
+        if imported:
+            st.markdown(f"Imported (`sc-viz import`): {models_view.model_facts_text(m)}")
+            st.table(models_view.import_rows(m))
+            for variant, keys in models_view.key_misfits(m).items():
+                st.warning(
+                    f"{variant}: imported with --non-strict: {len(keys['missing'])} missing keys "
+                    f"keep their random initialisation, {len(keys['unexpected'])} unexpected keys "
+                    "were ignored."
+                )
+                with st.expander(f"{variant}: the keys that did not fit"):
+                    c1, c2 = st.columns(2)
+                    c1.markdown(f"**Missing** ({len(keys['missing'])})")
+                    c1.code("\n".join(keys["missing"]) or "none", language=None)
+                    c2.markdown(f"**Unexpected** ({len(keys['unexpected'])})")
+                    c2.code("\n".join(keys["unexpected"]) or "none", language=None)
+        elif headline:  # a static table: wraps instead of scrolling sideways
             st.table(headline)
             if not ctx.present:
                 st.caption(
                     "PGD accuracy: the pack's evaluation attack (L-inf, budget ε). "
                     "λ: the weight of the continuity term, for the variants that have one."
                 )
-        else:
+        elif not imported:
             st.info("This pack has no variants yet.")
         for error in card.load_errors:
             st.error(error)

@@ -87,11 +87,20 @@ with sidebar.controls(ctx):
         target = o1.selectbox(
             "Target class",
             classes,
-            format_func=lambda i: pack.classes[i],
+            format_func=lambda i: sv.class_label(pack.classes, i),
             key=state.bind("target_class", classes, what="class"),
+            help="Type to search the class names.",
         )
-    ig_steps = o2.slider("IG steps", 8, 128, step=8, key=state.bind("ig_steps"))
-    lime_samples = o3.slider("LIME samples", 100, 2000, step=100, key=state.bind("lime_samples"))
+    ig_steps = o2.slider(
+        "IG steps", 8, 128, step=8, key=state.bind("ig_steps", default=sv.default_ig_steps(pack.input_size))
+    )
+    lime_samples = o3.slider(
+        "LIME samples",
+        100,
+        2000,
+        step=100,
+        key=state.bind("lime_samples", default=sv.default_lime_samples(pack.input_size)),
+    )
     opacity = o4.slider("Overlay opacity", 0.0, 1.0, step=0.05, key=state.bind("opacity"))
     with_measures = o4.toggle(
         "Measures",
@@ -101,6 +110,11 @@ with sidebar.controls(ctx):
 if not variants or not methods:
     st.info("Choose at least one variant and one method.")
     st.stop()
+notes = [sv.defaults_note(pack.input_size) if {"ig", "lime"} & set(methods) else None]
+if "gradcam" in methods:
+    notes.append(sv.gradcam_layer_text(pack.manifest, pack.models[variants[0]]))
+if not ctx.present and any(notes):
+    st.caption(" ".join(n + ("" if n.endswith(".") else ".") for n in notes if n))
 
 settings = sv.page_settings(
     str(pack.path.resolve()),
@@ -182,14 +196,49 @@ d2.download_button(
     on_click="ignore",
     disabled=not rows,
 )
-bundle = export.saliency_bundle(
-    grid_png,
-    grid_html,
-    rows,
-    settings_json,
-    upload=(UPLOAD_NAME, image.pil) if image.index is None else None,
-    readme=sv.BUNDLE_README,
-)
+sanity = None  # the sanity checks of this grid: on a click, or as computed on the Sanity page
+asked = st.session_state.setdefault(export.SANITY_ASKED, set())
+request = export.sanity_request(pk, image.key, variants, methods, state.value)
+if request not in asked:
+    d3.button(
+        "Add sanity checks to the bundle",
+        key="saliency-sanity",
+        icon=":material/fact_check:",
+        on_click=asked.add,
+        args=(request,),
+        help=export.SANITY_HELP,
+    )
+else:
+    sanity_bar = st.progress(0.0, text="Sanity checks...")
+    try:
+        sanity = export.grid_sanity(
+            {v: models[v] for v in variants},
+            pk,
+            image,
+            methods,
+            state.value,
+            progress=lambda done, text: sanity_bar.progress(done, text=text),
+            title=lambda m: sv.method_legend(m).title,
+        )
+    except (ValueError, RuntimeError) as err:  # e.g. a method that cannot handle this model
+        st.warning(f"Sanity checks left out: {str(err).splitlines()[0][:150]}")
+    sanity_bar.empty()
+    if sanity:
+        d3.caption("The bundle carries the sanity checks (sanity/).")
+
+
+def bundle() -> bytes:  # drawn on a click only (the sanity files inline plotly.js)
+    return export.saliency_bundle(
+        grid_png,
+        grid_html,
+        rows,
+        settings_json,
+        upload=(UPLOAD_NAME, image.pil) if image.index is None else None,
+        readme=sv.BUNDLE_README,
+        sanity=sanity.files() if sanity else None,
+    )
+
+
 d3.download_button(
     "Export bundle (zip)",
     bundle,

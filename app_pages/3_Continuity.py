@@ -43,19 +43,25 @@ rows = single_image.ds_rows(table)
 report = loaders.get_stored_report(pack)
 test_table = report_view.continuity_means(report, variants)
 if test_table:
+    ds_ci = report_view.continuity_intervals(report, variants)
     fig = ds_lines(
-        test_table, f"Test-set mean, {report.sample_label('continuity')} (stored report, paper Fig. 4)"
+        test_table,
+        f"Test-set mean, {report.sample_label('continuity')} (stored report, paper Fig. 4)"
+        + (", 95% intervals" if ds_ci else ""),
+        intervals=ds_ci,
     )
     st.plotly_chart(style.scale_fonts(fig, ctx.present), key="ds-test")
     rows += single_image.ds_rows(test_table, source="test-set mean")
     rates = report_view.continuity_means(report, variants, key="violation_rate")
     if rates:
+        rate_ci = report_view.continuity_intervals(report, variants, key="violation_rate")
         fig = ds_lines(
             rates,
             "Continuity violations: share of same-class test images "
-            "closer than the perturbed copy (paper Fig. 1)",
+            "closer than the perturbed copy (paper Fig. 1)" + (", 95% intervals" if rate_ci else ""),
             y_title="violation rate",
             percent=True,
+            intervals=rate_ci,
         )
         st.plotly_chart(style.scale_fonts(fig, ctx.present), key="violations-test")
 if report.message and not ctx.present:

@@ -1,10 +1,11 @@
 """Robustness: the chosen image under PGD for each variant: adversarial image, the
 perturbation (amplified), prediction before/after, and saliency of clean vs adversarial;
-below, the test-set clean and PGD accuracy from the pack's stored report (Table 2)."""
+optionally SPAT's shared-pixel mask and perturbation beside PGD's; below, the test-set
+clean and PGD accuracy from the pack's stored report (Table 2), with 95% intervals."""
 
 import streamlit as st
 
-from sc_viz.app import export, loaders, report_view, sidebar, single_image, state
+from sc_viz.app import export, loaders, report_view, robustness_view, sidebar, single_image, spat_view, state
 from sc_viz.app import saliency_view as sv
 from sc_viz.app.views import EPS_CHOICES
 from sc_viz.explain import METHODS
@@ -15,6 +16,50 @@ def attack(pack_key: str, image_key: str, variants: tuple, eps255: float, steps:
     return single_image.attack_each(
         {v: _models[v] for v in variants}, _x, eps255 / 255, steps=steps, label=label
     )
+
+
+@st.cache_data(max_entries=32, show_spinner="Running SPAT's shared-pixel PGD...")
+def spat_attack(pack_key: str, image_key: str, variants: tuple, eps255: float, steps: int, _models, _x, _pgd):
+    return spat_view.spat_each({v: _models[v] for v in variants}, _x, _pgd, eps255 / 255, steps=steps)
+
+
+def spat_section(pack, image, variants, results, eps255: float, steps: int, px: int) -> None:
+    """Per variant: SPAT's shared mask, its perturbation and PGD's, and where each falls."""
+    st.subheader("SPAT's shared-pixel attack beside PGD (our reading)")
+    spat = spat_attack(
+        loaders.pack_key(pack),
+        image.key,
+        tuple(variants),
+        float(eps255),
+        steps,
+        pack.models,
+        image.x,
+        results,
+    )
+    st.caption(
+        "SPAT scales each PGD step by gamma + (1 - gamma) M, M the mask of pixels shared "
+        "among the top-10 classes (white = shared), gamma 0.1, same budget and start as PGD. "
+        "'On shared pixels': the share of the perturbation's mass on the mask's top fifth "
+        "(20% if it fell evenly). The method is the project's reading of the SPAT abstract "
+        "(docs/related_methods.md)."
+    )
+    heads = ["shared mask M", "SPAT perturbation", "PGD perturbation", "result"]
+    for col, h in zip(st.columns([1, 1, 1, 1.4]), heads):
+        col.markdown(f"**{h}**")
+    up = max(1, px // pack.input_size)
+    for v in variants:
+        r = spat[v]
+        cols = st.columns([1, 1, 1, 1.4])
+        cols[0].image(export.png_bytes(r.mask.expand(-1, 3, -1, -1), upscale=up), width=px)
+        cols[1].image(export.png_bytes(single_image.amplify(r.delta, eps255 / 255), upscale=up), width=px)
+        cols[2].image(
+            export.png_bytes(single_image.amplify(results[v].delta, eps255 / 255), upscale=up), width=px
+        )
+        a, pa = r.after[0]
+        cols[3].markdown(
+            f"### {v}\nafter SPAT: **{pack.classes[a]}** {pa:.0%}  \n"
+            f"on shared pixels: SPAT {r.spat_share:.0%}, PGD {r.pgd_share:.0%}"
+        )
 
 
 @st.cache_data(max_entries=64, show_spinner="Explaining...")
@@ -32,6 +77,11 @@ def test_set_table(pack, variants, present: bool) -> None:
             st.table(table)
         else:
             st.dataframe(table, hide_index=True, key="table2")
+        intervals = report_view.robustness_intervals(report, variants)
+        result = report.suite("robustness") or {}
+        if intervals:
+            points = {v: {"clean": result[v]["clean_acc"], "pgd": result[v]["pgd_acc"]} for v in intervals}
+            st.plotly_chart(robustness_view.accuracy_figure(points, intervals), key="table2_chart")
         if not present:
             st.caption(report_view.robustness_caption(report))
     if report.message and not present:
@@ -53,6 +103,11 @@ method = c3.selectbox(
     format_func=lambda m: "none" if m == "none" else sv.method_legend(m).title,
     key=state.bind("adv_method", adv_methods, what="method"),
     help="Map of each image for the class the model predicts on it.",
+)
+show_spat = st.toggle(
+    "Show SPAT's shared-pixel attack beside PGD",
+    key=state.bind("spat"),
+    help="Where SPAT's perturbation falls compared with plain PGD's (the point of the method).",
 )
 if not variants:
     st.info("Choose at least one variant.")
@@ -109,6 +164,8 @@ for v in variants:
             st.error("prediction changed")
         else:
             st.success("prediction kept")
+if show_spat:
+    spat_section(pack, image, variants, results, eps255, steps, px)
 test_set_table(pack, variants, ctx.present)
 st.download_button(
     "Download numbers (CSV)", export.rows_to_csv(rows), "robustness.csv", "text/csv", on_click="ignore"

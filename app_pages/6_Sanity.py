@@ -3,8 +3,6 @@ through the model-parameter randomisation cascade with its similarity to the tra
 model's map (a flag where it barely changes), and the ROAD curves per variant; computed on
 demand, one (variant, method) unit at a time, cached."""
 
-import json
-
 import streamlit as st
 
 from sc_viz.app import loaders, sidebar, state, style
@@ -14,25 +12,6 @@ from sc_viz.app.views import GALLERY
 from sc_viz.explain import METHODS
 from sc_viz.explain.grid import ordered_methods
 from sc_viz.explain.sanity import SIMILARITIES, SIMILARITY_TITLES
-from sc_viz.sanity_figures import cascade_strip_figure, road_figure, similarity_figure
-
-ASKED = "_sc_sanity_asked"  # the requests computed in this session: shown again without a click
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def check_for(
-    pack_key: str,
-    image_key: str,
-    variant: str,
-    method: str,
-    target: int,
-    order: str,
-    options_json: str,
-    _model,
-    _x,
-):
-    return san.check_one(_model, variant, _x, method, target, order=order, options=json.loads(options_json))
-
 
 ctx = sidebar.context()
 pack = sidebar.require_pack(ctx)
@@ -114,10 +93,10 @@ if any(m in san.SLOW_METHODS for m in methods):
     )
 
 key = loaders.pack_key(pack)
-targets = san.targets_of({v: pack.models[v] for v in variants}, image.x, mode, image.label)
-options = {m: json.dumps(san.method_options(m, ig_steps, lime_samples), sort_keys=True) for m in methods}
-request = (key, image.key, tuple(variants), tuple(methods), order, mode, tuple(options.values()))
-asked = st.session_state.setdefault(ASKED, set())
+request = san.request_key(
+    key, image.key, variants, methods, order=order, mode=mode, ig_steps=ig_steps, lime_samples=lime_samples
+)
+asked = st.session_state.setdefault(san.ASKED, set())
 st.button(
     "Compute",
     key="sanity-compute",
@@ -136,18 +115,22 @@ if request not in asked:
     st.stop()
 
 bar = st.progress(0.0, text="Sanity checks...")
-units = [(m, v) for m in methods for v in variants]
-parts, curves = [], {m: {} for m in methods}
-for i, (m, v) in enumerate(units):
-    bar.progress(
-        i / len(units),
-        text=f"{sv.method_legend(m).title} on {v} ({i + 1}/{len(units)}): randomisation cascade and ROAD",
-    )
-    result, road = check_for(key, image.key, v, m, targets[v], order, options[m], pack.models[v], image.x)
-    parts.append(result)
-    curves[m][v] = road
+checks = san.compute_checks(
+    {v: pack.models[v] for v in variants},
+    key,
+    image.key,
+    image.x,
+    image.label,
+    methods,
+    order=order,
+    mode=mode,
+    ig_steps=ig_steps,
+    lime_samples=lime_samples,
+    progress=lambda done, text: bar.progress(done, text=text),
+    title=lambda m: sv.method_legend(m).title,
+)
 bar.empty()
-res = san.merge(parts)
+res, curves = checks.result, checks.curves
 
 flags = {m: san.flagged_variants(res, m, threshold) for m in methods}
 for m in methods:
@@ -161,18 +144,16 @@ if order == "cascading" and not any(flags.values()):
 rows = san.summary_rows(res, curves, threshold)
 st.dataframe(rows, hide_index=True, key="sanity-summary")
 
+per_method = san.figures(res, curves, measure, title=lambda m: sv.method_legend(m).title)
 figures = {}
 for m in methods:
-    title = sv.method_legend(m).title
-    st.subheader(title + (" (flagged)" if flags[m] else ""))
-    for v in variants:
-        fig = cascade_strip_figure(res, m, v, measure)
-        figures[f"{title}, {v}: maps through the randomisation"] = fig
+    st.subheader(sv.method_legend(m).title + (" (flagged)" if flags[m] else ""))
+    *strips, similarity, road = per_method[m].values()
+    for v, fig in zip(variants, strips):
         st.plotly_chart(style.scale_fonts(fig, ctx.present), key=f"strip-{m}-{v}")
-    figures[f"{title}: similarity"] = fig = similarity_figure(res, m)
-    st.plotly_chart(style.scale_fonts(fig, ctx.present), key=f"similarity-{m}")
-    figures[f"{title}: ROAD"] = fig = road_figure(curves[m], title)
-    st.columns([3, 2])[0].plotly_chart(style.scale_fonts(fig, ctx.present), key=f"road-{m}")
+    st.plotly_chart(style.scale_fonts(similarity, ctx.present), key=f"similarity-{m}")
+    st.columns([3, 2])[0].plotly_chart(style.scale_fonts(road, ctx.present), key=f"road-{m}")
+    figures.update(per_method[m])
 if not ctx.present:
     st.caption(
         "Strips: each map on its own colour scale, titled with the block re-initialised at that "
@@ -187,12 +168,12 @@ settings = {
     "image": image.key,
     "variants": variants,
     "methods": methods,
-    "targets": targets,
+    "targets": checks.targets,
     "target_mode": mode,
     "order": order,
     "similarity_shown": measure,
     "flag_threshold": threshold,
-    "method_options": {m: json.loads(o) for m, o in options.items()},
+    "method_options": checks.options,
     "source": image.caption if state.value("img_source") == GALLERY else "upload",
 }
 st.download_button(

@@ -1,11 +1,15 @@
 """Wall time of the sanity checks (issue 16's speed targets): the whole `sanity` suite on
 the demo pack over N test images (target: 100 images within 10 minutes on the project's
 CPU), and the per-image view the app computes on demand (target: within 10 s at 32 px):
-the cascading randomisation of each method with its maps, plus the ROAD curves of every
-variant. Prints per-part times; a benchmark, not a test.
+every (method, variant) unit of the Sanity page (`sanity_view.check_one`: the cascading
+randomisation of the method with its maps, plus the ROAD curves of the trained map), for
+the page's default variants (`--variants`, default: the paper's four) and for all of the
+pack's, once warm (imports done, one image viewed before). Prints per-part times; a
+benchmark, not a test.
 
     .venv/bin/python benchmarks/sanity.py [--pack checkpoints/cifar10-resnet20]
-        [--images 100] [--methods saliency gradcam ig] [--threads 2] [--skip-suite]
+        [--images 100] [--methods saliency gradcam ig] [--variants standard c adv advc]
+        [--threads 2] [--skip-suite]
 """
 
 from __future__ import annotations
@@ -20,22 +24,29 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 
 
-def image_view(pack, x, methods: list[str], options: dict) -> dict[str, float]:
-    """What the app's sanity view computes for one image, timed per part."""
-    from sc_viz.evaluate.saliency import predicted
-    from sc_viz.explain.road import road_many
-    from sc_viz.explain.sanity import randomisation_test
+def image_view(pack, x, variants: list[str], methods: list[str], ig_steps: int) -> dict[str, tuple]:
+    """What the Sanity page computes for one image (every unit a cache miss), timed per
+    method over the variants."""
+    from sc_viz.app import sanity_view as san
 
+    models = {v: pack.models[v] for v in variants}
+    targets = san.targets_of(models, x, san.TARGET_PREDICTED, None)
     times = {}
-    targets = predicted(pack.models, x)
-    start = Clock()
-    res = randomisation_test(pack.models, x, methods=methods, targets=targets, options=options)
-    times["cascade (all methods, all variants, maps kept)"] = start.elapsed()
-    start = Clock()
     for m in methods:
-        road_many(pack.models, x, {v: res.maps[m][v][0] for v in pack.models}, targets)
-    times["ROAD (all methods, all variants)"] = start.elapsed()
+        start = Clock()
+        for v in variants:
+            san.check_one(models[v], v, x, m, targets[v], options=san.method_options(m, ig_steps, 100))
+        times[m] = start.elapsed()
     return times
+
+
+def default_variants(pack) -> list[str]:
+    """The Sanity page's default selection (sidebar.variant_picker): the paper's four when
+    the pack has them, else all."""
+    from sc_viz.training.variants import VARIANTS
+
+    paper = [v for v in pack.models if v in VARIANTS and VARIANTS[v].group == "paper"]
+    return paper or list(pack.models)
 
 
 class Clock:
@@ -57,7 +68,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pack", default=str(REPO / "checkpoints" / "cifar10-resnet20"))
     p.add_argument("--images", type=int, default=100, help="suite: test images (default 100)")
-    p.add_argument("--methods", nargs="+", help="default: the suite's (saliency gradcam ig)")
+    p.add_argument("--methods", nargs="+", help="default: the page's and the suite's (saliency gradcam ig)")
+    p.add_argument("--variants", nargs="+", help="per-image view: default the page's (the paper's four)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip-suite", action="store_true", help="time the per-image view only")
@@ -65,32 +77,40 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    from sc_viz.app.sanity_view import DEFAULT_IG_STEPS
     from sc_viz.data import data_root, load_split
     from sc_viz.evaluate.common import EvalContext
-    from sc_viz.evaluate.sanity import DEFAULT_METHODS, _options, run
+    from sc_viz.evaluate.sanity import DEFAULT_METHODS, run
     from sc_viz.packs import load_pack
 
     pack = load_pack(args.pack, device=args.device)
     test = load_split(pack.dataset, "test", data_root(), pack.input_size)
     methods = args.methods or DEFAULT_METHODS
+    variants = args.variants or default_variants(pack)
+    unknown = set(variants) - set(pack.models)
+    if unknown:
+        p.error(f"--variants: {sorted(unknown)} not in the pack ({list(pack.models)})")
     ctx = EvalContext(pack, test, progress=False, options={"sanity_limit": args.images, "methods": methods})
     print(
         f"pack {args.pack} ({len(pack.models)} variants, {pack.arch}, {pack.input_size} px), "
         f"device {args.device}, torch threads {torch.get_num_threads()}, "
-        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; methods {methods}"
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; methods {methods}",
+        flush=True,
     )
 
+    start = Clock()
+    image_view(pack, test.get(1)[None].to(pack.device), list(pack.models), methods, DEFAULT_IG_STEPS)
+    print(f"first view (imports, every variant's randomised copy): {fmt(start.elapsed())}", flush=True)
     x = test.get(0)[None].to(pack.device)  # (1, 3, H, W)
-    options = {m: _options(ctx, m) for m in methods}
-    image_view(pack, x, methods[:1], options)  # warm-up: imports, first passes
-    times = image_view(pack, x, methods, options)
-    for part, t in times.items():
-        print(f"per-image view: {part}: {fmt(t)}")
-    total = tuple(sum(t[i] for t in times.values()) for i in (0, 1))
-    print(f"per-image view total: {fmt(total)} (target <= 10 s)", flush=True)
-    for m in methods:
-        t = image_view(pack, x, [m], options).values()
-        print(f"  {m} alone: {fmt(tuple(sum(p[i] for p in t) for i in (0, 1)))}", flush=True)
+    selections = {f"{len(variants)} variants ({' '.join(variants)})": variants}
+    if set(variants) != set(pack.models):
+        selections[f"all {len(pack.models)} variants"] = list(pack.models)
+    for name, chosen in selections.items():
+        times = image_view(pack, x, chosen, methods, DEFAULT_IG_STEPS)
+        total = tuple(sum(t[i] for t in times.values()) for i in (0, 1))
+        print(f"per-image view, {name}: {fmt(total)} (target <= 10 s)", flush=True)
+        for m, t in times.items():
+            print(f"  {m}: {fmt(t)}", flush=True)
 
     if not args.skip_suite:
         start = Clock()

@@ -230,7 +230,16 @@ def _load_cifar(name: str, tv_class: str):
 
 
 # ---------------------------------------------------------------- Fashion-MNIST
+FASHION_ENV = "SC_VIZ_FASHION_MNIST"  # a folder holding the four idx .gz files
 FASHION_DIRS = ("fashion-mnist", "/usr/share/datasets/fashion-mnist")
+
+
+def fashion_dirs(root: Path) -> list[Path]:
+    """Where Fashion-MNIST is looked for, in order: $SC_VIZ_FASHION_MNIST, <root>/fashion-mnist,
+    the Debian package's /usr/share/datasets/fashion-mnist."""
+    env = os.environ.get(FASHION_ENV)
+    found = [root / d for d in FASHION_DIRS]  # an absolute entry ignores root
+    return ([Path(env).expanduser()] if env else []) + found
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -241,27 +250,42 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
+def _fashion_grey(path: Path, size: int) -> torch.Tensor:
+    """The idx file's grey images at `size` px, uint8 (N, size, size); a resized copy is
+    cached on disk like the image folders' arrays (resizing 60,000 images takes seconds)."""
+    if size == 28:
+        return torch.from_numpy(_read_idx(path).copy())
+    stat = path.stat()
+    stamp = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{size}"
+    key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
+    cache = cache_dir() / "arrays" / f"{path.name.split('-')[0]}-fashion-{size}-{key}.npy"
+    if cache.exists():
+        try:
+            return torch.from_numpy(np.load(cache))
+        except Exception:  # a half-written cache is simply rebuilt
+            pass
+    x = torch.from_numpy(_read_idx(path).copy())[:, None].float()  # (N, 1, 28, 28)
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+    x = x.round().clamp(0, 255).byte()[:, 0]  # (N, size, size)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".tmp{os.getpid()}.npy")
+    np.save(tmp, x.numpy())
+    os.replace(tmp, cache)
+    return x
+
+
 def _load_fashion(root: Path, split: str, size: int) -> Split:
     prefix = "train" if split == "train" else "t10k"
-    for d in FASHION_DIRS:
-        folder = root / d  # an absolute entry ignores root
+    folders = fashion_dirs(root)
+    for folder in folders:
         img, lab = folder / f"{prefix}-images-idx3-ubyte.gz", folder / f"{prefix}-labels-idx1-ubyte.gz"
         if img.exists() and lab.exists():
-            x = torch.from_numpy(_read_idx(img).copy())  # (N, 28, 28)
-            x = x[:, None].expand(-1, 3, -1, -1).contiguous()  # grey -> RGB (N, 3, 28, 28)
-            if size != x.shape[-1]:
-                x = (
-                    torch.nn.functional.interpolate(
-                        x.float(), size=(size, size), mode="bilinear", antialias=True
-                    )
-                    .round()
-                    .clamp(0, 255)
-                    .byte()
-                )
+            x = _fashion_grey(img, size)  # (N, size, size)
+            x = x[:, None].expand(-1, 3, -1, -1).contiguous()  # grey -> RGB (N, 3, size, size)
             return Split(torch.from_numpy(_read_idx(lab).astype(np.int64)), FASHION_CLASSES, images=x)
     raise DataNotFound(
-        f"Fashion-MNIST not found: looked in {root / FASHION_DIRS[0]} and {FASHION_DIRS[1]} "
-        "(install it with `apt-get install -y dataset-fashion-mnist`)"
+        f"Fashion-MNIST not found: looked in {', '.join(str(f) for f in folders)} "
+        f"(install it with `apt-get install -y dataset-fashion-mnist`, or set ${FASHION_ENV})"
     )
 
 
@@ -297,6 +321,37 @@ DATASETS.add(
         (0.2860,) * 3,
         (0.3530,) * 3,
         "Fashion-MNIST from the idx files (Debian package)",
+    ),
+)
+
+
+# ---------------------------------------------------------------- low-resolution CIFAR-10
+# A transfer target (sc-viz transfer) made from data already here: CIFAR-10 drawn at
+# LOWRES_SIZE px (area-averaged) and scaled back up (bilinear) to the input size, so the
+# source models' input size fits, the labels stay CIFAR-10's and the fine detail is gone.
+LOWRES_SIZE = 16
+
+
+def _load_cifar10_lowres(root: Path, split: str, size: int) -> Split:
+    full = _load_cifar("cifar10", "CIFAR10")(root, split, 32)
+    chunks = []
+    for start in range(0, len(full), 5000):  # bounded float memory on the 50,000 training images
+        x = full.images[start : start + 5000].float()  # (B, 3, 32, 32)
+        x = torch.nn.functional.interpolate(x, size=(LOWRES_SIZE,) * 2, mode="area")
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        chunks.append(x.round().clamp(0, 255).byte())
+    return Split(full.labels, full.classes, images=torch.cat(chunks), paths=full.paths)
+
+
+DATASETS.add(
+    "cifar10-lowres",
+    DatasetSpec(
+        _load_cifar10_lowres,
+        10,
+        32,
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        f"CIFAR-10 at {LOWRES_SIZE} px, scaled back up (a transfer target made from CIFAR-10)",
     ),
 )
 DATASETS.add(

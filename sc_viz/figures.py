@@ -839,16 +839,30 @@ def ds_lines(
     title: str = "",
     y_title: str = "DS = ||f(x) - f(T(x))||",
     percent: bool = False,
+    intervals: Optional[Mapping[str, Mapping[str, Mapping]]] = None,
 ) -> go.Figure:
     """One panel per perturbation: DS (y) against level (x), one line per variant.
 
-    `table` is {variant: {perturbation: {level: DS}}}; levels may be int or str keys (JSON)."""
+    `table` is {variant: {perturbation: {level: DS}}}; levels may be int or str keys (JSON).
+    `intervals`, the same shape with [low, high] per level (test-sample 95% intervals),
+    draws error bars where given."""
     names = [p for p in LEVELS if any(p in per for per in table.values())]
     fig = make_subplots(rows=1, cols=max(len(names), 1), subplot_titles=names, shared_yaxes=True)
     for col, name in enumerate(names, start=1):
         for variant, per in table.items():
             levels = per.get(name, {})
             xs = sorted(levels, key=int)
+            bounds = ((intervals or {}).get(variant) or {}).get(name) or {}
+            error_y = None
+            if bounds:
+                cis = [bounds.get(x) for x in xs]
+                error_y = {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [ci[1] - levels[x] if ci else None for x, ci in zip(xs, cis)],
+                    "arrayminus": [levels[x] - ci[0] if ci else None for x, ci in zip(xs, cis)],
+                    "thickness": 1,
+                }
             fig.add_trace(
                 go.Scatter(
                     x=[int(x) for x in xs],
@@ -858,6 +872,7 @@ def ds_lines(
                     legendgroup=variant,
                     showlegend=(col == 1),
                     line={"color": variant_colour(variant)},
+                    error_y=error_y,
                 ),
                 row=1,
                 col=col,

@@ -121,9 +121,42 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # L, 1, CMYK, YCbCr, RGB
 
 
-def load_input(data: bytes, input_size: int) -> tuple[Image.Image, torch.Tensor]:
-    """Bytes -> (the cropped image the user sees, model input (1, 3, S, S))."""
-    im = load_image(data)
-    shown = center_resize(im, input_size)
-    x = torch.from_numpy(np.asarray(shown, dtype=np.uint8).copy()).permute(2, 0, 1)[None].float() / 255.0
-    return shown, x  # x: (1, 3, S, S) in [0, 1], exactly the pixels shown
+# The interpolation names of torchvision / timm transforms (a manifest's `preprocessing`).
+INTERPOLATIONS = {
+    "nearest": Image.NEAREST,
+    "bilinear": Image.BILINEAR,
+    "bicubic": Image.BICUBIC,
+    "lanczos": Image.LANCZOS,
+    "box": Image.BOX,
+    "hamming": Image.HAMMING,
+}
+
+
+def fit_to_input(im: Image.Image, input_size: int, preprocessing=None) -> Image.Image:
+    """An image -> the input_size x input_size image the model sees. With a pack's
+    `preprocessing` (an imported architecture's own transforms: the short side resized to
+    `resize` with `interpolation`, then the centre `input_size` cropped) that rule; else
+    data.center_resize, the rule of our packs' test images.
+
+    As in center_resize, the crop box is taken in source coordinates and resized once."""
+    try:
+        resize = max(int(preprocessing["resize"]), input_size)
+        filt = INTERPOLATIONS.get(str(preprocessing.get("interpolation", "bilinear")), Image.BILINEAR)
+    except (KeyError, TypeError, ValueError):  # no (or an unusable) rule: our own
+        return center_resize(im, input_size)
+    w, h = im.size
+    side = min(w, h) * input_size / resize  # the crop's side in source pixels
+    left, top = (w - side) / 2, (h - side) / 2
+    return im.resize((input_size, input_size), filt, box=(left, top, left + side, top + side))
+
+
+def to_input(im: Image.Image) -> torch.Tensor:
+    """An RGB image -> model input (1, 3, H, W) in [0, 1], exactly its pixels."""
+    return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)[None].float() / 255.0
+
+
+def load_input(data: bytes, input_size: int, preprocessing=None) -> tuple[Image.Image, torch.Tensor]:
+    """Bytes -> (the cropped image the user sees, model input (1, 3, S, S)); `preprocessing`:
+    the pack's manifest field (fit_to_input)."""
+    shown = fit_to_input(load_image(data), input_size, preprocessing)
+    return shown, to_input(shown)  # x: (1, 3, S, S) in [0, 1], exactly the pixels shown

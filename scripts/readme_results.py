@@ -86,45 +86,17 @@ def eval_time(report: dict) -> str:
 
 
 def experiments_block(report_dir: str) -> list[str]:
-    """The training experiments' results (scripts/run_experiments.sh), when present."""
+    """The training experiments' results (scripts/run_experiments*.sh), when present: one
+    paragraph per result file (`sc_viz.experiments.summary`; seeded and older files alike)."""
+    from sc_viz.evaluate.report import EXPERIMENTS
+    from sc_viz.experiments.summary import summary
+
     base = REPO / report_dir / "experiments"
     lines = []
-
-    def load(name: str, stem: str):
-        path = base / name / f"{stem}.json"
-        return json.loads(path.read_text()) if path.exists() else None
-
-    sweep = load("sweep-lambda", "sweep_lambda")
-    if sweep:
-        rows = sweep["lambdas"].values()
-        lines += [
-            "",
-            f"lambda sweep (Fig. 5; `c` fine-tuned {sweep['settings']['epochs']} epoch "
-            f"from `standard`, `{report_dir}/experiments/sweep-lambda/`): "
-            + "; ".join(
-                f"lambda {r['lam']:g}: accuracy {r['accuracy']:.2%}, level-1 DS sum {r['level1_ds_sum']:.2f}"
-                for r in rows
-            )
-            + ".",
-        ]
-    transfer = load("transfer", "transfer")
-    if transfer:
-        lines += [
-            "",
-            f"Transfer (Sec. 4.6; {transfer['source']['dataset']} -> "
-            f"{transfer['target']}, {transfer['settings']['epochs']} epoch of fine-tuning, "
-            f"`{report_dir}/experiments/transfer/`): "
-            + "; ".join(f"`{v}` {r['accuracy']:.2%}" for v, r in transfer["variants"].items())
-            + ".",
-        ]
-    fair = load("fairness", "fairness")
-    if fair:
-        lines += [
-            "",
-            f"Fairness (Sec. 4.7; colour-biased Fashion-MNIST, {fair['arch']}, "
-            f"`{report_dir}/experiments/fairness/`): test accuracy with the backgrounds' colours "
-            "flipped: " + "; ".join(f"`{v}` {r['accuracy']:.2%}" for v, r in fair["variants"].items()) + ".",
-        ]
+    for folder, (stem, _title) in EXPERIMENTS.items():
+        path = base / folder / f"{stem}.json"
+        if path.exists():
+            lines += ["", summary(json.loads(path.read_text()), f"{report_dir}/experiments/{folder}/")]
     return lines
 
 

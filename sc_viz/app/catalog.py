@@ -6,14 +6,22 @@ Reads manifests only (no weights), so a broken pack is described, not fatal."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-from sc_viz.packs import TRAIN_LOG, PackError, find_packs, ordered_variants, read_jsonl, read_manifest
+from sc_viz.packs import (
+    MANIFEST,
+    TRAIN_LOG,
+    PackError,
+    find_packs,
+    ordered_variants,
+    read_jsonl,
+    read_manifest,
+)
 
 PACKS_ENV = "SC_VIZ_PACKS"  # os.pathsep-separated extra folders holding packs
 DEMO_PACK_NAME = "cifar10-resnet20"
@@ -53,12 +61,31 @@ def holds_packs(typed: str, packs: Iterable[Path]) -> bool:
     return any(folder in (p.resolve(), p.resolve().parent) for p in packs)
 
 
-def pack_labels(paths: Iterable[Path]) -> dict[str, Path]:
+def linked_pack_folder(wanted: Optional[str]) -> Optional[Path]:
+    """A `pack=` value that is a path (it holds a '/' or starts with '~'), when that folder
+    holds a pack: the folder; else None (a pack's name, or a path without a pack)."""
+    if not wanted or not (os.sep in wanted or "/" in wanted or wanted.startswith("~")):
+        return None
+    folder = Path(wanted.strip()).expanduser()
+    try:
+        return folder if (folder / MANIFEST).is_file() else None
+    except OSError:
+        return None
+
+
+def pack_labels(paths: Iterable[Path], opened: Optional[Mapping[str, Path]] = None) -> dict[str, Path]:
     """{label: pack folder}: the folder's name, or its full path when two packs share a name
-    (the label is what the picker shows and the deep link's `pack=` carries)."""
+    (the label is what the picker shows and the deep link's `pack=` carries). A pack
+    opened by a path (`opened`: {the path as given: folder}) keeps that path as its label,
+    so a copied link finds it again."""
     paths = list(paths)
     names = [p.name for p in paths]
-    return {(p.name if names.count(p.name) == 1 else str(p)): p for p in paths}
+    by_folder = {folder.resolve(): given for given, folder in (opened or {}).items()}
+    labels = {}
+    for p in paths:
+        label = by_folder.get(p.resolve()) or (p.name if names.count(p.name) == 1 else str(p))
+        labels[label] = p
+    return labels
 
 
 def default_pack(paths: list[Path], wanted: Optional[str] = None) -> Optional[Path]:

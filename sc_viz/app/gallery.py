@@ -21,6 +21,10 @@ class GalleryUnavailable(RuntimeError):
 
 def load_gallery(dataset: str, input_size: int, root: Optional[Path] = None) -> Split:
     """The test split of `dataset` at the pack's input size."""
+    from sc_viz.data import DATASETS
+
+    if dataset not in DATASETS:  # e.g. an imported pack's "imagenet" or "custom" classes
+        raise GalleryUnavailable(f"sc-viz has no test set of {dataset!r} to load; upload an image instead.")
     root = Path(root) if root else data_root()
     try:
         return load_split(dataset, "test", root, input_size)

@@ -103,3 +103,85 @@ def present_curves(curves: Mapping[str, Mapping[str, list]]) -> dict[str, dict[s
 
 def curve_title(metric: str) -> str:
     return CURVE_TITLES.get(metric, metric.replace("_", " ").capitalize())
+
+
+# ---------------------------------------------------------------- imported packs (`sc-viz import`)
+def is_imported(manifest: Mapping) -> bool:
+    return isinstance(manifest, Mapping) and manifest.get("source") == "import"
+
+
+def _source(entry: Any) -> Mapping:
+    source = entry.get("source") if isinstance(entry, Mapping) else None
+    return source if isinstance(source, Mapping) else {}
+
+
+def _keys(source: Mapping, which: str) -> list[str]:
+    keys = source.get(which)
+    return [str(k) for k in keys] if isinstance(keys, list) else []
+
+
+def import_rows(manifest: Mapping) -> list[dict]:
+    """One row per imported variant: where its weights came from and how they fitted
+    ("all keys fit", or the counts of missing and unexpected keys of a --non-strict
+    import)."""
+    rows = []
+    variants = manifest.get("variants", {}) if isinstance(manifest, Mapping) else {}
+    for variant in ordered_variants(variants):
+        entry = variants[variant] if isinstance(variants[variant], Mapping) else {}
+        source = _source(entry)
+        missing, unexpected = _keys(source, "missing"), _keys(source, "unexpected")
+        fit = (
+            "all keys fit"
+            if not (missing or unexpected)
+            else f"{len(missing)} missing (random init), {len(unexpected)} unexpected (ignored)"
+        )
+        prefixes = source.get("prefixes_stripped") or []
+        rows.append(
+            {
+                "Variant": variant,
+                "Status": entry.get("status", "?"),
+                "Imported from": str(source.get("file", NOT_AVAILABLE)),
+                "Read": str(source.get("read", NOT_AVAILABLE)),
+                "State dict": str(source.get("layout", NOT_AVAILABLE)),
+                "Prefixes stripped": " + ".join(map(str, prefixes)) if prefixes else "none",
+                "EMA": "used" if source.get("ema") else "no",
+                "Keys": fit,
+            }
+        )
+    return rows
+
+
+def key_misfits(manifest: Mapping) -> dict[str, dict[str, list[str]]]:
+    """{variant: {"missing": [...], "unexpected": [...]}} for the variants of a --non-strict
+    import whose keys did not all fit (the others are left out)."""
+    out = {}
+    variants = manifest.get("variants", {}) if isinstance(manifest, Mapping) else {}
+    for variant in ordered_variants(variants):
+        source = _source(variants[variant])
+        missing, unexpected = _keys(source, "missing"), _keys(source, "unexpected")
+        if missing or unexpected:
+            out[variant] = {"missing": missing, "unexpected": unexpected}
+    return out
+
+
+def model_facts_text(manifest: Mapping) -> str:
+    """The facts of an imported pack's models in one line: Grad-CAM layer, how an image is
+    brought to the input, the normalisation."""
+    parts = []
+    if manifest.get("gradcam_layer"):
+        parts.append(f"Grad-CAM layer `{manifest['gradcam_layer']}`")
+    prep = manifest.get("preprocessing")
+    if isinstance(prep, Mapping) and "resize" in prep:
+        parts.append(
+            f"images resized to {prep['resize']} px (short side, {prep.get('interpolation', 'bilinear')}), "
+            f"centre {prep.get('crop', manifest.get('input_size'))} px cropped"
+        )
+    mean, std = manifest.get("mean"), manifest.get("std")
+    if isinstance(mean, list) and isinstance(std, list):
+        parts.append(
+            f"mean ({', '.join(f'{v:.4g}' for v in mean)}), std ({', '.join(f'{v:.4g}' for v in std)})"
+        )
+    options = manifest.get("arch_options")
+    if isinstance(options, Mapping) and options:
+        parts.append("options " + ", ".join(f"{k}={v}" for k, v in options.items()))
+    return "; ".join(parts)

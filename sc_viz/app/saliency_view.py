@@ -42,6 +42,50 @@ settings.json must exist on this machine):
 """
 TARGET_LABEL, TARGET_PREDICTED, TARGET_CLASS = "label", "predicted", "class"
 
+# IG steps and LIME samples by input size: every step and sample is a model pass, and a
+# 224-px pass costs ~50x a 32-px one, so large inputs get fewer (the values `sc-viz bench
+# panel --size 224 --ig-steps 16 --lime-samples 200` measured, README "Use your own model").
+SMALL_INPUT_MAX = 64  # CIFAR-size packs: up to this side
+IG_STEPS_SMALL, IG_STEPS_LARGE = 32, 16
+LIME_SAMPLES_SMALL, LIME_SAMPLES_LARGE = 500, 200
+
+
+def large_input(input_size: Optional[int]) -> bool:
+    return input_size is not None and input_size > SMALL_INPUT_MAX
+
+
+def default_ig_steps(input_size: Optional[int] = None) -> int:
+    """The IG steps a pack of this input size starts with (None: no pack)."""
+    return IG_STEPS_LARGE if large_input(input_size) else IG_STEPS_SMALL
+
+
+def default_lime_samples(input_size: Optional[int] = None) -> int:
+    """The LIME samples a pack of this input size starts with (None: no pack)."""
+    return LIME_SAMPLES_LARGE if large_input(input_size) else LIME_SAMPLES_SMALL
+
+
+def defaults_note(input_size: int) -> Optional[str]:
+    """The page's line on why a large-input pack starts with fewer steps and samples."""
+    if not large_input(input_size):
+        return None
+    return (
+        f"At {input_size} px the defaults are IG {IG_STEPS_LARGE} steps and LIME "
+        f"{LIME_SAMPLES_LARGE} samples (not {IG_STEPS_SMALL} and {LIME_SAMPLES_SMALL}), to keep "
+        "a grid under a minute on CPU; raise them for smoother maps."
+    )
+
+
+def gradcam_layer_text(manifest: Mapping, model: nn.Module) -> str:
+    """Which layer Grad-CAM reads, and where that choice comes from: "Grad-CAM layer:
+    layer4 (recorded in the pack)" or "(the architecture's default)"."""
+    layer = str(getattr(model, "gradcam_layer", "") or "").removeprefix("net.") or "?"
+    recorded = manifest.get("gradcam_layer")
+    origin = "recorded in the pack" if recorded and recorded == layer else "the architecture's default"
+    from sc_viz.importing import RESHAPE_NOTES
+
+    reshape = RESHAPE_NOTES.get(getattr(model, "gradcam_reshape", None) or "", "")
+    return f"Grad-CAM layer: {layer} ({origin}{reshape})"
+
 
 def page_settings(
     pack: str,
@@ -124,6 +168,15 @@ def cell(
 def enlarged(im: Image.Image, size: int) -> Image.Image:
     """Small images (32-px CIFAR) enlarged with nearest neighbour: pixels stay visible."""
     return im.resize((size, size), Image.NEAREST) if im.width < size else im
+
+
+def class_label(classes: Sequence[str], index: int) -> str:
+    """A class as a picker lists it: its name, with its index where another class has the
+    same name (ImageNet has two 'crane's and two 'maillot's)."""
+    if not 0 <= index < len(classes):
+        return str(index)
+    name = classes[index]
+    return f"{name} (#{index})" if classes.count(name) > 1 else name
 
 
 def prediction_text(predictions: Sequence[tuple[int, float]], classes: Sequence[str]) -> str:

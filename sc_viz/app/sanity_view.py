@@ -3,19 +3,23 @@ the model-parameter randomisation cascade (Adebayo et al. 2018; sc_viz/explain/s
 and the ROAD curves of its map on the trained model (Rong et al. 2022; sc_viz/explain/road.py),
 per variant; the flags; and the export bundle.
 
-The page computes one (variant, method) unit at a time (`check_one`), which it caches and
-counts on its progress bar, and joins the units with `merge`. Everything the page shows
-comes from here; the page only lays it out."""
+The views compute one (variant, method) unit at a time (`check_one`, cached by
+`cached_check` for the session's server, so the Sanity page and the Saliency page's export
+share every unit), count the units on a progress bar and join them with `merge`
+(`compute_checks`). Everything the page shows comes from here; the page only lays it out.
+The Saliency page's grid bundle carries the same files under sanity/ (`grid_bundle_files`)."""
 
 from __future__ import annotations
 
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Optional, Union
 
 import numpy as np
+import streamlit as st
 import torch
 import torch.nn as nn
 from PIL import Image
@@ -53,8 +57,11 @@ sanity.json    randomisation: steps, targets, similarity per method/variant/meas
 road.json      ROAD curves per method and variant (MoRF/LeRF probability per fraction, areas, gap)
 numbers.csv    one row per method and variant: final similarities, flag, ROAD areas and gap
 strips/        each method's map per variant through the randomisation steps (PNG, one map per step)
+road/          each method's ROAD curves, MoRF and LeRF per variant (PNG)
 settings.json  every setting of the page
 """
+GRID_FOLDER = "sanity"  # the sanity files' folder inside the Saliency page's grid bundle
+ASKED = "_sc_sanity_asked"  # session key: the requests (`request_key`) computed in this session
 
 
 def default_methods() -> tuple[str, ...]:
@@ -103,6 +110,98 @@ def check_one(
     )
     curves = road_many({variant: model}, x, {variant: result.maps[method][variant][0]}, result.targets)
     return result, curves[variant]
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_check(
+    pack_key: str,
+    image_key: str,
+    variant: str,
+    method: str,
+    target: int,
+    order: str,
+    options_json: str,
+    _model: nn.Module,
+    _x: torch.Tensor,
+) -> tuple[RandomisationResult, dict]:
+    """`check_one`, cached by what fixes its result (the pack and image keys stand for the
+    model and image)."""
+    return check_one(_model, variant, _x, method, target, order=order, options=json.loads(options_json))
+
+
+@dataclass
+class Checks:
+    """The sanity checks of one image: every chosen method and variant."""
+
+    result: RandomisationResult  # merged over the units
+    curves: dict[str, dict[str, dict]]  # method -> variant -> ROAD curves
+    targets: dict[str, int]
+    options: dict[str, dict]  # method -> its options
+
+
+def compute_checks(
+    models: Mapping[str, nn.Module],
+    pack_key: str,
+    image_key: str,
+    x: torch.Tensor,
+    label: Optional[int],
+    methods: Sequence[str],
+    *,
+    order: str = "cascading",
+    mode: str = TARGET_PREDICTED,
+    ig_steps: int = DEFAULT_IG_STEPS,
+    lime_samples: int = DEFAULT_LIME_SAMPLES,
+    progress: Optional[Callable[[float, str], None]] = None,
+    title: Callable[[str], str] = str,
+) -> Checks:
+    """Every (method, variant) unit through `cached_check`, one at a time; `progress(share
+    done, text)` before each unit (`title` names a method there)."""
+    targets = targets_of(models, x, mode, label)
+    options = {m: method_options(m, ig_steps, lime_samples) for m in methods}
+    units = [(m, v) for m in methods for v in models]
+    parts, curves = [], {m: {} for m in methods}
+    for i, (m, v) in enumerate(units):
+        if progress:
+            progress(
+                i / len(units),
+                f"{title(m)} on {v} ({i + 1}/{len(units)}): randomisation cascade and ROAD",
+            )
+        opts = json.dumps(options[m], sort_keys=True)
+        result, road = cached_check(pack_key, image_key, v, m, targets[v], order, opts, models[v], x)
+        parts.append(result)
+        curves[m][v] = road
+    return Checks(merge(parts), curves, targets, options)
+
+
+def request_key(
+    pack_key: str,
+    image_key: str,
+    variants: Sequence[str],
+    methods: Sequence[str],
+    *,
+    order: str,
+    mode: str,
+    ig_steps: int,
+    lime_samples: int,
+    **_,
+) -> tuple:
+    """What fixes a view's checks: a member of the session's set ASKED once computed (on the
+    Sanity page or for the Saliency page's bundle), so it is shown again without a click."""
+    options = [method_options(m, ig_steps, lime_samples) for m in methods]
+    return (pack_key, image_key, tuple(variants), tuple(methods), order, mode, repr(options))
+
+
+def view_settings(value: Callable[[str], object]) -> dict:
+    """The Sanity page's settings as the session holds them (`value`: a field key -> its
+    value, e.g. `state.value`), so another page computes the checks the same way."""
+    return {
+        "order": value("san_order"),
+        "mode": value("san_target"),
+        "ig_steps": int(value("san_ig_steps")),
+        "lime_samples": int(value("san_lime_samples")),
+        "measure": value("san_measure"),
+        "threshold": float(value("san_threshold")),
+    }
 
 
 def merge(results: Sequence[RandomisationResult]) -> RandomisationResult:
@@ -191,17 +290,60 @@ def strip_png(
     return buf.getvalue()
 
 
-def bundle(
+def road_png(curves: Mapping[str, dict], method: str) -> bytes:
+    """The ROAD curves of `method` (variant -> curves) as a PNG: MoRF and LeRF panels, one
+    line per variant (matplotlib, as the report's figures)."""
+    from sc_viz.evaluate.report import Chart, Panel, matplotlib_png
+    from sc_viz.explain.road import ORDER_TITLES as ROAD_TITLES
+
+    fractions = [round(100 * f) for f in next(iter(curves.values()))["fractions"]]
+    panels = [
+        Panel(
+            ROAD_TITLES[o].split(" (")[0],
+            fractions,
+            {v: c[o] for v, c in curves.items()},
+            "pixels removed (%)",
+            "probability of the class",
+        )
+        for o in ("morf", "lerf")
+    ]
+    return matplotlib_png(Chart(f"road-{method}", f"ROAD: {method}", panels))
+
+
+def figures(
+    result: RandomisationResult,
+    curves: Mapping[str, Mapping[str, dict]],
+    measure: str,
+    title: Callable[[str], str] = str,
+) -> dict[str, dict[str, object]]:
+    """method -> {heading: figure}: a strip per variant, the similarity curves, the ROAD
+    curves; in the page's order."""
+    from sc_viz.sanity_figures import cascade_strip_figure, road_figure, similarity_figure
+
+    out = {}
+    for m, per_variant in result.similarity.items():
+        t = title(m)
+        figs = {
+            f"{t}, {v}: maps through the randomisation": cascade_strip_figure(result, m, v, measure)
+            for v in per_variant
+        }
+        figs[f"{t}: similarity"] = similarity_figure(result, m)
+        figs[f"{t}: ROAD"] = road_figure(curves[m], t)
+        out[m] = figs
+    return out
+
+
+def bundle_files(
     x: torch.Tensor,
     result: RandomisationResult,
     curves: Mapping[str, Mapping[str, dict]],
     figures: Mapping[str, object],
-    settings: Mapping,
     threshold: float,
-) -> bytes:
-    """The page's export bundle (zip): figures.html, sanity.json (`result.summary`),
-    road.json, numbers.csv, strips/<method>-<variant>.png, README.txt and settings.json."""
-    from sc_viz.app.export import bundle_zip, figures_page, rows_to_csv
+) -> dict[str, Union[bytes, str]]:
+    """The sanity bundle's files but settings.json: README.txt, figures.html, sanity.json
+    (`result.summary`), road.json, numbers.csv, strips/<method>-<variant>.png and
+    road/<method>.png. `figures`: heading -> plotly figure."""
+    from sc_viz.app.export import figures_page, rows_to_csv
 
     files: dict[str, Union[bytes, str]] = {
         "README.txt": BUNDLE_README,
@@ -213,7 +355,87 @@ def bundle(
     for m, per_variant in result.maps.items():
         for v in per_variant:
             files[f"strips/{m}-{v}.png"] = strip_png(x, result, m, v)
-    return bundle_zip(files, dict(settings))
+    for m, per_variant in curves.items():
+        files[f"road/{m}.png"] = road_png(per_variant, m)
+    return files
+
+
+def bundle(
+    x: torch.Tensor,
+    result: RandomisationResult,
+    curves: Mapping[str, Mapping[str, dict]],
+    figures: Mapping[str, object],
+    settings: Mapping,
+    threshold: float,
+) -> bytes:
+    """The page's export bundle (zip): `bundle_files` and settings.json."""
+    from sc_viz.app.export import bundle_zip
+
+    return bundle_zip(bundle_files(x, result, curves, figures, threshold), dict(settings))
+
+
+@dataclass
+class GridChecks:
+    """The sanity checks of a Saliency grid's image, variants and methods, and what its
+    bundle files need; `files()` draws them (on a download only)."""
+
+    x: torch.Tensor
+    checks: Checks
+    settings: dict
+    title: Callable[[str], str] = str
+
+    def files(self) -> dict[str, Union[bytes, str]]:
+        return grid_bundle_files(self.x, self.checks, self.settings, self.title)
+
+
+def grid_checks(
+    models: Mapping[str, nn.Module],
+    pack_key: str,
+    image_key: str,
+    x: torch.Tensor,
+    label: Optional[int],
+    methods: Sequence[str],
+    value: Callable[[str], object],
+    *,
+    progress: Optional[Callable[[float, str], None]] = None,
+    title: Callable[[str], str] = str,
+) -> GridChecks:
+    """`compute_checks` with the Sanity page's settings as the session holds them
+    (`view_settings(value)`), so each unit is the Sanity page's cached one."""
+    settings = view_settings(value)
+    checks = compute_checks(
+        models,
+        pack_key,
+        image_key,
+        x,
+        label,
+        methods,
+        order=settings["order"],
+        mode=settings["mode"],
+        ig_steps=settings["ig_steps"],
+        lime_samples=settings["lime_samples"],
+        progress=progress,
+        title=title,
+    )
+    return GridChecks(x, checks, {"image": image_key, "variants": list(models), **settings}, title)
+
+
+def grid_bundle_files(
+    x: torch.Tensor, checks: Checks, settings: Mapping, title: Callable[[str], str] = str
+) -> dict[str, Union[bytes, str]]:
+    """The sanity files for the Saliency page's grid bundle: `bundle_files` of `checks`
+    (figures drawn with `settings["measure"]`) and their settings.json, under sanity/."""
+    figs = figures(checks.result, checks.curves, settings["measure"], title)
+    every = {heading: fig for per_method in figs.values() for heading, fig in per_method.items()}
+    files = bundle_files(x, checks.result, checks.curves, every, settings["threshold"])
+    sanity_settings = {
+        **settings,
+        "targets": checks.targets,
+        "methods": list(checks.options),
+        "method_options": checks.options,
+    }
+    files["settings.json"] = json.dumps(sanity_settings, indent=2, default=str) + "\n"
+    return {f"{GRID_FOLDER}/{name}": data for name, data in files.items()}
 
 
 __all__ = [
@@ -221,16 +443,28 @@ __all__ = [
     "DEFAULT_FLAG_THRESHOLD",
     "FLAG_SIMILARITY",
     "ORDERS",
+    "ASKED",
     "ORDER_TITLES",
     "SLOW_METHODS",
     "TARGET_MODES",
+    "Checks",
     "bundle",
+    "bundle_files",
+    "cached_check",
     "check_one",
+    "compute_checks",
+    "figures",
+    "GridChecks",
+    "grid_bundle_files",
+    "grid_checks",
     "flag_message",
     "flagged_variants",
     "merge",
+    "request_key",
     "method_options",
+    "road_png",
     "strip_png",
     "summary_rows",
     "targets_of",
+    "view_settings",
 ]

@@ -16,6 +16,7 @@ from PIL import Image
 
 from sc_viz.app import catalog, gallery, state, style
 from sc_viz.app.loaders import get_gallery, get_pack
+from sc_viz.app.saliency_view import class_label
 from sc_viz.app.views import GALLERY, UPLOAD
 from sc_viz.images import MAX_BYTES, ImageError, load_input
 from sc_viz.packs import MANIFEST, Pack
@@ -25,6 +26,7 @@ CTX_KEY = "_sc_ctx"
 OPTIONS_KEY = "_sc_img_options"  # the examples the Example picker offers (for step_image)
 THUMBS, THUMB_COLUMNS = 8, 4  # example thumbnails in the sidebar
 UPLOAD_KEY = "upload"  # the file uploader's key (its file is kept by state, not the widget)
+OPENED_KEY = "_sc_opened_packs"  # {path as a link's pack= gave it: pack folder}
 
 
 @dataclass
@@ -86,7 +88,13 @@ def pack_picker(ctx: Context) -> None:
         placeholder="/path/to/packs or a pack",
         help=("A folder holding pack folders (each with manifest.json), or one pack folder."),
     )
-    ctx.packs = catalog.discover_packs(catalog.pack_roots(REPO, typed))
+    # A link's `pack=` may be a pack folder's path; the session keeps it among the packs.
+    opened = st.session_state.setdefault(OPENED_KEY, {})
+    wanted = state.value("pack")
+    folder = catalog.linked_pack_folder(wanted)
+    if folder is not None:
+        opened[wanted] = folder
+    ctx.packs = catalog.discover_packs(catalog.pack_roots(REPO, typed) + list(opened.values()))
     if typed and not catalog.holds_packs(typed, ctx.packs):
         st.sidebar.warning(f"No pack (folder with {MANIFEST}) under {typed}")
     if not ctx.packs:
@@ -95,7 +103,7 @@ def pack_picker(ctx: Context) -> None:
             "set SC_VIZ_PACKS, or type a folder in the sidebar."
         )
         return
-    labels = catalog.pack_labels(ctx.packs)
+    labels = catalog.pack_labels(ctx.packs, opened)
     default = catalog.default_pack(ctx.packs)
     fallback = next(label for label, path in labels.items() if path == default)
     chosen = st.sidebar.selectbox("Pack", list(labels), key=state.bind("pack", labels, fallback, "pack"))
@@ -144,7 +152,7 @@ def _gallery_image(ctx: Context, split) -> list[int]:
         "Image class",
         range(len(classes)),
         key=state.bind("img_class", range(len(classes))),
-        format_func=lambda i: classes[i] if i < len(classes) else str(i),
+        format_func=lambda i: class_label(classes, i),
     )
     options = gallery.class_indices(split, label)
     if valid and int(split.labels[index]) == label and index not in options:
@@ -218,13 +226,18 @@ def _uploaded_image(ctx: Context) -> None:
     name, data = kept
     if up is None:
         st.sidebar.caption(f"Showing your last upload, {name}.")
-    ctx.image, ctx.image_error = decode_upload(data, name, ctx.pack.input_size)
+    ctx.image, ctx.image_error = decode_upload(
+        data, name, ctx.pack.input_size, ctx.pack.manifest.get("preprocessing")
+    )
 
 
-def decode_upload(data: bytes, name: str, input_size: int) -> tuple[Optional[ChosenImage], Optional[str]]:
-    """Uploaded bytes -> (ChosenImage, None) or (None, one-line message)."""
+def decode_upload(
+    data: bytes, name: str, input_size: int, preprocessing: Optional[dict] = None
+) -> tuple[Optional[ChosenImage], Optional[str]]:
+    """Uploaded bytes -> (ChosenImage, None) or (None, one-line message); resized and
+    cropped by the pack's `preprocessing` (an imported architecture's own), else ours."""
     try:
-        pil, x = load_input(data, input_size)
+        pil, x = load_input(data, input_size, preprocessing)
     except ImageError as err:
         return None, f"{name}: {err}"
     sha = hashlib.sha256(data).hexdigest()[:16]
@@ -251,11 +264,13 @@ def require_image(ctx: Context) -> ChosenImage:
 
 def variant_picker(pack: Pack, label: str = "Variants") -> list[str]:
     """Multiselect of the pack's loaded variants in the pack's order; by default the paper's
-    four (the registry's "paper" group) when the pack has them, else all."""
+    four (the registry's "paper" group) when the pack has them, else all (an imported
+    pack's names are the user's, e.g. "standard" and "robust": all of them)."""
     from sc_viz.training.variants import VARIANTS
 
     available = list(pack.models)
-    paper = [v for v in available if v in VARIANTS and VARIANTS[v].group == "paper"]
+    imported = pack.manifest.get("source") == "import"
+    paper = [v for v in available if v in VARIANTS and VARIANTS[v].group == "paper" and not imported]
     chosen = st.multiselect(
         label, available, key=state.bind("variants", available, paper or available, "variant")
     )

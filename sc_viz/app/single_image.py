@@ -77,6 +77,16 @@ class AttackResult:
         return self.before[0][0] != self.after[0][0]
 
 
+def attack_config(eps: float, steps: int, step_size: Optional[float] = None) -> PGDConfig:
+    """The page's PGD: step eps/4 unless given, random start; eps = 0 leaves the image."""
+    return PGDConfig(
+        eps=eps,
+        step_size=step_size if step_size else max(eps / 4, 1e-8),
+        steps=steps if eps > 0 else 0,
+        random_start=eps > 0,
+    )
+
+
 def attack_each(
     models: Mapping[str, nn.Module],
     x: torch.Tensor,
@@ -91,12 +101,7 @@ def attack_each(
 
     The attack pushes away from `label` (the true class of a gallery image) or, for an
     upload without a label, from each model's own prediction. eps = 0 returns the image."""
-    cfg = PGDConfig(
-        eps=eps,
-        step_size=step_size if step_size else max(eps / 4, 1e-8),
-        steps=steps if eps > 0 else 0,
-        random_start=eps > 0,
-    )
+    cfg = attack_config(eps, steps, step_size)
     out = {}
     for variant, model in models.items():
         dev = model_device(model)

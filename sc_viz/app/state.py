@@ -42,6 +42,7 @@ UPLOAD = "_sc_upload"  # (name, bytes) of the last uploaded file
 RERUN = "_sc_rerun"  # the last run was cut short by a rerun (see publish)
 NOTES_SLOT = "_sc_notes_slot"  # where this run shows the notes
 DERIVED = "_sc_derived"  # {key: token} of values derived from something else (new_for)
+SHOWN = "_sc_shown"  # {key: the pack's default a widget showed while the view held None}
 
 
 def _session():
@@ -104,10 +105,17 @@ def begin(fields: Iterable[links.Field] = views.ALL) -> None:
         session[CHANGED] = set()
         session[WRITTEN] = query
         return
-    now_changed = set()
+    now_changed, shown = set(), session.get(SHOWN, {})
     for f in fields:
-        if f.key in session and session[f.key] != values.get(f.key):
-            values[f.key] = _copy(session[f.key])
+        if f.key not in session:
+            continue
+        new = session[f.key]
+        if f.key in shown and new == shown[f.key]:
+            if values.get(f.key) in (None, new):  # still what the widget showed: no change
+                continue
+            new = None  # set back to the pack's default: the view holds "default" (views.PACK_DEFAULTS)
+        if new != values.get(f.key):
+            values[f.key] = _copy(new)
             now_changed.add(f.key)
     session[CHANGED] = now_changed
     if now_changed:  # the user has moved on from the link
@@ -119,17 +127,26 @@ def _copy(v):
     return list(v) if isinstance(v, (list, tuple)) else v
 
 
-def bind(key: str, options: Optional[Sequence] = None, fallback=None, what: str = "") -> str:
+def bind(key: str, options: Optional[Sequence] = None, fallback=None, what: str = "", default=None) -> str:
     """Prepare widget `key`: its stored value, fitted to `options` when given (a list value
     keeps its known items; a single value not among them becomes `fallback`, else the
     field's default if allowed, else the first option), set through st.session_state.
     Returns the key for the widget's `key=` argument. `what` names the options in the
-    note shown when a linked value was not among them ("variant", "test image")."""
+    note shown when a linked value was not among them ("variant", "test image").
+
+    A field of views.PACK_DEFAULTS holds None until the user picks a value: its widget
+    shows `default` (the pack's, e.g. fewer IG steps at 224 px; without one, the default
+    for no pack), and a widget still showing it, or set back to it, leaves the view at
+    None, so the URL leaves it out and a link opens every pack with its own default."""
     field = views.BY_KEY[key]
     current = value(key)
     if options is not None:
         current = _fit(field, current, list(options), fallback, what)
     store()[key] = _copy(current)
+    if key in views.PACK_DEFAULTS:
+        default = views.PACK_DEFAULTS[key](None) if default is None else default
+        _session().setdefault(SHOWN, {})[key] = default
+        current = default if current is None else current
     _session()[key] = _copy(current)
     return key
 

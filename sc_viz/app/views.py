@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sc_viz.app import links, sanity_view
+from sc_viz.app import links, saliency_view, sanity_view
 from sc_viz.app.links import Field, flag, integer, names, number, text
 from sc_viz.app.saliency_view import DEFAULT_METHODS, TARGET_CLASS, TARGET_LABEL
 from sc_viz.explain import METHODS
@@ -48,8 +48,9 @@ SALIENCY = [
         integer(0, 100_000),
         when=lambda values: values.get("target_mode") == TARGET_CLASS,
     ),
-    Field("ig_steps", 32, "ig", integer(8, 128)),
-    Field("lime_samples", 500, "lime", integer(100, 2000)),
+    # None = the pack's default (PACK_DEFAULTS): fewer at 224 px, so a grid stays under a minute
+    Field("ig_steps", None, "ig", integer(8, 128)),
+    Field("lime_samples", None, "lime", integer(100, 2000)),
     Field("opacity", 0.5, "opacity", number(0.0, 1.0)),
     Field("with_measures", True, "measures", flag()),
 ]
@@ -60,6 +61,9 @@ EMBEDDINGS = [
     Field("same_count", 200, "n", integer(5, 500)),
     Field("joint", False, "shared", flag()),
     Field("shown_perturbations", tuple(LEVELS), "pert", names()),
+    # Where the same-class images come from: the test set, a folder (its path) or uploads.
+    Field("same_source", "test", "same", text()),
+    Field("same_folder", "", "samedir", text(), when=lambda values: values.get("same_source") == "folder"),
     # The class an upload is compared with; None = the first variant's prediction.
     Field(
         "upload_class",
@@ -76,6 +80,7 @@ ROBUSTNESS = [
     Field("eps", 8, "eps", integer(0, 255)),
     Field("pgd_steps", 10, "steps", integer(1, 20)),
     Field("adv_method", METHODS.names()[0], "adv", text()),
+    Field("spat", False, "spat", flag()),  # SPAT's shared-pixel attack beside PGD's (issue 13)
 ]
 
 # Neurons: None/"own" = fitted on the page (the pack's layers and variants are not known here).
@@ -100,6 +105,14 @@ SANITY = [
     Field("san_ig_steps", sanity_view.DEFAULT_IG_STEPS, "sig", integer(2, 64)),
     Field("san_lime_samples", sanity_view.DEFAULT_LIME_SAMPLES, "slime", integer(25, 1000)),
 ]
+
+# Fields whose default depends on the pack: {key: input size (None: no pack) -> the value a
+# widget shows while the view holds None}. The URL leaves them out while they are None, so
+# a link without them opens every pack with its own default (state.bind's `default`).
+PACK_DEFAULTS = {
+    "ig_steps": saliency_view.default_ig_steps,
+    "lime_samples": saliency_view.default_lime_samples,
+}
 
 ALL = [*SIDEBAR, *SALIENCY, *EMBEDDINGS, *CONTINUITY, *ROBUSTNESS, *NEURONS, *SANITY]
 BY_KEY = {f.key: f for f in ALL}

@@ -159,6 +159,24 @@ def add_train_parser(sub):
         help="GSCT: fraction of each batch in the double-backprop saliency term "
         f"(default {d.gsct_consensus_fraction})",
     )
+    rel.add_argument(
+        "--gsct-offending-steps",
+        type=int,
+        help="GSCT: PGD steps of the offending example x_o; 2 is the adjusted reading against "
+        f"catastrophic overfitting (default {d.gsct_offending_steps}, the first reading)",
+    )
+    rel.add_argument(
+        "--gsct-pseudo-batch",
+        choices=["shared", "separate"],
+        help="GSCT: x_p in the shared BatchNorm batch, or in one of its own that leaves the "
+        f"running statistics alone (adjusted reading; default {d.gsct_pseudo_batch})",
+    )
+    rel.add_argument(
+        "--gsct-warmup-epochs",
+        type=float,
+        help="GSCT: ramp lambda_g linearly from 0 over this many epochs (adjusted reading; "
+        f"default {d.gsct_warmup_epochs})",
+    )
     s = p.add_argument_group("data size")
     s.add_argument("--input-size", type=int, help="image side in pixels (default: data set's)")
     s.add_argument("--train-limit", type=int, help="train on a seeded subset of this many images")

@@ -34,8 +34,8 @@ def register(subparsers) -> None:
         default=str(DEMO_PACK),
         help="pack used when it has the paper's "
         f"{len(PAPER_VARIANTS)} variants of the chosen arch, or is an imported pack "
-        "(`sc-viz import`: all its variants) of it (default: the demo pack); "
-        "else random-init models",
+        "(`sc-viz import`: all its variants, its own arch and input size unless --size) "
+        "(default: the demo pack); else random-init models",
     )
     p.add_argument("--arch", default="resnet20", help="architecture (default resnet20)")
     p.add_argument("--size", type=int, help="input side (default: the arch's)")
@@ -58,8 +58,8 @@ def _models(args) -> tuple[dict, str]:
         pack = load_pack(args.pack, device="cpu")
         if pack.arch == args.arch and all(v in pack.models for v in PAPER_VARIANTS):
             return {v: pack.models[v] for v in PAPER_VARIANTS}, f"pack {args.pack}"
-        if pack.arch == args.arch and pack.manifest.get("source") == "import" and pack.models:
-            return dict(pack.models), f"imported pack {args.pack} ({', '.join(pack.models)})"
+        if pack.manifest.get("source") == "import" and pack.models:  # its own arch (torchvision:/timm:)
+            return dict(pack.models), f"imported pack {args.pack} ({pack.arch}: {', '.join(pack.models)})"
     except Exception:  # no usable pack: random weights time the same
         pass
     spec = DATASETS["cifar10"]
@@ -69,6 +69,12 @@ def _models(args) -> tuple[dict, str]:
         torch.manual_seed(i)
         models[v] = build_model(args.arch, 10, spec.mean, spec.std).eval()
     return models, f"random-init {args.arch} x {len(models)}"
+
+
+def _pack_input_size(pack_dir: str) -> int:
+    from sc_viz.packs import read_manifest
+
+    return int(read_manifest(Path(pack_dir))["input_size"])
 
 
 def _image(size: int) -> tuple[torch.Tensor, str]:
@@ -145,8 +151,9 @@ def bench_panel(args) -> None:
     from sc_viz.explain import explain_grid, predict_top
     from sc_viz.models import ARCHS
 
-    size = args.size or ARCHS[args.arch].default_input_size
     models, origin = _models(args)
+    imported = origin.startswith("imported pack")
+    size = args.size or (_pack_input_size(args.pack) if imported else ARCHS[args.arch].default_input_size)
     x, what = _image(size)
     from sc_viz.explain.lime import batch_for
     from sc_viz.precision import autocast_dtype, precision_name

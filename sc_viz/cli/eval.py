@@ -9,6 +9,7 @@ EPILOG = """examples:
   sc-viz eval --pack checkpoints/cifar10-resnet20 --suite all --out reports/cifar10-resnet20
   sc-viz eval --pack checkpoints/cifar10-resnet20 --suite continuity robustness --limit 500
   sc-viz eval --pack ... --out ... --resume      (after Ctrl-C: keep what was finished)
+  torchrun --nproc_per_node=4 -m sc_viz eval --pack ... --suite all   (images split among 4 GPUs)
 
 report.json is rewritten after every suite (and every variant of robustness); the suites
 not run this time keep their earlier results when the weights are the same."""
@@ -165,6 +166,7 @@ def register(sub) -> None:
 
 def cmd_eval(args) -> int:
     from sc_viz.evaluate import run_suites
+    from sc_viz.evaluate.distributed import from_environment
 
     for flag in (
         "limit",
@@ -205,19 +207,29 @@ def cmd_eval(args) -> int:
         options["methods"] = args.methods
     if args.lime_samples:
         options["method_options"] = {"lime": {"n_samples": args.lime_samples}}
-    report = run_suites(
-        args.pack,
-        args.suite,
-        limit=args.limit,
-        seed=args.seed,
-        out=out,
-        progress=not args.no_progress,
-        resume=args.resume,
-        batch_size=args.batch_size,
-        options=options,
-        root=args.data_root,
-        device=args.device,
-        figures=not args.no_figures,
-    )
-    print(f"report: {out / 'report.md'} ({out / 'report.json'})")
+    # under torchrun: join the process group, one device per rank (evaluate/distributed.py)
+    shard, device = from_environment(args.device)
+    try:
+        report = run_suites(
+            args.pack,
+            args.suite,
+            limit=args.limit,
+            seed=args.seed,
+            out=out,
+            progress=not args.no_progress,
+            resume=args.resume,
+            batch_size=args.batch_size,
+            options=options,
+            root=args.data_root,
+            device=device,
+            figures=not args.no_figures,
+            shard=shard,
+        )
+    finally:
+        if shard.active:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    if shard.is_main:
+        print(f"report: {out / 'report.md'} ({out / 'report.json'})")
     return 1 if report["failed"] else 0

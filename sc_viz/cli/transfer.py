@@ -1,39 +1,69 @@
-"""`sc-viz transfer` (Sec. 4.6): fine-tune every variant of a pack on another data set and
-report the target's test accuracy. The paper fine-tunes CIFAR-100 models on CIFAR-10,
-SVHN and MNIST; here any registered data set can be the target (CIFAR-10 -> Fashion-MNIST
-on this machine).
+"""`sc-viz transfer` (Sec. 4.6): how well each variant's features transfer to another data
+set, by fine-tuning (all layers, early stopping on a held-out validation split) and by a
+linear probe (logistic regression on the frozen penultimate features, --probe), over
+several training seeds (--seeds), scored on the target's whole test split.
 
-Fine-tuning is plain cross-entropy (TrainConfig variant `standard`) from the source
-weights: every tensor whose shape fits is copied, the classifier head is re-initialised
-when the class counts differ, and the input normalisation is the target data set's.
+The paper fine-tunes CIFAR-100 models on CIFAR-10, SVHN and MNIST. Targets that work with
+a CIFAR-10 source pack and the data on this machine:
+  fashion-mnist    the Debian package (/usr/share/datasets/fashion-mnist, or
+                   $SC_VIZ_FASHION_MNIST, or <data root>/fashion-mnist); other classes and
+                   images, grey, resized to the source's 32 px; the head is re-initialised
+  cifar10-lowres   CIFAR-10 drawn at 16 px and scaled back up to 32 px: the same classes
+                   (the head is kept), the fine detail gone. A class split of CIFAR-10
+                   would not be a transfer at all for models trained on all ten classes;
+                   a change of resolution is a change of input distribution that the
+                   source models did not see (they saw the training images at 32 px; the
+                   test images are new to them).
+Any registered data set can be the target.
+
+Computations: sc_viz.experiments.transfer (fine-tuning, probe) and
+sc_viz.experiments.seeds (spread over seeds, intervals, verdicts).
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import torch
 
 from sc_viz.cli._schedule import add_schedule_args, schedule_values, write_result
 from sc_viz.data import DATASETS, data_root, load_split
-from sc_viz.evaluate.report import pct, table
-from sc_viz.models import build_model
-from sc_viz.packs import load_pack, model_facts, new_manifest, save_weights
+from sc_viz.experiments.seeds import seed_dir
+from sc_viz.experiments.transfer import (
+    PAPER_ORDER,
+    PROBE_CS,
+    device_name,
+    init_weights,
+    markdown,
+    run_finetune,
+    run_probe,
+    split_train_val,
+    summarise,
+    test_part,
+)
+from sc_viz.packs import load_pack, new_manifest
 from sc_viz.paper import PAPER_RESULTS
 
 EPILOG = """examples:
-  sc-viz transfer --pack checkpoints/cifar10-resnet20 --target fashion-mnist --out runs/transfer
-  sc-viz transfer --pack P --target fashion-mnist --train-limit 2000 --epochs 1 --out /tmp/t
+  sc-viz transfer --pack checkpoints/cifar10-resnet20 --target fashion-mnist --seeds 0 1 2 \\
+      --probe --epochs 10 --out runs/transfer-fashion-mnist --resume
+  sc-viz transfer --pack P --target cifar10-lowres --seeds 0 --probe --epochs 2 \\
+      --train-limit 2000 --test-limit 1000 --out /tmp/t
 
-Each variant is fine-tuned into <out>/<variant>/ (a pack holding one `standard` model);
---resume skips finished ones. Results: <out>/transfer.json and transfer.md."""
+Runs go to <out>/seed-<s>/<variant>/ (finetune.json, probe.json, finetuned.safetensors);
+--resume keeps finished runs and goes on with an interrupted fine-tune from its last
+epoch, so seeds can also run as separate processes (one --seeds each) and a last call
+with all seeds and --resume writes the summary. Results: <out>/transfer.json and
+transfer.md (per variant and seed, mean and spread over seeds, 95% intervals, the
+paper's ordering advc > adv > c > standard checked pair by pair)."""
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "transfer",
-        help="fine-tune each variant on another data set (Sec. 4.6)",
+        help="fine-tune and linearly probe each variant on another data set (Sec. 4.6)",
         description=__doc__,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -43,87 +73,128 @@ def register(sub) -> None:
         "--target",
         default="fashion-mnist",
         choices=DATASETS.names(),
-        help="target data set (default fashion-mnist)",
+        help="target data set (default fashion-mnist; cifar10-lowres: CIFAR-10 at 16 px)",
     )
-    p.add_argument("--out", required=True, help="folder for the fine-tuned models and result")
+    p.add_argument("--out", required=True, help="folder for the runs and the result")
     p.add_argument("--variants", nargs="+", help="variants to transfer (default: all)")
-    add_schedule_args(p, lr=0.01, arch=None)
+    p.add_argument("--seeds", nargs="+", type=int, help="training seeds, one run each (default: --seed)")
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help=f"also a linear probe: logistic regression on the frozen penultimate features "
+        f"(C in {list(PROBE_CS)} chosen on the validation split)",
+    )
+    p.add_argument(
+        "--no-finetune", dest="finetune", action="store_false", help="the linear probe only (with --probe)"
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of the target's training split held out for early stopping and C (default 0.1)",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=3,
+        help="stop fine-tuning after this many epochs without a better validation accuracy (default 3)",
+    )
+    add_schedule_args(p, epochs=10, lr=0.01, arch=None, test_limit=None)
     p.set_defaults(func=cmd_transfer)
 
 
-def init_weights(
-    source: torch.nn.Module, manifest: dict, num_classes: int, seed: int, path: Path
-) -> list[str]:
-    """Write the fine-tuning start point: the source's weights in a model built for the
-    target (its class count and normalisation). Returns the names left at their fresh
-    initialisation."""
-    torch.manual_seed(seed)
-    model = build_model(manifest["arch"], num_classes, manifest["mean"], manifest["std"])
-    state, src = model.state_dict(), source.state_dict()
-    fresh = []
-    for name, tensor in state.items():
-        if name.startswith("normalize.") or name not in src or src[name].shape != tensor.shape:
-            fresh.append(name)
-        else:
-            state[name] = src[name].detach().cpu().clone()
-    model.load_state_dict(state)
-    save_weights(path, model, model_facts(manifest), {"note": "transfer start point"})
-    return [n for n in fresh if not n.startswith("normalize.")]
-
-
 def cmd_transfer(args) -> int:
-    from sc_viz.training.trainer import TrainConfig, train
+    from sc_viz.training.trainer import TrainConfig
 
+    if not (args.finetune or args.probe):
+        raise ValueError("--no-finetune needs --probe: nothing to do")
+    t_start = time.time()
     pack = load_pack(args.pack, device="cpu")
     variants = args.variants or list(pack.models)
     missing = [v for v in variants if v not in pack.models]
     if missing:
         raise ValueError(f"{args.pack}: no loadable variant(s) {missing}; loaded: {list(pack.models)}")
+    seeds = args.seeds if args.seeds is not None else [args.seed]
     out = Path(args.out)
     spec = DATASETS[args.target]
     size = pack.input_size  # keep the source's resolution; the target is resized to it
-    classes = load_split(args.target, "test", data_root(args.data_root), size).classes
+    root = data_root(args.data_root)
+    train_full = load_split(args.target, "train", root, size)
+    test = test_part(load_split(args.target, "test", root, size), args.test_limit)
+    classes = train_full.classes
     target_manifest = new_manifest(args.target, pack.arch, classes, size, spec.mean, spec.std)
-    rows = {}
-    for v in variants:
-        start = out / "init" / f"{v}.safetensors"
-        fresh = init_weights(pack.models[v], target_manifest, len(classes), args.seed, start)
-        cfg = TrainConfig(
-            dataset=args.target,
-            arch=pack.arch,
-            variant="standard",
-            init=str(start),
-            input_size=size,
-            **schedule_values(args),
-        )
-        metrics = train(cfg, out / v, root=args.data_root, resume=args.resume, progress=not args.no_progress)
-        if not metrics:  # resumed run that was already complete
-            metrics = load_pack(out / v, device="cpu").metrics("standard")
-        rows[v] = {
-            "accuracy": metrics["clean_acc"],
-            "pgd_acc": metrics.get("pgd_acc"),
-            "n": metrics["test_n"],
-            "reinitialised": fresh,
-            "pack": str(out / v),
-        }
+    keep_head = list(classes) == list(pack.classes)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    runs = {
+        m: {v: {} for v in variants} for m, on in (("finetune", args.finetune), ("probe", args.probe)) if on
+    }
+    fresh = {}
+    for seed in seeds:
+        base = seed_dir(out, seed)
+        train, val = split_train_val(train_full, args.val_fraction, seed, args.train_limit)
+        for v in variants:
+            start = base / "init" / f"{v}.safetensors"
+            fresh[v] = init_weights(
+                pack.models[v], target_manifest, len(classes), seed, start, keep_head=keep_head
+            )
+            if args.finetune:
+                cfg = TrainConfig(
+                    dataset=args.target,
+                    arch=pack.arch,
+                    variant="standard",
+                    init=str(start),
+                    input_size=size,
+                    **{**schedule_values(args), "seed": seed, "train_limit": args.train_limit},
+                )
+                runs["finetune"][v][seed] = run_finetune(
+                    start,
+                    cfg,
+                    train,
+                    val,
+                    test,
+                    base / v,
+                    patience=args.patience,
+                    resume=args.resume,
+                    device=device,
+                    log=(lambda *a: None) if args.no_progress else print,
+                )
+            if args.probe:
+                runs["probe"][v][seed] = run_probe(
+                    start, train, val, test, base / v, seed=seed, resume=args.resume, device=device
+                )
+    methods = summarise(runs)
+    seconds = {m: sum(row["seconds"] for rows in runs[m].values() for row in rows.values()) for m in runs}
     result = {
         "experiment": "transfer",
-        "source": {"pack": str(pack.path), "dataset": pack.dataset, "arch": pack.arch},
+        "format": 2,
+        "source": {
+            "pack": str(pack.path),
+            "dataset": pack.dataset,
+            "arch": pack.arch,
+            "classes": pack.classes,
+        },
         "target": args.target,
-        "settings": schedule_values(args),
-        "variants": rows,
+        "target_description": spec.description,
+        "seeds": seeds,
+        "settings": {
+            **schedule_values(args),
+            "seed": None,
+            "val_fraction": args.val_fraction,
+            "patience": args.patience,
+            "probe_Cs": list(PROBE_CS),
+            "head": "kept (same classes)" if keep_head else "re-initialised",
+        },
+        "n_test": len(test),
+        "reinitialised": fresh,
+        "methods": methods,
+        "paper_order": list(PAPER_ORDER),
         "paper": PAPER_RESULTS["transfer"],
+        "timing": {
+            "device": device_name(device),
+            "finetune_s": seconds.get("finetune", 0.0),
+            "probe_s": seconds.get("probe", 0.0),
+            "wall_s": time.time() - t_start,
+        },
     }
-    paper = PAPER_RESULTS["transfer"]
-    md = (
-        f"# Transfer (Sec. 4.6): {pack.dataset} -> {args.target}, {pack.arch}\n\nEach variant "
-        f"of `{pack.path}` fine-tuned {args.epochs} epoch(s) on {args.target} (cross-entropy, "
-        f"all layers); test accuracy on n = {next(iter(rows.values()))['n']} images. Paper: "
-        f"ResNet18 CIFAR-100 -> {' / '.join(paper['targets'])}.\n\n"
-        + table(
-            ["variant", f"accuracy on {args.target}", "paper " + " / ".join(paper["targets"])],
-            [[v, pct(r["accuracy"]), " / ".join(pct(a) for a in paper.get(v, []))] for v, r in rows.items()],
-        )
-    )
-    write_result(out, "transfer", result, md)
+    write_result(out, "transfer", result, markdown(result))
     return 0

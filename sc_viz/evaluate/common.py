@@ -14,6 +14,7 @@ from typing import Any, Optional
 import torch
 
 from sc_viz.data import Split, iterate_batches, seeded_subset
+from sc_viz.evaluate.distributed import Shard
 from sc_viz.packs import Pack, variant_file
 from sc_viz.registry import Registry
 
@@ -34,6 +35,9 @@ class EvalContext:
     # called with the suite's partial results after each finished unit of work, so an
     # interrupted run keeps them; set by run_suites
     checkpoint: Callable[[dict], None] = lambda partial: None
+    # this process's share of a torchrun evaluation (evaluate/distributed.py); one
+    # process: Shard(), and every shard_* helper below is the whole sample
+    shard: Shard = field(default_factory=Shard)
 
     @property
     def models(self) -> dict[str, torch.nn.Module]:
@@ -54,6 +58,15 @@ class EvalContext:
             augment=False,
             device=self.device,
         )
+
+    def shard_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's batches of the test sample (`ctx.batches()` with one process): batch
+        k of the sample when k % world == rank, in order; `shard.gather(items,
+        self.n_batches())` puts per-batch results back in sample order."""
+        return self.batches(self.shard.split(self.test, self.batch_size))
+
+    def n_batches(self, split: Optional[Split] = None) -> int:
+        return -(-len(split if split is not None else self.test) // self.batch_size)
 
     def explanation_sample_size(self, key: str, default: int, per: int) -> int:
         """How many images an explanation suite explains: options[key] when set, else
@@ -89,6 +102,9 @@ class SuiteSpec:
     run: Callable[[EvalContext], dict]  # -> JSON-ready results (schema in evaluate/__init__)
     description: str
     settings: Callable[[EvalContext], dict] = lambda ctx: {}  # what else the numbers depend on
+    # under torchrun: True when `run` splits its images among the ranks (ctx.shard) and
+    # gathers them; False: rank 0 runs the suite alone while the others wait
+    sharded: bool = False
 
 
 SUITES: Registry[SuiteSpec] = Registry("suite")

@@ -7,6 +7,7 @@ perturbation at a chosen level; the pair is scored by cosine, Spearman and top-k
 The claim checked (seed 003's premise, Adv-GSCT's claim): robust models' saliency agrees
 more, i.e. `adv` and `advc` above `standard`, per method, perturbation and measure.
 Per-image values are stored too, so the app can place one image among the sample.
+Under torchrun it runs on rank 0 alone (a 25-image sample; the others wait).
 
 report.json `suites.consensus`:
     {means:  {variant: {method: {kind: {cosine, spearman, iou}}}}  (mean over the images; null

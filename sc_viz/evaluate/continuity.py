@@ -11,6 +11,8 @@ Uncertainty (`evaluate.stats`): `ci` holds a 95% interval per cell, percentile b
 over images for mean DS and violation rate, Wilson for the violated share; `per_image`
 keeps each image's DS and violation fraction at the summary level (level 2, the README's
 and the claims' level), so two variants can be compared on the same images.
+Under torchrun each rank computes the DS and logits of its batches; every rank gathers all
+of them in sample order before the violations (which compare images across batches).
 """
 
 from __future__ import annotations
@@ -48,26 +50,25 @@ def per_image_ds(ctx: EvalContext) -> tuple[dict, dict, torch.Tensor]:
     """({variant: clean logits (N, C)}, {variant: {(pert, level): DS (N,)}}, labels (N,)).
 
     Each perturbed batch is computed once and fed to every variant (the perturbation, hue
-    above all, costs about as much as a ResNet-20 forward on a CPU)."""
-    logits = {v: [] for v in ctx.models}
-    ds = {v: {(p, lv): [] for p in LEVELS for lv in LEVEL_IDS} for v in ctx.models}
-    labels = []
-    bar = ctx.bar(len(ctx.test), "continuity")
+    above all, costs about as much as a ResNet-20 forward on a CPU). Under torchrun each
+    rank computes its batches and every rank gets all of them, in sample order."""
+    chunks = []  # per batch of this rank: (clean logits, DS, labels)
+    bar = ctx.bar(len(ctx.shard.split(ctx.test, ctx.batch_size)), "continuity")
     with torch.inference_mode():
-        for x, y in ctx.batches():  # x: (B, 3, H, W)
+        for x, y in ctx.shard_batches():  # x: (B, 3, H, W)
             clean = {v: m(x).float() for v, m in ctx.models.items()}  # (B, C) each
+            ds = {v: {} for v in ctx.models}
             for p in LEVELS:
                 for lv, xp in perturbed_levels(x, p).items():  # xp: (B, 3, H, W)
                     for v, m in ctx.models.items():
-                        ds[v][(p, lv)].append(distance_score(clean[v], m(xp).float()).cpu())
-            for v in ctx.models:
-                logits[v].append(clean[v].cpu())
-            labels.append(y.cpu())
+                        ds[v][(p, lv)] = distance_score(clean[v], m(xp).float()).cpu()
+            chunks.append(({v: c.cpu() for v, c in clean.items()}, ds, y.cpu()))
             bar.update(len(y))
     bar.close()
-    cat = {v: torch.cat(chunks) for v, chunks in logits.items()}
-    ds_cat = {v: {k: torch.cat(c) for k, c in per.items()} for v, per in ds.items()}
-    return cat, ds_cat, torch.cat(labels)
+    chunks = ctx.shard.gather(chunks, ctx.n_batches())
+    cat = {v: torch.cat([c[0][v] for c in chunks]) for v in ctx.models}
+    ds_cat = {v: {k: torch.cat([c[1][v][k] for c in chunks]) for k in chunks[0][1][v]} for v in ctx.models}
+    return cat, ds_cat, torch.cat([c[2] for c in chunks])
 
 
 def violation_counts(
@@ -150,5 +151,6 @@ SUITES.add(
         run,
         "mean DS per variant x perturbation x level (Fig. 4) and violation rates (Fig. 1)",
         settings=lambda ctx: {"levels": {p: LEVELS[p] for p in LEVELS}},
+        sharded=True,
     ),
 )

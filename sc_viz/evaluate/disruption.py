@@ -7,18 +7,23 @@ semantics are destroyed but low-level statistics survive.
 The paper's strengths did not survive the text extraction; the defaults
 (`paper.DISRUPTION_STRENGTHS`) are the project's.
 Each disrupted batch is drawn once (seeded per transform and strength) and shared by
-every variant, so the variants are compared on the same images.
+every variant, so the variants are compared on the same images. Under torchrun each rank
+counts its batches (each generator skipping the other ranks' draws) and the counts are
+summed: the accuracies equal the one-process ones.
 Accuracies and n are all their Wilson 95% intervals need (`evaluate.stats`): the report
 computes them, so reports stored before the intervals get them too.
 """
 
 from __future__ import annotations
 
+import itertools
 import zlib
+from functools import partial
 
 import torch
 
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec, level_key
+from sc_viz.evaluate.distributed import batch_shapes, skip_draws
 from sc_viz.paper import DISRUPTION_STRENGTHS
 from sc_viz.perturb import centre_noise, channel_shift, sliding_puzzle
 
@@ -42,9 +47,17 @@ def run(ctx: EvalContext) -> dict:
     correct = {v: {t: {s: 0 for s in strengths[t]} for t in strengths} for v in ctx.models}
     clean = {v: 0 for v in ctx.models}
     total = 0
-    bar = ctx.bar(len(ctx.test), "disruption")
+    # under torchrun: each generator skips the draws of the other ranks' batches
+    shapes = batch_shapes(ctx.test, ctx.batch_size) if ctx.shard.active else []
+    done = 0  # batches of the sample passed so far
+    units = ctx.shard.units(len(shapes)) if ctx.shard.active else itertools.count()
+    bar = ctx.bar(len(ctx.shard.split(ctx.test, ctx.batch_size)), "disruption")
     with torch.inference_mode():
-        for x, y in ctx.batches():  # x: (B, 3, H, W)
+        for b, (x, y) in zip(units, ctx.shard_batches()):  # x: (B, 3, H, W)
+            for t in strengths:
+                for s in strengths[t]:
+                    skip_draws(partial(_apply, t, s=s, g=gens[(t, s)]), shapes[done:b])
+            done = b + 1
             for v, m in ctx.models.items():
                 clean[v] += (m(x).argmax(1) == y).sum().item()
             for t in strengths:
@@ -55,6 +68,14 @@ def run(ctx: EvalContext) -> dict:
             total += len(y)
             bar.update(len(y))
     bar.close()
+    if ctx.shard.active:  # counts: exact sums over the ranks
+        parts = ctx.shard.all_gather((correct, clean, total))
+        correct = {
+            v: {t: {s: sum(p[0][v][t][s] for p in parts) for s in per} for t, per in correct[v].items()}
+            for v in correct
+        }
+        clean = {v: sum(p[1][v] for p in parts) for v in clean}
+        total = sum(p[2] for p in parts)
     n = max(total, 1)
     return {
         "accuracy": {
@@ -73,5 +94,6 @@ SUITES.add(
         run,
         "accuracy under RGB channel shift, centre noise, sliding puzzle (Tables 7/9/11)",
         settings=lambda ctx: {"strengths": ctx.options.get("disruption_strengths") or DISRUPTION_STRENGTHS},
+        sharded=True,
     ),
 )

@@ -7,6 +7,7 @@ The paper's claim checked: "adversarial training lowers neuron sensitivity", lay
 layer, `adv` and `advc` against `standard`. Each variant is attacked with the same budget;
 the relative column (sigma over the layer's mean |F(x)|, *our reading*) guards against a
 model whose features are merely smaller.
+Under torchrun it runs on rank 0 alone (a 1000-image sample; the others wait).
 
 report.json `suites.neurons` (the schema of the other suites is in evaluate/__init__.py):
     {variants: {variant: {layers: {layer: {mean, top, relative, channels}},

@@ -568,22 +568,37 @@ def _sanity_md(result: dict) -> str:
 
 
 EXPERIMENTS = {  # folder under <report>/experiments -> (result file stem, title)
-    "sweep-lambda": ("sweep_lambda", "lambda sweep (Fig. 5)"),
-    "transfer": ("transfer", "transferability (Sec. 4.6)"),
+    "sweep-lambda": ("sweep_lambda", "lambda sweep (Fig. 5) and saliency smoothness"),
+    "sweep-lambda-scratch": ("sweep_lambda", "lambda sweep, c trained from scratch as long as standard"),
+    "transfer-fashion-mnist": ("transfer", "transferability to Fashion-MNIST (Sec. 4.6)"),
+    "transfer-cifar10-lowres": ("transfer", "transferability to 16-px CIFAR-10 (Sec. 4.6)"),
+    "transfer": ("transfer", "transferability (Sec. 4.6), single seed"),  # results stored before the seeds
     "fairness": ("fairness", "fairness (Sec. 4.7, Table 3)"),
 }
 
 
 def experiment_links(out: Optional[Path]) -> list[str]:
     """Links to the training experiments' results copied beside the report
-    (scripts/run_experiments.sh), when there are any."""
+    (scripts/run_experiments*.sh), when there are any, each with its summary (seed spreads,
+    intervals, verdicts: `sc_viz.experiments.summary`)."""
+    import json
+
+    from sc_viz.experiments.summary import summary
+
     if out is None:
         return []
-    return [
-        f"- {title}: [experiments/{folder}/{stem}.md](experiments/{folder}/{stem}.md)"
-        for folder, (stem, title) in EXPERIMENTS.items()
-        if (Path(out) / "experiments" / folder / f"{stem}.md").exists()
-    ]
+    lines = []
+    for folder, (stem, title) in EXPERIMENTS.items():
+        base = Path(out) / "experiments" / folder
+        if not (base / f"{stem}.md").exists():
+            continue
+        line = f"- {title}: [experiments/{folder}/{stem}.md](experiments/{folder}/{stem}.md)"
+        try:
+            line += ". " + summary(json.loads((base / f"{stem}.json").read_text()), f"experiments/{folder}/")
+        except (OSError, ValueError, KeyError, TypeError):  # no json, or an odd one: the link alone
+            pass
+        lines.append(line)
+    return lines
 
 
 def render_markdown(report: dict, notes: list[str] = (), out: Optional[Path] = None) -> str:
@@ -597,10 +612,11 @@ def render_markdown(report: dict, notes: list[str] = (), out: Optional[Path] = N
     if p.get("not_loaded"):
         md.append("Not loaded: " + "; ".join(f"{v}: {e}" for v, e in p["not_loaded"].items()) + "\n")
     from sc_viz.evaluate.claims import markdown as claims_markdown
+    from sc_viz.evaluate.related_claims import markdown as related_markdown
 
-    claims = claims_markdown(report)
-    if claims:
-        md.append(claims)
+    for claims_table in (claims_markdown(report), related_markdown(report)):
+        if claims_table:
+            md.append(claims_table)
     for name, render in SECTIONS.items():
         if name in report["suites"] and report["status"].get(name, {}).get("state") == "complete":
             md.append(render(report))
@@ -608,7 +624,9 @@ def render_markdown(report: dict, notes: list[str] = (), out: Optional[Path] = N
     if links:
         md.append(
             "## Experiments that train\n\nMade by `sc-viz sweep-lambda`, `sc-viz transfer` "
-            "and `sc-viz fairness` (`scripts/run_experiments.sh`):\n\n" + "\n".join(links) + "\n"
+            "and `sc-viz fairness` (`scripts/run_experiments.sh`, `scripts/run_experiments_device.sh`); "
+            "seeded results give the mean over training seeds with their range, 95% intervals over "
+            "the test images and verdicts:\n\n" + "\n".join(links) + "\n"
         )
     rows = [
         [

@@ -6,6 +6,8 @@ default for the input size (`sc_viz.paper`, docs/method.md#pgd: CIFAR 8/255, 2/2
 ImageNet size 4/255, 1/255; 10 steps, random start). Random starts are seeded, so the
 same seed gives the same numbers.
 Results are saved after each variant: an interrupted run resumes at the next one.
+Under torchrun each rank attacks its batches (`correct_per_image`), with the random starts
+of a one-process run, and the per-image answers are gathered: the same numbers.
 Each variant also keeps which images it got right (`per_image`, "1 0 1 ..." in test-sample
 order), so two variants' accuracies can be compared image by image (paired bootstrap,
 `evaluate.stats`); the report's intervals of single accuracies are Wilson intervals.
@@ -13,7 +15,10 @@ order), so two variants' accuracies can be compared image by image (paired boots
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 from typing import Optional
 
 import torch
@@ -21,6 +26,7 @@ import torch
 from sc_viz.attacks import PGDConfig, paper_pgd, pgd
 from sc_viz.data import Split, iterate_batches
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.distributed import ONE_PROCESS, Shard, batch_shapes, skip_draws
 from sc_viz.evaluate.stats import encode_values
 from sc_viz.model_run import model_device, using_model
 
@@ -45,33 +51,70 @@ def correct_per_image(
     attack: Optional[PGDConfig] = None,
     seed: int = 0,
     progress: Optional[Callable[[int], None]] = None,
+    shard: Shard = ONE_PROCESS,
 ) -> list[int]:
     """1 where the model classifies the image right (under `attack` when given), else 0,
-    in the split's order; the same draws as `metrics.accuracy`, so the mean equals it."""
+    in the split's order; the same draws as `metrics.accuracy`, so the mean equals it.
+
+    Under torchrun (`shard`) each rank attacks its batches and skips the random starts of
+    the others' (PGD with no steps draws just that), so every batch gets the random start
+    it gets in one process; the ranks' answers are gathered in split order."""
     g = torch.Generator().manual_seed(seed)
-    correct = []
+    shapes = batch_shapes(split, batch_size) if shard.active else []
+    draw = partial(_random_start_only, attack=attack, generator=g)
+    done = 0  # batches of the split passed so far
+    correct = []  # per batch of this rank: [0/1 per image]
     with using_model(model):
-        for x, y in iterate_batches(
-            split, batch_size, shuffle=False, augment=False, device=model_device(model)
+        for b, (x, y) in zip(
+            shard.units(len(shapes)) if shard.active else itertools.count(),
+            iterate_batches(
+                shard.split(split, batch_size),
+                batch_size,
+                shuffle=False,
+                augment=False,
+                device=model_device(model),
+            ),
         ):  # x: (B, 3, H, W)
             if attack is not None:
+                skip_draws(draw, shapes[done:b])  # the other ranks' batches before this one
                 x = pgd(model, x, y, attack, generator=g)
+            done = b + 1
             with torch.inference_mode():
-                correct += (model(x).argmax(1) == y).int().tolist()
+                correct.append((model(x).argmax(1) == y).int().tolist())
             if progress:
                 progress(len(y))
-    return correct
+    batches = shard.gather(correct, len(shapes)) if shard.active else correct
+    return [c for batch in batches for c in batch]
+
+
+def _random_start_only(x: torch.Tensor, *, attack: Optional[PGDConfig], generator: torch.Generator) -> None:
+    """The random draws PGD makes for a batch like x (its random start), and nothing else."""
+    if attack is not None and attack.random_start:
+        # no steps: no model runs, so a stand-in serves
+        pgd(
+            torch.nn.Identity(),
+            x,
+            torch.zeros(len(x), dtype=torch.long),
+            replace(attack, steps=0),
+            generator=generator,
+        )
 
 
 def run(ctx: EvalContext) -> dict:
     results = {v: r for v, r in ctx.previous.items() if v in ctx.models and "pgd_acc" in r}
     todo = [v for v in ctx.models if v not in results]
-    bar = ctx.bar(len(ctx.test) * len(todo), "robustness (clean + PGD)")
+    bar = ctx.bar(len(ctx.shard.split(ctx.test, ctx.batch_size)) * len(todo), "robustness (clean + PGD)")
     for v in todo:
         model, attack = ctx.models[v], eval_attack(ctx, v)
-        clean = correct_per_image(model, ctx.test, batch_size=ctx.batch_size)
+        clean = correct_per_image(model, ctx.test, batch_size=ctx.batch_size, shard=ctx.shard)
         robust = correct_per_image(
-            model, ctx.test, batch_size=ctx.batch_size, attack=attack, seed=ctx.seed, progress=bar.update
+            model,
+            ctx.test,
+            batch_size=ctx.batch_size,
+            attack=attack,
+            seed=ctx.seed,
+            progress=bar.update,
+            shard=ctx.shard,
         )
         n = len(ctx.test)
         results[v] = {
@@ -96,5 +139,6 @@ SUITES.add(
         run,
         "clean and PGD-10 accuracy per variant (Table 2)",
         settings=lambda ctx: {"pgd_steps": ctx.options.get("pgd_steps")},
+        sharded=True,
     ),
 )

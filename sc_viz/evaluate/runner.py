@@ -14,6 +14,7 @@ import torch
 
 from sc_viz.data import data_root, load_split, seeded_subset
 from sc_viz.evaluate.common import SUITES, EvalContext
+from sc_viz.evaluate.distributed import Shard, from_environment
 from sc_viz.evaluate.store import ReportFile, now
 from sc_viz.packs import Pack, load_pack
 
@@ -33,19 +34,34 @@ def run_suites(
     device: Optional[str] = None,
     figures: bool = True,
     log=print,
+    shard: Optional[Shard] = None,
 ) -> dict:
     """Run `suites` on `pack`; write `out`/report.json after each suite (and report.md
     plus figures at the end) when `out` is given. Returns the report dict.
 
     A suite that raises is recorded as failed and the next one runs; Ctrl-C keeps the
     report as it stands (complete suites, partial robustness) and re-raises.
+
+    Under torchrun (WORLD_SIZE > 1, or `shard` given) the sharded suites split their
+    images among the processes and gather the per-image values (evaluate/distributed.py),
+    the others run on rank 0 alone; only rank 0 reads and writes the report, and it hands
+    the report it started from to the others, so every rank resumes the same way. There a
+    sharded suite that fails stops the run (the other ranks would wait for it forever):
+    rank 0 records the failure if it is rank 0's, and `--resume` goes on from there.
     """
     from sc_viz.evaluate.report import write_report
 
+    if shard is None:
+        shard, device = from_environment(device)
+    if not shard.is_main:  # rank 0 speaks and writes for all
+        log, progress, out = (lambda *a, **k: None), False, None
     pack = pack_for_evaluation(pack, device)
     names = expand_suites(suites)
     test = seeded_subset(load_split(pack.dataset, "test", data_root(root), pack.input_size), limit, seed)
     file = ReportFile.start(pack, Path(out) if out is not None else None, log)
+    file.report = shard.broadcast(file.report)  # the same resume decisions on every rank
+    if shard.active:
+        file.report["environment"]["processes"] = shard.world
     failed = []
     for name in names:
         ctx = EvalContext(
@@ -56,6 +72,7 @@ def run_suites(
             batch_size=batch_size,
             progress=progress,
             options=dict(options or {}),
+            shard=shard,
         )
         settings = suite_settings(name, ctx)
         if resume and already_complete(file.report, name, settings):
@@ -63,10 +80,17 @@ def run_suites(
             continue
         if resume:
             ctx.previous = partial_results(file.report, name, settings)
-        if not run_suite(file, name, ctx, settings, log):
+        if shard.active and not SUITES[name].sharded:
+            # rank 0 alone; the others wait for it at the barrier
+            if shard.is_main and not run_suite(file, name, ctx, settings, log):
+                failed.append(name)
+            shard.barrier()
+            continue
+        if not run_suite(file, name, ctx, settings, log, reraise=shard.active):
             failed.append(name)
     if file.out_dir is not None:
         write_report(file.report, file.out_dir, figures=figures)
+    shard.barrier()  # the others end when rank 0 has written everything
     file.report["failed"] = failed  # not saved: the status block holds it
     return file.report
 
@@ -127,9 +151,12 @@ def partial_results(report: dict, name: str, settings: dict) -> dict:
     return report["suites"].get(name, {})
 
 
-def run_suite(file: ReportFile, name: str, ctx: EvalContext, settings: dict, log=print) -> bool:
+def run_suite(
+    file: ReportFile, name: str, ctx: EvalContext, settings: dict, log=print, reraise: bool = False
+) -> bool:
     """Run one suite, saving its partial results as it reports them and its outcome at the
-    end; False when it failed (recorded, the run goes on). Ctrl-C saves and re-raises."""
+    end; False when it failed (recorded, the run goes on; with `reraise`, recorded and
+    raised again). Ctrl-C saves and re-raises."""
     from sc_viz.evaluate.report import write_report
 
     t0, cpu0 = time.time(), time.process_time()
@@ -154,6 +181,8 @@ def run_suite(file: ReportFile, name: str, ctx: EvalContext, settings: dict, log
             None,
         )
         log(f"{name}: FAILED: {type(err).__name__}: {err}")
+        if reraise:
+            raise
         return False
     # cpu_seconds: this process's CPU time, a fairer cost than wall time on a shared CPU
     file.record(

@@ -9,6 +9,8 @@ fit the time budget.
 Each measure is kept per image (`per_image`, in sample order, NaN where a measure is
 undefined), with a percentile-bootstrap 95% interval of its mean (`ci`, `evaluate.stats`);
 the same images serve every variant, so variants compare image by image.
+Under torchrun each rank explains every world-th image of the sample and the per-image
+values are gathered in sample order, so every number equals the one-process one.
 """
 
 from __future__ import annotations
@@ -82,21 +84,32 @@ def run(ctx: EvalContext) -> dict:
 
     sample = ctx.sample(sample_size(ctx))
     methods = method_names(ctx)
-    values = {v: {m: {} for m in methods} for v in ctx.models}  # -> {measure: [float]}
-    bar = ctx.bar(len(sample) * len(methods), "saliency", unit="map set")
-    for i in range(len(sample)):
+    records = []  # per image of this rank: {variant: {method: {measure: float}}}
+    mine = ctx.shard.units(len(sample))
+    bar = ctx.bar(len(mine) * len(methods), "saliency", unit="map set")
+    for i in mine:
         x = sample.get(i)[None].to(ctx.device)  # (1, 3, H, W)
         targets = predicted(ctx.models, x)
+        record = {v: {} for v in ctx.models}
         for m in methods:
             exps = METHODS[m].explain_many(ctx.models, x, targets, **method_options(ctx, m))
             for v, exp in exps.items():
-                for k, val in measure_map(ctx.models[v], x, exp.map, targets[v]).items():
-                    if isinstance(val, (int, float)) and not isinstance(val, bool):
-                        values[v][m].setdefault(k, [math.nan] * i).append(float(val))
+                record[v][m] = {
+                    k: float(val)
+                    for k, val in measure_map(ctx.models[v], x, exp.map, targets[v]).items()
+                    if isinstance(val, (int, float)) and not isinstance(val, bool)
+                }
+            bar.update(1)
+        records.append(record)
+    bar.close()
+    values = {v: {m: {} for m in methods} for v in ctx.models}  # -> {measure: [float]}
+    for i, record in enumerate(ctx.shard.gather(records, len(sample))):  # sample order
+        for v, per_method in record.items():
+            for m, measured in per_method.items():
+                for k, val in measured.items():
+                    values[v][m].setdefault(k, [math.nan] * i).append(val)
                 for per in values[v][m].values():  # a measure this map lacked: NaN
                     per.extend([math.nan] * (i + 1 - len(per)))
-            bar.update(1)
-    bar.close()
     means = {
         v: {m: {k: mean_std(vals)[0] for k, vals in per.items()} for m, per in pm.items()}
         for v, pm in values.items()
@@ -139,5 +152,6 @@ SUITES.add(
         "explanation measures (smoothness, deletion/insertion AUC, centre share) per "
         "variant x method, mean over a test sample",
         settings=_settings,
+        sharded=True,
     ),
 )

@@ -12,6 +12,8 @@ sample (`sc-viz eval --suite sanity`):
 Each map explains the variant's own predicted class. Options (ctx.options): sanity_limit
 (images; default 100 on the whole test set, --limit N / 50 (>= 5) on a quick run),
 methods, method_options, sanity_orders, sanity_flag_threshold, road_noise.
+Under torchrun each rank checks every world-th image (ROAD's noise is seeded by the image's
+place in the sample) and the per-image values are gathered in sample order.
 
 report.json ("sanity"; lists run over the steps / fractions):
     steps        {order: ["original", top block, ...]}
@@ -89,9 +91,10 @@ def run(ctx: EvalContext) -> dict:
     # order -> variant -> method -> similarity -> [[value per step] per image]
     sims = {o: {v: {m: {s: [] for s in SIMILARITIES} for m in methods} for v in variants} for o in orders}
     road = {k: {v: {m: [] for m in methods} for v in variants} for k in ("morf", "lerf", "gap")}
-    bar = ctx.bar(len(sample), "sanity")
+    mine = ctx.shard.units(len(sample))  # under torchrun: every world-th image
+    bar = ctx.bar(len(mine), "sanity")
     twins = None  # one private copy per variant, re-randomised for every image
-    for i in range(len(sample)):
+    for i in mine:
         x = sample.get(i)[None].to(ctx.device)  # (1, 3, H, W)
         twins = twins or {v: RandomisedTwin(m, x) for v, m in ctx.models.items()}
         targets = predicted(ctx.models, x)
@@ -129,6 +132,9 @@ def run(ctx: EvalContext) -> dict:
                     road[k][v][m].append(curves[k])
         bar.update(1)
     bar.close()
+    if ctx.shard.active:  # every rank's per-image values, in sample order
+        sims, road = ctx.shard.gather_tree((sims, road), len(sample))
+        steps = next((st for st in ctx.shard.all_gather(steps) if st), steps)
 
     def per_step(runs: list[list[float]]) -> dict:
         cols = list(zip(*runs))  # per step: the images' values
@@ -180,6 +186,7 @@ SUITES.add(
         "model parameter randomisation (Adebayo et al. 2018, flags maps that barely change) "
         "and ROAD MoRF/LeRF curves with noisy linear imputation (Rong et al. 2022)",
         settings=_settings,
+        sharded=True,
     ),
 )
 

@@ -4,6 +4,7 @@ level k, the map of x and the map of T_k(x) (both for the class predicted on x) 
 compared by Spearman rank correlation and SSIM; 1 means the explanation did not move.
 Per image values (`per_image`, NaN where rho is undefined) and percentile-bootstrap 95%
 intervals of the means (`ci`, `evaluate.stats`) are kept beside the means.
+Under torchrun each rank takes every world-th image; the values are gathered in sample order.
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ def run(ctx: EvalContext) -> dict:
     methods = method_names(ctx, DEFAULT_METHODS)
     rho = {v: {m: {p: [] for p in LEVELS} for m in methods} for v in ctx.models}
     ssim = {v: {m: {p: [] for p in LEVELS} for m in methods} for v in ctx.models}
-    bar = ctx.bar(len(sample) * len(methods), "explanation-stability", unit="map set")
-    for i in range(len(sample)):
+    mine = ctx.shard.units(len(sample))  # under torchrun: every world-th image
+    bar = ctx.bar(len(mine) * len(methods), "explanation-stability", unit="map set")
+    for i in mine:
         x = sample.get(i)[None].to(ctx.device)  # (1, 3, H, W)
         targets = predicted(ctx.models, x)
         for m in methods:
@@ -74,6 +76,7 @@ def run(ctx: EvalContext) -> dict:
                     ssim[v][m][p].append(map_ssim(base[v].map, moved[v].map))
             bar.update(1)
     bar.close()
+    rho, ssim = ctx.shard.gather_tree((rho, ssim), len(sample))  # lists in sample order
 
     def summary(table):
         return {
@@ -127,5 +130,6 @@ SUITES.add(
         "Spearman rank correlation and SSIM between the map of x and of its level-k "
         "photometric perturbation, per variant x method",
         settings=_settings,
+        sharded=True,
     ),
 )

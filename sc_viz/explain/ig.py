@@ -48,28 +48,29 @@ class IntegratedGradientsMethod(Method):
         n_steps: int = 50,
         baseline: str | float = "black",
         batch_size: int | None = None,
+        convergence_delta: bool = True,
     ) -> tuple[torch.Tensor, dict]:
+        """convergence_delta=False skips the delta's two extra forward passes (the map is
+        the same; the sanity checks need the map only)."""
         if n_steps < 1:
             raise ValueError(f"ig n_steps must be >= 1, got {n_steps}")
         base = make_baseline(x, baseline)  # (1, 3, H, W)
         if batch_size is None:
             batch_size = max(1, PIXELS_PER_BATCH // (x.shape[-1] * x.shape[-2]))
-        attr, delta = IntegratedGradients(model).attribute(
+        out = IntegratedGradients(model).attribute(
             x.clone().requires_grad_(),
             baselines=base,
             target=target,
             n_steps=n_steps,
             method="gausslegendre",
             internal_batch_size=min(batch_size, n_steps),
-            return_convergence_delta=True,
+            return_convergence_delta=convergence_delta,
         )
+        attr, delta = out if convergence_delta else (out, None)
         attr = attr[0].detach().float().cpu()  # (3, H, W)
-        extras = {
-            "attributions": attr,
-            "convergence_delta": float(delta.item()),
-            "n_steps": n_steps,
-            "baseline": baseline,
-        }
+        extras = {"attributions": attr, "n_steps": n_steps, "baseline": baseline}
+        if delta is not None:
+            extras["convergence_delta"] = float(delta.item())
         return attr.sum(dim=0), extras  # (H, W)
 
 

@@ -20,6 +20,7 @@ fractions, divided by their span (so an area is a mean probability).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Optional
 
@@ -47,6 +48,22 @@ NEIGHBOURS = (
 )
 
 
+@functools.lru_cache(maxsize=8)
+def _neighbourhood(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel of an (h, w) grid, its neighbours in NEIGHBOURS order: pixel ids (HW, 8),
+    -1 outside the image, and their weights (HW, 8), 0 outside. Built once per size."""
+    rows, cols = np.divmod(np.arange(h * w), w)
+    ids = np.full((h * w, len(NEIGHBOURS)), -1)
+    weights = np.zeros((h * w, len(NEIGHBOURS)))
+    for j, (dr, dc, weight) in enumerate(NEIGHBOURS):
+        r, q = rows + dr, cols + dc
+        inside = (r >= 0) & (r < h) & (q >= 0) & (q < w)
+        ids[inside, j] = r[inside] * w + q[inside]
+        weights[inside, j] = weight
+    ids.flags.writeable = weights.flags.writeable = False  # shared by every call
+    return ids, weights
+
+
 def linear_imputation(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
     """image (C, H, W), removed bool (H, W) -> image with every removed pixel solved as the
     weighted mean of its in-image neighbours (known ones as constants). At least one pixel
@@ -61,29 +78,28 @@ def linear_imputation(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
         return image.copy()
     if len(gone) == h * w:
         raise ValueError("linear imputation needs at least one kept pixel")
-    unknown = np.full(h * w, -1)
-    unknown[gone] = np.arange(len(gone))  # pixel id -> its unknown's index
-    rows, cols = gone // w, gone % w
-    diag = np.zeros(len(gone))
-    rhs = np.zeros((len(gone), c))  # (k, C)
-    entries_i, entries_j, entries_v = [], [], []
-    for dr, dc, weight in NEIGHBOURS:
-        r, q = rows + dr, cols + dc
-        inside = (r >= 0) & (r < h) & (q >= 0) & (q < w)
-        i = np.flatnonzero(inside)  # unknowns with this neighbour
-        nb = r[inside] * w + q[inside]  # the neighbour's pixel id
-        diag[i] += weight
-        is_unknown = unknown[nb] >= 0
-        entries_i.append(i[is_unknown])
-        entries_j.append(unknown[nb[is_unknown]])
-        entries_v.append(np.full(is_unknown.sum(), -weight))
-        np.add.at(rhs, i[~is_unknown], weight * flat[:, nb[~is_unknown]].T)
     k = len(gone)
-    ii = np.concatenate(entries_i + [np.arange(k)])
-    jj = np.concatenate(entries_j + [np.arange(k)])
-    vv = np.concatenate(entries_v + [diag])
+    unknown = np.full(h * w + 1, -1)  # pixel id -> its unknown's index; [-1]: outside
+    unknown[gone] = np.arange(k)
+    ids, weights = _neighbourhood(h, w)
+    nb, nw = ids[gone], weights[gone]  # (k, 8): each unknown's neighbours and weights
+    nb_unknown = unknown[nb]  # (k, 8): the neighbour's unknown index, -1 if known/outside
+    is_unknown = nb_unknown >= 0
+    known = (nb >= 0) & ~is_unknown
+    # known neighbours are constants: rhs = sum of weight * value, added in NEIGHBOURS order
+    contrib = np.where(known[None], nw[None] * flat[:, nb], 0.0)  # (C, k, 8)
+    rhs = np.zeros((c, k))
+    for j in range(len(NEIGHBOURS)):
+        rhs += contrib[:, :, j]
+    diag = np.zeros(k)
+    for j in range(len(NEIGHBOURS)):
+        diag += nw[:, j]  # the same sum order as one neighbour at a time
+    rows_i = np.broadcast_to(np.arange(k)[:, None], nb.shape)
+    ii = np.concatenate([rows_i[is_unknown], np.arange(k)])
+    jj = np.concatenate([nb_unknown[is_unknown], np.arange(k)])
+    vv = np.concatenate([-nw[is_unknown], diag])
     system = coo_matrix((vv, (ii, jj)), shape=(k, k)).tocsc()
-    solved = spsolve(system, rhs)  # (k, C) or (k,) when C == 1
+    solved = spsolve(system, rhs.T)  # (k, C) or (k,) when C == 1
     out = flat.copy()
     out[:, gone] = np.asarray(solved).reshape(k, c).T
     return out.reshape(c, h, w)
@@ -179,15 +195,16 @@ def road_curves(
             for i, o in enumerate(ORDERS)
         ]
     ).to(device)  # (2F, 3, H, W)
-    with using_model(model):
-        target = check_target(target, model(x.to(device)).shape[1])
-        probs = torch.cat(
-            [
-                model(images[i : i + batch_size]).float().softmax(dim=1).cpu()
-                for i in range(0, len(images), batch_size)
-            ]
-        )  # (2F, C)
     n = len(fractions)
+    # an image with nothing removed is x itself (no noise either): x's own pass serves it
+    edited = [i for i in range(2 * n) if removed_count(fractions[i % n], x.shape[-2] * x.shape[-1]) > 0]
+    with using_model(model):
+        own = model(x.to(device)).float().softmax(dim=1).cpu()  # (1, C)
+        target = check_target(target, own.shape[1])
+        probs = own.expand(2 * n, -1).clone()  # (2F, C)
+        for i in range(0, len(edited), batch_size):
+            rows = edited[i : i + batch_size]
+            probs[rows] = model(images[rows]).float().softmax(dim=1).cpu()
     out: dict = {"fractions": [float(f) for f in fractions]}
     for i, o in enumerate(ORDERS):
         p = probs[i * n : (i + 1) * n]  # (F, C)

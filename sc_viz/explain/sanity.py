@@ -24,12 +24,19 @@ Our reading (settings, not the paper's fixed choices):
   (the paper's "HOG similarity").
 - Flag: a method whose |map| Spearman after the whole cascade is still >= 0.5 (setting
   `flag_threshold`) barely depends on the weights and is flagged.
+
+Speed (the maps are the same): each model's private copy is kept between calls
+(`borrowed_twin`), and a randomised copy's map skips the work only an Explanation's extras
+need (the target-check pass, IG's convergence delta).
 """
 
 from __future__ import annotations
 
 import copy
+import threading
+import weakref
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -143,15 +150,28 @@ def private_copy(model: nn.Module) -> nn.Module:
     return twin.eval()
 
 
+def _seed_generator(device: torch.device, seed: int) -> None:
+    """Seed the global generator that draws on `device`. On the CPU only the CPU one: the
+    same draws as torch.manual_seed (which quantus calls), without its lazy seeding of
+    every accelerator (a stack trace per call: most of the cost of a reset at 32 px)."""
+    if device.type == "cpu":
+        torch.default_generator.manual_seed(seed)
+    elif device.type == "cuda":
+        torch.cuda.manual_seed(seed)  # the current device's, which the twin is on
+    else:
+        torch.manual_seed(seed)
+
+
 @torch.no_grad()
 def _reinitialise(model: nn.Module, names: list[str], seed: int) -> None:
-    cuda = [model_device(model).index or 0] if model_device(model).type == "cuda" else []
+    device = model_device(model)
+    cuda = [device.index or 0] if device.type == "cuda" else []
     params = dict(model.named_parameters())
     for name in names:
         # reset_parameters draws from torch's global generator: seed it (quantus's rule:
         # seed + 1 before each layer) and restore it afterwards
-        with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(seed + 1)
+        with torch.random.fork_rng(devices=cuda), torch.cuda.device(device) if cuda else nullcontext():
+            _seed_generator(device, seed + 1)
             if name in params:  # a loose parameter
                 p = params[name]
                 spread = float(p.std()) if p.numel() > 1 else 0.0
@@ -212,6 +232,72 @@ def randomised_models(
 ) -> Iterator[tuple[str, nn.Module]]:
     """(block name, randomised copy) per step; see `RandomisedTwin.steps`."""
     return RandomisedTwin(model, x, granularity).steps(order, seed)
+
+
+# ---------------------------------------------------------------- twins kept between calls
+TWIN_POOL_BYTES = 2**30  # idle twins kept at most (their trained, live and random weights)
+_pool: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> key -> [idle twins]
+_pool_lock = threading.Lock()
+
+
+def _versions(model: nn.Module) -> tuple[int, ...]:
+    """The in-place write counters of the model's tensors: any change of its weights
+    (an optimiser step, load_state_dict) bumps one."""
+    return tuple(t._version for t in (*model.parameters(), *model.buffers()))
+
+
+def _twin_bytes(twin: RandomisedTwin) -> int:
+    tensors = [*twin.live.values(), *twin.trained.values()]
+    tensors += [t for drawn in twin._random.values() for t in drawn.values()]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+@contextmanager
+def borrowed_twin(model: nn.Module, x: torch.Tensor, granularity: str = "block") -> Iterator[RandomisedTwin]:
+    """A `RandomisedTwin` of `model` lent to this caller alone: an idle one kept from an
+    earlier call (the app's next method, variant or image) when the model's weights have not
+    changed since, else a new one; kept afterwards while all idle twins fit TWIN_POOL_BYTES
+    and the model lives. Saves the deep copy and the random draws per call."""
+    key = (granularity, tuple(as_batch(x).shape[-2:]))
+    versions = _versions(model)
+    twin = None
+    with _pool_lock:
+        idle = _pool.setdefault(model, {}).setdefault(key, [])
+        while idle and twin is None:
+            kept, kept_versions = idle.pop()
+            twin = kept if kept_versions == versions else None
+    twin = twin or RandomisedTwin(model, x, granularity)
+    try:
+        yield twin
+    finally:
+        with _pool_lock:
+            held = sum(_twin_bytes(t) for per_key in _pool.values() for ts in per_key.values() for t, _ in ts)
+            if held + _twin_bytes(twin) <= TWIN_POOL_BYTES and model in _pool:
+                _pool[model].setdefault(key, []).append((twin, versions))
+
+
+# options that skip work a method does for its extras only: of a copy only the map is kept
+MAP_ONLY_OPTIONS = {"ig": {"convergence_delta": False}}
+
+
+def _explain_copies(
+    method: str, copies: dict[str, nn.Module], x: torch.Tensor, targets: dict[str, int], options: dict
+) -> dict[str, torch.Tensor]:
+    """variant -> map (H, W) of `method` on each randomised copy. Methods that explain one
+    model at a time skip `Method.explain`'s forward pass that checks the target (the targets
+    were checked on the trained models, whose heads the copies share) and work for extras
+    only (MAP_ONLY_OPTIONS). The map is what `Method.explain` returns."""
+    m = METHODS[method]
+    if m.shares_work:  # LIME: one set of samples for all variants
+        return {v: e.map for v, e in m.explain_many(copies, x, targets, **options).items()}
+    options = {**options, **MAP_ONLY_OPTIONS.get(method, {})}
+    out = {}
+    for v, twin in copies.items():
+        xv = x.to(model_device(twin))
+        with using_model(twin, exclusive=m.uses_hooks), torch.enable_grad():
+            heat, _ = m.attribute(twin, xv, targets[v], **options)
+        out[v] = heat.detach().float().cpu()
+    return out
 
 
 # ---------------------------------------------------------------- similarities
@@ -346,12 +432,32 @@ def randomisation_test(
     registry (`Method.explain_many`, so LIME shares its samples across variants).
     `originals` (method -> variant -> Explanation, e.g. an earlier result's) saves
     recomputing the trained model's maps; `twins` (variant -> RandomisedTwin, made with
-    this granularity) saves the deep copies when many images are tested."""
+    this granularity) are used as given, else each model's twin is borrowed from the pool
+    (`borrowed_twin`)."""
     for m in methods:
         METHODS[m]
     options = options or {}
     x = as_batch(x)  # (1, 3, H, W)
-    twins = twins or {v: RandomisedTwin(model, x, granularity) for v, model in models.items()}
+    if twins is None:
+        with ExitStack() as lent:
+            twins = {
+                v: lent.enter_context(borrowed_twin(model, x, granularity)) for v, model in models.items()
+            }
+            return randomisation_test(
+                models,
+                x,
+                methods=methods,
+                targets=targets,
+                order=order,
+                granularity=granularity,
+                seed=seed,
+                options=options,
+                similarities=similarities,
+                keep_maps=keep_maps,
+                originals=originals,
+                twins=twins,
+                progress=progress,
+            )
     first = next(iter(models))
     for v in models:
         if twins[v].names != twins[first].names:
@@ -378,13 +484,14 @@ def randomisation_test(
     for step in steps[1:]:
         copies = {v: next(stream)[1] for v, stream in streams.items()}  # (name, model)
         for m in methods:
-            moved = METHODS[m].explain_many(copies, x, targets, **options.get(m, {}))
+            checked = {v: originals[m][v].target for v in models}
+            moved = _explain_copies(m, copies, x, checked, options.get(m, {}))
             for v in models:
-                sims = map_similarity(reference[m][v], moved[v].map, similarities)
+                sims = map_similarity(reference[m][v], moved[v], similarities)
                 for s, val in sims.items():
                     result.similarity[m][v][s].append(val)
                 if keep_maps:
-                    result.maps[m][v].append(moved[v].map)
+                    result.maps[m][v].append(moved[v])
             done += 1
             if progress:
                 progress(done, total, f"{m}: {step}")

@@ -39,9 +39,12 @@ def _shared_pixel_pgd(model, x, y, cfg, g):
 
 
 def _offending(model, x, y, cfg, g):
-    # One step only (GSCT uses no multi-step PGD); eps, step and random start are the
+    # One step by default (GSCT uses no multi-step PGD); eps, step and random start are the
     # training attack's, so GSCT trains at adv's budget (docs/related_methods.md#adv-gsct).
-    return pgd(model, x, y, dataclasses.replace(cfg.train_attack, steps=1), generator=g)
+    # `gsct_offending_steps` 2 is the adjusted reading against catastrophic overfitting.
+    return pgd(
+        model, x, y, dataclasses.replace(cfg.train_attack, steps=cfg.gsct_offending_steps), generator=g
+    )
 
 
 GENERATORS: Registry[GeneratorSpec] = Registry("example generator")

@@ -48,6 +48,7 @@ class StepState:
     logits: dict = field(default_factory=dict)  # view -> (B, C), float
     features: dict = field(default_factory=dict)  # layer -> (V * B, C, h, w)
     shared: dict = field(default_factory=dict)
+    progress: float = 0.0  # epochs done so far, fractional (for warm-ups)
 
     def view_part(self, t: torch.Tensor, view: str) -> torch.Tensor:
         """The rows of a (V * B, ...) tensor of the concatenated pass that belong to `view`."""
@@ -213,14 +214,14 @@ class StepResult:
     terms: dict  # term -> detached value
 
 
-def objective_step(model, raw_model, x, y, cfg, g: torch.Generator, amp) -> StepResult:
+def objective_step(model, raw_model, x, y, cfg, g: torch.Generator, amp, progress: float = 0.0) -> StepResult:
     """The loss terms of one batch for cfg.variant. x: (B, 3, H, W) in [0, 1]; `model` is
-    the (possibly DDP-wrapped) `raw_model`."""
+    the (possibly DDP-wrapped) `raw_model`; `progress` the epochs done (fractional)."""
     from sc_viz.training.variants import VARIANTS
 
     spec = VARIANTS[cfg.variant]
     terms = [(name, OBJECTIVES[name]) for name in spec.terms]
-    state = StepState(x, y, cfg, raw_model, amp)
+    state = StepState(x, y, cfg, raw_model, amp, progress=progress)
     state.views = tuple(v for v in VIEW_ORDER if any(v in t.views for _, t in terms))
     build_views(state, spec.generator, g)
     forward_views(state, model, terms)
@@ -244,15 +245,59 @@ def build_views(state: StepState, generator: Optional[str], g: torch.Generator) 
 
 
 def forward_views(state: StepState, model, terms) -> None:
-    """One concatenated forward pass over every view (one BatchNorm batch, one DDP pass)."""
-    batch = torch.cat([state.inputs[v] for v in state.views])  # (V * B, 3, H, W)
+    """One concatenated forward pass over every view (one BatchNorm batch, one DDP pass);
+    with `gsct_pseudo_batch="separate"` GSCT's x_p gets a pass of its own (below)."""
+    separate = "pseudo" in state.views and getattr(state.cfg, "gsct_pseudo_batch", "shared") == "separate"
+    joint = tuple(v for v in state.views if not (separate and v == "pseudo"))
+    batch = torch.cat([state.inputs[v] for v in joint])  # (V * B, 3, H, W)
     layers = []
     if any(t.needs_features for _, t in terms):
         layers = state.cfg.sns_layers or sensitivity_layers(state.raw_model)
     with recorded_features(state.raw_model, layers) as features, autocast(state.x.device, state.amp):
         logits = model(batch).float()  # (V * B, C)
     state.features = dict(features)
-    state.logits = dict(zip(state.views, logits.chunk(len(state.views))))
+    state.logits = dict(zip(joint, logits.chunk(len(joint))))
+    if separate:
+        state.logits["pseudo"] = pseudo_logits_own_batch(state)
+
+
+class frozen_batchnorm_statistics:
+    """Within the block, train-mode BatchNorm layers normalise with the batch's own
+    statistics but leave their running statistics unchanged (momentum 0)."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+    def __enter__(self):
+        self.saved = [m.momentum for m in self.layers]
+        for m in self.layers:
+            m.momentum = 0.0
+        return self
+
+    def __exit__(self, *exc):
+        for m, momentum in zip(self.layers, self.saved):
+            m.momentum = momentum
+        return False
+
+
+def pseudo_logits_own_batch(state: StepState) -> torch.Tensor:
+    """f(x_p) in a BatchNorm batch of its own whose statistics do not enter the running
+    averages *(adjusted reading)*: the mostly flat pseudo-inputs otherwise skew the
+    statistics eval mode uses (docs/related_methods.md#adv-gsct). Through the bare module,
+    as the consensus term's pass: DDP reduces its parameters' gradients the same way.
+    -> (B, C) float."""
+    with frozen_batchnorm_statistics(state.raw_model), autocast(state.x.device, state.amp):
+        return state.raw_model(state.inputs["pseudo"]).float()
+
+
+def weight_now(state: StepState, weight: str) -> float:
+    """The value of weight field `weight` at this step: GSCT's lambda_g ramps linearly from
+    0 over `gsct_warmup_epochs` *(adjusted reading)*; every other weight is constant."""
+    value = getattr(state.cfg, weight)
+    warmup = getattr(state.cfg, "gsct_warmup_epochs", 0.0)
+    if weight == "gsct_lambda" and warmup > 0:
+        value = value * min(1.0, state.progress / warmup)
+    return value
 
 
 def combine_terms(state: StepState, terms, values: dict, accuracy_view: str) -> StepResult:
@@ -266,7 +311,7 @@ def combine_terms(state: StepState, terms, values: dict, accuracy_view: str) -> 
             groups[term.weight] = start + values[name]
     loss = ce
     for weight, value in groups.items():
-        loss = loss + getattr(state.cfg, weight) * value
+        loss = loss + weight_now(state, weight) * value
     sc = sum(groups.values(), torch.zeros((), device=state.x.device))
     correct = (state.logits[accuracy_view].argmax(1) == state.y).sum()
     return StepResult(

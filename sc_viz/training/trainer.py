@@ -84,6 +84,11 @@ class TrainConfig:
     gsct_lambda: float = GSCT_LAMBDA  # GSCT: weight of the saliency-consensus term
     gsct_top_fraction: float = 0.2  # GSCT: fraction of the target saliency kept
     gsct_consensus_fraction: float = 1.0  # GSCT: fraction of each batch in the double-backprop term
+    # GSCT adjustments against catastrophic overfitting (docs/related_methods.md#adv-gsct);
+    # the defaults are the first reading the demo pack's gsct was trained with
+    gsct_offending_steps: int = 1  # GSCT: PGD steps of the offending example x_o
+    gsct_pseudo_batch: str = "shared"  # GSCT: x_p in the shared BatchNorm batch or "separate"
+    gsct_warmup_epochs: float = 0.0  # GSCT: gsct_lambda ramps linearly from 0 over these epochs
 
     def __post_init__(self):
         spec = DATASETS[self.dataset]
@@ -108,6 +113,10 @@ class TrainConfig:
             raise ValueError(
                 "sns_top_fraction, gsct_top_fraction and gsct_consensus_fraction must be in (0, 1]"
             )
+        if self.gsct_offending_steps < 1 or self.gsct_warmup_epochs < 0:
+            raise ValueError("gsct_offending_steps must be at least 1 and gsct_warmup_epochs not negative")
+        if self.gsct_pseudo_batch not in ("shared", "separate"):
+            raise ValueError(f"gsct_pseudo_batch must be shared or separate, got {self.gsct_pseudo_batch!r}")
         if self.input_size is None:
             self.input_size = spec.input_size if spec.input_size else 224
         default = paper_pgd(self.input_size)  # ImageNet budget from 128 px, else CIFAR's
@@ -188,11 +197,12 @@ def weights_checksum(model: torch.nn.Module) -> str:
 
 
 # ---------------------------------------------------------------- one step
-def training_step(model, raw_model, x, y, cfg: TrainConfig, g: torch.Generator, amp):
+def training_step(model, raw_model, x, y, cfg: TrainConfig, g: torch.Generator, amp, progress: float = 0.0):
     """Loss terms of one batch for cfg.variant (sc_viz.training.objectives). x: (B, 3, H, W)
-    in [0, 1]. -> (loss, ce, sc, correct): ce the unweighted terms, sc the weighted ones
-    before weighting (loss = ce + lam * sc for the paper's variants)."""
-    step = objective_step(model, raw_model, x, y, cfg, g, amp)
+    in [0, 1]; `progress` the epochs done so far (fractional; for warm-ups). -> (loss, ce,
+    sc, correct): ce the unweighted terms, sc the weighted ones before weighting
+    (loss = ce + lam * sc for the paper's variants)."""
+    step = objective_step(model, raw_model, x, y, cfg, g, amp, progress=progress)
     return step.loss, step.ce, step.sc, step.correct
 
 
@@ -413,7 +423,7 @@ def train_one_epoch(run: TrainRun, epoch: int, progress: bool):
         f"{cfg.variant} {epoch + 1}/{cfg.epochs}",
         progress and info.is_main,
     )
-    for x, y in iterate_batches(
+    batches = iterate_batches(
         run.train_split,
         cfg.batch_size,
         shuffle=True,
@@ -423,8 +433,12 @@ def train_one_epoch(run: TrainRun, epoch: int, progress: bool):
         world=info.world,
         device=info.device,
         num_workers=cfg.num_workers,
-    ):
-        loss, ce, sc, correct = training_step(run.model, run.raw_model, x, y, cfg, g, run.amp)
+    )
+    for i, (x, y) in enumerate(batches):
+        progress_epochs = epoch + i / max(1, run.steps_per_epoch)
+        loss, ce, sc, correct = training_step(
+            run.model, run.raw_model, x, y, cfg, g, run.amp, progress=progress_epochs
+        )
         if not torch.isfinite(loss):
             bar.close()
             kept = (

@@ -1,6 +1,7 @@
 """Continuity page: DS per level for the chosen image, the perturbed strip, CSV download,
 the view in the URL."""
 
+import pytest
 from apptest_helpers import (
     CONTINUITY,
     assert_clean,
@@ -50,3 +51,42 @@ def test_the_url_reopens_every_widget(tiny_packs_env):
     again = reopen(at, CONTINUITY)
     assert_clean(again)
     assert widget_values(again) == before
+
+
+def test_test_set_figures_have_error_bars(tiny_pack, tmp_path, monkeypatch):
+    """With a stored report that has the continuity suite's 95% intervals, the test-set mean
+    DS and violation-rate figures carry them as error bars (plotly error_y)."""
+    import json
+    import shutil
+
+    from sc_viz.evaluate import run_suites
+
+    pack_dir = tmp_path / "packs" / "tiny-with-report"  # its own name: no cached report of `tiny`
+    shutil.copytree(tiny_pack, pack_dir)
+    made = run_suites(
+        pack_dir,
+        ["continuity"],
+        limit=12,
+        seed=1,
+        out=None,
+        progress=False,
+        figures=False,
+        log=lambda *a: None,
+        device="cpu",
+    )
+    (tmp_path / "reports" / pack_dir.name).mkdir(parents=True)
+    (tmp_path / "reports" / pack_dir.name / "report.json").write_text(json.dumps(made))
+    monkeypatch.chdir(tmp_path)  # the app finds ./reports/<pack name>/report.json
+    monkeypatch.setenv("SC_VIZ_PACKS", str(pack_dir.parent))
+    at = open_app(CONTINUITY, pack=pack_dir.name)
+    assert_clean(at)
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) == 3  # this image, test-set mean DS, violation rates
+    assert not any(t.get("error_y") for t in charts[0]["data"])  # one image: no interval
+    for chart, key in zip(charts[1:], ("mean_ds", "violation_rate")):
+        assert "95% intervals" in chart["layout"]["title"]["text"]
+        c_hue = next(t for t in chart["data"] if t["name"] == "c" and t["xaxis"] == "x4")  # hue panel
+        low, high = made["suites"]["continuity"]["ci"][key]["c"]["hue"]["2"]
+        mean = made["suites"]["continuity"][key]["c"]["hue"]["2"]
+        assert c_hue["error_y"]["array"][1] == pytest.approx(high - mean)
+        assert c_hue["error_y"]["arrayminus"][1] == pytest.approx(mean - low)

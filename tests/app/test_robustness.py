@@ -51,3 +51,35 @@ def test_the_url_reopens_every_widget(tiny_packs_env):
     again = reopen(at, ROBUSTNESS)
     assert_clean(again)
     assert widget_values(again) == before and len(images(again)) == 5
+
+
+def test_spat_beside_pgd_and_test_set_error_bars(tiny_packs_env):
+    at = open_app(ROBUSTNESS, pack=tiny_packs_env)
+    at.selectbox(key="adv_method").set_value("none").run()
+    at.multiselect(key="variants").set_value(["standard", "adv"]).run()
+    assert len(images(at)) == 2 * 3
+    at.toggle(key="spat").set_value(True).run()
+    assert_clean(at)
+    # per variant: the shared mask, SPAT's perturbation and PGD's
+    assert len(images(at)) == 2 * 3 + 2 * 3
+    assert sum("on shared pixels" in m.value for m in at.markdown) == 2
+    again = reopen(at, ROBUSTNESS)
+    assert_clean(again)
+    assert again.toggle(key="spat").value is True and len(images(again)) == 12
+
+
+def test_demo_pack_test_set_chart_has_error_bars():
+    at = open_app(ROBUSTNESS, query={"eps": "0", "adv": "none"})
+    assert_clean(at)
+    (chart,) = at.get("plotly_chart")
+    import json
+
+    spec = json.loads(chart.proto.spec)
+    bars = [t for t in spec["data"] if t["type"] == "bar"]
+    assert len(bars) == 2 and all(b["error_y"]["array"] for b in bars)
+    # every interval contains its accuracy and is narrower than 5 points at n = 10,000
+    # (a PGD accuracy of 0% has no room below it)
+    for b in bars:
+        assert all(0 < up < 5 for up in b["error_y"]["array"])
+        assert all(0 <= down < 5 for down in b["error_y"]["arrayminus"])
+        assert any(down > 0 for down in b["error_y"]["arrayminus"])

@@ -202,3 +202,109 @@ def test_bundle_holds_summary_curves_and_strips(checked):
     n = len(res.steps)  # one cell per step, 2-px gaps between
     assert strip.size == (n * san.STRIP_CELL_PX + 2 * (n - 1), san.STRIP_CELL_PX)
     assert "<h2>ROAD</h2>" in html
+
+
+# ---------------------------------------------------------------- the grid bundle
+def session_defaults(key: str):
+    """What `state.value` answers in a session that never changed the Sanity page."""
+    from sc_viz.app.views import BY_KEY
+
+    return BY_KEY[key].fresh_default()
+
+
+def test_units_are_cached_and_shared_between_the_views(tiny_pack, monkeypatch):
+    pack = load_pack(tiny_pack)
+    x = torch.rand(3, pack.input_size, pack.input_size, generator=torch.Generator().manual_seed(3))
+    models = {v: pack.models[v] for v in ("standard", "c")}
+    calls, shown = [], []
+    real = san.check_one
+    monkeypatch.setattr(san, "check_one", lambda *a, **k: calls.append(a[1:4:2]) or real(*a, **k))
+    first = san.compute_checks(
+        models, "tiny-cache", "test:3", x, None, ["saliency"], progress=lambda s, t: shown.append((s, t))
+    )
+    assert sorted(calls) == [("c", "saliency"), ("standard", "saliency")]
+    assert [s for s, _ in shown] == [0.0, 0.5] and "saliency on c (2/2)" in shown[1][1]
+    # the Saliency page's export asks for the same units with the Sanity page's settings
+    grid = san.grid_checks(models, "tiny-cache", "test:3", x, None, ["saliency"], session_defaults)
+    assert len(calls) == 2  # nothing computed again
+    assert grid.checks.result.similarity == first.result.similarity
+    assert grid.checks.curves == first.curves
+
+
+def test_grid_bundle_carries_the_sanity_checks(tiny_pack):
+    from types import SimpleNamespace
+
+    from sc_viz.app import export
+
+    pack = load_pack(tiny_pack)
+    x = torch.rand(3, pack.input_size, pack.input_size, generator=torch.Generator().manual_seed(4))
+    image = SimpleNamespace(key="test:4", x=x, label=2)
+    models = {v: pack.models[v] for v in ("standard", "adv")}
+    methods = ["saliency", "gradcam"]
+    sanity = export.grid_sanity(models, "tiny-grid", image, methods, session_defaults)
+    grid_settings = '{"image": "test:4"}\n'
+    data = export.saliency_bundle(b"\x89PNG", "<html/>", [], grid_settings, sanity=sanity.files())
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        names = set(z.namelist())
+        summary = json.loads(z.read("sanity/sanity.json"))
+        road = json.loads(z.read("sanity/road.json"))
+        settings = json.loads(z.read("sanity/settings.json"))
+        html = z.read("sanity/figures.html").decode()
+        csv = z.read("sanity/numbers.csv").decode().splitlines()
+        road_png = Image.open(io.BytesIO(z.read("sanity/road/gradcam.png")))
+        strip = Image.open(io.BytesIO(z.read("sanity/strips/saliency-adv.png")))
+        assert z.read(export.SETTINGS_NAME) == grid_settings.encode()  # the grid's own, verbatim
+    assert {"grid.png", "grid.html", "sanity/README.txt"} <= names
+    assert {f"sanity/strips/{m}-{v}.png" for m in methods for v in models} <= names
+    assert {f"sanity/road/{m}.png" for m in methods} <= names
+    checks = sanity.checks
+    # the similarity numbers and ROAD curves of every method and variant, as computed
+    assert summary["steps"] == checks.result.steps and set(summary["similarity"]) == set(methods)
+    for m in methods:
+        for v in models:
+            assert summary["similarity"][m][v]["spearman_abs"] == pytest.approx(
+                checks.result.similarity[m][v]["spearman_abs"], nan_ok=True
+            )
+            assert road[m][v]["morf"] == pytest.approx(checks.curves[m][v]["morf"])
+            assert road[m][v]["gap"] == pytest.approx(checks.curves[m][v]["gap"])
+    assert settings["order"] == "cascading" and settings["targets"] == checks.targets
+    assert settings["variants"] == ["standard", "adv"] and settings["image"] == "test:4"
+    assert len(csv) == 1 + len(methods) * len(models)
+    assert html.count("<h2>") == len(methods) * (len(models) + 2)  # strips, similarity, ROAD
+    assert road_png.format == "PNG" and road_png.size[0] > 200 and strip.format == "PNG"
+    # without the checks the grid bundle is as before
+    bare = zipfile.ZipFile(io.BytesIO(export.saliency_bundle(b"", "", [], grid_settings)))
+    assert not [n for n in bare.namelist() if n.startswith("sanity/")]
+
+
+def test_saliency_page_includes_sanity_checks_on_request(tiny_packs_env, monkeypatch):
+    asked = []
+    real = san.cached_check
+    monkeypatch.setattr(san, "cached_check", lambda *a: asked.append(a[2:4]) or real(*a))
+    at = open_app("app_pages/1_Saliency.py", pack=tiny_packs_env, query={"m": "saliency,gradcam", "v": "adv"})
+    assert_clean(at)
+    assert not asked  # nothing computed before the request
+    at.button(key="saliency-sanity").click().run()
+    assert_clean(at)
+    assert not at.warning
+    assert asked == [("adv", "saliency"), ("adv", "gradcam")]  # the grid's variants and methods
+    assert any("sanity checks" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == "saliency-sanity"]  # asked once for this view
+    asked.clear()
+    at.run()  # kept for the session: shown again without a click (the units come from the cache)
+    assert asked == [("adv", "saliency"), ("adv", "gradcam")]
+    assert any(b.proto.label.startswith("Export") for b in at.get("download_button"))
+
+
+def test_checks_computed_on_the_sanity_page_go_into_the_grid_bundle(tiny_packs_env):
+    from sc_viz.app import export
+
+    assert export.SANITY_ASKED == san.ASKED
+    query = {"m": "gradcam", "sm": "gradcam", "v": "c"}
+    at = open_app(SANITY, pack=tiny_packs_env, query=query)
+    compute(at)
+    at.switch_page("app_pages/1_Saliency.py").run()
+    assert_clean(at)
+    assert not [b for b in at.button if b.key == "saliency-sanity"]
+    assert any("sanity checks" in c.value for c in at.caption)
+    assert any(b.proto.label.startswith("Export") for b in at.get("download_button"))

@@ -7,6 +7,7 @@ import torch.nn as nn
 
 from sc_viz.explain.road import (
     DEFAULT_FRACTIONS,
+    NEIGHBOURS,
     area,
     linear_imputation,
     noisy_linear_imputation,
@@ -115,3 +116,48 @@ def test_road_many_leaves_the_models_unchanged():
         assert all(torch.equal(before[v][k], t) for k, t in m.state_dict().items())
     with pytest.raises(ValueError, match="fractions"):
         road_curves(models["a"], x, torch.rand(32, 32), 0, fractions=(0.0, 1.0))
+
+
+def dense_imputation(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """The ROAD system written out pixel by pixel and solved densely (a reference)."""
+    c, h, w = image.shape
+    gone = [(r, q) for r in range(h) for q in range(w) if removed[r, q]]
+    index = {p: i for i, p in enumerate(gone)}
+    a, b = np.zeros((len(gone), len(gone))), np.zeros((len(gone), c))
+    for i, (r, q) in enumerate(gone):
+        for dr, dc, weight in NEIGHBOURS:
+            nr, nq = r + dr, q + dc
+            if 0 <= nr < h and 0 <= nq < w:
+                a[i, i] += weight
+                if (nr, nq) in index:
+                    a[i, index[(nr, nq)]] -= weight
+                else:
+                    b[i] += weight * image[:, nr, nq]
+    out = image.astype(np.float64).copy()
+    solved = np.linalg.solve(a, b)
+    for i, (r, q) in enumerate(gone):
+        out[:, r, q] = solved[i]
+    return out
+
+
+@pytest.mark.parametrize("share", [0.05, 0.5, 0.95])
+def test_linear_imputation_solves_the_roads_system(share):
+    rng = np.random.default_rng(int(100 * share))
+    img = rng.random((3, 9, 13))
+    removed = rng.random((9, 13)) < share
+    removed[0, 0], removed[-1, -1] = True, False  # a corner removed, one pixel kept
+    np.testing.assert_allclose(linear_imputation(img, removed), dense_imputation(img, removed), atol=1e-12)
+
+
+def test_nothing_removed_is_the_models_own_probability():
+    model = random_model("tinycnn", 3)
+    x = random_image(seed=4)
+    heat = torch.rand(32, 32, generator=torch.Generator().manual_seed(5))
+    curves = road_curves(model, x, heat, 5, fractions=(0.0, 0.3, 0.6))
+    images = road_images(x, heat, "morf", fractions=(0.0, 0.3, 0.6), seed=0)
+    with torch.no_grad():
+        p = model(x[None]).softmax(dim=1)[0, 5].item()
+        probs = model(images).softmax(dim=1)[:, 5]
+    assert curves["morf"][0] == pytest.approx(p, abs=1e-6) and curves["lerf"][0] == pytest.approx(p, abs=1e-6)
+    # the other fractions are the model's probabilities of the imputed images
+    np.testing.assert_allclose(curves["morf"], probs.numpy(), atol=1e-6)

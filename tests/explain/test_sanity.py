@@ -13,6 +13,7 @@ from sc_viz.explain.base import Method
 from sc_viz.explain.sanity import (
     ORIGINAL,
     RandomisedTwin,
+    borrowed_twin,
     flagged,
     map_similarity,
     randomisation_blocks,
@@ -225,3 +226,55 @@ def test_variants_of_different_architectures_are_refused():
         )
     with pytest.raises(ValueError, match="order"):
         next(RandomisedTwin(random_model("tinycnn"), random_image()[None]).steps("bottom_up"))
+
+
+@pytest.mark.parametrize("order", ["cascading", "independent"])
+def test_the_maps_of_every_step_are_what_explain_gives(order):
+    """The fast path (no target-check pass, IG without its convergence delta, twins lent from
+    the pool) gives exactly the maps `explain` gives on the same randomised copies."""
+    model = trained_like("tinycnn", seed=6)
+    x = random_image(seed=8)
+    options = {"ig": {"n_steps": 4}}
+    methods = ["saliency", "gradcam", "ig"]
+    res = randomisation_test({"m": model}, x, methods=methods, targets={"m": 2}, order=order, options=options)
+    expected = {m: [explain(model, x, method=m, target=2, **options.get(m, {})).map] for m in methods}
+    for _, copy in RandomisedTwin(model, x[None]).steps(order):  # a fresh twin, the same draws
+        for m in methods:
+            expected[m].append(explain(copy, x, method=m, target=2, **options.get(m, {})).map)
+    for m in methods:
+        assert len(res.maps[m]["m"]) == len(expected[m]) == len(res.steps)
+        for step, ours, theirs in zip(res.steps, res.maps[m]["m"], expected[m]):
+            assert torch.equal(ours, theirs), (m, step)
+    assert "convergence_delta" in res.originals["ig"]["m"].extras  # the trained map keeps its extras
+
+
+def test_twins_are_lent_one_caller_at_a_time_and_renewed_when_the_model_changes():
+    model = trained_like("tinycnn", seed=7)
+    x = random_image()[None]
+    with borrowed_twin(model, x) as first:
+        with borrowed_twin(model, x) as second:  # lent twice at once: a second twin
+            assert second is not first
+    with borrowed_twin(model, x) as again:
+        assert again in (first, second)  # kept from the earlier calls
+    with borrowed_twin(model, x, granularity="layer") as layered:
+        assert layered not in (first, second)
+    x_small = random_image(16, 16)[None]
+    with borrowed_twin(model, x_small) as small:
+        assert small not in (first, second)
+    with torch.no_grad():
+        model.net.fc.weight.mul_(2)  # the model's weights change in place: a new twin
+    with borrowed_twin(model, x) as renewed:
+        assert renewed not in (first, second)
+        assert torch.equal(renewed.trained["net.fc.weight"], model.net.fc.weight)
+    # and a test through the pool sees the changed model
+    res = randomisation_test({"m": model}, x[0], methods=["saliency"], targets={"m": 1}, keep_maps=False)
+    assert torch.equal(res.maps["saliency"]["m"][0], explain(model, x[0], method="saliency", target=1).map)
+
+
+def test_randomisation_leaves_the_global_generator_as_it_was():
+    model = trained_like("tinycnn", seed=8)
+    torch.manual_seed(123)
+    expected = torch.rand(4)
+    torch.manual_seed(123)
+    randomisation_test({"m": model}, random_image(), methods=["saliency"], targets={"m": 0})
+    assert torch.equal(torch.rand(4), expected)

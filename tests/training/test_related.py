@@ -232,3 +232,77 @@ def test_related_settings_are_recorded_in_the_config():
     } <= set(cfg.to_dict())
     with pytest.raises(ValueError):
         TrainConfig(variant="gsct", gsct_top_fraction=0)
+
+
+# ---------------------------------------------------------------- GSCT adjustments
+def test_gsct_warmup_ramps_the_consensus_weight_from_zero():
+    model = build_model("tinycnn", 10, (0.5,) * 3, (0.25,) * 3)
+    x, y = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    cfg = TrainConfig(variant="gsct", arch="tinycnn", precision="fp32", gsct_lambda=2.0, gsct_warmup_epochs=2)
+    for progress, factor in ((0.0, 0.0), (0.5, 0.25), (1.0, 0.5), (3.0, 1.0)):
+        step = objective_step(
+            model, model, x, y, cfg, torch.Generator().manual_seed(0), None, progress=progress
+        )
+        unweighted = step.terms["clean_ce"] + step.terms["adv_ce"] + step.terms["pseudo_ce"]
+        expected = unweighted + 2.0 * factor * step.terms["saliency_consensus"]
+        assert step.terms["saliency_consensus"] > 0
+        assert step.loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_frozen_batchnorm_statistics_keeps_running_averages_and_restores_momentum():
+    from sc_viz.training.objectives import frozen_batchnorm_statistics
+
+    model = build_model("resnet20", 10, (0.5,) * 3, (0.25,) * 3).train()
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    with pytest.raises(RuntimeError), frozen_batchnorm_statistics(model):
+        model(torch.rand(4, 3, 32, 32))
+        raise RuntimeError("boom")
+    after = {k: v for k, v in model.state_dict().items() if "running" in k}
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    model(torch.rand(4, 3, 32, 32))  # and outside the block the statistics move again
+    moved = {k: v for k, v in model.state_dict().items() if "running_mean" in k}
+    assert any(not torch.equal(before[k], moved[k]) for k in moved)
+
+
+def test_gsct_separate_pseudo_batch_leaves_running_statistics_to_the_natural_views():
+    x, y = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    stats = {}
+    for mode in ("shared", "separate"):
+        torch.manual_seed(0)
+        model = build_model("resnet20", 10, (0.5,) * 3, (0.25,) * 3)
+        cfg = TrainConfig(variant="gsct", precision="fp32", gsct_pseudo_batch=mode)
+        step = objective_step(model, model, x, y, cfg, torch.Generator().manual_seed(0), None)
+        assert set(step.terms) == {"clean_ce", "adv_ce", "saliency_consensus", "pseudo_ce"}
+        stats[mode] = {k: v.clone() for k, v in model.state_dict().items() if "running_mean" in k}
+        if mode == "separate":
+            step.loss.backward()  # the bare-module pass is part of the graph
+            assert all(p.grad is not None for p in model.parameters())
+    # the same natural views (x, x_o) under both modes; with x_p in its own batch the
+    # running means are those of (x, x_o) alone, so they differ from the shared mode's
+    assert any(not torch.allclose(stats["shared"][k], stats["separate"][k]) for k in stats["shared"])
+    torch.manual_seed(0)
+    model = build_model("resnet20", 10, (0.5,) * 3, (0.25,) * 3)
+    cfg = TrainConfig(variant="gsct", precision="fp32")
+    x_o = GENERATORS["offending"].generate(model.eval(), x, y, cfg, torch.Generator().manual_seed(0))
+    model.train()(torch.cat([x, x_o]))  # one pass over the natural views only
+    natural = {k: v for k, v in model.state_dict().items() if "running_mean" in k}
+    assert all(torch.allclose(natural[k], stats["separate"][k], atol=1e-6) for k in natural)
+
+
+def test_gsct_offending_steps_setting_is_the_number_of_pgd_steps():
+    model = linear_model()
+    x, y = torch.rand(4, 3, H, W), torch.randint(0, C, (4,))
+    for steps in (1, 2):
+        cfg = TrainConfig(variant="gsct", arch="tinycnn", precision="fp32", gsct_offending_steps=steps)
+        got = GENERATORS["offending"].generate(model, x, y, cfg, torch.Generator().manual_seed(3))
+        want = pgd(
+            model,
+            x,
+            y,
+            dataclasses.replace(cfg.train_attack, steps=steps),
+            generator=torch.Generator().manual_seed(3),
+        )
+        assert torch.equal(got, want)
+    with pytest.raises(ValueError):
+        TrainConfig(variant="gsct", gsct_pseudo_batch="other")
