@@ -77,11 +77,14 @@ def eval_time(report: dict) -> str:
     seconds = sum(st.get("seconds") or 0 for st in status.values())
     n = {report["settings"].get(k, {}).get("n") for k in status}
     where = report.get("environment", {})
+    cpu = sum(st.get("cpu_seconds") or 0 for st in status.values())
+    note = f" Run: {where['note']}." if where.get("note") else ""
     return (
-        f"`sc-viz eval --suite all` ({', '.join(status)}) took {seconds / 60:.1f} min in all "
-        f"on {sorted(x for x in n if x)[-1]:,} test images ({where.get('device', '?')}, "
+        f"`sc-viz eval --suite all` ({', '.join(status)}) took {seconds / 60:.1f} min of wall "
+        f"time summed over the suites ({cpu / 60:.1f} min of CPU) on "
+        f"{sorted(x for x in n if x)[-1]:,} test images ({where.get('device', '?')}, "
         f"{where.get('torch_threads', '?')} torch threads; per-suite times in the report's "
-        "run log)."
+        f"run log).{note}"
     )
 
 

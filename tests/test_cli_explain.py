@@ -137,3 +137,28 @@ def test_settings_from_an_export_bundle_find_the_upload_beside_them(tiny_pack, t
     out = tmp_path / "grid.png"
     assert main(["explain", "--settings", str(bundle / "settings.json"), "--out", str(out)]) == 0
     assert Image.open(io.BytesIO(out.read_bytes())).format == "PNG"
+
+
+def test_settings_take_a_bundle_image_at_input_size_as_is_and_crop_others_by_the_pack_rule(tmp_path):
+    # A bundle saves the upload after the app's crop; above 64 px, cropping it again would
+    # zoom it (resize the short side to `resize`, then the centre crop).
+    import types
+
+    import torch
+
+    from sc_viz.explain.settings import ExplainSettings, load_image
+    from sc_viz.images import load_input
+
+    pack = types.SimpleNamespace(
+        input_size=96, manifest={"preprocessing": {"resize": 110, "crop": 96, "interpolation": "bilinear"}}
+    )
+    rng = np.random.default_rng(0)
+    exact = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    Image.fromarray(exact).save(tmp_path / "bundle.png")
+    x, label = load_image(ExplainSettings(pack="p", image=str(tmp_path / "bundle.png")), pack)
+    assert label is None and torch.equal((x * 255).round().byte().permute(1, 2, 0), torch.from_numpy(exact))
+    big = rng.integers(0, 256, (150, 200, 3), dtype=np.uint8)
+    Image.fromarray(big).save(tmp_path / "photo.png")
+    x, _ = load_image(ExplainSettings(pack="p", image=str(tmp_path / "photo.png")), pack)
+    _, want = load_input((tmp_path / "photo.png").read_bytes(), 96, pack.manifest["preprocessing"])
+    assert torch.equal(x, want[0])

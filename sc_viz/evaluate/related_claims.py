@@ -42,7 +42,8 @@ LIKELY_REASONS = {
     ("gsct", "cost"): "double backprop through the whole network on every batch, plus the target "
     "saliency and a third forward pass",
     ("sns", "pgd"): "the gain over adv is about the size of the noise at this budget",
-    ("sns", "sensitivity"): "absolute sensitivity also falls when a model shrinks its activations",
+    ("sns", "sensitivity"): "the term stabilises each layer's top 10% of channels, not every channel; "
+    "the layers where it is not lower are named beside the numbers",
 }
 
 
@@ -115,9 +116,12 @@ def _sensitivity_row(report: dict, variant: str, reference: str, measure: str = 
     lower = [layer for layer in layers if mine[layer][measure] < theirs[layer][measure]]
     mean = sum(mine[layer][measure] for layer in layers) / len(layers)
     ref_mean = sum(theirs[layer][measure] for layer in layers) / len(layers)
+    not_lower = [layer for layer in layers if layer not in lower]
     shown = (
-        f"lower in {len(lower)} of {len(layers)} layers; mean {measure} sigma {mean:.3f} vs "
-        f"{ref_mean:.3f} ({result.get('n', '?')} images; per-channel means, no interval)"
+        f"lower in {len(lower)} of {len(layers)} layers"
+        + (f" (not in {', '.join(not_lower)})" if not_lower and lower else "")
+        + f"; mean {measure} sigma {mean:.3f} vs {ref_mean:.3f} ({result.get('n', '?')} images; "
+        "per-channel means, no interval)"
     )
     said = (
         HOLDS if len(lower) == len(layers) else FAILS if not lower else f"mixed ({len(lower)}/{len(layers)})"

@@ -107,12 +107,19 @@ def load_image(
         if not 0 <= index < len(split):
             raise ValueError(f"image index {index} is outside the split's {len(split)} images")
         return split.get(index), int(split.labels[index])
-    from sc_viz.images import load_input
+    from sc_viz.images import load_image as open_image
+    from sc_viz.images import load_input, to_input
 
     path = Path(settings.image)
     if not path.is_file():
         raise ValueError(f"{path}: image file not found")
-    _, x = load_input(path.read_bytes(), pack.input_size)  # (1, 3, S, S)
+    data = path.read_bytes()
+    shown = open_image(data)
+    if shown.size == (pack.input_size, pack.input_size):
+        # already the model's input size: an export bundle's image, saved after the app's
+        # crop; cropping it again would zoom it (the resize-then-crop rule above 64 px)
+        return to_input(shown)[0], None
+    _, x = load_input(data, pack.input_size, pack.manifest.get("preprocessing"))  # (1, 3, S, S)
     return x[0], None
 
 

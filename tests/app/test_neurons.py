@@ -2,6 +2,9 @@
 chosen image's most sensitive channels per variant, its saliency consensus, the view in
 the URL; and the glue in sc_viz.app.neurons_view."""
 
+import json
+from pathlib import Path
+
 import torch
 from apptest_helpers import assert_clean, images, open_app, real_photo_bytes, reopen, widget_values
 
@@ -10,6 +13,7 @@ from sc_viz.app.report_view import StoredReport
 from sc_viz.packs import load_pack
 
 NEURONS = "app_pages/5_Neurons.py"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def charts(at) -> list:
@@ -23,7 +27,11 @@ def test_neurons_renders_on_the_demo_pack_from_the_stored_report():
     assert variants == ["standard", "c", "adv", "advc"]  # the paper's four
     # no sample-size slider: the committed report is current and holds every variant
     assert not [s for s in at.select_slider if s.key == "neuron_sample"]
-    assert any("stored report, n = 200" in c.value for c in at.caption)
+    stored = json.loads((REPO / "reports" / "cifar10-resnet20" / "report.json").read_text())
+    n = stored["suites"]["neurons"]["n"]
+    assert any(
+        f"stored report, n = {n:,}" in c.value or f"stored report, n = {n}" in c.value for c in at.caption
+    )
     # per-layer figure, one channel figure per variant, channel distances, consensus box plot
     assert len(charts(at)) == 1 + len(variants) + 1 + 1
     assert at.selectbox(key="neuron_layer").value == "net.layer2.1"  # the middle layer

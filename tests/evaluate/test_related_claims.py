@@ -78,7 +78,7 @@ def test_sensitivity_rows_count_the_lower_layers(tmp_path):
     rows = by_comparison(related_rows(report(tmp_path)))
     assert rows[("lower layer-wise neuron sensitivity", "sns - standard")].verdict == "holds"
     mixed = rows[("lower layer-wise neuron sensitivity", "sns - adv")]
-    assert mixed.verdict == "mixed (2/3)" and "lower in 2 of 3 layers" in mixed.shown
+    assert mixed.verdict == "mixed (2/3)" and "lower in 2 of 3 layers (not in l1)" in mixed.shown
 
 
 def test_cost_row_reads_the_manifest_and_consensus_row_the_values(tmp_path):
