@@ -77,11 +77,9 @@ def test_set_table(pack, variants, present: bool) -> None:
             st.table(table)
         else:
             st.dataframe(table, hide_index=True, key="table2")
-        intervals = report_view.robustness_intervals(report, variants)
-        result = report.suite("robustness") or {}
-        if intervals:
-            points = {v: {"clean": result[v]["clean_acc"], "pgd": result[v]["pgd_acc"]} for v in intervals}
-            st.plotly_chart(robustness_view.accuracy_figure(points, intervals), key="table2_chart")
+        figure = robustness_view.test_set_figure(report, variants)
+        if figure is not None:
+            st.plotly_chart(figure, key="table2_chart")
         if not present:
             st.caption(report_view.robustness_caption(report))
     if report.message and not present:

@@ -12,6 +12,19 @@ from sc_viz.training.variants import variant_colour
 KINDS = {"clean": "clean accuracy", "pgd": "PGD accuracy"}
 
 
+def test_set_figure(stored, variants):
+    """The chart of a stored report's robustness suite for `variants`, or None when the
+    report has none (stored: report_view.StoredReport)."""
+    from sc_viz.app.report_view import robustness_intervals
+
+    intervals = robustness_intervals(stored, variants)
+    if not intervals:
+        return None
+    result = stored.suite("robustness")
+    points = {v: {"clean": result[v]["clean_acc"], "pgd": result[v]["pgd_acc"]} for v in intervals}
+    return accuracy_figure(points, intervals)
+
+
 def accuracy_figure(points: Mapping[str, Mapping[str, float]], intervals: Mapping[str, Mapping[str, list]]):
     """Grouped bars (clean, PGD) per variant in %, asymmetric error bars from the intervals.
     points: {variant: {"clean": acc, "pgd": acc}}; intervals: {variant: {"clean": [lo, hi], ...}}."""
