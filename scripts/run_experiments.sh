@@ -6,7 +6,9 @@
 # runs/experiments/ (models, logs, per-run scores; resumable: run again after an interruption
 # and finished runs are kept); the result files (json, md, png) are copied next to the report.
 # Nothing here is part of the test command.
-#   SEEDS="0 1 2"  TRANSFER_TRAIN=10000  TRANSFER_EPOCHS=5  SWEEP_TRAIN=20000  scripts/run_experiments.sh
+#   SEEDS="0 1 2"  TRANSFER_TRAIN=5000  TRANSFER_EPOCHS=4  SWEEP_TRAIN=10000  scripts/run_experiments.sh
+# (the settings of the committed results: about 70 min of CPU for the sweep and 40 per transfer
+# target with one thread each; run the sweep and the transfers as separate processes on two cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${SC_VIZ_DATA:-}" ] && [ -d ../shared/datasets ]; then export SC_VIZ_DATA=$(cd ../shared/datasets && pwd); fi
@@ -16,9 +18,9 @@ RUNS=${RUNS:-runs/experiments}
 DEST=${DEST:-reports/cifar10-resnet20/experiments}
 read -r -a SEEDS <<< "${SEEDS:-0 1 2}"
 VARIANTS=${VARIANTS:-standard c adv advc}
-TRANSFER_TRAIN=${TRANSFER_TRAIN:-10000}   # fine-tuning images per run (the rest of the split is unused)
-TRANSFER_EPOCHS=${TRANSFER_EPOCHS:-5}
-SWEEP_TRAIN=${SWEEP_TRAIN:-20000}
+TRANSFER_TRAIN=${TRANSFER_TRAIN:-5000}   # fine-tuning images per run (the rest of the split is unused)
+TRANSFER_EPOCHS=${TRANSFER_EPOCHS:-4}
+SWEEP_TRAIN=${SWEEP_TRAIN:-10000}
 NP=--no-progress
 
 # Fig. 5 + saliency smoothness: c fine-tuned from the demo pack's standard model, one epoch

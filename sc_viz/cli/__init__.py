@@ -283,7 +283,9 @@ def main(argv=None) -> int:
     from sc_viz.packs import PackError
     from sc_viz.training.trainer import TrainError, TrainingDiverged
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv[argv.index(args.command) + 1 :] if args.command in argv else argv  # after the command
     try:
         return args.func(args)
     except (PackError, DataNotFound, TrainError, TrainingDiverged, UnknownName, ValueError) as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 EPILOG = """examples:
@@ -10,6 +11,7 @@ EPILOG = """examples:
   sc-viz eval --pack checkpoints/cifar10-resnet20 --suite continuity robustness --limit 500
   sc-viz eval --pack ... --out ... --resume      (after Ctrl-C: keep what was finished)
   torchrun --nproc_per_node=4 -m sc_viz eval --pack ... --suite all   (images split among 4 GPUs)
+  sc-viz eval --pack ... --suite sanity --processes 2   (on a 2-core CPU: about half the time)
 
 report.json is rewritten after every suite (and every variant of robustness); the suites
 not run this time keep their earlier results when the weights are the same."""
@@ -58,6 +60,16 @@ def register(sub) -> None:
         "--threads",
         type=int,
         help="CPU threads for torch (default: torch's choice; 1 can be faster when other jobs share the CPU)",
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="CPU: split the test images of the sharded suites among this many local processes "
+        "(torchrun underneath, one thread each unless --threads; the report is the same as "
+        "one process's). Small models explain one image at a time, which one thread runs "
+        "about as fast as several, so on an N-core CPU N processes take about 1/N of the "
+        "time (default 1)",
     )
     g = p.add_argument_group("suite options")
     g.add_argument(
@@ -166,8 +178,17 @@ def register(sub) -> None:
 
 def cmd_eval(args) -> int:
     from sc_viz.evaluate import run_suites
-    from sc_viz.evaluate.distributed import from_environment
+    from sc_viz.evaluate.distributed import from_environment, launch_local
 
+    if args.processes < 1:
+        raise ValueError("--processes must be at least 1")
+    if args.processes > 1 and "WORLD_SIZE" not in os.environ:
+        if args.device and args.device != "cpu":
+            raise ValueError(
+                "--processes starts CPU processes; "
+                "for GPUs use torchrun --nproc_per_node=<GPUs> -m sc_viz eval ..."
+            )
+        return launch_local(args.processes, ["eval", *_device_cpu(_without_processes(args.argv))])
     for flag in (
         "limit",
         "embed_images",
@@ -233,3 +254,26 @@ def cmd_eval(args) -> int:
     if shard.is_main:
         print(f"report: {out / 'report.md'} ({out / 'report.json'})")
     return 1 if report["failed"] else 0
+
+
+def _without_processes(argv: list[str]) -> list[str]:
+    """The eval arguments (after `eval`) less --processes and its value."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--processes":
+            skip = True
+        elif not a.startswith("--processes="):
+            out.append(a)
+    return out
+
+
+def _device_cpu(argv: list[str]) -> list[str]:
+    """The local processes evaluate on the CPU, also where CUDA is present (torchrun would
+    put each on a GPU of its own)."""
+    return (
+        argv
+        if any(a == "--device" or a.startswith("--device=") for a in argv)
+        else [*argv, "--device", "cpu"]
+    )

@@ -165,3 +165,26 @@ def from_environment(device: Optional[str] = None) -> tuple[Shard, Optional[str]
         timeout = float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
         dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(seconds=timeout))
     return Shard(dist.get_rank(), dist.get_world_size()), device
+
+
+def launch_local(processes: int, argv: Sequence[str]) -> int:
+    """Run `python -m sc_viz <argv>` as `processes` ranks on this machine under torchrun
+    (standalone rendezvous on a free local port; one CPU thread per rank unless
+    OMP_NUM_THREADS says otherwise), wait for all of them; 0 when every rank succeeded.
+    torchrun's agent stops the other ranks when one fails."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    launcher = ["--standalone", f"--nproc_per_node={processes}", "--module", "sc_viz", *argv]
+    threads = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = threads or "1"  # torchrun's own default, without its warning
+    try:
+        run(parse_args(launcher))
+    except ChildFailedError as err:
+        failures = "; ".join(f"rank {f.local_rank}: exit code {f.exitcode}" for f in err.failures.values())
+        print(f"sc-viz: {processes} local processes, failed ({failures}); the log above says why")
+        return 1
+    finally:
+        if threads is None:
+            del os.environ["OMP_NUM_THREADS"]
+    return 0

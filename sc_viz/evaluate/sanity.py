@@ -72,7 +72,7 @@ def _settings(ctx: EvalContext) -> dict:
 
 
 def run(ctx: EvalContext) -> dict:
-    from sc_viz.explain.road import road_curves
+    from sc_viz.explain.road import road_curves_of_maps
     from sc_viz.explain.sanity import (
         FLAG_SIMILARITY,
         SIMILARITIES,
@@ -117,17 +117,17 @@ def run(ctx: EvalContext) -> dict:
                 for m in methods:
                     for s in SIMILARITIES:
                         sims[o][v][m][s].append(res.similarity[m][v][s])
-        for v in variants:
-            for m in methods:
-                curves = road_curves(
-                    ctx.models[v],
-                    x,
-                    originals[m][v].map,
-                    targets[v],
-                    fractions=fractions,
-                    noise=settings["road_noise"],
-                    seed=ctx.seed + i,
-                )
+        for v in variants:  # every method's curves in shared passes of the model
+            per_method = road_curves_of_maps(
+                ctx.models[v],
+                x,
+                {m: originals[m][v].map for m in methods},
+                targets[v],
+                fractions=fractions,
+                noise=settings["road_noise"],
+                seed=ctx.seed + i,
+            )
+            for m, curves in per_method.items():
                 for k in road:
                     road[k][v][m].append(curves[k])
         bar.update(1)

@@ -171,7 +171,6 @@ def area(fractions: Sequence[float], values: Sequence[float]) -> float:
     return float(np.sum((v[1:] + v[:-1]) / 2 * np.diff(f)) / (f[-1] - f[0]))
 
 
-@torch.no_grad()
 def road_curves(
     model: nn.Module,
     x: torch.Tensor,
@@ -187,31 +186,57 @@ def road_curves(
     """The ROAD curves of one map: {fractions, morf, lerf (probability of `target` per
     fraction), morf_top1, lerf_top1 (1 while `target` is still the top class), morf_area,
     lerf_area, gap (= lerf_area - morf_area; larger = more faithful)}."""
+    settings = dict(fractions=fractions, noise=noise, seed=seed, absolute=absolute, batch_size=batch_size)
+    return road_curves_of_maps(model, x, {"map": heat}, target, **settings)["map"]
+
+
+@torch.no_grad()
+def road_curves_of_maps(
+    model: nn.Module,
+    x: torch.Tensor,
+    heats: dict[str, torch.Tensor],
+    target: int,
+    *,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    noise: float = DEFAULT_NOISE,
+    seed: int = 0,
+    absolute: bool = False,
+    batch_size: int = 64,
+) -> dict[str, dict]:
+    """`road_curves` of several maps of one image on one model (name -> map (H, W), e.g.
+    one per method), each with the same noise seeds as alone; the model's passes are
+    shared: x once, the edited images of all maps in common batches."""
     x = as_batch(x)  # (1, 3, H, W)
     device = model_device(model)
+    n, pixels = len(fractions), x.shape[-2] * x.shape[-1]
+    names = list(heats)
     images = torch.cat(
         [
-            road_images(x, heat, o, fractions=fractions, noise=noise, seed=seed + i, absolute=absolute)
+            road_images(x, heats[k], o, fractions=fractions, noise=noise, seed=seed + i, absolute=absolute)
+            for k in names
             for i, o in enumerate(ORDERS)
         ]
-    ).to(device)  # (2F, 3, H, W)
-    n = len(fractions)
+    ).to(device)  # (maps * 2F, 3, H, W)
     # an image with nothing removed is x itself (no noise either): x's own pass serves it
-    edited = [i for i in range(2 * n) if removed_count(fractions[i % n], x.shape[-2] * x.shape[-1]) > 0]
+    edited = [i for i in range(len(images)) if removed_count(fractions[i % n], pixels) > 0]
     with using_model(model):
         own = model(x.to(device)).float().softmax(dim=1).cpu()  # (1, C)
         target = check_target(target, own.shape[1])
-        probs = own.expand(2 * n, -1).clone()  # (2F, C)
+        probs = own.expand(len(images), -1).clone()  # (maps * 2F, C)
         for i in range(0, len(edited), batch_size):
             rows = edited[i : i + batch_size]
             probs[rows] = model(images[rows]).float().softmax(dim=1).cpu()
-    out: dict = {"fractions": [float(f) for f in fractions]}
-    for i, o in enumerate(ORDERS):
-        p = probs[i * n : (i + 1) * n]  # (F, C)
-        out[o] = p[:, target].tolist()
-        out[f"{o}_top1"] = (p.argmax(dim=1) == target).int().tolist()
-        out[f"{o}_area"] = area(fractions, out[o])
-    out["gap"] = out["lerf_area"] - out["morf_area"]
+    out: dict = {}
+    for j, k in enumerate(names):
+        curves: dict = {"fractions": [float(f) for f in fractions]}
+        for i, o in enumerate(ORDERS):
+            start = (2 * j + i) * n
+            p = probs[start : start + n]  # (F, C)
+            curves[o] = p[:, target].tolist()
+            curves[f"{o}_top1"] = (p.argmax(dim=1) == target).int().tolist()
+            curves[f"{o}_area"] = area(fractions, curves[o])
+        curves["gap"] = curves["lerf_area"] - curves["morf_area"]
+        out[k] = curves
     return out
 
 

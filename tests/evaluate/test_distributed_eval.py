@@ -236,3 +236,36 @@ def test_sharded_disruption_draws_are_the_one_process_ones():
     two = on_two_threads(run)
     assert two[0] == two[1] == one
     assert 0.2 < one["accuracy"]["centre"]["centre_noise"]["0.5"] < 0.8  # noise decides
+
+
+def test_processes_flag_runs_local_ranks_with_the_one_process_report(tiny_pack, tmp_path, capfd):
+    """`sc-viz eval --processes 2` starts two CPU ranks through torchrun (fresh interpreters)
+    and writes what one process writes."""
+    args = ["eval", "--pack", str(tiny_pack), "--suite", "sanity", "saliency", "--limit", "12", "--seed", "1"]
+    args += ["--methods", "saliency", "gradcam", "--explain-limit", "3", "--sanity-limit", "3"]
+    args += ["--no-figures", "--no-progress"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main([*args, "--out", str(one), "--threads", "1"]) == 0
+    capfd.readouterr()
+    assert main([*args, "--out", str(two), "--processes", "2"]) == 0
+    assert capfd.readouterr().out.count("report: ") == 1
+    a, b = (json.loads((d / "report.json").read_text()) for d in (one, two))
+    assert b["environment"]["processes"] == 2
+    for suite in ("sanity", "saliency"):
+        assert b["suites"][suite] == a["suites"][suite], suite
+
+
+def test_processes_flag_is_checked_and_taken_out_of_the_ranks_arguments(tiny_pack):
+    from sc_viz.cli.eval import _device_cpu, _without_processes
+
+    assert _without_processes(["--pack", "p", "--processes", "2", "--limit", "3"]) == [
+        "--pack",
+        "p",
+        "--limit",
+        "3",
+    ]
+    assert _without_processes(["--processes=4", "--resume"]) == ["--resume"]
+    assert _device_cpu(["--pack", "p"]) == ["--pack", "p", "--device", "cpu"]
+    assert _device_cpu(["--device", "cpu"]) == ["--device", "cpu"]
+    assert main(["eval", "--pack", str(tiny_pack), "--processes", "0"]) == 2
+    assert main(["eval", "--pack", str(tiny_pack), "--processes", "2", "--device", "cuda"]) == 2

@@ -14,6 +14,7 @@ from sc_viz.explain.road import (
     removal_order,
     removed_count,
     road_curves,
+    road_curves_of_maps,
     road_images,
     road_many,
 )
@@ -161,3 +162,20 @@ def test_nothing_removed_is_the_models_own_probability():
     assert curves["morf"][0] == pytest.approx(p, abs=1e-6) and curves["lerf"][0] == pytest.approx(p, abs=1e-6)
     # the other fractions are the model's probabilities of the imputed images
     np.testing.assert_allclose(curves["morf"], probs.numpy(), atol=1e-6)
+
+
+def test_several_maps_in_shared_passes_give_each_maps_own_curves():
+    model = random_model("tinycnn", 3)
+    x = random_image(seed=6)
+    g = torch.Generator().manual_seed(7)
+    heats = {m: torch.randn(32, 32, generator=g) for m in ("a", "b", "c")}
+    together = road_curves_of_maps(model, x, heats, 2, noise=0.01, seed=9, batch_size=16)
+    assert list(together) == ["a", "b", "c"]
+    for m, heat in heats.items():  # same noise seeds; batches of other sizes: float rounding only
+        alone = road_curves(model, x, heat, 2, noise=0.01, seed=9)
+        assert together[m].keys() == alone.keys()
+        for k in ("morf", "lerf"):
+            np.testing.assert_allclose(together[m][k], alone[k], atol=1e-6)
+            assert together[m][f"{k}_top1"] == alone[f"{k}_top1"]
+        assert together[m]["gap"] == pytest.approx(alone["gap"], abs=1e-6)
+    assert together["a"]["morf"] != together["b"]["morf"]  # each map's own removal order
