@@ -188,6 +188,9 @@ def cmd_eval(args) -> int:
                 "--processes starts CPU processes; "
                 "for GPUs use torchrun --nproc_per_node=<GPUs> -m sc_viz eval ..."
             )
+        from sc_viz.packs import read_manifest
+
+        read_manifest(Path(args.pack))  # a wrong path: one error line here, not one per process
         return launch_local(args.processes, ["eval", *_device_cpu(_without_processes(args.argv))])
     for flag in (
         "limit",

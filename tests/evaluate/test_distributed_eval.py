@@ -269,3 +269,16 @@ def test_processes_flag_is_checked_and_taken_out_of_the_ranks_arguments(tiny_pac
     assert _device_cpu(["--device", "cpu"]) == ["--device", "cpu"]
     assert main(["eval", "--pack", str(tiny_pack), "--processes", "0"]) == 2
     assert main(["eval", "--pack", str(tiny_pack), "--processes", "2", "--device", "cuda"]) == 2
+
+
+def test_processes_flag_reports_a_failed_rank(tiny_pack, tmp_path, capfd):
+    """A rank that fails (here: no data where --data-root points) ends the run with exit code 1
+    and a line naming the failed ranks; a wrong pack path is refused before any rank starts."""
+    args = ["eval", "--pack", str(tiny_pack), "--suite", "sanity", "--out", str(tmp_path / "r")]
+    nowhere = str(tmp_path / "no-data")
+    assert main([*args, "--processes", "2", "--data-root", nowhere, "--no-progress"]) == 1
+    out = capfd.readouterr()
+    assert "2 local processes, failed (rank " in out.out
+    assert "no-data" in out.err  # each rank's own error line, as one process prints it
+    missing = ["eval", "--pack", str(tmp_path / "no-pack"), "--processes", "2"]
+    assert main(missing) == 2 and "no manifest.json" in capfd.readouterr().err
