@@ -571,6 +571,10 @@ EXPERIMENTS = {  # folder under <report>/experiments -> (result file stem, title
     "sweep-lambda": ("sweep_lambda", "lambda sweep (Fig. 5) and saliency smoothness"),
     "sweep-lambda-scratch": ("sweep_lambda", "lambda sweep, c trained from scratch as long as standard"),
     "transfer-fashion-mnist": ("transfer", "transferability to Fashion-MNIST (Sec. 4.6)"),
+    "transfer-fashion-mnist-probe-full": (
+        "transfer",
+        "transferability to Fashion-MNIST, linear probe on the whole training split (Sec. 4.6)",
+    ),
     "transfer-cifar10-lowres": ("transfer", "transferability to 16-px CIFAR-10 (Sec. 4.6)"),
     "transfer": ("transfer", "transferability (Sec. 4.6), single seed"),  # results stored before the seeds
     "fairness": ("fairness", "fairness (Sec. 4.7, Table 3)"),

@@ -87,9 +87,11 @@ def transfer_summary(result: dict, where: str) -> str:
             else ""
         )
         parts.append(f"{METHODS.get(method, method)}: {accs}.{chain}")
+    limit = result["settings"].get("train_limit")
+    train = f"{limit:,} training images" if limit else "the whole training split"
     return (
         f"Transfer (Sec. 4.6; {src['dataset']} -> {result['target']}, {len(result['seeds'])} seed(s), "
-        f"all {result['n_test']:,} test images, `{where}`): " + " ".join(parts)
+        f"{train}, all {result['n_test']:,} test images, `{where}`): " + " ".join(parts)
     )
 
 
