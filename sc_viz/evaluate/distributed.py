@@ -170,8 +170,10 @@ def from_environment(device: Optional[str] = None) -> tuple[Shard, Optional[str]
 def launch_local(processes: int, argv: Sequence[str]) -> int:
     """Run `python -m sc_viz <argv>` as `processes` ranks on this machine under torchrun
     (standalone rendezvous on a free local port; one CPU thread per rank unless
-    OMP_NUM_THREADS says otherwise), wait for all of them; 0 when every rank succeeded.
-    torchrun's agent stops the other ranks when one fails."""
+    OMP_NUM_THREADS says otherwise), wait for all of them; 0 when every rank succeeded, 1
+    when one failed (torchrun's agent stops the others), 130 when a signal (Ctrl-C) stopped
+    them."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
@@ -184,6 +186,9 @@ def launch_local(processes: int, argv: Sequence[str]) -> int:
         failures = "; ".join(f"rank {f.local_rank}: exit code {f.exitcode}" for f in err.failures.values())
         print(f"sc-viz: {processes} local processes, failed ({failures}); the log above says why")
         return 1
+    except SignalException as err:  # Ctrl-C or a kill: torchrun has stopped the ranks
+        print(f"sc-viz: stopped by signal {err.sigval}; run again with --resume to keep the finished suites")
+        return 130
     finally:
         if threads is None:
             del os.environ["OMP_NUM_THREADS"]

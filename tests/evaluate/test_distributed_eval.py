@@ -282,3 +282,21 @@ def test_processes_flag_reports_a_failed_rank(tiny_pack, tmp_path, capfd):
     assert "no-data" in out.err  # each rank's own error line, as one process prints it
     missing = ["eval", "--pack", str(tmp_path / "no-pack"), "--processes", "2"]
     assert main(missing) == 2 and "no manifest.json" in capfd.readouterr().err
+
+
+def test_local_launch_stopped_by_a_signal_says_how_to_go_on(monkeypatch, capsys):
+    """Ctrl-C reaches torchrun's agent as a SignalException once it has stopped the ranks:
+    one line and exit code 130, no traceback of the launcher."""
+    import signal
+
+    import torch.distributed.run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    from sc_viz.evaluate.distributed import launch_local
+
+    def interrupted(config):
+        raise SignalException("got signal: 2", sigval=signal.SIGINT)
+
+    monkeypatch.setattr(torchrun, "run", interrupted)
+    assert launch_local(2, ["eval", "--pack", "p"]) == 130
+    assert "--resume" in capsys.readouterr().out
