@@ -129,6 +129,12 @@ def add_train_parser(sub):
         help=f"SPAT: mask over each image's top-k predicted classes (default {d.spat_top_k})",
     )
     rel.add_argument(
+        "--spat-step-norm",
+        choices=["mask", "budget"],
+        help="SPAT: the masked step as it is, or rescaled per image to PGD's mean step size "
+        f"so it spends the whole budget (default {d.spat_step_norm})",
+    )
+    rel.add_argument(
         "--sns-lambda",
         type=float,
         help=f"SNS: weight lambda_s of the sensitivity term (default {d.sns_lambda})",
@@ -176,6 +182,12 @@ def add_train_parser(sub):
         type=float,
         help="GSCT: ramp lambda_g linearly from 0 over this many epochs (adjusted reading; "
         f"default {d.gsct_warmup_epochs})",
+    )
+    rel.add_argument(
+        "--gsct-saliency-mode",
+        choices=["train", "eval"],
+        help="GSCT: BatchNorm mode of the trained saliency S(x); eval (the first reading) "
+        f"reproduces the collapse (docs/related_methods.md#adv-gsct; default {d.gsct_saliency_mode})",
     )
     s = p.add_argument_group("data size")
     s.add_argument("--input-size", type=int, help="image side in pixels (default: data set's)")

@@ -34,7 +34,14 @@ def _pgd(model, x, y, cfg, g):
 
 def _shared_pixel_pgd(model, x, y, cfg, g):
     return shared_pixel_pgd(
-        model, x, y, cfg.train_attack, gamma=cfg.spat_gamma, top_k=cfg.spat_top_k, generator=g
+        model,
+        x,
+        y,
+        cfg.train_attack,
+        gamma=cfg.spat_gamma,
+        top_k=cfg.spat_top_k,
+        generator=g,
+        step_norm=cfg.spat_step_norm,
     )
 
 

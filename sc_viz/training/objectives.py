@@ -31,6 +31,9 @@ from sc_viz.registry import Registry
 from sc_viz.training.generators import generate
 
 VIEW_ORDER = ("clean", "adv", "photo", "pseudo")
+# How GSCT's trained saliency S(x) sees BatchNorm: "train" (the default reading) or "eval"
+# (the first reading, kept to reproduce its collapse; docs/related_methods.md#adv-gsct).
+GSCT_SALIENCY_MODES = ("train", "eval")
 
 
 @dataclass
@@ -91,6 +94,25 @@ def _sensitivity(s: StepState) -> torch.Tensor:
     return total
 
 
+class frozen_batchnorm_statistics:
+    """Within the block, train-mode BatchNorm layers normalise with the batch's own
+    statistics but leave their running statistics unchanged (momentum 0)."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+    def __enter__(self):
+        self.saved = [m.momentum for m in self.layers]
+        for m in self.layers:
+            m.momentum = 0.0
+        return self
+
+    def __exit__(self, *exc):
+        for m, momentum in zip(self.layers, self.saved):
+            m.momentum = momentum
+        return False
+
+
 def _full(t: torch.Tensor) -> torch.Tensor:
     """Autocast's half-precision results back to float32; float32/float64 kept as they are."""
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
@@ -110,15 +132,29 @@ def keep_top_fraction(maps: torch.Tensor, fraction: float) -> torch.Tensor:
     return maps * (maps >= threshold)
 
 
-def saliency_with_graph(raw_model, x: torch.Tensor, y: torch.Tensor, amp, create_graph: bool) -> torch.Tensor:
-    """S(x) from g(x) = grad_x CE(f(x), y) with the model in eval mode (the saliency of the
-    model as deployed; exact per-sample gradients, BatchNorm statistics untouched):
-    (B, 3, H, W) -> (B, H * W). With `create_graph` S keeps its graph (double backprop)."""
+def saliency_with_graph(
+    raw_model, x: torch.Tensor, y: torch.Tensor, amp, create_graph: bool, mode: str = "eval"
+) -> torch.Tensor:
+    """S(x) from g(x) = grad_x CE(f(x), y): (B, 3, H, W) -> (B, H * W). With
+    `create_graph` S keeps its graph (double backprop).
+
+    mode "eval": the model as deployed (running BatchNorm statistics; exact per-sample
+    gradients). mode "train": the training-mode network the CE terms train (the batch's
+    BatchNorm statistics), with the running statistics left unchanged. GSCT's trained
+    saliency takes "train" by default: through eval-mode BatchNorm its gradient moves weight
+    scales that train-mode BatchNorm normalises away, and the model collapses
+    (docs/related_methods.md#adv-gsct)."""
+    if mode not in GSCT_SALIENCY_MODES:
+        raise ValueError(f"saliency mode must be one of {GSCT_SALIENCY_MODES}, got {mode!r}")
     x = x.detach().requires_grad_(True)
     was_training = raw_model.training
-    raw_model.eval()
+    raw_model.train(mode == "train")
     try:
-        with torch.enable_grad(), autocast(x.device, amp):
+        with (
+            frozen_batchnorm_statistics(raw_model),
+            torch.enable_grad(),
+            autocast(x.device, amp),
+        ):
             loss = F.cross_entropy(_full(raw_model(x)), y)
         (grad,) = torch.autograd.grad(loss, x, create_graph=create_graph)  # (B, 3, H, W)
     finally:
@@ -154,7 +190,10 @@ def _saliency_consensus(s: StepState) -> torch.Tensor:
     over the first `gsct_consensus_fraction` of the (shuffled) batch: the double backward
     pass costs in proportion to it (docs/related_methods.md#adv-gsct)."""
     n = max(1, int(round(s.cfg.gsct_consensus_fraction * len(s.y))))
-    saliency = saliency_with_graph(s.raw_model, s.x[:n], s.y[:n], s.amp, create_graph=True)  # (n, H * W)
+    mode = getattr(s.cfg, "gsct_saliency_mode", "train")
+    saliency = saliency_with_graph(
+        s.raw_model, s.x[:n], s.y[:n], s.amp, create_graph=True, mode=mode
+    )  # (n, H * W)
     return (1 - F.cosine_similarity(saliency, gsct_target(s)[:n], dim=1)).mean()
 
 
@@ -259,25 +298,6 @@ def forward_views(state: StepState, model, terms) -> None:
     state.logits = dict(zip(joint, logits.chunk(len(joint))))
     if separate:
         state.logits["pseudo"] = pseudo_logits_own_batch(state)
-
-
-class frozen_batchnorm_statistics:
-    """Within the block, train-mode BatchNorm layers normalise with the batch's own
-    statistics but leave their running statistics unchanged (momentum 0)."""
-
-    def __init__(self, model: torch.nn.Module):
-        self.layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-
-    def __enter__(self):
-        self.saved = [m.momentum for m in self.layers]
-        for m in self.layers:
-            m.momentum = 0.0
-        return self
-
-    def __exit__(self, *exc):
-        for m, momentum in zip(self.layers, self.saved):
-            m.momentum = momentum
-        return False
 
 
 def pseudo_logits_own_batch(state: StepState) -> torch.Tensor:

@@ -78,6 +78,7 @@ class TrainConfig:
     # related methods' settings, all the project's reading (docs/related_methods.md)
     spat_gamma: float = 0.1  # SPAT: step scale gamma + (1 - gamma) * mask
     spat_top_k: int = 10  # SPAT: the mask is taken over each image's top-k predicted classes
+    spat_step_norm: str = "mask"  # SPAT: "mask" (scaled step as is) or "budget" (mean scale 1)
     sns_lambda: float = SNS_LAMBDA  # SNS: weight of the sensitivity term
     sns_top_fraction: float = 0.1  # SNS: fraction of each layer's channels stabilised
     sns_layers: Optional[list] = None  # SNS: hooked layers (None: stem + every residual block)
@@ -89,6 +90,9 @@ class TrainConfig:
     gsct_offending_steps: int = 1  # GSCT: PGD steps of the offending example x_o
     gsct_pseudo_batch: str = "shared"  # GSCT: x_p in the shared BatchNorm batch or "separate"
     gsct_warmup_epochs: float = 0.0  # GSCT: gsct_lambda ramps linearly from 0 over these epochs
+    # GSCT: BatchNorm mode of the trained saliency S(x): "train" (batch statistics, running
+    # ones untouched; the default since the eval-mode reading collapsed) or "eval"
+    gsct_saliency_mode: str = "train"
 
     def __post_init__(self):
         spec = DATASETS[self.dataset]
@@ -115,6 +119,10 @@ class TrainConfig:
             )
         if self.gsct_offending_steps < 1 or self.gsct_warmup_epochs < 0:
             raise ValueError("gsct_offending_steps must be at least 1 and gsct_warmup_epochs not negative")
+        if self.spat_step_norm not in ("mask", "budget"):
+            raise ValueError(f"spat_step_norm must be mask or budget, got {self.spat_step_norm!r}")
+        if self.gsct_saliency_mode not in ("train", "eval"):
+            raise ValueError(f"gsct_saliency_mode must be train or eval, got {self.gsct_saliency_mode!r}")
         if self.gsct_pseudo_batch not in ("shared", "separate"):
             raise ValueError(f"gsct_pseudo_batch must be shared or separate, got {self.gsct_pseudo_batch!r}")
         if self.input_size is None:
@@ -139,7 +147,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        values = {k: v for k, v in d.items() if k in names}
+        if "gsct_lambda" in d and "gsct_saliency_mode" not in d:
+            values["gsct_saliency_mode"] = "eval"  # saved before the train-mode reading existed
+        return cls(**values)
 
 
 class TrainingDiverged(RuntimeError):

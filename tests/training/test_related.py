@@ -306,3 +306,41 @@ def test_gsct_offending_steps_setting_is_the_number_of_pgd_steps():
         assert torch.equal(got, want)
     with pytest.raises(ValueError):
         TrainConfig(variant="gsct", gsct_pseudo_batch="other")
+
+
+def test_spat_budget_step_moves_each_image_as_much_as_a_sign_step_on_the_masked_pixels():
+    model = build_model("tinycnn", 10, (0.5,) * 3, (0.25,) * 3).eval()
+    x = 0.3 + 0.4 * torch.rand(6, 3, 32, 32)  # far from 0 and 1, and eps far above the steps
+    y = torch.randint(0, 10, (6,))
+    one_step = PGDConfig(0.25, 2 / 255, 1, False)
+    budget = (shared_pixel_pgd(model, x, y, one_step, step_norm="budget") - x).abs()
+    masked = (shared_pixel_pgd(model, x, y, one_step, step_norm="mask") - x).abs()
+    plain = (pgd(model, x, y, one_step) - x).abs()
+    assert (plain > 0).float().mean() > 0.99  # the sign step moves (almost) every pixel
+    per_image = budget.mean(dim=(1, 2, 3))
+    assert torch.allclose(per_image, plain.mean(dim=(1, 2, 3)), rtol=0.02)
+    assert (masked.mean(dim=(1, 2, 3)) < 0.8 * per_image).all()  # the mask alone spends less
+    # the same direction: budget = masked * (a per-image constant)
+    ratio = budget / masked.clamp_min(1e-12)
+    moved = masked > 1e-9
+    for i in range(6):
+        r = ratio[i][moved[i]]
+        assert torch.allclose(r, r.median().expand_as(r), rtol=1e-3)
+
+
+def test_spat_step_norm_is_checked_and_reaches_the_generator():
+    with pytest.raises(ValueError, match="step_norm"):
+        shared_pixel_pgd(linear_model(), torch.rand(1, 3, H, W), torch.tensor([0]), step_norm="l2")
+    with pytest.raises(ValueError, match="spat_step_norm"):
+        TrainConfig(variant="spat", spat_step_norm="l2")
+    model = build_model("tinycnn", 10, (0.5,) * 3, (0.25,) * 3).eval()
+    x, y = 0.3 + 0.4 * torch.rand(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    outs = {}
+    for norm in ("mask", "budget"):
+        cfg = TrainConfig(
+            variant="spat", arch="tinycnn", spat_step_norm=norm, attack_steps=1, attack_random_start=False
+        )
+        outs[norm] = GENERATORS["shared_pixel_pgd"].generate(
+            model, x, y, cfg, torch.Generator().manual_seed(0)
+        )
+    assert (outs["budget"] - x).abs().mean() > 1.2 * (outs["mask"] - x).abs().mean()
