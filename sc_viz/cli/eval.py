@@ -171,6 +171,15 @@ def register(sub) -> None:
         help="sanity: flag a method whose |map| "
         "Spearman after the whole cascade is >= this (default 0.5; our reading)",
     )
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        metavar="VARIANT",
+        help="update the report at --out for these variants only (after retraining them): "
+        "the suites run on them and their results replace the old ones; every other "
+        "variant's weights must be those the report was made from, and the flags those of "
+        "the report's run (evaluate/update.py)",
+    )
     p.add_argument("--no-figures", action="store_true", help="skip PNG/HTML figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_eval)
@@ -232,6 +241,8 @@ def cmd_eval(args) -> int:
     if args.lime_samples:
         options["method_options"] = {"lime": {"n_samples": args.lime_samples}}
     # under torchrun: join the process group, one device per rank (evaluate/distributed.py)
+    if args.variants:
+        return _update_variants(args, out, options)
     shard, device = from_environment(args.device)
     try:
         report = run_suites(
@@ -280,3 +291,29 @@ def _device_cpu(argv: list[str]) -> list[str]:
         if any(a == "--device" or a.startswith("--device=") for a in argv)
         else [*argv, "--device", "cpu"]
     )
+
+
+def _update_variants(args, out: Path, options: dict) -> int:
+    from sc_viz.evaluate.update import update_variants
+
+    report = update_variants(
+        args.pack,
+        args.variants,
+        args.suite,
+        out=out,
+        device=args.device,
+        figures=not args.no_figures,
+        limit=args.limit,
+        seed=args.seed,
+        progress=not args.no_progress,
+        batch_size=args.batch_size,
+        options=options,
+        root=args.data_root,
+    )
+    if report:
+        print(f"report: {out / 'report.md'} updated for {', '.join(args.variants)}")
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0

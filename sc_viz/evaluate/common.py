@@ -147,6 +147,15 @@ def device_info(device: torch.device) -> dict[str, Any]:
     return info
 
 
+def variant_hashes(pack: Pack) -> dict[str, str]:
+    """sha256 of each loaded variant's weights file (a report updated for some variants
+    only checks the others against these: evaluate/update.py)."""
+    return {
+        v: hashlib.sha256(variant_file(pack.path, pack.manifest["variants"][v], v).read_bytes()).hexdigest()
+        for v in sorted(pack.models)
+    }
+
+
 def pack_hash(pack: Pack) -> str:
     """sha256 over the pack's data set, arch and the bytes of every loaded weights file:
     a report belongs to exactly these weights."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from sc_viz.evaluate.common import device_info, pack_hash, versions
+from sc_viz.evaluate.common import device_info, pack_hash, variant_hashes, versions
 from sc_viz.packs import Pack, atomic_write_json
 from sc_viz.paper import PAPER_RESULTS
 
@@ -35,6 +35,7 @@ def new_report(pack: Pack) -> dict:
             "input_size": pack.input_size,
             "classes": pack.classes,
             "hash": pack_hash(pack),
+            "variant_hashes": variant_hashes(pack),
             "variants": list(pack.models),
             "not_loaded": dict(pack.errors),
         },
@@ -88,6 +89,7 @@ class ReportFile:
         old = read_report(out_dir / REPORT_JSON) if out_dir is not None else None
         if old is not None and old["pack"].get("hash") == report["pack"]["hash"]:
             old["environment"], old["paper"] = report["environment"], report["paper"]
+            old["pack"]["variant_hashes"] = report["pack"]["variant_hashes"]
             return cls(old, out_dir)
         if old is not None:
             log(f"{out_dir / REPORT_JSON}: made from other weights; starting a new report")

@@ -1,0 +1,160 @@
+"""Update a report for some variants only: after retraining one or two variants of a pack,
+run the suites on those variants and put their results into the pack's report in place of
+the old ones, keeping every other variant's results (a full report of the demo pack costs
+about three CPU hours; two variants about a fifth of it).
+
+Safe only when the other variants' weights are the ones the report was made from: the
+report keeps each variant's weights hash (`pack.variant_hashes`) and the update refuses
+when any variant it does not name has changed. Suites whose numbers are joint over every
+variant (`JOINT_SUITES`: embeddings fit one projection on all variants' logits) run on
+the whole pack. A suite's results are merged wherever they are keyed by variant name, at
+any depth and inside lists (e.g. embeddings' per-image coordinates).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from sc_viz.evaluate.common import pack_hash, variant_hashes
+from sc_viz.evaluate.distributed import from_environment
+from sc_viz.evaluate.report import write_report
+from sc_viz.evaluate.runner import expand_suites, pack_for_evaluation, run_suites
+from sc_viz.evaluate.store import REPORT_JSON, ReportFile, now, read_report
+from sc_viz.packs import Pack
+
+JOINT_SUITES = ("embeddings",)
+
+
+class UpdateRefused(ValueError):
+    """The report cannot be updated for these variants; nothing was written."""
+
+
+def adopt_hashes(report: dict, pack: Pack) -> bool:
+    """Give an older report, made before reports kept per-variant hashes, those of `pack`
+    when the report's pack hash shows it was made from exactly these weights. -> whether
+    the report now holds per-variant hashes."""
+    if "variant_hashes" in report["pack"]:
+        return True
+    if report["pack"].get("hash") != pack_hash(pack):
+        return False
+    report["pack"]["variant_hashes"] = variant_hashes(pack)
+    return True
+
+
+def check_others_unchanged(report: dict, pack: Pack, variants: list[str]) -> None:
+    stored = report["pack"].get("variant_hashes")
+    if stored is None:
+        raise UpdateRefused(
+            "the report keeps no per-variant weights hashes (made by an older sc-viz, and the "
+            "pack's weights changed since): run the suites on the whole pack"
+        )
+    current = variant_hashes(pack)
+    changed = sorted(v for v in current if v not in variants and stored.get(v) != current[v])
+    if changed:
+        raise UpdateRefused(
+            f"variants {changed} changed since the report was made; name them in --variants too "
+            "or run the suites on the whole pack"
+        )
+
+
+def merge_variant_results(old: Any, new: Any, variants: list[str], known: set) -> Any:
+    """`old` with the entries of `variants` taken from `new` wherever a dict is keyed by
+    variant names (a key in `known`); a named variant absent from `new` there is dropped
+    (its old value belonged to the old weights). Lists of the same length merge item by
+    item; everything else keeps `old`'s value."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        if any(k in known for k in old) or any(k in known for k in new):
+            out = {k: v for k, v in old.items() if k not in variants}
+            out.update({k: new[k] for k in variants if k in new})
+            # the old order, the named variants where they were (new ones at the end)
+            order = list(old) + [k for k in out if k not in old]
+            return {k: out[k] for k in order if k in out}
+        return {
+            k: merge_variant_results(old[k], new[k], variants, known) if k in new else v
+            for k, v in old.items()
+        }
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [merge_variant_results(a, b, variants, known) for a, b in zip(old, new)]
+    return old
+
+
+def update_variants(
+    pack_path,
+    variants: list[str],
+    suites=("all",),
+    *,
+    out,
+    device: Optional[str] = None,
+    figures: bool = True,
+    log=print,
+    **run_options,
+) -> dict:
+    """Run `suites` on `variants` of the pack at `pack_path` and merge their results into
+    `out`/report.json (which must exist, made with the same suite settings). `run_options`
+    go to run_suites (limit, seed, batch_size, options, root, progress). Under torchrun the
+    sharded suites split their images among the ranks and rank 0 alone merges and writes.
+    -> the report (on rank 0; {} on the others)."""
+    out = Path(out)
+    shard, device = from_environment(device)
+    pack = pack_for_evaluation(pack_path, device)
+    missing = [v for v in variants if v not in pack.models]
+    if missing:
+        raise UpdateRefused(f"{pack.path}: no loaded variant {missing}; it has {list(pack.models)}")
+    report = read_report(out / REPORT_JSON)
+    if report is None:
+        raise UpdateRefused(f"{out / REPORT_JSON}: no report to update; run the suites on the whole pack")
+    adopt_hashes(report, pack)
+    check_others_unchanged(report, pack, variants)
+    named = Pack(
+        pack.path, pack.manifest, {v: pack.models[v] for v in variants}, dict(pack.errors), pack.device
+    )
+    known = set(pack.models) | set(report["pack"].get("variants", []))
+    for name in expand_suites(suites):
+        if report["status"].get(name, {}).get("state") != "complete":
+            raise UpdateRefused(f"the report's {name} suite is not complete; run it on the whole pack")
+        joint = name in JOINT_SUITES
+        t0 = time.time()
+        log(f"{name}: {'every variant (joint suite)' if joint else ', '.join(variants)}")
+        fresh = run_suites(
+            pack if joint else named,
+            [name],
+            out=None,
+            figures=False,
+            log=log if shard.is_main else (lambda *a, **k: None),
+            device=device,
+            shard=shard,
+            **run_options,
+        )
+        if not shard.is_main:
+            continue
+        if fresh["failed"]:
+            raise UpdateRefused(
+                f"{name}: failed: {fresh['status'][name].get('error')}; the report is unchanged"
+            )
+        if fresh["settings"][name] != report["settings"].get(name):
+            raise UpdateRefused(
+                f"{name}: the report ran it with other settings ({report['settings'].get(name)}); "
+                "use the same flags as the report's run, or run it on the whole pack"
+            )
+        report["suites"][name] = (
+            fresh["suites"][name]
+            if joint
+            else merge_variant_results(report["suites"][name], fresh["suites"][name], variants, known)
+        )
+        status = dict(report["status"][name])
+        status["updated_variants"] = {
+            **status.get("updated_variants", {}),
+            **{v: {"seconds": round(time.time() - t0, 2), "finished": now()} for v in variants},
+        }
+        report["status"][name] = status
+    if not shard.is_main:
+        return {}
+    report["pack"]["hash"] = pack_hash(pack)
+    report["pack"]["variant_hashes"] = variant_hashes(pack)
+    report["pack"]["variants"] = list(pack.models)
+    file = ReportFile(report, out)
+    file.save()
+    write_report(report, out, figures=figures)
+    return report
