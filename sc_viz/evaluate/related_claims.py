@@ -36,6 +36,11 @@ LIKELY_REASONS = {
     ("spat", "pgd"): "with adv's one-step budget the mask scales the step to gamma + (1 - gamma) M, "
     "so most pixels move about 1/255 past the random start: a weaker training attack "
     "(SPAT was proposed with multi-step PGD)",
+    ("spat", "first"): "with adv's one-step budget the mask scales the step to gamma + (1 - gamma) M, "
+    "so most pixels move about 1/255 past the random start: a weaker training attack",
+    ("gsct", "first"): "the consensus term's eval-mode pass: its gradient moves the scale of weights "
+    "that train-mode BatchNorm normalises away, and eval mode's running statistics stop matching "
+    "(experiments/gsct-collapse)",
     ("gsct", "pgd"): "catastrophic overfitting: the eval-mode accuracy collapses in the first epoch "
     "while the training-example accuracy climbs, also with the adjusted readings "
     "(2-step x_o, x_p in its own BatchNorm batch, lambda_g warm-up)",
@@ -79,7 +84,15 @@ def _pgd_row(report: dict, method: str, variant: str, reference: str, claim: str
     result = _complete(report, "robustness")
     if not result or variant not in result or reference not in result:
         return None
-    a, b = result[variant], result[reference]
+    return _pgd_comparison(
+        report, method, claim, (variant, result[variant]), (reference, result[reference]), comparable
+    )
+
+
+def _pgd_comparison(report: dict, method: str, claim: str, mine, theirs, comparable=False, label=None):
+    """A row comparing two robustness results (name, the suite's per-variant dict) on the
+    same test images."""
+    (variant, a), (reference, b) = mine, theirs
     va = decode_values(_get(a, "per_image", "pgd_correct"))
     vb = decode_values(_get(b, "per_image", "pgd_correct"))
     paired = va is not None and vb is not None and len(va) == len(vb)
@@ -102,8 +115,85 @@ def _pgd_row(report: dict, method: str, variant: str, reference: str, claim: str
     said = verdict(interval, "higher")
     if comparable and said in (HOLDS, NOISE):
         said = HOLDS + (" (within noise)" if said == NOISE else " (higher)")
-    reason = LIKELY_REASONS.get((variant, "pgd"), "") if said in (FAILS, NOISE) else ""
+    key = variant.split(" ")[0]
+    reason = (
+        LIKELY_REASONS.get((key, "pgd" if label is None else label), "") if said in (FAILS, NOISE) else ""
+    )
     return Row(method, claim, f"{variant} - {reference}", shown, said, reason)
+
+
+def pack_manifest(report: dict) -> dict:
+    try:
+        return json.loads((Path(_get(report, "pack", "path")) / "manifest.json").read_text())
+    except (OSError, TypeError, ValueError):
+        return {}
+
+
+def stored_robustness(report: dict, where: Optional[str], variant: str) -> Optional[dict]:
+    """A variant's robustness results kept outside the report: `where` (relative to the
+    pack folder, as the manifest names it) is a report.json (its robustness suite) or a
+    kept-results file ({"results": {variant: ...}}). None when absent or made with other
+    robustness settings than the report's."""
+    if not where:
+        return None
+    try:
+        kept = json.loads((Path(_get(report, "pack", "path")) / where).read_text())
+    except (OSError, TypeError, ValueError):
+        return None
+    if "suites" in kept:
+        results, settings = _get(kept, "suites", "robustness"), _get(kept, "settings", "robustness")
+    else:
+        results, settings = kept.get("results"), kept.get("settings")
+    mine = _get(report, "settings", "robustness")
+    if not isinstance(results, dict) or variant not in results:
+        return None
+    if mine is not None and settings is not None and _same_images(settings, mine) is False:
+        return None
+    return results[variant]
+
+
+def _same_images(a: dict, b: dict) -> bool:
+    return all(a.get(k) == b.get(k) for k in ("seed", "limit", "n", "pgd_steps"))
+
+
+def _reference_rows(report: dict, method: str, variant: str) -> list:
+    """The rows a variant's manifest entry asks for beside the report's own: its comparison
+    with a same-budget reference trained outside the pack (`same_budget_reference`) and its
+    first reading against the pack's adv (`first_reading`), each on the same test images."""
+    entry = _get(pack_manifest(report), "variants", variant) or {}
+    result = _complete(report, "robustness") or {}
+    rows = []
+    ref = entry.get("same_budget_reference")
+    if ref and variant in result:
+        theirs = stored_robustness(report, ref.get("robustness"), ref.get("variant", "adv"))
+        if theirs is not None:
+            rows.append(
+                _pgd_comparison(
+                    report,
+                    method,
+                    f"higher PGD accuracy than adv at equal budget ({ref.get('budget', 'multi-step')})",
+                    (variant, result[variant]),
+                    (f"{ref.get('variant', 'adv')} (same budget)", theirs),
+                    label="pgd-multistep",
+                )
+            )
+    first = entry.get("first_reading")
+    if first and "adv" in result:
+        mine = stored_robustness(report, first.get("robustness"), variant)
+        if mine is not None:
+            rows.append(
+                _pgd_comparison(
+                    report,
+                    method,
+                    f"{'PGD accuracy comparable to' if variant == 'gsct' else 'higher PGD accuracy than'} "
+                    f"adv's: the first reading ({first.get('reading', 'as first trained')})",
+                    (f"{variant} (first reading)", mine),
+                    ("adv", result["adv"]),
+                    comparable=variant == "gsct",
+                    label="first",
+                )
+            )
+    return rows
 
 
 def _sensitivity_row(report: dict, variant: str, reference: str, measure: str = "relative"):
@@ -194,13 +284,19 @@ def _cost_row(report: dict, variant: str):
 
 def related_rows(report: dict) -> list[Row]:
     """Every related-method claim this report can check (variants absent: no row)."""
+    spat_entry = _get(pack_manifest(report), "variants", "spat") or {}
     rows = [
-        _pgd_row(report, "SPAT", "spat", "adv", "higher PGD accuracy than adv at equal budget"),
+        *_reference_rows(report, "SPAT", "spat"),
+        # against the pack's adv only when both were trained at adv's budget
+        None
+        if spat_entry.get("same_budget_reference")
+        else _pgd_row(report, "SPAT", "spat", "adv", "higher PGD accuracy than adv at equal budget"),
         _pgd_row(report, "SNS", "sns", "adv", "higher PGD accuracy than adv"),
         _pgd_row(report, "SNS", "sns", "standard", "higher PGD accuracy than standard"),
         _sensitivity_row(report, "sns", "adv"),
         _sensitivity_row(report, "sns", "standard"),
         _pgd_row(report, "Adv-GSCT", "gsct", "adv", "PGD accuracy comparable to adv's", comparable=True),
+        *_reference_rows(report, "Adv-GSCT", "gsct"),
         _consensus_row(report, "gsct", "adv"),
         _cost_row(report, "gsct"),
     ]

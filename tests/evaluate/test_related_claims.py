@@ -106,3 +106,34 @@ def test_no_related_variant_no_table_and_incomplete_suites_are_skipped(tmp_path)
     r["suites"] = {}
     r["status"] = {}
     assert markdown(r) == ""
+
+
+def test_spat_is_compared_with_its_same_budget_reference_and_its_first_reading(tmp_path):
+    r = report(tmp_path)
+    settings = {"seed": 0, "limit": None, "n": N, "pgd_steps": None}
+    r["settings"]["robustness"] = settings
+    # the same-budget adv (trained outside the pack): 100 right, a report of its own
+    (tmp_path / "ref").mkdir()
+    ref = {"settings": {"robustness": settings}, "suites": {"robustness": robustness({"adv": 100})}}
+    (tmp_path / "ref" / "report.json").write_text(json.dumps(ref))
+    # spat's first reading, kept before it was retrained: 40 right
+    kept = {"settings": settings, "results": robustness({"spat": 40})}
+    (tmp_path / "first.json").write_text(json.dumps(kept))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["variants"]["spat"] = {
+        "same_budget_reference": {"variant": "adv", "robustness": "ref/report.json", "budget": "PGD-3"},
+        "first_reading": {"robustness": "first.json", "reading": "one-step"},
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    rows = by_comparison(related_rows(r))
+    same = rows[("higher PGD accuracy than adv at equal budget (PGD-3)", "spat - adv (same budget)")]
+    assert "15.00% vs 25.00%" in same.shown and same.verdict == "does not hold"
+    first_claim = "higher PGD accuracy than adv's: the first reading (one-step)"
+    first = rows[(first_claim, "spat (first reading) - adv")]
+    assert "10.00% vs 30.00%" in first.shown and "one-step" in first.reason
+    # the pack's spat is no longer compared with the one-step adv of another budget
+    assert not any(k[1] == "spat - adv" for k in rows)
+    # kept results made on other test images are not compared
+    kept["settings"] = {**settings, "n": N // 2}
+    (tmp_path / "first.json").write_text(json.dumps(kept))
+    assert not any(k[1] == "spat (first reading) - adv" for k in by_comparison(related_rows(r)))
