@@ -38,14 +38,17 @@ PAGES = [
 ]
 ALIASES = [st.Page(alias(p), title=p.title, url_path=p.title, visibility="hidden") for p in PAGES[1:]]
 
-st.set_page_config(page_title="sc-viz", layout="wide", page_icon=":material/blur_on:")
+st.set_page_config(page_title="sc-viz", layout="wide", page_icon=style.favicon())
 loaders.warm_up_projections()
 page = st.navigation(PAGES + ALIASES, position="hidden")  # drawn by sidebar.navigation
 state.begin()
 # Presentation mode collapses the sidebar (its controls are in each page's compact bar).
 st.set_page_config(initial_sidebar_state=style.sidebar_state(state.value("present")))
 menu = st.sidebar.empty()
-ctx = sidebar.setup_context(page_needs_image=page.title != "Models")
+# The links at once, with the URL's query as it stands: the sidebar may wait for the test
+# images (a first visit decodes them); redrawn with the whole view below.
+sidebar.navigation(menu, PAGES, st.query_params.to_dict())
+ctx = sidebar.setup_context(page_needs_image=page.title != "Models", page=page.title)
 state.show_notes(st.empty())
 sidebar.navigation(menu, PAGES, state.publish())
 with state.page_run():

@@ -4,16 +4,32 @@ that does not load says why."""
 
 import streamlit as st
 
-from sc_viz.app import catalog, loaders, models_view, sidebar, style
-from sc_viz.figures import curves_figure
+from sc_viz.app import catalog, loaders, models_view, sidebar, style, takeaways
+
+
+def start_demo() -> None:
+    st.session_state.update(takeaways.demo_values())
+
 
 ctx = sidebar.context()
 st.title("sc-viz: semantic continuity of image classifiers")
+for line in takeaways.INTRO:
+    st.markdown(line)
+if ctx.pack is not None and st.button(
+    "Start the demo",
+    key="start-demo",
+    icon=":material/play_arrow:",
+    type="primary",
+    help=f"Open Saliency on test image {takeaways.DEMO_IMAGE}",
+    on_click=start_demo,
+):
+    st.switch_page("app_pages/1_Saliency.py", query_params=st.query_params.to_dict())
 st.markdown(f"**Device:** {catalog.device_description(ctx.pack.device if ctx.pack else None)}")
 if not ctx.present:
     st.caption(
-        "Four variants per pack: `standard`, `c` (continuity loss), `adv` (PGD "
-        "training), `advc` (both). Pick a pack and open a page on the left."
+        "One row per variant of a pack: `standard`, `c` (continuity loss), `adv` (PGD "
+        "training), `advc` (both), and any related methods' variants (the Training column "
+        "says how each was trained). Pick a pack and open a page on the left."
     )
 if not ctx.packs:
     st.warning(ctx.pack_error)
@@ -46,7 +62,10 @@ for path in ctx.packs:
                     c2.markdown(f"**Unexpected** ({len(keys['unexpected'])})")
                     c2.code("\n".join(keys["unexpected"]) or "none", language=None)
         elif headline:  # a static table: wraps instead of scrolling sideways
-            st.table(headline)
+            line = takeaways.models_takeaway(m, headline[0]["PGD ε"])
+            if line:
+                st.markdown(line)
+            st.table(takeaways.highlight_rows(headline, takeaways.robust_variants(m)))
             if not ctx.present:
                 st.caption(
                     "PGD accuracy: the pack's evaluation attack (L-inf, budget ε). "
@@ -56,13 +75,16 @@ for path in ctx.packs:
             st.info("This pack has no variants yet.")
         for error in card.load_errors:
             st.error(error)
-        curves = models_view.present_curves(card.curves)
+        curves = models_view.present_curves(card.curves, m)
         if curves:
             per_row = style.per_row(len(curves), ctx.present)
             cols = [c for start in range(0, len(curves), per_row) for c in st.columns(per_row)]
             for col, (metric, table) in zip(cols, curves.items()):
-                fig = style.scale_fonts(curves_figure(table, models_view.curve_title(metric)), ctx.present)
+                fig = style.scale_fonts(models_view.curve_figure(table, metric), ctx.present)
                 col.plotly_chart(fig, key=f"curve-{path}-{metric}")
+            finals = models_view.final_pgd_points(card.curves, m)
+            if finals and models_view.PGD_CURVE in curves and not ctx.present:
+                st.caption(models_view.FINAL_PGD_NOTE.format(names=", ".join(f"`{v}`" for v in finals)))
         if card.rows:
             with st.expander("Training details (config, status, every metric)", expanded=False):
                 st.dataframe(card.rows, hide_index=True)

@@ -3,7 +3,7 @@ predictions, the per-map measures, and downloads (grid PNG, measures CSV, export
 
 import streamlit as st
 
-from sc_viz.app import export, loaders, sidebar, state
+from sc_viz.app import export, loaders, present, sidebar, state, takeaways
 from sc_viz.app import saliency_view as sv
 from sc_viz.explain import METHODS, predict_top
 from sc_viz.explain.grid import ordered_methods
@@ -53,10 +53,11 @@ def show_cell(slot, c, dim: bool = False) -> None:
 ctx = sidebar.context()
 pack = sidebar.require_pack(ctx)
 image = sidebar.require_image(ctx)
-st.title("Saliency")
+if not ctx.present:  # presentation mode: the grid has the screen (the bar names the page)
+    st.title("Saliency")
 
 all_methods = ordered_methods(METHODS.names())
-c1, c2 = st.columns([1, 1])
+c1, c2 = (sidebar.controls(ctx) if ctx.present else st.container()).columns([1, 1])
 with c1:
     variants = sidebar.variant_picker(pack)
 with c2:  # columns follow the chips' order
@@ -131,18 +132,41 @@ settings = sv.page_settings(
 settings_json = settings.to_json()
 pk, models = loaders.pack_key(pack), pack.models
 predictions = predictions_for(pk, image.key, tuple(variants), models, image.x)
+story = takeaways.saliency_takeaway(predictions, pack.classes, image.label) or ""
+if ctx.present:
+    st.html(present.takeaway_html(story))
+else:
+    st.markdown(story)
 size = sv.screen_cell_px(len(methods) + 1, ctx.present)
+shown = st.session_state.setdefault(LAST_CELLS, {})  # (variant, method) -> last GridCell drawn
+if ctx.present:
+    size = present.cell_cap_px(pack.input_size)  # drawn at most this large; CSS fits the screen
+    heads = [present.image_header()] + [present.method_header(m, size) for m in methods]
+    grid_rows = {
+        v: present.Row(
+            v,
+            present.row_lines(predictions[v], pack.classes, None),
+            sv.input_cell(image.x, size),
+            [shown[(v, m)].image if (v, m) in shown else None for m in methods],
+            ["" for _ in methods],
+            [(v, m) in shown for m in methods],
+        )
+        for v in variants
+    }
+    grid_slot = st.empty()
+    grid_slot.html(present.grid_html(heads, list(grid_rows.values()), size))
 
 # The empty grid first (headers with each method's colour bar, the input column with the
 # row labels, the last maps drawn dimmed), then filled method by method, cheapest first.
-header = st.columns(len(methods) + 1)
-header[0].markdown("**image**")
-for col, m, (title, tip) in zip(header[1:], methods, sv.column_headers(methods)):
-    col.markdown(f"**{title}**", help=tip)
-    col.image(sv.legend_image(m, size), width=size, output_format="PNG")
-shown = st.session_state.setdefault(LAST_CELLS, {})  # (variant, method) -> last GridCell drawn
 slots = {}
-for v in variants:
+if not ctx.present:
+    header = st.columns(len(methods) + 1)
+    header[0].markdown("**image**")
+    for col, m, (title, tip) in zip(header[1:], methods, sv.column_headers(methods)):
+        col.markdown(f"**{title}**", help=tip)
+        col.image(sv.legend_image(m, size), width=size, output_format="PNG")
+    st.caption(present.SCALE_LINE)
+for v in variants if not ctx.present else ():
     row = st.columns(len(methods) + 1)
     row[0].image(
         sv.input_cell(image.x, size),
@@ -161,13 +185,22 @@ for i, m in enumerate(ordered_methods(methods)):  # fill order: cheapest first
     try:
         done = cells_for(pk, image.key, tuple(variants), m, settings_json, image.label, models, image.x)
     except (ValueError, RuntimeError) as err:  # e.g. a method that cannot handle this model
-        for v in variants:
-            slots[(v, m)].warning(f"{m}: {str(err).splitlines()[0][:150]}")
+        why = f"{m}: {str(err).splitlines()[0][:150]}"
+        for where in [slots[(v, m)] for v in variants] if not ctx.present else [st]:
+            where.warning(why)
         continue
     for v in variants:
         cells[(v, m)] = done[v]
         shown[(v, m)] = sv.cell(image.x, done[v], pack.classes, opacity, size=size)
-        show_cell(slots[(v, m)], shown[(v, m)])
+        if ctx.present:
+            row, at = grid_rows[v], methods.index(m)
+            row.cells[at], row.dim[at] = shown[(v, m)].image, False
+            row.notes[at] = shown[(v, m)].caption[0] if shown[(v, m)].blank else ""
+            row.lines = present.row_lines(predictions[v], pack.classes, done[v].target)
+        else:
+            show_cell(slots[(v, m)], shown[(v, m)])
+    if ctx.present:
+        grid_slot.html(present.grid_html(heads, list(grid_rows.values()), size))
 bar.empty()
 
 rows = []

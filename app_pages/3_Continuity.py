@@ -4,7 +4,7 @@ images themselves."""
 
 import streamlit as st
 
-from sc_viz.app import export, loaders, report_view, sidebar, single_image, style
+from sc_viz.app import export, loaders, report_view, sidebar, single_image, style, takeaways
 from sc_viz.figures import ds_lines
 from sc_viz.perturb import LEVELS
 
@@ -35,13 +35,15 @@ if not variants:
     st.stop()
 
 table = ds_table(loaders.pack_key(pack), image.key, tuple(variants), pack.models, image.x)
+report = loaders.get_stored_report(pack)
+test_table = report_view.continuity_means(report, variants)
+line = takeaways.continuity_takeaway(test_table, "test-set mean DS") if test_table else None
+st.markdown(line or takeaways.continuity_takeaway(table, "mean DS on this image") or "")
 st.plotly_chart(
     style.scale_fonts(ds_lines(table, f"This image ({image.caption})"), ctx.present), key="ds-image"
 )
 rows = single_image.ds_rows(table)
 
-report = loaders.get_stored_report(pack)
-test_table = report_view.continuity_means(report, variants)
 if test_table:
     ds_ci = report_view.continuity_intervals(report, variants)
     fig = ds_lines(

@@ -167,7 +167,8 @@ for v, p in probed.items():
         title=f"{v}: {short_layer(layer)}",
     )
     figures[f"{v}: channels of {short_layer(layer)}"] = fig
-    right.plotly_chart(style.scale_fonts(fig, ctx.present), key=f"channels-{v}")
+    # at its own width: every map square at one size (channel_maps_figure)
+    right.plotly_chart(style.scale_fonts(fig, ctx.present), key=f"channels-{v}", width="content")
 figures["Channel distances"] = fig = channel_distance_figure(
     {v: p.distances[layer] for v, p in probed.items()},
     top_k=top_k,

@@ -133,21 +133,36 @@ bar.empty()
 res, curves = checks.result, checks.curves
 
 flags = {m: san.flagged_variants(res, m, threshold) for m in methods}
+unjudged = {
+    m: san.unjudged_messages(
+        sv.method_legend(m).title, san.verdicts(res, m, threshold), pack.classes, res.targets
+    )
+    for m in methods
+}
 for m in methods:
     if flags[m]:
         st.error(san.flag_message(sv.method_legend(m).title, flags[m], threshold), icon=":material/flag:")
+    for line in unjudged[m]:
+        st.warning(line, icon=":material/help:")
 if order == "cascading" and not any(flags.values()):
-    st.success(
-        f"No method is flagged: every map changes under randomisation (|map| Spearman below "
-        f"{threshold:.2f} after the whole cascade)."
-    )
-rows = san.summary_rows(res, curves, threshold)
+    if any(unjudged.values()):
+        st.info(
+            "No method is flagged among the maps that could be judged; the maps above cannot be "
+            "judged, so they are neither flagged nor passed."
+        )
+    else:
+        st.success(
+            f"No method is flagged: every map changes under randomisation (|map| Spearman below "
+            f"{threshold:.2f} after the whole cascade)."
+        )
+rows = san.summary_rows(res, curves, threshold, pack.classes)
 st.dataframe(rows, hide_index=True, key="sanity-summary")
 
 per_method = san.figures(res, curves, measure, title=lambda m: sv.method_legend(m).title)
 figures = {}
 for m in methods:
-    st.subheader(sv.method_legend(m).title + (" (flagged)" if flags[m] else ""))
+    notes = [n for n, found in (("flagged", flags[m]), ("cannot judge", unjudged[m])) if found]
+    st.subheader(sv.method_legend(m).title + (f" ({', '.join(notes)})" if notes else ""))
     *strips, similarity, road = per_method[m].values()
     for v, fig in zip(variants, strips):
         st.plotly_chart(style.scale_fonts(fig, ctx.present), key=f"strip-{m}-{v}")
@@ -178,7 +193,7 @@ settings = {
 }
 st.download_button(
     "Export bundle (zip)",
-    lambda: san.bundle(image.x, res, curves, figures, settings, threshold),
+    lambda: san.bundle(image.x, res, curves, figures, settings, threshold, pack.classes),
     "sc-viz-sanity.zip",
     "application/zip",
     on_click="ignore",

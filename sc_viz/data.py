@@ -4,16 +4,28 @@ Small-image data sets (CIFAR, Fashion-MNIST, small image folders) are decoded on
 uint8 array cached on disk and held in memory; batches are cut and augmented as tensors,
 which is far faster on a CPU than a per-sample DataLoader. Large-image folders (ImageNet)
 stream through a torchvision DataLoader instead.
+
+Nothing here forks: the app calls these loaders inside a threaded server, where a forked
+child can inherit a lock another thread holds and wait on it forever. Image folders are
+decoded by daemon threads (PIL releases the GIL while it decodes; benchmarks/decode.py
+compares them with spawned processes), a cache is built under a lock with a bounded wait
+(two callers: one build) and written atomically, and DataLoader workers start from a
+forkserver.
 """
 
 from __future__ import annotations
 
+import contextvars
 import gzip
 import hashlib
+import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing import Pool
 from pathlib import Path
 from typing import Optional
 
@@ -22,6 +34,11 @@ import torch
 from PIL import Image
 
 from sc_viz.registry import Registry
+
+try:  # POSIX: the build lock also holds across processes (set-up step + app)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the in-process lock alone
+    fcntl = None
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -44,6 +61,10 @@ IN_MEMORY_MAX_SIZE = 64
 
 class DataNotFound(FileNotFoundError):
     """The data set is not under the data root (message says where it looked)."""
+
+
+class CacheBusy(TimeoutError):
+    """Another thread or process is still building the same cache after the bounded wait."""
 
 
 def data_root(cli_value: Optional[str] = None) -> Path:
@@ -117,8 +138,8 @@ def _list_folder(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
     return classes, items
 
 
-def _decode(args) -> np.ndarray:
-    path, size = args
+def decode_image(path: str, size: int) -> np.ndarray:
+    """One image file -> (size, size, 3) uint8, by `center_resize` when not that size."""
     with Image.open(path) as im:
         im = im.convert("RGB")
         if im.size != (size, size):
@@ -139,41 +160,201 @@ def center_resize(im: Image.Image, size: int) -> Image.Image:
     return im.resize((size, size), Image.BICUBIC, box=(left, top, left + side, top + side))
 
 
-def load_image_folder(folder: Path, size: int) -> Split:
-    """Decode a class-folder tree once into a cached uint8 array (tens of seconds for
-    CIFAR-10 on two cores; later loads take well under a second)."""
+# ---------------------------------------------------------------- decoding and the cache
+# Decoding threads: PIL releases the GIL while it decodes and resizes, and threads start at
+# once where spawned processes first import torch. benchmarks/decode.py on this project's
+# 2-core machine under load (CIFAR-10's 10,000 test images): 4 threads 0.94-1.47 s, 2
+# threads 0.99-1.85 s, 1 thread 1.01-2.54 s; a spawn or forkserver pool of 2, started for
+# the build, 3.6-5.4 s. So 4 threads, more than the cores: the reading overlaps too.
+DECODE_THREADS = 4
+DECODE_CHUNK = 64  # images a thread takes at a time
+# The longest a caller waits for another's build of the same cache (CIFAR-10's 50,000
+# training images take several seconds, a slow disk more); then CacheBusy.
+# SC_VIZ_CACHE_WAIT overrides.
+BUILD_WAIT_ENV, BUILD_WAIT_S = "SC_VIZ_CACHE_WAIT", 600.0
+
+Progress = Callable[[int, int], None]  # (images decoded, images in all)
+_PROGRESS: contextvars.ContextVar[Optional[Progress]] = contextvars.ContextVar("sc_viz_decode", default=None)
+
+
+@contextmanager
+def reporting(progress: Progress) -> Iterator[None]:
+    """Decoding inside this block (in this thread) reports (done, total) to `progress`,
+    from the calling thread, a few times a second."""
+    token = _PROGRESS.set(progress)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+def decode_images(
+    paths: Sequence[str],
+    size: int,
+    *,
+    threads: Optional[int] = None,
+    progress: Optional[Progress] = None,
+    poll_s: float = 0.2,
+) -> np.ndarray:
+    """Image files -> (N, size, size, 3) uint8 (`decode_image` each), by `threads` daemon
+    threads of this process (DECODE_THREADS by default; no process is forked or spawned,
+    and a daemon never holds up the interpreter's exit). The first failure stops the others
+    and is raised here, naming its file."""
+    n = len(paths)
+    out = np.empty((n, size, size, 3), dtype=np.uint8)
+    progress = progress or _PROGRESS.get()
+    threads = max(1, min(threads or DECODE_THREADS, -(-n // DECODE_CHUNK)))
+    claim = threading.Lock()
+    next_start, done, errors = [0], [0] * threads, []
+    stop = threading.Event()
+
+    def work(k: int) -> None:
+        i = -1
+        try:
+            while not stop.is_set():
+                with claim:
+                    start = next_start[0]
+                    next_start[0] += DECODE_CHUNK
+                if start >= n:
+                    return
+                for i in range(start, min(n, start + DECODE_CHUNK)):
+                    out[i] = decode_image(paths[i], size)
+                    done[k] += 1
+        except BaseException as err:  # noqa: BLE001 - handed to the caller below
+            errors.append((paths[i] if i >= 0 else "?", err))
+            stop.set()
+
+    if progress:
+        progress(0, n)
+    workers = [
+        threading.Thread(target=work, args=(k,), name=f"sc-viz-decode-{k}", daemon=True)
+        for k in range(threads)
+    ]
+    try:
+        for t in workers:
+            t.start()
+        for t in workers:
+            while t.is_alive():
+                t.join(poll_s)
+                if progress:
+                    progress(sum(done), n)
+    finally:
+        stop.set()  # the caller stopped (KeyboardInterrupt, an error): so do the workers
+    if errors:
+        path, err = errors[0]
+        raise OSError(f"could not decode {path}: {type(err).__name__}: {err}") from err
+    return out
+
+
+_BUILD_LOCKS: dict[str, threading.Lock] = {}
+_BUILD_LOCKS_GUARD = threading.Lock()
+
+
+def build_wait_s() -> float:
+    return float(os.environ.get(BUILD_WAIT_ENV) or BUILD_WAIT_S)
+
+
+@contextmanager
+def build_lock(target: Path, timeout: Optional[float] = None) -> Iterator[None]:
+    """Held while `target` is built: one builder per file among this process's threads and,
+    by an flock on `<target>.lock` (released when its holder exits, however), among
+    processes. Waits at most `timeout` seconds (build_wait_s()), then raises CacheBusy."""
+    timeout = build_wait_s() if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    with _BUILD_LOCKS_GUARD:
+        lock = _BUILD_LOCKS.setdefault(str(target), threading.Lock())
+    if not lock.acquire(timeout=max(0.0, timeout)):
+        raise CacheBusy(f"{target} is still being built by another session after {timeout:.0f} s")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{target}.lock", "a+b") as fh:  # closing it releases the flock
+            while fcntl is not None:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise CacheBusy(
+                            f"{target} is still being built by another process after {timeout:.0f} s "
+                            f"(it holds {target}.lock)"
+                        ) from None
+                    time.sleep(0.1)
+            yield
+    finally:
+        lock.release()
+
+
+def write_atomically(target: Path, write: Callable[[object], None]) -> None:
+    """`write(file)` into a temporary file beside `target`, flushed to disk, then renamed over
+    it: a reader sees the old file or the whole new one, never a part."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _cached_images(cache: Path, count: int) -> Optional[np.ndarray]:
+    """The cached (N, H, W, 3) array when it is there, whole and of `count` images."""
+    if not cache.exists():
+        return None
+    try:
+        with np.load(cache) as npz:
+            images = npz["images"]
+        return images if len(images) == count else None
+    except Exception:  # a damaged or stale cache is simply rebuilt
+        return None
+
+
+def image_folder_cache(folder: Path, size: int, items: Sequence[tuple[str, int]]) -> Path:
+    """Where `load_image_folder` keeps the decoded array of `items` (the files of `folder`)."""
+    key = hashlib.sha256(
+        f"{folder.resolve()}|{size}|{len(items)}|{items[0][0]}|{items[-1][0]}".encode()
+    ).hexdigest()[:16]
+    return cache_dir() / "arrays" / f"{folder.name}-{size}-{key}.npz"
+
+
+def load_image_folder(folder: Path, size: int, progress: Optional[Progress] = None) -> Split:
+    """Decode a class-folder tree once into a cached uint8 array (CIFAR-10's 10,000 test
+    images: 1-4 s on two busy cores, benchmarks/decode.py; later loads take a fraction of
+    a second).
+    Callers asking at once share one build (`build_lock`); `progress` (else the one set by
+    `reporting`) hears (done, total) while it decodes."""
     if not folder.is_dir():
         raise DataNotFound(f"no image folder at {folder}")
     classes, items = _list_folder(folder)
     if not items:
         raise DataNotFound(f"{folder} holds no class folders with images")
-    key = hashlib.sha256(
-        f"{folder.resolve()}|{size}|{len(items)}|{items[0][0]}|{items[-1][0]}".encode()
-    ).hexdigest()[:16]
-    cache = cache_dir() / "arrays" / f"{folder.name}-{size}-{key}.npz"
+    cache = image_folder_cache(folder, size, items)
     labels = torch.tensor([label for _, label in items], dtype=torch.long)
-    if cache.exists():
-        try:
-            images = np.load(cache)["images"]
-            if len(images) == len(items):
-                return Split(
-                    labels,
-                    classes,
-                    images=torch.from_numpy(images).permute(0, 3, 1, 2),
-                    paths=[p for p, _ in items],
-                )
-        except Exception:  # a half-written or stale cache is simply rebuilt
-            pass
-    with Pool(max(1, min(8, os.cpu_count() or 1))) as pool:
-        arrays = pool.map(_decode, [(p, size) for p, _ in items], chunksize=256)
-    images = np.stack(arrays)  # (N, H, W, 3) uint8
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, images=images)
-    os.replace(tmp, cache)
-    return Split(
-        labels, classes, images=torch.from_numpy(images).permute(0, 3, 1, 2), paths=[p for p, _ in items]
-    )
+    paths = [p for p, _ in items]
+    images = _cached_images(cache, len(items))
+    if images is None:
+        with build_lock(cache):
+            images = _cached_images(cache, len(items))  # built by another while we waited
+            if images is None:
+                images = decode_images(paths, size, progress=progress)
+                try:
+                    write_atomically(cache, lambda fh: np.savez(fh, images=images))
+                except OSError as err:  # a read-only cache: decoded again next time
+                    warnings.warn(f"could not write the image cache {cache}: {err}", stacklevel=2)
+    return Split(labels, classes, images=torch.from_numpy(images).permute(0, 3, 1, 2), paths=paths)
+
+
+class CenterResize:
+    """`center_resize` of an RGB copy, as a picklable transform (a lambda is not, and
+    DataLoader workers started from a forkserver receive the data set pickled)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, im: Image.Image) -> Image.Image:
+        return center_resize(im.convert("RGB"), self.size)
 
 
 def _streaming_folder(folder: Path, size: int, train: bool) -> Split:
@@ -185,7 +366,7 @@ def _streaming_folder(folder: Path, size: int, train: bool) -> Split:
     tf = (
         T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToTensor()])
         if train
-        else T.Compose([T.Lambda(lambda im: center_resize(im.convert("RGB"), size)), T.ToTensor()])
+        else T.Compose([CenterResize(size), T.ToTensor()])
     )
     ds = ImageFolder(str(folder), transform=tf)
     return Split(torch.tensor(ds.targets), ds.classes, folder=ds)
@@ -267,10 +448,10 @@ def _fashion_grey(path: Path, size: int) -> torch.Tensor:
     x = torch.from_numpy(_read_idx(path).copy())[:, None].float()  # (N, 1, 28, 28)
     x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
     x = x.round().clamp(0, 255).byte()[:, 0]  # (N, size, size)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{os.getpid()}.npy")
-    np.save(tmp, x.numpy())
-    os.replace(tmp, cache)
+    try:
+        write_atomically(cache, lambda fh: np.save(fh, x.numpy()))
+    except OSError as err:  # a read-only cache: resized again next time
+        warnings.warn(f"could not write the image cache {cache}: {err}", stacklevel=2)
     return x
 
 
@@ -373,6 +554,10 @@ def load_split(dataset: str, split: str, root: Path, input_size: Optional[int] =
 
 
 # ---------------------------------------------------------------- batches
+# How DataLoader worker processes start (module docstring): from a forkserver, else spawned.
+WORKER_START = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Standard CIFAR augmentation on a batch: zero-pad, random crop, random h-flip."""
     n, _, h, w = x.shape
@@ -420,6 +605,8 @@ def iterate_batches(
         batch_size=batch_size,
         num_workers=num_workers,
         pin_memory=torch.cuda.is_available(),
+        # workers start from a forkserver, never by forking this (threaded) process
+        multiprocessing_context=WORKER_START if num_workers > 0 else None,
     )
     for x, y in loader:
         yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)

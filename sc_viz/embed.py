@@ -126,13 +126,17 @@ def _pca(seed: int, **opts):
 def _tsne(seed: int, perplexity: float = 30.0, **opts):
     from sklearn.manifold import TSNE
 
+    # n_jobs=1: no joblib worker pool (the app calls this inside its threaded server)
+    opts = {"n_jobs": 1, **opts}
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, **opts)
 
 
 def _umap(seed: int, n_neighbors: int = 15, min_dist: float = 0.1, **opts):
     import umap
 
-    # a fixed random_state makes UMAP deterministic (it then runs single-threaded)
+    # a fixed random_state makes UMAP deterministic (it then runs single-threaded); n_jobs=1
+    # says so, and no joblib pool is started inside the app's threaded server
+    opts = {"n_jobs": 1, **opts}
     return umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed, **opts)
 
 

@@ -6,13 +6,16 @@ own `to_html` with plotly.js inlined (works offline).
 
 The explanation grid has ONE renderer for the screen and the exports: one row per variant,
 one column per method in the order the user chose them (after a column with the input
-image and the variant's top-3 predictions). Each map is scaled on its own, by its largest
-|value|: signed methods (IG, LIME) in blue-white-red symmetric about zero, magnitude
-methods (saliency, SmoothGrad, Grad-CAM) in 'inferno' from zero (dark) to the map's
-largest value (bright). The page shows `grid_cell(...).image` per cell and
-`legend_image(...)` per column; `grid_png` pastes exactly those pixels into one image at
-the positions of `GridLayout`, and `grid_figure` shows the same pixels in plotly at the
-same positions, with the map's raw values on hover.
+image and the variant's top-3 predictions). Each map is scaled on its own, full colour at
+its 98th percentile of |value| (`SCALE_PERCENTILE`; the top 2% clipped, captum's
+`visualize_image_attr` default, so a few extreme pixels of a gradient map do not leave the
+rest dark): signed methods (IG, LIME) in blue-white-red symmetric about zero, magnitude
+methods (saliency, SmoothGrad, Grad-CAM) in 'inferno' from zero (dark) to full colour
+(bright). Every page that overlays a map (Saliency grid, Robustness, Neurons) uses it.
+The page shows `grid_cell(...).image` per cell and `legend_image(...)` per column;
+`grid_png` pastes exactly those pixels into one image at the positions of `GridLayout`,
+and `grid_figure` shows the same pixels in plotly at the same positions, with the map's
+raw values on hover.
 """
 
 from __future__ import annotations
@@ -58,7 +61,12 @@ class MethodLegend:
     meaning: str  # the colours in words
 
 
-SCALE_NOTE = "Each map is scaled on its own: full colour = that map's largest |value|."
+SCALE_PERCENTILE = 98.0  # full colour at this percentile of a map's |value| (captum's outlier_perc=2)
+SCALE_NOTE = (
+    f"Each map is scaled on its own: full colour = that map's {SCALE_PERCENTILE:g}th percentile "
+    f"of |value| (its top {100 - SCALE_PERCENTILE:g}% clipped), so a few extreme pixels do not "
+    "leave the rest dark."
+)
 
 
 def method_legend(method: str) -> MethodLegend:
@@ -86,14 +94,25 @@ def is_blank(heat: torch.Tensor) -> bool:
     return not bool(heat.detach().abs().max() > 0) if heat.numel() else True
 
 
+def full_colour_value(heat: torch.Tensor) -> float:
+    """The |value| a map shows in full colour (see SCALE_NOTE): its SCALE_PERCENTILE-th
+    percentile of |value|, or its largest |value| where that percentile is 0 (a map with
+    fewer non-zero pixels than the clipped share); 0 for a blank map."""
+    if is_blank(heat):
+        return 0.0
+    a = np.abs(heat.detach().float().cpu().numpy())
+    top = float(np.percentile(a, SCALE_PERCENTILE))
+    return top if top > 0 else float(a.max())
+
+
 def scaled_map(heat: torch.Tensor, signed: bool) -> np.ndarray:
-    """(H, W) -> (H, W) divided by the map's own largest |value|: in [-1, 1] when signed,
-    [0, 1] when not. All zero for a blank map."""
+    """(H, W) -> (H, W) divided by the map's own `full_colour_value` and clipped: in
+    [-1, 1] when signed, [0, 1] when not. All zero for a blank map."""
     h = heat.detach().float().cpu().numpy()
     if is_blank(heat):
         return np.zeros_like(h)
-    h = h / float(np.abs(h).max())
-    return h if signed else np.clip(h, 0.0, 1.0)
+    h = h / full_colour_value(heat)
+    return np.clip(h, -1.0, 1.0) if signed else np.clip(h, 0.0, 1.0)
 
 
 @functools.lru_cache(maxsize=2)
@@ -570,7 +589,8 @@ def grid_figure(
                     opacity=0,
                     coloraxis=axis,
                     hovertemplate=f"{v} · {method_legend(m).title}<br>value %{{customdata:.3g}}"
-                    "<br>%{z:.0%} of the map's largest |value|<extra></extra>",
+                    f"<br>%{{z:.0%}} of full colour ({SCALE_PERCENTILE:g}th percentile of |value|)"
+                    "<extra></extra>",
                 )
             )
             shown_bars.add(m)

@@ -10,6 +10,7 @@ import numpy as np
 
 from sc_viz.explain.road import ORDER_TITLES
 from sc_viz.explain.sanity import FLAG_SIMILARITY, SIMILARITY_TITLES, RandomisationResult
+from sc_viz.figures import full_colour_value
 from sc_viz.training.variants import variant_colour, variant_order
 
 
@@ -30,16 +31,23 @@ def cascade_strip_figure(
     if len(maps) != len(result.steps):
         raise ValueError("the result holds no maps per step; compute it with keep_maps=True")
     sims = result.similarity[method][variant][measure]
+    flat = result.flat.get(method, {}).get(variant) or [False] * len(maps)
+
     titles = [
-        f"{_short(s)}<br>{SIMILARITY_TITLES[measure]} {'-' if not np.isfinite(v) else f'{v:.2f}'}"
-        for s, v in zip(result.steps, sims)
+        f"{_short(s)}<br>"
+        + (f"{SIMILARITY_TITLES[measure]} {v:.2f}" if np.isfinite(v) else "flat map" if f else "-")
+        for s, v, f in zip(result.steps, sims, flat)
     ]
+    if flat[0]:  # the trained model's map is flat: no step has a similarity
+        titles[0] = f"{_short(result.steps[0])}<br>flat map"
     n = len(maps)
     fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.01)
     signed = result.signed.get(method, False)
     for i, heat in enumerate(maps, start=1):
         a = heat.numpy()
-        top = float(np.abs(a).max()) or 1.0  # each map on its own scale, as the paper shows
+        top = full_colour_value(heat) or 1.0  # each map on its own scale, as the app's grid
+        if flat[i - 1]:  # nothing to colour: a grey cell that says so (see `is_flat`)
+            a = np.full_like(a, np.nan)
         fig.add_trace(
             go.Heatmap(
                 z=a[::-1],
@@ -54,6 +62,30 @@ def cascade_strip_figure(
         )
         fig.update_xaxes(visible=False, row=1, col=i)
         fig.update_yaxes(visible=False, scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
+        if flat[i - 1]:
+            axis = str(i) if i > 1 else ""
+            zero = not bool(heat.abs().max() > 0)
+            h, w = a.shape
+            fig.add_shape(  # the map's own square, in its axes' units
+                type="rect",
+                xref=f"x{axis}",
+                yref=f"y{axis}",
+                x0=-0.5,
+                x1=w - 0.5,
+                y0=-0.5,
+                y1=h - 0.5,
+                fillcolor="rgb(225,225,225)",
+                line_width=0,
+                layer="below",
+            )
+            fig.add_annotation(
+                text="all zero" if zero else "constant",
+                xref=f"x{axis} domain",
+                yref=f"y{axis} domain",
+                x=0.5,
+                y=0.5,
+                showarrow=False,
+            )
     fig.update_annotations(font_size=9)
     fig.update_layout(
         title=f"{method} ({variant}): {result.order} randomisation from the logits",

@@ -38,3 +38,13 @@ fi
 if [ -z "${SC_VIZ_DATA:-}" ] && [ -d ../shared/datasets ]; then
   echo "SC_VIZ_DATA=$(cd ../shared/datasets && pwd)"
 fi
+
+# Decode the packs' test images into the cache ($SC_VIZ_CACHE, else ~/.cache/sc_viz) now,
+# so the app's first visit reads it: a few seconds the first time, about one after. Only
+# when the data set is there; a failure is no reason to stop (the app retries).
+DATA=${SC_VIZ_DATA:-}
+if [ -z "$DATA" ] && [ -d ../shared/datasets ]; then DATA=$(cd ../shared/datasets && pwd); fi
+if [ -n "$DATA" ] && [ -d "$DATA" ]; then
+  SC_VIZ_DATA=$DATA .venv/bin/python scripts/build_cache.py ||
+    echo "setup: the test-image cache was not built; the app builds it on first use" >&2
+fi

@@ -78,3 +78,26 @@ def tiny_packs_env(tiny_pack, monkeypatch) -> str:
 def resnet20_pack(tmp_path_factory) -> Path:
     """Four random-init ResNet-20 variants (the demo pack's architecture)."""
     return make_pack(tmp_path_factory.mktemp("packs") / "r20", arch="resnet20")
+
+
+@pytest.fixture
+def no_fork(monkeypatch) -> list[str]:
+    """Every way this process could fork or start a process (os.fork and its kin; the
+    fork_exec under subprocess and under multiprocessing's spawn and forkserver contexts)
+    raises while the test runs; returns the list of attempts (empty when none)."""
+    import _posixsubprocess
+
+    attempts: list[str] = []
+
+    def forbidden(name):
+        def refuse(*args, **kwargs):
+            attempts.append(name)
+            raise AssertionError(f"{name} called: nothing may fork or start a process here")
+
+        return refuse
+
+    for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp"):
+        if hasattr(os, name):
+            monkeypatch.setattr(os, name, forbidden(f"os.{name}"))
+    monkeypatch.setattr(_posixsubprocess, "fork_exec", forbidden("_posixsubprocess.fork_exec"))
+    return attempts

@@ -1,6 +1,7 @@
 import io
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -8,11 +9,14 @@ from sc_viz.embed import Embedding
 from sc_viz.explain import Explanation, Grid
 from sc_viz.figures import (
     CELL_PX,
+    SCALE_NOTE,
+    SCALE_PERCENTILE,
     GridLayout,
     cell_image,
     column_titles,
     embedding_figure,
     embedding_png,
+    full_colour_value,
     grid_cell,
     grid_figure,
     grid_layout,
@@ -20,6 +24,7 @@ from sc_viz.figures import (
     image_from_data_uri,
     is_blank,
     legend_image,
+    map_colours,
     method_legend,
     scaled_map,
     selected_rows,
@@ -63,6 +68,24 @@ def test_each_map_scaled_on_its_own():
         cell_image(torch.rand(3, 6, 6) * 0, small, 1.0),
         cell_image(torch.rand(3, 6, 6) * 0, grid["standard", "ig"], 1.0),
     )
+
+
+def test_a_few_extreme_pixels_do_not_leave_a_map_dark():
+    """Full colour at the map's 98th percentile of |value| (SCALE_NOTE): one outlier pixel of
+    a gradient map is clipped instead of pushing every other pixel towards black."""
+    heat = torch.linspace(0, 1, 100).reshape(10, 10)
+    heat[0, 0] = 100.0  # one extreme pixel
+    scaled = scaled_map(heat, False)
+    assert full_colour_value(heat) == pytest.approx(float(np.percentile(heat.numpy(), SCALE_PERCENTILE)))
+    assert scaled[0, 0] == 1.0 and 2 <= (scaled == 1.0).sum() <= 3  # the top 2%, clipped
+    assert np.median(scaled) > 0.45  # by the largest |value| it would be 0.005
+    signed = scaled_map(-heat, True)
+    assert signed.min() == -1.0 and np.median(signed) < -0.45
+    assert "98th percentile" in SCALE_NOTE
+    # the overlay of such a map is brighter than the same map scaled by its largest value
+    x = torch.full((3, 10, 10), 0.8)
+    old = map_colours(heat.numpy() / 100.0, False)
+    assert cell_image(x, Explanation("saliency", 0, heat), 0.5, 10).mean() > 255 * (0.4 + old.mean() / 2) + 10
 
 
 def test_png_cells_are_the_screen_cells_in_the_chosen_order(tmp_path):

@@ -4,25 +4,31 @@ sets the Embeddings page needs. A pack without its data set raises GalleryUnavai
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Optional
 
 import torch
 from PIL import Image
 
-from sc_viz.data import DataNotFound, Split, data_root, load_split
+from sc_viz.data import DATASETS, IN_MEMORY_MAX_SIZE, DataNotFound, Split, data_root, load_split, reporting
+from sc_viz.packs import PackError, read_manifest
 
 PER_CLASS = 24  # thumbnails offered per class
 
 
 class GalleryUnavailable(RuntimeError):
-    """The pack's data set is not available; the message says where to put it."""
+    """The pack's data set is not available; the message says where to put it. `retry`:
+    whether trying again may help (the files are there but could not be read or decoded)."""
+
+    def __init__(self, message: str, retry: bool = False) -> None:
+        super().__init__(message)
+        self.retry = retry
 
 
 def load_gallery(dataset: str, input_size: int, root: Optional[Path] = None) -> Split:
     """The test split of `dataset` at the pack's input size."""
-    from sc_viz.data import DATASETS
-
     if dataset not in DATASETS:  # e.g. an imported pack's "imagenet" or "custom" classes
         raise GalleryUnavailable(f"sc-viz has no test set of {dataset!r} to load; upload an image instead.")
     root = Path(root) if root else data_root()
@@ -33,11 +39,48 @@ def load_gallery(dataset: str, input_size: int, root: Optional[Path] = None) -> 
             f"no test images for {dataset!r}: {err}. Set SC_VIZ_DATA to "
             "the data root, or upload an image instead."
         ) from None
-    except (KeyError, OSError, RuntimeError, ValueError) as err:
+    except (KeyError, OSError, RuntimeError, ValueError, MemoryError) as err:
+        first = (str(err).splitlines() or [type(err).__name__])[0][:160]
         raise GalleryUnavailable(
-            f"the {dataset!r} test images could not be loaded "
-            f"({str(err).splitlines()[0][:120]}); upload an image instead."
+            f"the {dataset!r} test images could not be loaded ({first}); retry, or upload an image instead.",
+            retry=True,
         ) from None
+
+
+def prepare_test_sets(pack_dirs: Iterable[Path], root: Optional[Path] = None, say=print) -> dict[str, str]:
+    """Decode the test set of every pack in `pack_dirs` into the on-disk cache now (the
+    set-up step runs this, so the app's first visit reads the cache); quick when it is
+    there already. Returns {"dataset@size": what happened}; never raises for a data set
+    that is missing or fails (the app says so, and offers a retry)."""
+    wanted = {}
+    for pack_dir in pack_dirs:
+        try:
+            manifest = read_manifest(pack_dir)
+        except PackError:
+            continue
+        dataset, size = manifest.get("dataset"), int(manifest.get("input_size") or 0)
+        if dataset in DATASETS and 0 < size <= IN_MEMORY_MAX_SIZE:  # larger ones stream
+            wanted.setdefault(f"{dataset}@{size}", (dataset, size))
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        percent = 100 * done // max(1, total)
+        if percent >= shown[0] + 10 or done == total:
+            shown[0] = percent
+            say(f"  decoding {total:,} test images: {percent}%")
+
+    results = {}
+    for name, (dataset, size) in wanted.items():
+        start = time.perf_counter()
+        shown[0] = -10
+        try:
+            with reporting(progress):
+                n = len(load_gallery(dataset, size, root))
+            results[name] = f"{n:,} test images ready ({time.perf_counter() - start:.1f} s)"
+        except GalleryUnavailable as err:
+            results[name] = f"skipped: {err}"
+        say(f"{name}: {results[name]}")
+    return results
 
 
 def class_indices(split: Split, label: int, limit: int = PER_CLASS) -> list[int]:

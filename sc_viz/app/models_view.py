@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Optional
 
+from sc_viz.figures import curves_figure
 from sc_viz.packs import ordered_variants
 from sc_viz.training.variants import VARIANTS
 
@@ -89,16 +90,74 @@ def headline_rows(manifest: Mapping) -> list[dict]:
     return rows
 
 
-def present_curves(curves: Mapping[str, Mapping[str, list]]) -> dict[str, dict[str, list]]:
-    """`catalog.training_curves` without the variants that logged no value of a metric
-    (e.g. PGD accuracy of a variant that never ran PGD), so a legend lists only the lines
-    drawn; a metric left with no line is dropped."""
+PGD_CURVE = "test_pgd_acc"
+FINAL_PGD_NOTE = (
+    "A lone point on the PGD-accuracy chart: the pack's final PGD evaluation of a variant "
+    "that was not attacked during training ({names})."
+)
+
+
+def _last_epoch(table: Mapping[str, list], variant: str) -> Optional[int]:
+    ys = table.get(variant) or []
+    at = [i for i, y in enumerate(ys) if y is not None]
+    return at[-1] if at else None
+
+
+def present_curves(
+    curves: Mapping[str, Mapping[str, list]], manifest: Optional[Mapping] = None
+) -> dict[str, dict[str, list]]:
+    """`catalog.training_curves` without the variants that logged no value of a metric, so a
+    legend lists only the lines drawn; a metric left with no line is dropped. With the
+    pack's `manifest`, a variant never attacked during training (standard, c) still gets
+    its final PGD accuracy (the pack's evaluation) on the PGD chart, as one point at its
+    last logged epoch (`final_pgd_points` names them)."""
     out = {}
     for metric, table in curves.items():
         kept = {v: ys for v, ys in table.items() if v != "epoch" and any(y is not None for y in ys)}
+        if metric == PGD_CURVE and manifest is not None:
+            for v, value in final_pgd_points(curves, manifest).items():
+                ys = [None] * len(table["epoch"])
+                ys[value[0]] = value[1]
+                kept[v] = ys
+            kept = {v: kept[v] for v in ordered_variants(kept)}
         if kept:
             out[metric] = {"epoch": list(table["epoch"]), **kept}
     return out
+
+
+def final_pgd_points(
+    curves: Mapping[str, Mapping[str, list]], manifest: Mapping
+) -> dict[str, tuple[int, float]]:
+    """{variant: (index of its last logged epoch, final PGD accuracy)} for the variants with a
+    final PGD accuracy in the manifest but no PGD accuracy logged during training."""
+    logged = curves.get(PGD_CURVE, {})
+    variants = manifest.get("variants", {}) if isinstance(manifest, Mapping) else {}
+    out = {}
+    for v, entry in variants.items():
+        metrics = entry.get("metrics") if isinstance(entry, Mapping) else None
+        value = _number(metrics.get("pgd_acc")) if isinstance(metrics, Mapping) else None
+        if value is None or any(y is not None for y in logged.get(v, [])):
+            continue
+        last = max(
+            (i for t in curves.values() if (i := _last_epoch(t, v)) is not None),
+            default=None,
+        )
+        if last is not None:
+            out[v] = (last, value)
+    return out
+
+
+def curve_figure(table: Mapping[str, list], metric: str):
+    """A training curve as the page shows it: the legend in rows under the plot, so every
+    variant's entry shows (a legend beside a short plot scrolls and hides the last ones)."""
+    fig = curves_figure(table, curve_title(metric))
+    lines = sum(1 for v in table if v != "epoch")
+    fig.update_layout(
+        legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),
+        height=280 + 22 * ((lines + 3) // 4),
+        margin_b=40,
+    )
+    return fig
 
 
 def curve_title(metric: str) -> str:

@@ -29,12 +29,16 @@ from sc_viz.explain.base import Explanation
 from sc_viz.explain.grid import resolve_targets
 from sc_viz.explain.road import road_many
 from sc_viz.explain.sanity import (
+    CANNOT_JUDGE,
     DEFAULT_FLAG_THRESHOLD,
     FLAG_SIMILARITY,
+    FLAGGED,
     ORDERS,
+    PASSES,
     SIMILARITY_TITLES,
     Progress,
     RandomisationResult,
+    Verdict,
     flagged,
     randomisation_test,
 )
@@ -218,7 +222,7 @@ def merge(results: Sequence[RandomisationResult]) -> RandomisationResult:
             )
         out.targets.update(r.targets)
         out.signed.update(r.signed)
-        for part in ("similarity", "maps", "originals"):
+        for part in ("similarity", "maps", "originals", "flat", "relu_zero"):
             for m, per_variant in getattr(r, part).items():
                 getattr(out, part).setdefault(m, {}).update(per_variant)
     return out
@@ -243,6 +247,45 @@ def flag_message(method_title: str, variants: Sequence[str], threshold: float) -
     )
 
 
+def verdicts(
+    result: RandomisationResult, method: str, threshold: float = DEFAULT_FLAG_THRESHOLD
+) -> dict[str, Verdict]:
+    """variant -> the cascade's verdict on its `method` maps (empty for the independent
+    order, which has none)."""
+    if result.order != "cascading":
+        return {}
+    return {v: result.verdict(method, v, threshold) for v in result.similarity[method]}
+
+
+def unjudged_messages(
+    method_title: str, found: Mapping[str, Verdict], classes=None, targets=None
+) -> list[str]:
+    """One line per distinct reason the variants' maps cannot be judged (none when every
+    map could be): which variants, from which step the map is flat, and the ReLU cause
+    where that is why (with the explained class when `classes` and `targets` are given)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for v, d in found.items():
+        if d.state == CANNOT_JUDGE:
+            groups.setdefault((d.text, d.cause), []).append(v)
+    lines = []
+    for (text, cause), variants in groups.items():
+        line = f"**{method_title} cannot be judged** for {', '.join(variants)}: {text}, so no similarity "
+        line += "to the trained model's map can be computed; this is not a pass."
+        if cause:
+            named = ""
+            if classes is not None and targets is not None:
+                names = sorted({class_name(classes, targets[v]) for v in variants})
+                named = f" (explaining {', '.join(names)})"
+            line += f" Why{named}: {cause}"
+        lines.append(line)
+    return lines
+
+
+def class_name(classes: Optional[Sequence[str]], index: int) -> str:
+    """A class's name, or its number when the pack names none."""
+    return classes[index] if classes and 0 <= index < len(classes) else str(index)
+
+
 def _number(value: float) -> Optional[float]:
     return float(value) if value is not None and math.isfinite(value) else None
 
@@ -251,16 +294,24 @@ def summary_rows(
     result: RandomisationResult,
     curves: Mapping[str, Mapping[str, dict]],
     threshold: float = DEFAULT_FLAG_THRESHOLD,
+    classes: Optional[Sequence[str]] = None,
 ) -> list[dict]:
-    """One row per method and variant: the final similarity by each measure, the flag
-    (cascading order), the ROAD areas and gap; `curves` is method -> variant -> road curves."""
+    """One row per method and variant: the explained class (by name when `classes` are
+    given), the final similarity by each measure, the verdict and flag (cascading order;
+    the flag is empty where the maps cannot be judged), the ROAD areas and gap; `curves`
+    is method -> variant -> road curves."""
     rows = []
     for m, per_variant in result.similarity.items():
         for v, sims in per_variant.items():
-            row = {"method": m, "variant": v, "target": result.targets[v], "order": result.order}
+            target = class_name(classes, result.targets[v]) if classes else result.targets[v]
+            row = {"method": m, "variant": v, "target": target}
+            found = result.verdict(m, v, threshold)  # None for the independent order
+            if found is not None:
+                row["verdict"] = found.text
+            row["order"] = result.order
             row.update({f"final {SIMILARITY_TITLES[s]}": _number(values[-1]) for s, values in sims.items()})
-            if result.order == "cascading":
-                row["flagged"] = flagged(result.final(m, v), threshold)
+            if found is not None:
+                row["flagged"] = None if found.state == CANNOT_JUDGE else found.state == FLAGGED
             c = curves.get(m, {}).get(v)
             if c:
                 row.update(
@@ -339,10 +390,11 @@ def bundle_files(
     curves: Mapping[str, Mapping[str, dict]],
     figures: Mapping[str, object],
     threshold: float,
+    classes: Optional[Sequence[str]] = None,
 ) -> dict[str, Union[bytes, str]]:
     """The sanity bundle's files but settings.json: README.txt, figures.html, sanity.json
-    (`result.summary`), road.json, numbers.csv, strips/<method>-<variant>.png and
-    road/<method>.png. `figures`: heading -> plotly figure."""
+    (`result.summary`), road.json, numbers.csv (targets named by `classes` when given),
+    strips/<method>-<variant>.png and road/<method>.png. `figures`: heading -> plotly figure."""
     from sc_viz.app.export import figures_page, rows_to_csv
 
     files: dict[str, Union[bytes, str]] = {
@@ -350,7 +402,7 @@ def bundle_files(
         "figures.html": figures_page(figures, "sc-viz: sanity checks"),
         "sanity.json": json.dumps(result.summary(threshold), indent=2) + "\n",
         "road.json": json.dumps(curves, indent=2) + "\n",
-        "numbers.csv": rows_to_csv(summary_rows(result, curves, threshold)),
+        "numbers.csv": rows_to_csv(summary_rows(result, curves, threshold, classes)),
     }
     for m, per_variant in result.maps.items():
         for v in per_variant:
@@ -367,11 +419,12 @@ def bundle(
     figures: Mapping[str, object],
     settings: Mapping,
     threshold: float,
+    classes: Optional[Sequence[str]] = None,
 ) -> bytes:
     """The page's export bundle (zip): `bundle_files` and settings.json."""
     from sc_viz.app.export import bundle_zip
 
-    return bundle_zip(bundle_files(x, result, curves, figures, threshold), dict(settings))
+    return bundle_zip(bundle_files(x, result, curves, figures, threshold, classes), dict(settings))
 
 
 @dataclass
@@ -448,6 +501,9 @@ __all__ = [
     "SLOW_METHODS",
     "TARGET_MODES",
     "Checks",
+    "CANNOT_JUDGE",
+    "FLAGGED",
+    "PASSES",
     "bundle",
     "bundle_files",
     "cached_check",
@@ -466,5 +522,7 @@ __all__ = [
     "strip_png",
     "summary_rows",
     "targets_of",
+    "unjudged_messages",
+    "verdicts",
     "view_settings",
 ]

@@ -6,6 +6,7 @@ early-stopping runs and links."""
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -14,8 +15,8 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from sc_viz.app import catalog, gallery, state, style
-from sc_viz.app.loaders import get_gallery, get_pack
+from sc_viz.app import catalog, gallery, loaders, present, robustness_view, state, style
+from sc_viz.app.loaders import get_pack
 from sc_viz.app.saliency_view import class_label
 from sc_viz.app.views import GALLERY, UPLOAD
 from sc_viz.images import MAX_BYTES, ImageError, load_input
@@ -27,6 +28,11 @@ OPTIONS_KEY = "_sc_img_options"  # the examples the Example picker offers (for s
 THUMBS, THUMB_COLUMNS = 8, 4  # example thumbnails in the sidebar
 UPLOAD_KEY = "upload"  # the file uploader's key (its file is kept by state, not the widget)
 OPENED_KEY = "_sc_opened_packs"  # {path as a link's pack= gave it: pack folder}
+STORY_PAGES = ("Robustness",)  # pages whose gallery starts from the report's story images
+STORY_OFFERED = 8  # story images listed first in the Example picker (the thumbnails' count)
+STORY_MARK = " ★"  # after a story image's name in the Example picker
+PAGES_KEY = "_sc_pages"  # the app's pages (sidebar.navigation), for the presentation bar's links
+BAR_HIDDEN = "_sc_bar_hidden"  # presentation mode: the thin bar folded away
 
 
 @dataclass
@@ -48,6 +54,15 @@ class Context:
     gallery_error: Optional[str] = None
     present: bool = False
     packs: list = field(default_factory=list)
+    # the stored report's story images (robustness_view.StoryImages) on a page that starts
+    # from them (STORY_PAGES), else None
+    story: Optional[robustness_view.StoryImages] = None
+    # presentation mode: the thin bar's page links (redrawn with the whole view after the
+    # page) and the place of the page's settings (a popover in the bar)
+    bar_links: object = None
+    settings: object = None
+    settings_slot: object = None
+    menu: object = None  # the sidebar menu's slot of the run that drew the bar
 
 
 def context() -> Context:
@@ -58,14 +73,21 @@ def navigation(slot, pages, query: dict[str, str]) -> None:
     """The page links, each carrying the whole view in its URL. (Streamlit's own menu drops
     the query on a page switch; writing it back afterwards would cost a second browser
     history entry per page, so Back would need two presses.)"""
+    st.session_state[PAGES_KEY] = (pages, slot)
     with slot.container():
         for page in pages:
             st.page_link(page, label=page.title, icon=page.icon, query_params=query)
         st.divider()
+    ctx = context()
+    if ctx.bar_links is not None and ctx.menu is slot:  # this run's thin bar: the same links
+        with ctx.bar_links.container(horizontal=True, gap=None):
+            for page in pages:
+                st.page_link(page, label=page.title, query_params=query)
 
 
-def setup_context(page_needs_image: bool) -> Context:
-    """Draw the shared sidebar and return what the page needs; stored for the page."""
+def setup_context(page_needs_image: bool, page: str = "") -> Context:
+    """Draw the shared sidebar and return what the page needs; stored for the page.
+    `page`: the page's title (a page of STORY_PAGES gets its own gallery defaults)."""
     ctx = Context()
     st.session_state[CTX_KEY] = ctx
     ctx.present = st.sidebar.toggle(
@@ -76,7 +98,9 @@ def setup_context(page_needs_image: bool) -> Context:
     style.apply(ctx.present)
     pack_picker(ctx)
     if page_needs_image and ctx.pack is not None:
-        image_picker(ctx)
+        image_picker(ctx, story=page in STORY_PAGES)
+    if ctx.present:
+        presentation_bar(ctx)
     return ctx
 
 
@@ -115,9 +139,52 @@ def pack_picker(ctx: Context) -> None:
         ctx.pack = None
 
 
-def image_picker(ctx: Context) -> None:
-    """Sidebar: a gallery test image picked by class, or an uploaded image."""
-    split, ctx.gallery_error = get_gallery(ctx.pack)
+def await_gallery(pack: Pack):
+    """(test split, None) or (None, why), as loaders.get_gallery, for the first call of a
+    run: while the test images load (decoded into the cache on a first visit) the page
+    shows the progress, "Decoding 10,000 test images: 40%", for GALLERY_WAIT_S at most;
+    then, or when loading failed, a message with a button that tries again. A rerun (the
+    user moving on) ends the wait at the next update; the load itself goes on."""
+    job = loaders.gallery_job(pack)
+    if not job.done.wait(loaders.QUIET_WAIT_S):
+        slot = st.empty()
+        deadline = time.monotonic() + loaders.GALLERY_WAIT_S
+        while not job.done.wait(0.25) and time.monotonic() < deadline:
+            slot.progress(job.fraction(), text=job.status())
+        slot.empty()
+    split, why = job.outcome()
+    if not job.done.is_set():
+        st.warning(f"Gallery: {why}. Upload an image meanwhile, or check again.", icon=":material/hourglass:")
+        st.button("Check again", key="gallery-retry", icon=":material/refresh:")
+    elif split is None and job.retry:
+        st.error(f"Gallery: {why}", icon=":material/error:")
+        st.button(
+            "Retry",
+            key="gallery-retry",
+            icon=":material/refresh:",
+            on_click=loaders.gallery_jobs().forget,
+            args=(job,),
+        )
+    return split, why
+
+
+@st.cache_data(max_entries=8, show_spinner=False, ttl=60)
+def _story_images(key: str, _pack: Pack, _labels: torch.Tensor) -> Optional[robustness_view.StoryImages]:
+    return robustness_view.story_images(loaders.get_stored_report(_pack), _labels.tolist())
+
+
+def story_images(pack: Pack, split) -> Optional[robustness_view.StoryImages]:
+    """The stored report's story images of the pack's test split (cached per pack)."""
+    return _story_images(loaders.pack_key(pack), pack, split.labels)
+
+
+def image_picker(ctx: Context, story: bool = False) -> None:
+    """Sidebar: a gallery test image picked by class, or an uploaded image. With `story`,
+    the gallery starts from the stored report's story images (robustness_view.StoryImages):
+    listed first in the Example picker (marked STORY_MARK) and the default of each class."""
+    split, ctx.gallery_error = await_gallery(ctx.pack)
+    if story and split is not None:
+        ctx.story = story_images(ctx.pack, split)
     sources = [GALLERY, UPLOAD] if split is not None else [UPLOAD]
     source = st.sidebar.radio(
         "Image", sources, key=state.bind("img_source", sources, what="image source"), horizontal=True
@@ -155,16 +222,19 @@ def _gallery_image(ctx: Context, split) -> list[int]:
         format_func=lambda i: class_label(classes, i),
     )
     options = gallery.class_indices(split, label)
+    preferred = ctx.story.by_class.get(label, [])[:STORY_OFFERED] if ctx.story else []
+    options = preferred + [i for i in options if i not in preferred]
     if valid and int(split.labels[index]) == label and index not in options:
         options.append(index)
     if not options:
         ctx.image_error = f"The test set has no images of class {classes[label]!r}."
         return []
+    marked = set(preferred)
     index = st.sidebar.selectbox(
         "Example",
         options,
-        key=state.bind("img_index", options, what="test image"),
-        format_func=lambda i: f"test image {int(i)}",
+        key=state.bind("img_index", options, preferred[0] if preferred else None, what="test image"),
+        format_func=lambda i: f"test image {int(i)}" + (STORY_MARK if i in marked else ""),
     )
     st.session_state[OPTIONS_KEY] = list(options)
     pil, x, y = gallery.image_at(split, index)
@@ -283,14 +353,49 @@ def _leave_presentation() -> None:
 
 def controls(ctx: Context, label: str = "Options"):
     """Where a page draws its settings: an expander in normal mode; in presentation mode
-    (sidebar collapsed) a compact bar at the top of the page, with previous/next image
-    buttons (keys P and N) and a way out of the mode, so a speaker never needs the sidebar."""
+    (sidebar collapsed) a "Settings" popover in the thin bar at the top of the page
+    (presentation_bar), so a speaker never needs the sidebar and the figure keeps the
+    screen."""
     if not ctx.present:
         return st.expander(label, expanded=True)
-    bar = st.container(border=True)
-    b1, b2, b3, _ = bar.columns([1, 1, 1, 4])
+    if ctx.settings_slot is None:  # a page drawn without the bar (not through setup_context)
+        presentation_bar(ctx)
+    if ctx.settings is None:
+        ctx.settings = ctx.settings_slot.popover("Settings", icon=":material/tune:")
+    return ctx.settings
+
+
+def _toggle_bar() -> None:
+    st.session_state[BAR_HIDDEN] = not st.session_state.get(BAR_HIDDEN, False)
+
+
+def presentation_bar(ctx: Context) -> None:
+    """Presentation mode's one thin bar, on every page: the page links (carrying the whole
+    view, so the mode stays on across pages), Previous and Next image (keys P and N), the
+    image's name, the page's Settings (a popover), a button that folds the bar away (key
+    B brings it back) and Exit. Folded, only a small button is left; P and N still work."""
+    st.html(present.BAR_CSS)
+    hidden = st.session_state.get(BAR_HIDDEN, False)
+    pages, ctx.menu = st.session_state.get(PAGES_KEY, ([], None))
+    bar = st.container(key=present.BAR_KEY, horizontal=True, vertical_alignment="center", gap="small")
+    if hidden:
+        bar.button(
+            "Controls",
+            key="bar-show",
+            icon=":material/expand_more:",
+            type="tertiary",
+            shortcut="B",
+            on_click=_toggle_bar,
+            help="Show the controls (key B)",
+        )
+    else:
+        ctx.bar_links = bar.empty()
+    # Out of sight (CSS): the steps with the bar folded (P and N still work) or on a page
+    # without an image (Models), and Exit with the bar folded.
+    keys = st.container(key="present-keys") if hidden or ctx.image is None else None
+    steps = keys or bar
     gallery_image = ctx.image is not None and ctx.image.index is not None
-    b1.button(
+    steps.button(
         "Previous",
         key="present-prev",
         icon=":material/arrow_back:",
@@ -300,7 +405,7 @@ def controls(ctx: Context, label: str = "Options"):
         args=(-1,),
         disabled=not gallery_image,
     )
-    b2.button(
+    steps.button(
         "Next",
         key="present-next",
         icon=":material/arrow_forward:",
@@ -310,11 +415,25 @@ def controls(ctx: Context, label: str = "Options"):
         args=(1,),
         disabled=not gallery_image,
     )
-    b3.button(
+    ctx.settings_slot = bar.empty() if not hidden else st.container(key="present-settings-hidden")
+    if not hidden:
+        if ctx.image is not None:
+            bar.markdown(f"**{ctx.image.caption}**")
+        bar.button(
+            "Hide",
+            key="bar-hide",
+            icon=":material/expand_less:",
+            type="tertiary",
+            shortcut="B",
+            on_click=_toggle_bar,
+            help="Fold the bar away (key B shows it again)",
+        )
+    (keys if hidden else bar).button(
         "Exit",
         key="present-exit",
         icon=":material/close_fullscreen:",
         on_click=_leave_presentation,
         help="Leave presentation mode",
     )
-    return bar
+    if hidden:  # the page's settings keep their values, out of sight
+        ctx.settings = ctx.settings_slot

@@ -6,8 +6,12 @@ captions and the Measures table, and put their controls in a compact bar at the 
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
 
 PLOT_SCALE = 2.0  # plot text in presentation mode, relative to normal mode
 PLOT_FONT_PX = 12  # plotly's default text size
@@ -67,3 +71,13 @@ def scale_fonts(fig: go.Figure, present: bool) -> go.Figure:
     if fig.layout.margin.t:  # room for the larger titles
         fig.update_layout(margin_t=int(fig.layout.margin.t * PLOT_SCALE))
     return fig
+
+
+@functools.lru_cache(maxsize=1)
+def favicon() -> Image.Image:
+    """The tab's icon, drawn here (a 32-px blue-white-red ramp, a saliency map's colours):
+    served by the app itself, so an offline laptop logs no failed fetch (an emoji or a
+    material icon would be fetched from a CDN)."""
+    ramp = np.linspace(-1.0, 1.0, 32)[None, :].repeat(32, 0)  # (32, 32)
+    rgb = np.stack([1 + np.minimum(ramp, 0), 1 - np.abs(ramp), 1 - np.maximum(ramp, 0)], -1)
+    return Image.fromarray((rgb * 255 + 0.5).astype(np.uint8), "RGB")

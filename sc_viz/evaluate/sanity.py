@@ -15,17 +15,27 @@ methods, method_options, sanity_orders, sanity_flag_threshold, road_noise.
 Under torchrun each rank checks every world-th image (ROAD's noise is seeded by the image's
 place in the sample) and the per-image values are gathered in sample order.
 
+A map whose similarity cannot be computed (a flat map: constant, e.g. a Grad-CAM that its
+ReLU leaves all zero) cannot be judged: that image is left out of the means and counted in
+`cannot_judge`, with the step its map is flat after; a variant x method none of whose images
+can be judged has no final similarity and no flag (never a pass).
+
 report.json ("sanity"; lists run over the steps / fractions):
     steps        {order: ["original", top block, ...]}
     similarity   {order: {variant: {method: {similarity: {mean: [..], std: [..]}}}}}
     similarities, methods, orders: [...];  n: int
     flag_similarity: "spearman_abs", flag_threshold: float      (with the cascading order:)
-    final_similarity {variant: {method: float}},  flagged {variant: {method: bool}}
+    final_similarity {variant: {method: float | None}}  (mean over the images it can judge)
+    flagged      {variant: {method: bool | None}}  (None: no image could be judged)
+    cannot_judge {variant: {method: {n: images, flat_after: {step: images}, relu: images}}}
+                 (relu: of those, the maps the method's ReLU left all zero)
     road         {fractions: [..], morf / lerf: {variant: {method: {mean: [..], std: [..]}}},
                   gap: {variant: {method: {mean, std}}}}
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
 from sc_viz.evaluate.saliency import mean_std, method_names, method_options, predicted
@@ -74,6 +84,7 @@ def _settings(ctx: EvalContext) -> dict:
 def run(ctx: EvalContext) -> dict:
     from sc_viz.explain.road import road_curves_of_maps
     from sc_viz.explain.sanity import (
+        CANNOT_JUDGE,
         FLAG_SIMILARITY,
         SIMILARITIES,
         RandomisedTwin,
@@ -91,6 +102,8 @@ def run(ctx: EvalContext) -> dict:
     # order -> variant -> method -> similarity -> [[value per step] per image]
     sims = {o: {v: {m: {s: [] for s in SIMILARITIES} for m in methods} for v in variants} for o in orders}
     road = {k: {v: {m: [] for m in methods} for v in variants} for k in ("morf", "lerf", "gap")}
+    # variant -> method -> [per image: None (judged), else (flat after step, ReLU-zeroed)]
+    unjudged = {v: {m: [] for m in methods} for v in variants}
     mine = ctx.shard.units(len(sample))  # under torchrun: every world-th image
     bar = ctx.bar(len(mine), "sanity")
     twins = None  # one private copy per variant, re-randomised for every image
@@ -117,6 +130,12 @@ def run(ctx: EvalContext) -> dict:
                 for m in methods:
                     for s in SIMILARITIES:
                         sims[o][v][m][s].append(res.similarity[m][v][s])
+                    if o == "cascading":
+                        found = res.verdict(m, v, settings["flag_threshold"])
+                        step = res.steps[found.flat_step] if found.flat_step is not None else None
+                        unjudged[v][m].append(
+                            (step, bool(found.cause)) if found.state == CANNOT_JUDGE else None
+                        )
         for v in variants:  # every method's curves in shared passes of the model
             per_method = road_curves_of_maps(
                 ctx.models[v],
@@ -133,7 +152,7 @@ def run(ctx: EvalContext) -> dict:
         bar.update(1)
     bar.close()
     if ctx.shard.active:  # every rank's per-image values, in sample order
-        sims, road = ctx.shard.gather_tree((sims, road), len(sample))
+        sims, road, unjudged = ctx.shard.gather_tree((sims, road, unjudged), len(sample))
         steps = next((st for st in ctx.shard.all_gather(steps) if st), steps)
 
     def per_step(runs: list[list[float]]) -> dict:
@@ -163,11 +182,12 @@ def run(ctx: EvalContext) -> dict:
         out["final_similarity"] = final
         out["flagged"] = {
             v: {
-                m: final[v][m] is not None and flagged(final[v][m], settings["flag_threshold"])
+                m: None if final[v][m] is None else flagged(final[v][m], settings["flag_threshold"])
                 for m in methods
             }
             for v in variants
         }
+        out["cannot_judge"] = {v: {m: cannot_judge(unjudged[v][m]) for m in methods} for v in variants}
     out["road"] = {
         "fractions": fractions,
         **{k: {v: {m: per_step(road[k][v][m]) for m in methods} for v in variants} for k in ("morf", "lerf")},
@@ -176,6 +196,17 @@ def run(ctx: EvalContext) -> dict:
         },
     }
     return out
+
+
+def cannot_judge(per_image: list) -> dict:
+    """{n, flat_after: {step: images}, relu: images} of one variant x method's images that
+    could not be judged (`per_image`: None, or (flat after step, ReLU-zeroed) per image)."""
+    found = [u for u in per_image if u is not None]
+    after: dict[str, int] = {}
+    for step, _ in found:
+        key = step if step is not None else "(not flat: undefined)"
+        after[key] = after.get(key, 0) + 1
+    return {"n": len(found), "flat_after": after, "relu": sum(1 for _, relu in found if relu)}
 
 
 SUITES.add(
@@ -239,6 +270,29 @@ def charts(result: dict) -> list:
     return out
 
 
+def verdict_cell(result: dict, variant: str, method: str, unjudged: Optional[dict]) -> str:
+    """One cell of the flag table: the final similarity, **flagged**, and how many images
+    cannot be judged and after which step their maps are flat (all of them: no number)."""
+    from sc_viz.evaluate.report import num  # report.py imports this module's section
+
+    final = result["final_similarity"][variant][method]
+    cell = "" if final is None else num(final)
+    if result["flagged"][variant][method]:
+        cell += " **flagged**"
+    if unjudged and unjudged.get("n"):
+        steps = sorted(unjudged["flat_after"].items(), key=lambda kv: -kv[1])
+        where = ", ".join(f"{step.removeprefix('net.')} ({n})" for step, n in steps)
+        if len(steps) == 1 and steps[0][1] == unjudged["n"]:
+            where = steps[0][0].removeprefix("net.")
+        if final is None:
+            cell = f"cannot judge: the map is flat after step {where} in all {unjudged['n']} images"
+        else:
+            cell += f" ({unjudged['n']} of {result['n']} cannot judge: flat after {where})"
+    elif final is None:
+        cell = "cannot judge"
+    return cell.strip()
+
+
 def markdown(result: dict) -> str:
     from sc_viz.evaluate.report import num, table
     from sc_viz.explain.sanity import SIMILARITY_TITLES
@@ -255,20 +309,26 @@ def markdown(result: dict) -> str:
     ]
     if "flagged" in result:
         s, thr = result["flag_similarity"], result["flag_threshold"]
+        unjudged = result.get("cannot_judge", {})
         rows = [
-            [v]
-            + [
-                f"{num(result['final_similarity'][v][m])}"
-                + (" **flagged**" if result["flagged"][v][m] else "")
-                for m in methods
-            ]
+            [v] + [verdict_cell(result, v, m, unjudged.get(v, {}).get(m)) for m in methods]
             for v in result["flagged"]
         ]
         md.append(
-            f"{SIMILARITY_TITLES[s]} after the whole cascade; flagged when >= {thr} "
-            "(the map barely changes; threshold: our setting):\n"
+            f"{SIMILARITY_TITLES[s]} after the whole cascade, mean over the images whose maps "
+            f"can be judged; flagged when >= {thr} (the map barely changes; threshold: our "
+            "setting). An image whose map is flat (constant, e.g. all zero) has no similarity: "
+            "it cannot be judged, is left out of the mean and counted in the cell; it is never "
+            "a pass.\n"
         )
         md.append(table(["variant"] + methods, rows))
+        relu = sum(u.get("relu", 0) for per in unjudged.values() for u in per.values())
+        if relu:
+            md.append(
+                f"\n{relu} of these flat maps are all zero because of the method's ReLU (Grad-CAM): "
+                "with random weights the weighted sum of the layer's channels is negative at "
+                "every pixel.\n"
+            )
     for o in result["orders"]:
         steps = result["steps"][o]
         for m in methods:

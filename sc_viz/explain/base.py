@@ -67,6 +67,9 @@ class Method:
     description: str = ""
     title: str = ""  # the plain name the app and figures show ("Integrated Gradients")
     help: str = ""  # one line for a tooltip: what the map shows
+    # The option that turns off a final ReLU of the map (Grad-CAM's "relu"), else None: the
+    # sanity check uses it to tell why a map is all zero (sc_viz/explain/sanity.py).
+    relu_option: str | None = None
 
     def attribute(
         self, model: nn.Module, x: torch.Tensor, target: int, **options

@@ -31,6 +31,7 @@ class GradCamMethod(Method):
     description = "Grad-CAM on the last convolutional stage (captum LayerGradCam)"
     title = "Grad-CAM"
     help = "Where the last convolutional layer finds evidence for the class (coarse, positive only)."
+    relu_option = "relu"  # map = ReLU(weighted channel sum): relu=False gives the sum itself
 
     def attribute(
         self,

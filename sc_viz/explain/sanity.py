@@ -23,7 +23,13 @@ Our reading (settings, not the paper's fixed choices):
   (in [0, 1]); HOG similarity = Pearson correlation of the two maps' HOG features
   (the paper's "HOG similarity").
 - Flag: a method whose |map| Spearman after the whole cascade is still >= 0.5 (setting
-  `flag_threshold`) barely depends on the weights and is flagged.
+  `flag_threshold`) barely depends on the weights and is flagged; below it, it passes.
+- Cannot judge: where that similarity cannot be computed (a map that is constant, e.g. all
+  zero, or not finite) the method is neither flagged nor passed: its verdict says after
+  which step the map is flat (`verdict`). A Grad-CAM map is ReLU(weighted sum of the
+  layer's channels); with random weights that sum can be negative at every pixel, and the
+  map is then all zero. Where a flat map is exactly that (the method's map without its
+  ReLU, `Method.relu_option`, is <= 0 everywhere), the verdict says so (`RELU_CAUSE`).
 
 Speed (the maps are the same): each model's private copy is kept between calls
 (`borrowed_twin`), and a randomised copy's map skips the work only an Explanation's extras
@@ -58,6 +64,12 @@ SIMILARITY_TITLES = {
 ORIGINAL = "original"  # the name of step 0: the trained model
 DEFAULT_FLAG_THRESHOLD = 0.5
 FLAG_SIMILARITY = "spearman_abs"
+PASSES, FLAGGED, CANNOT_JUDGE = "passes", "flagged", "cannot judge"  # the verdict's states
+RELU_CAUSE = (
+    "Grad-CAM keeps only the positive part (ReLU) of the weighted sum of the layer's "
+    "channels; with these random weights that sum is negative at every pixel, so the map is "
+    "all zero."
+)
 
 Progress = Optional[Callable[[int, int, str], None]]  # (done, total, what)
 
@@ -300,6 +312,32 @@ def _explain_copies(
     return out
 
 
+def is_flat(heat: torch.Tensor) -> bool:
+    """A map no similarity can be computed with: |map| constant (e.g. all zero) or a value
+    that is not finite."""
+    a = torch.as_tensor(heat).detach().double()
+    if not bool(torch.isfinite(a).all()):
+        return True
+    return a.numel() == 0 or float(a.abs().max() - a.abs().min()) == 0.0
+
+
+def relu_zeroed(
+    method: str, model: nn.Module, x: torch.Tensor, target: int, heat: torch.Tensor, options
+) -> bool:
+    """Whether `heat` (the model's map of `method`) is all zero because of the method's
+    final ReLU: the same map without it (`Method.relu_option`) is <= 0 at every pixel and
+    below 0 somewhere. False for a method without such an option or a map that is not all
+    zero. One more map, only for a flat one."""
+    m = METHODS[method]
+    if not m.relu_option or bool(torch.as_tensor(heat).detach().abs().max() > 0):
+        return False
+    xv = as_batch(x).to(model_device(model))
+    opts = {**options, **MAP_ONLY_OPTIONS.get(method, {}), m.relu_option: False}
+    with using_model(model, exclusive=m.uses_hooks), torch.enable_grad():
+        raw, _ = m.attribute(model, xv, int(target), **opts)
+    return bool(raw.max() <= 0 and raw.min() < 0)
+
+
 # ---------------------------------------------------------------- similarities
 class MapFeatures:
     """What the similarities need of one map (H, W), computed once: the map scaled by its
@@ -382,9 +420,28 @@ class RandomisationResult:
     # method -> variant -> the trained model's Explanation (step 0)
     originals: dict[str, dict] = field(default_factory=dict)
     signed: dict[str, bool] = field(default_factory=dict)  # method -> signed maps
+    # method -> variant -> [per step: the map is flat (`is_flat`)]
+    flat: dict[str, dict[str, list[bool]]] = field(default_factory=dict)
+    # method -> variant -> [per step: a flat map is all zero because of the method's ReLU]
+    relu_zero: dict[str, dict[str, list[bool]]] = field(default_factory=dict)
 
     def final(self, method: str, variant: str, measure: str = FLAG_SIMILARITY) -> float:
         return self.similarity[method][variant][measure][-1]
+
+    def verdict(
+        self, method: str, variant: str, threshold: float = DEFAULT_FLAG_THRESHOLD
+    ) -> Optional[Verdict]:
+        """The cascade's verdict on the variant's `method` maps (None for the independent
+        order, which has none): see `verdict`."""
+        if self.order != "cascading":
+            return None
+        return verdict(
+            self.final(method, variant),
+            threshold,
+            self.steps,
+            self.flat.get(method, {}).get(variant),
+            self.relu_zero.get(method, {}).get(variant),
+        )
 
     def summary(self, threshold: float = DEFAULT_FLAG_THRESHOLD) -> dict:
         """JSON-ready: order, steps, targets, similarities and (cascading) the flags; no maps
@@ -401,12 +458,63 @@ class RandomisationResult:
                 for m, vs in self.similarity.items()
             },
         }
+        if self.flat:
+            out["flat"] = self.flat
         if self.order == "cascading":
-            out["flag_threshold"] = threshold
-            out["flagged"] = {
-                m: {v: flagged(self.final(m, v), threshold) for v in vs} for m, vs in self.similarity.items()
+            verdicts = {
+                m: {v: self.verdict(m, v, threshold) for v in vs} for m, vs in self.similarity.items()
             }
+            out["flag_threshold"] = threshold
+            # True / False, or None where the maps cannot be judged (never a pass)
+            out["flagged"] = {
+                m: {v: None if d.state == CANNOT_JUDGE else d.state == FLAGGED for v, d in vs.items()}
+                for m, vs in verdicts.items()
+            }
+            out["verdict"] = {m: {v: d.text for v, d in vs.items()} for m, vs in verdicts.items()}
         return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The cascade's verdict on one variant's maps of one method: `state` (PASSES, FLAGGED
+    or CANNOT_JUDGE), `text` (the state in words; "cannot judge: the map is flat after step
+    12 (conv1)"), `flat_step` (cannot judge: the step from which the map is flat to the end,
+    0 for the trained model's own map; None where no flat map explains it), `cause`
+    (RELU_CAUSE where the method's ReLU made it all zero, else "")."""
+
+    state: str
+    text: str
+    flat_step: Optional[int] = None
+    cause: str = ""
+
+
+def _short(step: str) -> str:
+    return step.removeprefix("net.")
+
+
+def verdict(
+    final: float,
+    threshold: float,
+    steps: list[str],
+    flat: Optional[list[bool]] = None,
+    relu_zero: Optional[list[bool]] = None,
+) -> Verdict:
+    """Flagged when the final |map| Spearman `final` is >= `threshold`, passes when below,
+    and cannot judge when it is not a number (a flat map; `flat`/`relu_zero` per step, as
+    `RandomisationResult` keeps them, say from which step and why)."""
+    if final is not None and np.isfinite(final):
+        return Verdict(FLAGGED, FLAGGED) if final >= threshold else Verdict(PASSES, PASSES)
+    if not flat or not flat[-1]:
+        return Verdict(CANNOT_JUDGE, f"{CANNOT_JUDGE}: the similarity is undefined after the whole cascade")
+    if flat[0]:
+        k, text = 0, f"{CANNOT_JUDGE}: the trained model's map is flat"
+    else:
+        k = len(flat)
+        while k > 1 and flat[k - 1]:
+            k -= 1
+        text = f"{CANNOT_JUDGE}: the map is flat after step {k} ({_short(steps[k])})"
+    cause = RELU_CAUSE if relu_zero and relu_zero[-1] and (k == 0 or all(relu_zero[k:])) else ""
+    return Verdict(CANNOT_JUDGE, text, k, cause)
 
 
 def randomisation_test(
@@ -477,6 +585,12 @@ def randomisation_test(
         reference[m] = {v: MapFeatures(originals[m][v].map) for v in models}
         result.similarity[m] = {v: {s: [1.0] for s in similarities} for v in models}
         result.maps[m] = {v: [originals[m][v].map] for v in models}
+        for v, model in models.items():
+            flat, heat = is_flat(originals[m][v].map), originals[m][v].map
+            result.flat.setdefault(m, {})[v] = [flat]
+            result.relu_zero.setdefault(m, {})[v] = [
+                flat and relu_zeroed(m, model, x, originals[m][v].target, heat, options.get(m, {}))
+            ]
         done += 1
         if progress:
             progress(done, total, f"{m}: {ORIGINAL}")
@@ -490,6 +604,11 @@ def randomisation_test(
                 sims = map_similarity(reference[m][v], moved[v], similarities)
                 for s, val in sims.items():
                     result.similarity[m][v][s].append(val)
+                flat = is_flat(moved[v])
+                result.flat[m][v].append(flat)
+                result.relu_zero[m][v].append(
+                    flat and relu_zeroed(m, copies[v], x, checked[v], moved[v], options.get(m, {}))
+                )
                 if keep_maps:
                     result.maps[m][v].append(moved[v])
             done += 1
@@ -500,5 +619,6 @@ def randomisation_test(
 
 def flagged(final_similarity: float, threshold: float = DEFAULT_FLAG_THRESHOLD) -> bool:
     """Whether a map that still has this |map| Spearman to the trained model's map after the
-    whole cascade 'barely changes' (NaN, a constant map, is not flagged)."""
+    whole cascade 'barely changes'. NaN (a flat map) is not flagged, nor is it a pass: its
+    `verdict` is CANNOT_JUDGE."""
     return bool(np.isfinite(final_similarity) and final_similarity >= threshold)

@@ -95,28 +95,52 @@ def channel_distance_figure(distances: dict[str, torch.Tensor], top_k: int = 6, 
     return fig
 
 
+# The channel maps' geometry: every map drawn square at one size, the x / x' labels beside
+# the rows at the size of the Saliency grid's labels (its captions), never rotated.
+CHANNEL_CELL_PX = 120  # a channel map's side at most
+CHANNEL_MIN_CELL_PX = 48  # ... and at least (many channels in a narrow column)
+CHANNEL_FIGURE_PX = 960  # the widest the figure gets (the page's channel column)
+CHANNEL_GAP_PX = 10  # between two maps of a row
+ROW_LABEL_PX = 44  # the column of the row labels
+ROW_LABEL_FONT_PX = 18
+CHANNEL_TITLE_FONT_PX = 12
+ROW_LABELS = ("x", "x\u2032")  # x and x-prime
+_TOP_PX, _ROW_GAP_PX, _RIGHT_PX, _BOTTOM_PX = 84, 16, 10, 10  # title, channel titles, margins
+
+
+def channel_cell_px(k: int, max_width: int = CHANNEL_FIGURE_PX) -> int:
+    """The side of every map in a figure of `k` channels no wider than `max_width`."""
+    room = max_width - ROW_LABEL_PX - _RIGHT_PX - (k - 1) * CHANNEL_GAP_PX
+    return int(max(CHANNEL_MIN_CELL_PX, min(CHANNEL_CELL_PX, room // max(k, 1))))
+
+
 def channel_maps_figure(
     channels: Sequence[int],
     maps_clean: torch.Tensor,
     maps_adversarial: torch.Tensor,
     distances: Sequence[float],
     title: str = "",
+    max_width: int = CHANNEL_FIGURE_PX,
 ):
     """One variant's chosen channels (an `ImageProbe`'s): for each, its activation map on x
     (top row) and on x' (bottom row) on one colour scale per channel, titled with the
-    distance. maps_*: (k, h, w)."""
+    distance. maps_*: (k, h, w). Every map is drawn square at one size (`channel_cell_px`):
+    the figure's width and height are set from it, and each map's y axis is anchored to its
+    own x axis (a map drawn in a stretched container stays square, its domain shrinking)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     k = len(channels)
-    titles = [f"ch {c} · d = {d:.3f}" for c, d in zip(channels, distances)] + [""] * k
+    cell = channel_cell_px(k, max_width)
+    plot_w = k * cell + (k - 1) * CHANNEL_GAP_PX
+    plot_h = 2 * cell + _ROW_GAP_PX
+    titles = [f"ch {c}<br>d = {d:.3f}" for c, d in zip(channels, distances)] + [""] * k
     fig = make_subplots(
         rows=2,
         cols=k,
         subplot_titles=titles,
-        horizontal_spacing=0.02,
-        vertical_spacing=0.08,
-        row_titles=["x", "x'"],
+        horizontal_spacing=CHANNEL_GAP_PX / plot_w if k > 1 else 0.0,
+        vertical_spacing=_ROW_GAP_PX / plot_h,
     )
     for j in range(k):
         lo = float(min(maps_clean[j].min(), maps_adversarial[j].min()))
@@ -129,14 +153,39 @@ def channel_maps_figure(
                     zmax=hi,
                     colorscale="Viridis",
                     showscale=False,
-                    hovertemplate="%{z:.3f}<extra></extra>",
+                    hovertemplate=f"{ROW_LABELS[row - 1]}, ch {channels[j]}: %{{z:.3f}}<extra></extra>",
                 ),
                 row=row,
                 col=j + 1,
             )
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, scaleanchor="x")
-    fig.update_layout(title=title, height=300, margin=dict(l=30, r=30, t=60, b=10), template="plotly_white")
+    hidden = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", constrain="domain")
+    fig.update_xaxes(**hidden, constraintoward="left")
+    fig.update_yaxes(**hidden, constraintoward="top")
+    for n in range(1, 2 * k + 1):  # each map's y axis keeps its own x axis's scale: square
+        fig.layout[f"yaxis{n if n > 1 else ''}"].scaleanchor = f"x{n if n > 1 else ''}"
+    fig.update_annotations(font_size=CHANNEL_TITLE_FONT_PX)  # the channel titles
+    for row, label in enumerate(ROW_LABELS):
+        domain = fig.layout[f"yaxis{row * k + 1 if row else ''}"].domain
+        fig.add_annotation(
+            text=f"<b>{label}</b>",
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=(domain[0] + domain[1]) / 2,
+            xanchor="right",
+            xshift=-8,
+            showarrow=False,
+            textangle=0,
+            font=dict(size=ROW_LABEL_FONT_PX, color="black"),
+        )
+    fig.update_layout(
+        title=title,
+        width=ROW_LABEL_PX + plot_w + _RIGHT_PX,
+        height=_TOP_PX + plot_h + _BOTTOM_PX,
+        margin=dict(l=ROW_LABEL_PX, r=_RIGHT_PX, t=_TOP_PX, b=_BOTTOM_PX),
+        template="plotly_white",
+        plot_bgcolor="white",
+    )
     return fig
 
 

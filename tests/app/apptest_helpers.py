@@ -34,13 +34,16 @@ WIDGET_KINDS = (
 )
 
 
-def open_app(page: str | None = None, *, pack: str | None = None, query: dict | None = None):
+def open_app(
+    page: str | None = None, *, pack: str | None = None, query: dict | None = None, timeout: float = TIMEOUT
+):
     """A new session whose first visit is `page` (the home page when None) with the query
-    parameters `query`: what a browser opened on a copied URL does."""
+    parameters `query`: what a browser opened on a copied URL does. A run longer than
+    `timeout` seconds fails."""
     from streamlit.testing.v1 import AppTest
 
     os.environ["SC_VIZ_WARMUP"] = "0"  # no background UMAP compile competing for the CPU
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at = AppTest.from_file(APP, default_timeout=timeout)
     if pack:
         at.query_params["pack"] = pack
     for k, v in (query or {}).items():

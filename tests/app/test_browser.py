@@ -35,14 +35,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(log_path: Path, env: dict):
-    """`streamlit run app.py` on a free port; yields its base URL, stops it afterwards."""
+def start_server(log_path: Path, env: dict, prelude: str = "", procs: list | None = None):
+    """`streamlit run app.py` on a free port; yields its base URL, stops it afterwards.
+    `prelude`: Python run in the server's process before Streamlit starts (a test's patch);
+    `procs` gets the server's Popen."""
     port = free_port()
     log = open(log_path, "w+")
+    launcher = (
+        ["-c", f"{prelude}\nfrom streamlit.web.cli import main\nmain()"] if prelude else ["-m", "streamlit"]
+    )
     cmd = [
         sys.executable,
-        "-m",
-        "streamlit",
+        *launcher,
         "run",
         "app.py",
         "--server.port",
@@ -59,6 +63,8 @@ def start_server(log_path: Path, env: dict):
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SC_VIZ_WARMUP": "0", **env}
     )
+    if procs is not None:
+        procs.append(proc)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 90
@@ -420,12 +426,19 @@ def test_presentation_mode(server, browser, tiny_pack):
     sizes = {}
     for present in ("", "&present=1"):
         mode = "present" if present else "normal"
-        open_page(browser, f"{server}/saliency?{pack}{present}", "Saliency", download, 3)
-        assert_full_grid(browser, 4, 2)
-        labels = [c.text for c in css(browser, '[data-testid="stMain"] [data-testid="stImageCaption"]')]
-        assert all(any(t.startswith(f"{v}:") for t in labels) for v in ("standard", "c", "adv", "advc"))
-        cells = css(browser, '[data-testid="stMain"] [data-testid="stImage"] img')
-        sizes[mode] = (title_px(browser), max(int(c.get_attribute("naturalWidth")) for c in cells))
+        if present:  # one HTML grid sized by the viewport (test_browser_present.py measures it)
+            browser.get(f"{server}/saliency?{pack}{present}")
+            wait_until(browser, lambda: len(css(browser, ".sc-grid img.sc-cell")) == 4 * 3, what="the grid")
+            labels = [b.text for b in css(browser, ".sc-grid .sc-label b")]
+            assert labels == ["standard", "c", "adv", "advc"], labels
+            cells = css(browser, ".sc-grid img.sc-cell")
+        else:
+            open_page(browser, f"{server}/saliency?{pack}{present}", "Saliency", download, 3)
+            assert_full_grid(browser, 4, 2)
+            labels = [c.text for c in css(browser, '[data-testid="stMain"] [data-testid="stImageCaption"]')]
+            assert all(any(t.startswith(f"{v}:") for t in labels) for v in ("standard", "c", "adv", "advc"))
+            cells = css(browser, '[data-testid="stMain"] [data-testid="stImage"] img')
+        sizes[mode] = [max(int(c.get_attribute("naturalWidth")) for c in cells)]
         shot(browser, f"saliency-{mode}")
         for path, heading in (
             [
@@ -441,9 +454,67 @@ def test_presentation_mode(server, browser, tiny_pack):
             open_page(browser, f"{server}/{path}?{pack}{present}", heading, download if path else "h1")
             assert_no_exception(browser)
             shot(browser, f"{path or 'home'}-{mode}")
+    open_page(browser, f"{server}/continuity?{pack}", "Continuity", download)
+    sizes["normal"].insert(0, title_px(browser))
+    open_page(browser, f"{server}/continuity?{pack}&present=1", "Continuity", download)
+    sizes["present"].insert(0, title_px(browser))
     assert sizes["present"][0] >= 2 * sizes["normal"][0] * 0.95, sizes  # titles about twice the size
     assert sizes["present"][1] > sizes["normal"][1], sizes  # larger cells (the export uses the same)
 
     open_page(browser, f"{server}/embeddings?{pack}&shared=1", "Embeddings", download, 2)
     ranges = plot_ranges(browser)
     assert len(ranges) == 4 and all(r == ranges[0] for r in ranges), ranges
+
+
+# Decoding made slow in the server (a busy disk, two busy cores): a first visit takes minutes.
+SLOW_DECODING = """
+import time
+import sc_viz.data as data
+_real = data.decode_image
+def _slow(path, size):
+    time.sleep(0.05)
+    return _real(path, size)
+data.decode_image = _slow
+"""
+
+
+def test_first_visit_shows_progress_and_sigterm_stops_the_server(browser, tiny_pack, tmp_path):
+    """A fresh SC_VIZ_CACHE and slow decoding: the page shows "Decoding 10,000 test images:
+    N%" with the page links in the sidebar, not a spinner; SIGTERM mid-build stops the
+    server within a few seconds."""
+    procs = []
+    server = start_server(
+        tmp_path / "streamlit.log",
+        {"SC_VIZ_PACKS": str(tiny_pack.parent), "SC_VIZ_CACHE": str(tmp_path / "cache")},
+        prelude=SLOW_DECODING,
+        procs=procs,
+    )
+    base = next(server)
+    try:
+        browser.get(f"{base}/saliency?pack={tiny_pack.name}&{FAST}")
+        bar = '[data-testid="stMain"] [data-testid="stProgress"]'
+        wait_until(
+            browser,
+            lambda: any("Decoding 10,000 test images:" in b.text for b in css(browser, bar)),
+            timeout=90,
+            what="the decoding progress",
+        )
+        first = [b.text for b in css(browser, bar)][0]
+        wait_until(
+            browser, lambda: [b.text for b in css(browser, bar)] != [first], timeout=30, what="progress"
+        )
+        links = [
+            a.text.split("\n")[-1]
+            for a in css(browser, '[data-testid="stSidebar"] [data-testid="stPageLink"]')
+        ]
+        assert "Saliency" in links and "Sanity" in links, links
+        shot(browser, "first-visit-progress")
+        proc = procs[0]
+        assert proc.poll() is None
+        started = time.monotonic()
+        proc.terminate()  # SIGTERM, mid-build
+        proc.wait(timeout=30)
+        assert time.monotonic() - started < 5
+        assert not list((tmp_path / "cache" / "arrays").glob("*.npz"))  # no half-built cache
+    finally:
+        server.close()  # stops it if still running

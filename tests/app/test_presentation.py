@@ -3,6 +3,7 @@ the controls sit in a compact bar at the top, the Measures table and captions ar
 out, plot text is larger, the Saliency columns follow the chips' order."""
 
 import json
+import re
 
 import pytest
 from apptest_helpers import (
@@ -17,6 +18,7 @@ from apptest_helpers import (
     open_app,
 )
 
+from sc_viz.app import present as pv
 from sc_viz.app import saliency_view as sv
 from sc_viz.app import style
 
@@ -32,6 +34,11 @@ def presentation_css(at) -> bool:
     return any("88px" in h.proto.body for h in at.get("html"))
 
 
+def grid_blocks(at) -> list[str]:
+    """The presentation grid's HTML blocks (present.grid_html) on the page."""
+    return [h.proto.body for h in at.main.get("html") if pv.GRID_CLASS in h.proto.body]
+
+
 @pytest.mark.parametrize("present", [False, True])
 def test_saliency_in_both_modes(tiny_packs_env, present):
     query = {**FAST, "present": "1"} if present else FAST
@@ -40,21 +47,58 @@ def test_saliency_in_both_modes(tiny_packs_env, present):
     assert presentation_css(at) == present
     assert (BAR_BUTTONS <= buttons(at)) == present
     assert not any(e.proto.label == "Options" for e in at.expander) == present
-    captions = image_captions(at)
-    for v in ("standard", "c", "adv", "advc"):  # the row labels stay in both modes
-        assert any(c.startswith(f"{v}: ") for c in captions), captions
-    assert sum(c.startswith("target: ") or c.startswith("no evidence") for c in captions) == 4 * 2
-    # columns in the chips' order, under plain names
-    heads = [m.value for m in at.main.markdown if m.value.startswith("**")]
-    assert heads[:3] == ["**image**", "**Grad-CAM**", "**Saliency (gradient)**"]
-    size = sv.screen_cell_px(3, present)
-    assert size == (sv.CELL_PX if not present else 416)
-    assert len(images(at)) == 4 * 3 + 2  # the cells, the input column and a colour bar per method
     measures = [s.value for s in at.subheader]
     assert ("Measures" in measures) == (not present)
     if not present:
+        captions = image_captions(at)
+        for v in ("standard", "c", "adv", "advc"):  # the row labels
+            assert any(c.startswith(f"{v}: ") for c in captions), captions
+        assert sum(c.startswith("target: ") or c.startswith("no evidence") for c in captions) == 4 * 2
+        # columns in the chips' order, under plain names
+        heads = [m.value for m in at.main.markdown if m.value.startswith("**")]
+        assert heads[:3] == ["**image**", "**Grad-CAM**", "**Saliency (gradient)**"]
+        assert len(images(at)) == 4 * 3 + 2  # the cells, the input column and a colour bar per method
         columns = set(at.dataframe[0].value.columns)
         assert {"Variant", "Method", "Gini (higher = sparser)"} <= columns
+        assert not grid_blocks(at)
+        return
+    # Presentation mode: one HTML grid sized by the viewport (tests/app/test_browser_present.py
+    # measures it in a browser); no title, no Streamlit images; the pickers in the bar's Settings.
+    assert not at.title and not images(at)
+    (block,) = grid_blocks(at)
+    assert block.count(f'class="{pv.CELL_CLASS}"') == 4 * 3  # input + 2 methods per variant
+    assert 'class="sc-pending"' not in block  # every map drawn
+    labels = re.findall(r'<div class="sc-label"><b>([^<]+)</b>', block)
+    assert labels == ["standard", "c", "adv", "advc"]  # bold, in the rows' order, left of each row
+    heads = re.findall(r'<div class="sc-head"[^>]*>([^<]+)', block)
+    assert heads == ["image", "Grad-CAM", "Saliency (gradient)"]  # the chips' order, plain names
+    assert "min(calc((100vh" in block and f"{sv.PRESENT_MAX_CELL_PX}px)" in block  # cell side rule
+    assert pv.SCALE_LINE in block  # the scaling rule on screen
+    assert {"variants", "methods"} <= {w.key for w in at.multiselect}  # in the bar's Settings
+    assert at.button(key="bar-hide") and at.button(key="present-exit")
+
+
+def test_the_bar_folds_away_and_keeps_the_keys(tiny_packs_env):
+    at = open_app(SALIENCY, pack=tiny_packs_env, query={**FAST, "present": "1"})
+    at.button(key="bar-hide").click().run()
+    assert_clean(at)
+    keys = buttons(at)
+    assert "bar-show" in keys and "bar-hide" not in keys
+    assert {"present-prev", "present-next", "present-exit"} <= keys  # drawn out of sight: P and N work
+    at.button(key="present-next").click().run()
+    assert at.selectbox(key="img_index").value != 3003
+    at.button(key="bar-show").click().run()
+    assert "bar-hide" in buttons(at)
+
+
+def test_models_page_has_the_bar_and_exit(tiny_packs_env):
+    at = open_app(HOME, pack=tiny_packs_env, query={"present": "1"})
+    assert_clean(at)
+    assert presentation_css(at) and "present-exit" in buttons(at)
+    at.button(key="present-exit").click().run()
+    assert_clean(at)
+    assert not presentation_css(at) and "present-exit" not in buttons(at)
+    assert "present" not in at.query_params
 
 
 def test_chip_order_is_the_column_order(tiny_packs_env):

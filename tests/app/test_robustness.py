@@ -1,17 +1,48 @@
-"""Robustness page: PGD per variant, eps selectable, before/after predictions, the view in
-the URL."""
+"""Robustness page: PGD per variant, eps selectable, before/after predictions with a verdict
+judged against the true class, the gallery starting from the report's story images, the
+view in the URL."""
 
-from apptest_helpers import ROBUSTNESS, assert_clean, images, open_app, reopen, widget_values
+import torch
+from apptest_helpers import ROBUSTNESS, assert_clean, images, open_app, png_bytes, reopen, widget_values
+
+from sc_viz.app import sidebar, single_image
+from sc_viz.figures import SCALE_NOTE
 
 
-def test_robustness_renders_on_the_demo_pack():
-    at = open_app(ROBUSTNESS, query={"eps": "4"})
+def boxes(at) -> dict[str, list[str]]:
+    """The verdict boxes by tone, in the page's order."""
+    return {tone: [e.value for e in getattr(at, tone)] for tone in ("success", "error", "warning")}
+
+
+def test_robustness_starts_from_a_story_image_of_the_demo_pack():
+    """No image chosen: the first story image of the default class, computed from the stored
+    report, where the page's own PGD (the report's settings) tells the story live too."""
+    at = open_app(ROBUSTNESS)
     assert_clean(at)
+    index = at.selectbox(key="img_index").value
+    ctx = at.session_state[sidebar.CTX_KEY]
+    assert ctx.story is not None and index == ctx.story.first(0)
+    assert at.selectbox(key="img_index").format_func(index).endswith(sidebar.STORY_MARK)
     n = len(at.multiselect(key="variants").value)
     # clean, adversarial, amplified perturbation, saliency of clean and adversarial
     assert len(images(at)) == 5 * n
-    assert at.select_slider(key="eps").value == 4
-    assert at.query_params["eps"] in ("4", ["4"])
+    shown = boxes(at)
+    assert "kept the true class (airplane)" in shown["success"][0]  # adv (advc too)
+    assert "lost the true class (airplane)" in shown["error"][0]  # standard (c too)
+    assert len(shown["success"]) + len(shown["error"]) + len(shown["warning"]) == n
+    captions = " ".join(c.value for c in at.caption)
+    assert "judged against the true class, **airplane**" in captions
+    assert f"Test image {index} is one of them" in captions and "per-image results" in captions
+    assert SCALE_NOTE in captions  # the saliency panels' scaling rule, on screen
+    # another class: its own first story image
+    at.selectbox(key="img_class").set_value(3).run()
+    assert at.selectbox(key="img_index").value == ctx.story.first(3)
+    # a linked image is kept, story or not: the issue's airplane test image 0
+    linked = open_app(ROBUSTNESS, query={"img": "0", "eps": "4"})
+    assert_clean(linked)
+    assert linked.selectbox(key="img_index").value == 0
+    assert linked.select_slider(key="eps").value == 4
+    assert linked.query_params["eps"] in ("4", ["4"])
     # the test-set Table 2 from the committed report, one row per chosen variant
     (table,) = at.dataframe
     assert list(table.value["variant"]) == at.multiselect(key="variants").value
@@ -29,7 +60,10 @@ def test_eps_and_variants_switch(tiny_packs_env):
     assert len(images(at)) == 4 * 3
     at.select_slider(key="eps").set_value(0).run()
     assert_clean(at)
-    assert len(at.success) == 4  # eps 0 keeps every prediction
+    # eps 0 changes no prediction: kept where right, else "wrong before the attack"
+    shown = boxes(at)
+    assert not shown["error"] and len(shown["success"]) + len(shown["warning"]) == 4
+    assert all("wrong before the attack" in w for w in shown["warning"])
     at.slider(key="pgd_steps").set_value(2).run()
     at.multiselect(key="variants").set_value(["standard", "advc"]).run()
     at.select_slider(key="eps").set_value(16).run()
@@ -83,3 +117,42 @@ def test_demo_pack_test_set_chart_has_error_bars():
         assert all(0 < up < 5 for up in b["error_y"]["array"])
         assert all(0 <= down < 5 for down in b["error_y"]["arrayminus"])
         assert any(down > 0 for down in b["error_y"]["arrayminus"])
+
+
+def test_the_page_shows_each_verdict_of_crafted_attacks(tiny_packs_env, monkeypatch):
+    """Crafted predictions before/after, true class airplane: right -> right, right -> wrong,
+    wrong -> wrong and wrong -> right, each in its own box."""
+    crafted = {"standard": (0, 0), "c": (0, 8), "adv": (8, 8), "advc": (8, 0)}
+
+    def attack_each(models, x, eps, *, steps=10, step_size=None, label=None, seed=0):
+        return {
+            v: single_image.AttackResult(
+                x,
+                torch.zeros_like(x),
+                crafted[v][0] if label is None else label,
+                [(crafted[v][0], 0.6)],
+                [(crafted[v][1], 0.7)],
+            )
+            for v in models
+        }
+
+    monkeypatch.setattr(single_image, "attack_each", attack_each)
+    # steps=17: a cache key no other test's real attack has
+    at = open_app(ROBUSTNESS, pack=tiny_packs_env, query={"img": "0", "adv": "none", "steps": "17"})
+    assert_clean(at)
+    shown = boxes(at)
+    assert shown["success"] == ["kept the true class (airplane)"]
+    assert shown["error"] == ["lost the true class (airplane)"]
+    assert shown["warning"] == [
+        "wrong before the attack (true class: airplane); still wrong",
+        "wrong before the attack; right after it (airplane)",
+    ]
+    # an upload has no true class: each verdict is judged against the model's own prediction
+    at.radio(key="img_source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value(("red.png", png_bytes(), "image/png")).run()
+    assert_clean(at)
+    shown = boxes(at)
+    assert shown["success"] == ["kept its own prediction (airplane)", "kept its own prediction (ship)"]
+    assert shown["error"] == ["changed its own prediction (airplane)", "changed its own prediction (ship)"]
+    assert not shown["warning"]
+    assert any("an upload has no true class" in c.value for c in at.caption)

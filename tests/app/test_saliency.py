@@ -24,8 +24,10 @@ FAST = {"m": "saliency,gradcam"}
 
 def grid_size(at):
     """Cells drawn: one image column plus one per method, per variant (the colour bars under
-    the column titles have no caption)."""
-    return sum(1 for im in images(at) if any(im.captions))
+    the column titles have no caption); in presentation mode, the HTML grid's cells."""
+    html = [h.proto.body for h in at.main.get("html") if "sc-grid" in h.proto.body]
+    drawn = sum(body.count('class="sc-cell"') for body in html)
+    return drawn + sum(1 for im in images(at) if any(im.captions))
 
 
 def full_grid(at):

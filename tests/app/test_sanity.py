@@ -195,7 +195,10 @@ def test_bundle_holds_summary_curves_and_strips(checked):
         html = z.read("figures.html").decode()
     assert {"README.txt", "strips/saliency-standard.png"} <= names
     assert summary["flag_threshold"] == 0.25 and summary["steps"] == res.steps
-    assert summary["flagged"]["gradcam"]["adv"] == san.flagged(res.final("gradcam", "adv"), 0.25)
+    judged = res.verdict("gradcam", "adv", 0.25).state != san.CANNOT_JUDGE
+    assert summary["flagged"]["gradcam"]["adv"] == (
+        san.flagged(res.final("gradcam", "adv"), 0.25) if judged else None
+    )
     assert road["saliency"]["standard"]["gap"] == pytest.approx(curves["saliency"]["standard"]["gap"])
     assert settings["page"] == "sanity" and settings["targets"] == targets
     assert len(csv) == 1 + 4 and "ROAD gap" in csv[0]
@@ -308,3 +311,60 @@ def test_checks_computed_on_the_sanity_page_go_into_the_grid_bundle(tiny_packs_e
     assert not [b for b in at.button if b.key == "saliency-sanity"]
     assert any("sanity checks" in c.value for c in at.caption)
     assert any(b.proto.label.startswith("Export") for b in at.get("download_button"))
+
+
+# ---------------------------------------------------------------- maps that cannot be judged
+DEMO_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def test_the_issue_example_reads_cannot_judge_with_the_relu_cause():
+    """Airplane test image 0 on the demo pack: adv predicts ship, and after the whole cascade
+    its Grad-CAM for ship is all zero (ReLU of a channel sum negative at every pixel). The
+    page says it cannot be judged, and why; it does not say that every map passes."""
+    at = open_app(SANITY, query={"img": "0", "v": "adv", "sm": "gradcam"})
+    compute(at)
+    assert_clean(at)
+    (warning,) = [w.value for w in at.warning if "cannot be judged" in w.value]
+    assert (
+        "**Grad-CAM cannot be judged** for adv: cannot judge: the map is flat after step 12 (conv1)"
+        in warning
+    )
+    assert "not a pass" in warning and "(explaining ship)" in warning and "ReLU" in warning
+    assert not at.success  # "No method is flagged: every map changes ..." is not claimed
+    assert any("neither flagged nor passed" in i.value for i in at.info)
+    assert any(h.value == "Grad-CAM (cannot judge)" for h in at.subheader)
+    (summary,) = at.dataframe
+    row = summary.value.iloc[0]
+    assert row["target"] == "ship"  # a class name, not a number
+    assert row["verdict"] == "cannot judge: the map is flat after step 12 (conv1)"
+    assert row["flagged"] is None or row["flagged"] != row["flagged"]  # empty: no flag, no pass
+
+
+def test_rows_and_messages_of_maps_that_cannot_be_judged():
+    from tests.explain.test_sanity import FlatWhenRandom
+
+    model = FlatWhenRandom().eval()
+    x = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(5))
+    parts = [san.check_one(model, v, x, "gradcam", 0)[0] for v in ("standard", "adv")]
+    saliency, curves = san.check_one(model, "adv", x, "saliency", 0)  # a variant explains one class
+    res = san.merge([*parts, saliency])
+    assert res.flat["gradcam"]["adv"] == [False, True, True]  # merged with the similarities
+    found = san.verdicts(res, "gradcam")
+    assert {d.state for d in found.values()} == {san.CANNOT_JUDGE}
+    (line,) = san.unjudged_messages("Grad-CAM", found, DEMO_CLASSES, res.targets)  # one reason
+    assert line.startswith("**Grad-CAM cannot be judged** for standard, adv: cannot judge: the map is flat")
+    assert "(explaining airplane)" in line and "negative at every pixel" in line
+    assert san.unjudged_messages("Saliency", san.verdicts(res, "saliency")) == []
+    rows = san.summary_rows(res, {"saliency": {"adv": curves}}, classes=DEMO_CLASSES)
+    by = {(r["method"], r["variant"]): r for r in rows}
+    assert by[("gradcam", "adv")]["target"] == by[("saliency", "adv")]["target"] == "airplane"
+    assert by[("gradcam", "adv")]["flagged"] is None
+    assert by[("gradcam", "adv")]["verdict"] == "cannot judge: the map is flat after step 1 (head)"
+    assert by[("saliency", "adv")]["verdict"] in (san.PASSES, san.FLAGGED)
+    assert san.summary_rows(res, {})[0]["target"] == 0  # no class names: the number
+    assert (
+        san.verdicts(
+            san.merge([san.check_one(model, "m", x, "gradcam", 0, order="independent")[0]]), "gradcam"
+        )
+        == {}
+    )

@@ -9,7 +9,7 @@ from sc_viz.evaluate import SUITES, sanity
 from sc_viz.evaluate import report as report_mod
 from sc_viz.explain import METHODS
 from tests.explain.helpers import random_model
-from tests.explain.test_sanity import TINYCNN_LAYERS, EdgeMethod
+from tests.explain.test_sanity import TINYCNN_LAYERS, EdgeMethod, FlatWhenRandom
 
 from .helpers import context, label_images
 
@@ -97,3 +97,29 @@ def test_quick_run_sample_size():
     assert sanity.sample_size(ctx) == 10
     ctx = context({"m": random_model("tinycnn")}, label_images(torch.arange(3)))
     assert sanity.sample_size(ctx) == sanity.DEFAULT_SANITY_LIMIT
+
+
+def test_maps_flat_after_randomisation_cannot_be_judged_in_the_suite_and_the_report():
+    """Grad-CAM of a model whose randomised head makes it all zero (its ReLU of a negative
+    channel sum): no final similarity and no flag (never a pass), counted with the step its
+    maps are flat after; the gradient of the same model is judged as usual."""
+    ctx = context(
+        {"m": FlatWhenRandom().eval()},
+        label_images(torch.arange(4) % 2, side=16),
+        options={"sanity_limit": 3, "methods": ["gradcam", "saliency"]},
+    )
+    out = sanity.run(ctx)
+    json.dumps(out)
+    assert out["final_similarity"]["m"]["gradcam"] is None
+    assert out["flagged"]["m"]["gradcam"] is None  # neither flagged nor passed
+    assert out["cannot_judge"]["m"]["gradcam"] == {"n": 3, "flat_after": {"head": 3}, "relu": 3}
+    assert out["cannot_judge"]["m"]["saliency"] == {"n": 0, "flat_after": {}, "relu": 0}
+    assert isinstance(out["flagged"]["m"]["saliency"], bool)
+    md = report_mod.SECTIONS["sanity"]({"suites": {"sanity": out}})
+    assert "cannot judge: the map is flat after step head in all 3 images" in md
+    assert "3 of these flat maps are all zero because of the method's ReLU" in md
+    # some images judged, some not: the mean of the judged ones, and the count beside it
+    part = {**out, "final_similarity": {"m": {"gradcam": 0.25, "saliency": 0.1}}}
+    part["flagged"] = {"m": {"gradcam": False, "saliency": False}}
+    part["cannot_judge"] = {"m": {"gradcam": {"n": 1, "flat_after": {"head": 1}, "relu": 1}}}
+    assert "0.250 (1 of 3 cannot judge: flat after head)" in sanity.markdown(part)

@@ -278,3 +278,78 @@ def test_randomisation_leaves_the_global_generator_as_it_was():
     torch.manual_seed(123)
     randomisation_test({"m": model}, random_image(), methods=["saliency"], targets={"m": 0})
     assert torch.equal(torch.rand(4), expected)
+
+
+# ---------------------------------------------------------------- maps that cannot be judged
+class NegativeHead(nn.Linear):
+    """A head whose re-initialisation draws every weight negative (a random draw that can
+    happen to any class's row): then Grad-CAM's weighted channel sum is negative everywhere."""
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.weight.fill_(-1.0)
+            self.bias.zero_()
+
+
+class FlatWhenRandom(nn.Module):
+    """One positive channel (softplus) read by the head; trained head weights are positive,
+    so the trained model's Grad-CAM follows the channel; once the head is re-initialised its
+    ReLU'd Grad-CAM is all zero (a constant map), whatever the conv's weights."""
+
+    gradcam_layer = "features"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 1, 3, padding=1), nn.Softplus())
+        self.head = NegativeHead(1, 2)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.tensor([[1.0], [0.5]]))
+
+    def forward(self, x):  # (N, 3, H, W) -> (N, 2)
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+def test_a_map_flat_after_randomisation_cannot_be_judged_and_says_why():
+    from sc_viz.explain.sanity import CANNOT_JUDGE, RELU_CAUSE, is_flat
+
+    model = FlatWhenRandom().eval()
+    res = randomisation_test(
+        {"m": model}, random_image(16, 16, seed=1), methods=["gradcam", "saliency"], targets={"m": 0}
+    )
+    assert res.steps == [ORIGINAL, "head", "features.0"]
+    maps = res.maps["gradcam"]["m"]
+    assert not is_flat(maps[0]) and all(float(h.abs().max()) == 0 for h in maps[1:])  # all zero
+    assert res.flat["gradcam"]["m"] == [False, True, True]
+    assert res.relu_zero["gradcam"]["m"] == [False, True, True]
+    assert math.isnan(res.final("gradcam", "m"))
+    found = res.verdict("gradcam", "m")
+    assert found.state == CANNOT_JUDGE != "passes"
+    assert found.text == "cannot judge: the map is flat after step 1 (head)"
+    assert found.flat_step == 1 and found.cause == RELU_CAUSE
+    assert not flagged(res.final("gradcam", "m"))  # not flagged either: its own verdict
+    # the gradient of the same model is not flat: judged as usual
+    assert res.verdict("saliency", "m").state in ("passes", "flagged")
+    summary = res.summary()
+    json.dumps(summary)
+    assert summary["flagged"]["gradcam"] == {"m": None}  # no flag, and no pass
+    assert summary["verdict"]["gradcam"]["m"].startswith("cannot judge: the map is flat after step 1")
+    assert summary["flat"]["gradcam"]["m"] == [False, True, True]
+
+
+def test_the_verdict_of_each_final_similarity():
+    from sc_viz.explain.sanity import CANNOT_JUDGE, FLAGGED, PASSES, RELU_CAUSE, verdict
+
+    steps = [ORIGINAL, "net.fc", "net.layer1.0", "net.conv1"]
+    assert verdict(0.7, 0.5, steps).state == FLAGGED
+    assert verdict(0.2, 0.5, steps).state == PASSES
+    assert verdict(-0.3, 0.5, steps).state == PASSES
+    for undefined in (float("nan"), None):
+        assert verdict(undefined, 0.5, steps).state == CANNOT_JUDGE
+    # flat at fc, not at layer1.0, flat again at conv1: flat after step 3, the last
+    flat = verdict(float("nan"), 0.5, steps, [False, True, False, True], [False, True, False, True])
+    assert flat.text == "cannot judge: the map is flat after step 3 (conv1)" and flat.cause == RELU_CAUSE
+    # a constant map that is not the ReLU's doing gets no cause
+    other = verdict(float("nan"), 0.5, steps, [False, False, True, True], [False, False, False, False])
+    assert other.text == "cannot judge: the map is flat after step 2 (layer1.0)" and other.cause == ""
+    trained = verdict(float("nan"), 0.5, steps, [True, True, True, True])
+    assert trained.text == "cannot judge: the trained model's map is flat" and trained.flat_step == 0

@@ -51,3 +51,21 @@ def test_similarity_and_road_figures(result):
     assert names[0] == "standard MORF" and names[1].startswith("standard LERF (gap ")
     assert list(fig.data[0].x) == [0, 30, 60]
     assert fig.data[0].line.color == fig.data[1].line.color  # one colour per variant
+
+
+def test_a_flat_map_is_drawn_as_a_grey_cell_that_says_so():
+    import math
+
+    from .test_sanity import FlatWhenRandom
+
+    res = randomisation_test(
+        {"m": FlatWhenRandom().eval()}, random_image(16, 16), methods=["gradcam"], targets={"m": 0}
+    )
+    fig = cascade_strip_figure(res, "gradcam", "m")
+    titles = [a.text for a in fig.layout.annotations if "<br>" in a.text]
+    assert titles[0].startswith("original<br>") and "1.00" in titles[0]
+    assert titles[1:] == ["head<br>flat map", "features.0<br>flat map"]
+    assert [a.text for a in fig.layout.annotations if a.text == "all zero"] == ["all zero"] * 2
+    assert not any(math.isnan(v) for row in fig.data[0].z for v in row)  # the trained map is drawn
+    assert all(math.isnan(v) for trace in fig.data[1:] for row in trace.z for v in row)  # no colour
+    assert len(fig.layout.shapes) == 2  # a grey square behind each flat step
