@@ -1,14 +1,18 @@
 """Robustness: the chosen image under PGD for each variant: adversarial image, the
-perturbation (amplified), prediction before/after, and saliency of clean vs adversarial;
-optionally SPAT's shared-pixel mask and perturbation beside PGD's; below, the test-set
-clean and PGD accuracy from the pack's stored report (Table 2), with 95% intervals."""
+perturbation (amplified), prediction before/after with a verdict judged against the true
+class (robustness_view.verdict), and saliency of clean vs adversarial; optionally SPAT's
+shared-pixel mask and perturbation beside PGD's; below, the test-set clean and PGD accuracy
+from the pack's stored report (Table 2), with 95% intervals. The gallery starts from the
+report's story images (sidebar.STORY_PAGES)."""
 
 import streamlit as st
 
 from sc_viz.app import export, loaders, report_view, robustness_view, sidebar, single_image, spat_view, state
 from sc_viz.app import saliency_view as sv
 from sc_viz.app.views import EPS_CHOICES
+from sc_viz.budget_figures import stored_budget_figure
 from sc_viz.explain import METHODS
+from sc_viz.figures import SCALE_NOTE
 
 
 @st.cache_data(max_entries=32, show_spinner="Running PGD...")
@@ -82,6 +86,11 @@ def test_set_table(pack, variants, present: bool) -> None:
             st.plotly_chart(figure, key="table2_chart")
         if not present:
             st.caption(report_view.robustness_caption(report))
+    sweep = stored_budget_figure(report, variants)  # only when the report has robustness-budgets
+    if sweep is not None:
+        st.plotly_chart(sweep[0], key="budgets_chart")
+        if not present:
+            st.caption(sweep[1])
     if report.message and not present:
         st.caption(report.message)
 
@@ -125,8 +134,16 @@ classes = pack.classes
 if not ctx.present:
     st.caption(
         "PGD pushes away from the true class (gallery) or from each model's own "
-        "prediction (upload); step eps/4, random start, seed 0."
+        "prediction (upload); step eps/4, random start, seed 0. "
+        + robustness_view.judged_against_note(image.label, classes)
     )
+    if ctx.story is not None and image.index is not None:
+        st.caption(
+            ctx.story.caption()
+            + (f" Test image {image.index} is one of them." if image.index in ctx.story.all else "")
+        )
+    if method != "none":
+        st.caption(f"Saliency panels: the map of each image for the class predicted on it. {SCALE_NOTE}")
 heads = ["clean", "adversarial", "perturbation (amplified)"]
 title = sv.method_legend(method).title if method != "none" else ""
 heads += [f"{title}: clean", f"{title}: adversarial"] if method != "none" else []
@@ -134,7 +151,7 @@ px = 256 if ctx.present else 128  # the images' side on screen
 top = st.columns([1] * len(heads) + [1.4])
 for col, h in zip(top, heads + ["prediction"]):
     col.markdown(f"**{h}**")
-rows = single_image.attack_rows(results, classes, eps255 / 255)
+rows = robustness_view.verdict_rows(results, classes, eps255 / 255, image.label)
 for v in variants:
     r = results[v]
     pics = [image.x, r.x_adv, single_image.amplify(r.delta, eps255 / 255)]
@@ -158,10 +175,8 @@ for v in variants:
     (b, pb), (a, pa) = r.before[0], r.after[0]
     with cols[-1]:
         st.markdown(f"### {v}\nbefore: **{classes[b]}** {pb:.0%}  \nafter: **{classes[a]}** {pa:.0%}")
-        if r.flipped:
-            st.error("prediction changed")
-        else:
-            st.success("prediction kept")
+        verdict = robustness_view.verdict_of(r, image.label, classes)
+        getattr(st, verdict.tone)(verdict.text)
 if show_spat:
     spat_section(pack, image, variants, results, eps255, steps, px)
 test_set_table(pack, variants, ctx.present)

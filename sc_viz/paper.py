@@ -9,6 +9,7 @@ Plain Python (no torch) so that the CLI and the app can import it cheaply.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 
 # ---------------------------------------------------------------- PGD (docs/method.md#pgd)
@@ -27,6 +28,15 @@ CIFAR_PGD = PGDBudget(eps=8 / 255, step_size=2 / 255, steps=10)
 IMAGENET_PGD = PGDBudget(eps=4 / 255, step_size=1 / 255, steps=10)
 # Inputs at least this many pixels wide take the ImageNet budget, smaller ones CIFAR's.
 IMAGENET_MIN_SIZE = 128
+
+
+# The attack behind Table 2 as the paper's text gives it (Sec. 4.4): "step size 2 pixels,
+# 10 rounds, attack setting of [lost] pixels", for CIFAR-100 and ImageNet alike. Its eps
+# did not survive the text extraction, so None: no budget of ours can be matched to the
+# paper's Table 2 numbers (CIFAR_PGD's 8/255 is the project's filled gap, not the paper's).
+TABLE2_PGD_EPS: Optional[float] = None
+TABLE2_PGD_STEP = 2 / 255
+TABLE2_PGD_STEPS = 10
 
 
 def pgd_budget(input_size: int) -> PGDBudget:

@@ -18,7 +18,7 @@ not run this time keep their earlier results when the weights are the same."""
 
 
 def register(sub) -> None:
-    from sc_viz.evaluate import SUITES, consensus, neurons, stability
+    from sc_viz.evaluate import SUITES, budgets, consensus, neurons, stability
     from sc_viz.evaluate import embeddings as emb
     from sc_viz.evaluate.saliency import DEFAULT_EXPLAIN_LIMIT, EXPLAIN_PER
     from sc_viz.evaluate.stability import DEFAULT_STABILITY_LIMIT, STABILITY_PER
@@ -75,7 +75,34 @@ def register(sub) -> None:
     g.add_argument(
         "--pgd-steps",
         type=int,
-        help="robustness: PGD iterations (default: the pack's eval_steps, else the paper's 10)",
+        help="robustness: PGD iterations (default: the pack's eval_steps, else the paper's 10); "
+        "robustness-budgets: PGD iterations at every budget (default 10)",
+    )
+    g.add_argument(
+        "--budgets",
+        nargs="+",
+        type=float,
+        metavar="EPS",
+        help="robustness-budgets: L-inf budgets in /255 (default 1 2 4 8); PGD with step eps/4 "
+        "and random start at each",
+    )
+    g.add_argument(
+        "--budgets-limit",
+        type=int,
+        help="robustness-budgets: images of the seeded sample that every budget and variant "
+        f"shares (default {budgets.DEFAULT_LIMIT}; at most the test sample)",
+    )
+    g.add_argument(
+        "--budgets-check",
+        choices=budgets.CHECK_ATTACKS,
+        help="robustness-budgets: a second attack as a check at one budget: foolbox's L-inf PGD "
+        "(default; skipped with a note when foolbox is not installed) or none",
+    )
+    g.add_argument(
+        "--budgets-check-eps",
+        type=float,
+        metavar="EPS",
+        help="robustness-budgets: the check attack's budget in /255, one of --budgets (default the largest)",
     )
     g.add_argument(
         "--explain-limit",
@@ -210,6 +237,7 @@ def cmd_eval(args) -> int:
         "neurons_limit",
         "consensus_limit",
         "sanity_limit",
+        "budgets_limit",
     ):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be a positive number of images")
@@ -231,7 +259,17 @@ def cmd_eval(args) -> int:
         "layers": args.layers,
         "top_fraction": args.top_fraction,
     }
-    for flag in ("sanity_limit", "sanity_orders", "sanity_flag_threshold"):  # unset: suite defaults
+    if args.budgets is not None and min(args.budgets) <= 0:
+        raise ValueError("--budgets must be positive eps values in /255")
+    for flag in (  # unset: suite defaults
+        "sanity_limit",
+        "sanity_orders",
+        "sanity_flag_threshold",
+        "budgets",
+        "budgets_limit",
+        "budgets_check",
+        "budgets_check_eps",
+    ):
         if getattr(args, flag, None) is not None:
             options[flag] = getattr(args, flag)
     if args.pgd_steps:

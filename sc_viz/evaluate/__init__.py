@@ -32,6 +32,10 @@ object keys, so strings: "1".."4", "0.25"; accuracies are fractions in [0, 1]):
                     level: int, count: int, methods: [...], joint: true}      Fig. 1-2
       robustness   {variant: {clean_acc, pgd_acc, n, eps, step_size, steps, random_start,
                     norm}}                                                      Table 2
+      robustness-budgets
+                   {budgets: ["1", "2", "4", "8"], eps: {budget: float}, n, attack: {...},
+                    results: {variant: {budget: robustness's row}}, floor: {variant:
+                    {budget: bool}}, check?: {...}}   (evaluate/budgets.py)  Table 2 per eps
       disruption   {accuracy: {variant: {transform: {strength: float}}},       Tables 7/9/11
                     clean_acc: {variant: float}, strengths: {transform: [..]}, n: int}
       saliency     {measures: {variant: {method: {measure: float}}},  (mean over the sample)
@@ -69,6 +73,7 @@ SUITE_MODULES = (
     "continuity",
     "embeddings",
     "robustness",
+    "budgets",  # robustness-budgets
     "disruption",
     "saliency",
     "stability",

@@ -3,7 +3,10 @@ variants on the same test images, with a paired bootstrap 95% interval
 (`evaluate.stats`), and a verdict from that interval, not from the point estimate:
 "holds" (the interval lies on the claimed side of 0), "does not hold" (on the other side)
 or "within noise" (it contains 0). A report stored before the suites kept per-image
-values gets the point difference and "n/a (rerun the suite)".
+values gets the point difference and "n/a (rerun the suite)". Two accuracies that are
+both 0 get no verdict from their interval ([0, 0] would read "within noise"): "at floor:
+not testable at this budget" (`stats.floor_verdict`; robustness across budgets:
+evaluate/budget_claims.py).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Optional
 from sc_viz.evaluate.stats import (
     NOT_COMPUTABLE,
     decode_values,
+    floor_verdict,
     paired_difference_interval,
     unpaired_accuracy_difference,
     verdict,
@@ -119,12 +123,17 @@ def check(report: dict) -> list[Checked]:
             interval = unpaired_accuracy_difference(
                 a, claim.sample_size(result, claim.variant), b, claim.sample_size(result, claim.reference)
             )
+        floor = None
+        if claim.sample_size is not None:  # an accuracy: both at 0 cannot be compared
+            floor = floor_verdict(
+                a, claim.sample_size(result, claim.variant), b, claim.sample_size(result, claim.reference)
+            )
         out.append(
             Checked(
                 claim,
                 a - b,
                 interval.as_list() if interval else None,
-                verdict(interval, claim.direction),
+                floor or verdict(interval, claim.direction),
                 paired,
             )
         )
@@ -143,7 +152,9 @@ def markdown(report: dict) -> str:
         "holds (wholly on the claimed side of 0), does not hold (wholly on the other side), "
         f"within noise (contains 0); {NOT_COMPUTABLE} where the stored suite has no "
         "per-image values, except for accuracies, which then get Newcombe's unpaired interval "
-        "from their Wilson intervals (marked unpaired; wider than the paired one).\n",
+        "from their Wilson intervals (marked unpaired; wider than the paired one). Two "
+        "accuracies both at 0 are not testable: at floor when each one's Wilson upper bound is "
+        "below 0.1%.\n",
         "| claim | variant - reference | claimed | difference | 95% interval | verdict |",
         "|---|---|---|---|---|---|",
     ]

@@ -303,6 +303,7 @@ def write_figures(report: dict, out: Path) -> list[str]:
         html_parts.append(
             fig.to_html(full_html=False, include_plotlyjs=not html_parts, div_id=f"fig-{chart.name}")
         )
+    notes += _budget_figures(report, out, html_parts)
     for name, embeddings in embedding_figures(report):
         try:
             atomic_write_bytes(out / "figures" / f"{name}.png", embedding_png(embeddings))
@@ -545,6 +546,7 @@ SECTIONS = {
     "continuity": lambda r: _continuity_md(r["suites"]["continuity"], r["settings"].get("continuity", {})),
     "embeddings": lambda r: _embeddings_md(r["suites"]["embeddings"], r["settings"].get("embeddings", {})),
     "robustness": lambda r: _robustness_md(r["suites"]["robustness"]),
+    "robustness-budgets": lambda r: _budgets_md(r),
     "disruption": lambda r: _disruption_md(r["suites"]["disruption"]),
     "saliency": lambda r: _saliency_md(r["suites"]["saliency"]),
     "explanation-stability": lambda r: _stability_md(r["suites"]["explanation-stability"]),
@@ -559,6 +561,32 @@ def _suite_md(name: str, report: dict) -> str:
     import importlib
 
     return importlib.import_module(f"sc_viz.evaluate.{name}").markdown(report["suites"][name])
+
+
+def _budgets_md(report: dict) -> str:
+    from sc_viz.evaluate.budgets import markdown  # the suite's own section
+
+    return markdown(report)
+
+
+def _budget_figures(report: dict, out: Path, html_parts: list) -> list[str]:
+    """The robustness-budgets chart (accuracy against eps, Wilson bands; sc_viz/budget_figures.py):
+    its PNG, and its plotly div appended to `html_parts`; returns notes on failures."""
+    from sc_viz.budget_figures import budget_figure, budget_png
+    from sc_viz.evaluate.budgets import FIGURE_NAME, NAME
+
+    result = report.get("suites", {}).get(NAME)
+    fig = budget_figure(result)
+    if fig is None:
+        return []
+    html_parts.append(
+        fig.to_html(full_html=False, include_plotlyjs=not html_parts, div_id=f"fig-{FIGURE_NAME}")
+    )
+    try:
+        atomic_write_bytes(out / "figures" / f"{FIGURE_NAME}.png", budget_png(result))
+    except Exception as err:  # a PNG problem must not lose the report
+        return [f"{FIGURE_NAME}.png not written: {type(err).__name__}: {err}"]
+    return []
 
 
 def _sanity_md(result: dict) -> str:
@@ -615,10 +643,11 @@ def render_markdown(report: dict, notes: list[str] = (), out: Optional[Path] = N
     ]
     if p.get("not_loaded"):
         md.append("Not loaded: " + "; ".join(f"{v}: {e}" for v, e in p["not_loaded"].items()) + "\n")
+    from sc_viz.evaluate.budget_claims import markdown as budget_claims_markdown
     from sc_viz.evaluate.claims import markdown as claims_markdown
     from sc_viz.evaluate.related_claims import markdown as related_markdown
 
-    for claims_table in (claims_markdown(report), related_markdown(report)):
+    for claims_table in (claims_markdown(report), budget_claims_markdown(report), related_markdown(report)):
         if claims_table:
             md.append(claims_table)
     for name, render in SECTIONS.items():

@@ -29,6 +29,13 @@ N_BOOTSTRAP = 2000
 NOT_COMPUTABLE = "n/a (rerun the suite)"  # intervals of a report stored without per-image values
 
 HOLDS, FAILS, NOISE = "holds", "does not hold", "within noise"
+# Floors (issue 26): an accuracy of 0 whose Wilson upper bound is below FLOOR_UPPER is a
+# floor; two accuracies at 0 cannot be compared, so such a comparison gets no verdict from
+# its interval (that would read "within noise" with [0, 0]). Wilson's upper bound of 0/n
+# falls below 0.1% from n = 3,838 images on; with fewer, two zeros are BOTH_ZERO.
+FLOOR_UPPER = 0.001
+AT_FLOOR = "at floor: not testable at this budget"
+BOTH_ZERO = "both 0%: not testable at this budget (too few images to call it a floor)"
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,25 @@ def unpaired_accuracy_difference(
         d - math.hypot(a.estimate - a.low, b.high - b.estimate),
         d + math.hypot(a.high - a.estimate, b.estimate - b.low),
     )
+
+
+def at_floor(accuracy: Optional[float], n: Optional[int], upper: float = FLOOR_UPPER) -> bool:
+    """True when `accuracy` of n images is 0 and its Wilson 95% upper bound is below `upper`."""
+    if accuracy is None or not n or round(accuracy * n) != 0:
+        return False
+    return wilson_interval(0, int(n)).high < upper
+
+
+def floor_verdict(
+    acc_a: Optional[float], n_a: Optional[int], acc_b: Optional[float], n_b: Optional[int]
+) -> Optional[str]:
+    """The verdict of comparing two accuracies that are both 0: AT_FLOOR when both are floors
+    (`at_floor`), else BOTH_ZERO; None when either is above 0 (the interval decides)."""
+    if acc_a is None or acc_b is None or not n_a or not n_b:
+        return None
+    if round(acc_a * n_a) != 0 or round(acc_b * n_b) != 0:
+        return None
+    return AT_FLOOR if at_floor(acc_a, n_a) and at_floor(acc_b, n_b) else BOTH_ZERO
 
 
 def _finite(values: Sequence[Optional[float]]) -> np.ndarray:

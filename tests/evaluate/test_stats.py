@@ -136,7 +136,8 @@ def test_claims_get_their_verdict_from_the_paired_interval():
     assert checked[("adv", "standard")].verdict == "holds"
     assert checked[("adv", "standard")].interval == [1.0, 1.0]
     assert checked[("advc", "adv")].verdict == "does not hold"
-    assert checked[("c", "standard")].verdict == "within noise"  # identical on every image
+    # both 0 of 200 on every image: not testable (not a floor: 0/200's upper bound is 1.9%)
+    assert checked[("c", "standard")].verdict == stats.BOTH_ZERO
 
 
 def test_a_report_without_per_image_values_still_renders():
@@ -148,7 +149,7 @@ def test_a_report_without_per_image_values_still_renders():
     checked = {(c.claim.variant, c.claim.reference): c for c in claims.check(old)}
     assert not checked[("adv", "standard")].paired
     assert checked[("adv", "standard")].verdict == "holds"
-    assert checked[("c", "standard")].verdict == "within noise"
+    assert checked[("c", "standard")].verdict == stats.BOTH_ZERO  # 0% and 0%, unpaired too
     md = render_markdown(old)
     assert "n/a (rerun the suite)" in md
     # Wilson needs only the accuracy and n: 90% of 200 -> [85.05, 93.47]
@@ -169,3 +170,20 @@ def test_newcombe_interval_by_hand():
     assert i.high == pytest.approx(0.2 + math.sqrt((a.high - 0.8) ** 2 + (0.6 - b.low) ** 2))
     # Newcombe's worked example (56/70 vs 48/80): 0.0524 to 0.3339
     assert (i.low, i.high) == (pytest.approx(0.0524, abs=1e-4), pytest.approx(0.3339, abs=1e-4))
+
+
+def test_two_floors_are_not_testable_never_within_noise():
+    from sc_viz.evaluate import claims
+
+    report = robustness_report(True)
+    for v in ("standard", "c"):  # 0 of 4,000: Wilson's upper bound 0.096%, below the 0.1% line
+        report["suites"]["robustness"][v].update(
+            n=4000,
+            pgd_acc=0.0,
+            per_image={"clean_correct": stats.encode_values([1] * 4000), "pgd_correct": "0 " * 3999 + "0"},
+        )
+    checked = {(c.claim.variant, c.claim.reference): c for c in claims.check(report)}
+    assert checked[("c", "standard")].verdict == stats.AT_FLOOR == "at floor: not testable at this budget"
+    assert "within noise" not in claims.markdown(report).split("| c - standard |")[1].split("\n")[0]
+    assert stats.at_floor(0.0, 3838) and not stats.at_floor(0.0, 3837) and not stats.at_floor(0.001, 10000)
+    assert stats.floor_verdict(0.0, 4000, 0.01, 4000) is None  # one above 0: the interval decides
