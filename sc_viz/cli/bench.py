@@ -221,6 +221,17 @@ def _train_step_rate(step, steps: int, batch: int) -> float:
     return batch / min(_timed(step) for _ in range(steps))
 
 
+# Readings that differ from a variant's preset (docs/related_methods.md): the SPAT
+# comparison at a multi-step budget, and GSCT's first (eval-mode saliency) reading.
+PGD3 = {"attack_steps": 3, "attack_step": 20 / 765}
+READINGS = {
+    "adv, PGD-3 (SPAT's reference)": ("adv", PGD3),
+    "spat, PGD-3, masked step": ("spat", PGD3),
+    "spat, PGD-3, budget step": ("spat", {**PGD3, "spat_step_norm": "budget"}),
+    "gsct, eval-mode saliency (first)": ("gsct", {"gsct_saliency_mode": "eval"}),
+}
+
+
 def bench_train(args) -> None:
     """One training step of each variant (the demo preset's attack budget and settings,
     `adv`'s for a variant the preset lacks) beside the bare forward/backward of a clean
@@ -263,13 +274,18 @@ def bench_train(args) -> None:
     base = _train_step_rate(bare, args.steps, len(y))
     print(f"  {'bare clean forward/backward':30s} {base:8.1f} img/s   1.00x the bare step's time")
     demo, rates = PRESETS["demo"], {}
-    for name in args.variants or VARIANTS.names():
+    runs = {name: (name, {}) for name in args.variants or VARIANTS.names()}
+    if not args.variants:
+        runs.update(READINGS)
+    for name, (variant, overrides) in runs.items():
         settings = {
             k: v
-            for k, v in demo.get(name, demo["adv"]).items()
+            for k, v in demo.get(variant, demo["adv"]).items()
             if k not in ("init", "epochs", "lr", "optimizer", "schedule")
         }
-        cfg = TrainConfig(**{**settings, "variant": name, "arch": args.arch, "precision": "fp32"})
+        cfg = TrainConfig(
+            **{**settings, **overrides, "variant": variant, "arch": args.arch, "precision": "fp32"}
+        )
 
         def step(cfg=cfg):
             loss = training_step(model, model, x, y, cfg, torch.Generator().manual_seed(0), None)[0]
@@ -282,6 +298,27 @@ def bench_train(args) -> None:
         print(
             f"  {name:30s} {rates[name]:8.1f} img/s   {base / rates[name]:5.2f}x the bare step's time{vs_adv}"
         )
+    if not args.variants:
+        _bench_spat_vjp(model, x, y, args.steps)
+
+
+def _bench_spat_vjp(model, x, y, steps: int) -> None:
+    """SPAT's k class gradients as one batched VJP call or one call after the other (the
+    CPU default of attacks.shared_pixel_pgd), on the same PGD-3 attack."""
+    from sc_viz.attacks import PGDConfig, shared_pixel_pgd
+
+    cfg = PGDConfig(8 / 255, 20 / 765, 3, True)
+    model.eval()
+    times = {}
+    for batched in (True, False):
+        times[batched] = min(
+            _timed(lambda b=batched: shared_pixel_pgd(model, x, y, cfg, batched=b)) for _ in range(steps)
+        )
+    model.train()
+    print(
+        f"  spat PGD-3 attack: batched VJP {times[True]:.2f} s, one VJP after the other "
+        f"{times[False]:.2f} s ({times[True] / times[False]:.2f}x)"
+    )
 
 
 def run(args) -> int:

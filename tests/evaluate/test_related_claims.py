@@ -137,3 +137,19 @@ def test_spat_is_compared_with_its_same_budget_reference_and_its_first_reading(t
     kept["settings"] = {**settings, "n": N // 2}
     (tmp_path / "first.json").write_text(json.dumps(kept))
     assert not any(k[1] == "spat (first reading) - adv" for k in by_comparison(related_rows(r)))
+
+
+def test_cost_row_falls_back_on_the_measured_per_step_ratio(tmp_path):
+    r = report(tmp_path)
+    manifest = {
+        "variants": {
+            "gsct": {"seconds_per_epoch": 1300.0, "step_cost_vs_adv": {"ratio": 3.2, "source": "bench"}}
+        }
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    cost = next(row for row in related_rows(r) if row.comparison == "gsct / adv")
+    assert "3.2x adv's time per step (bench)" in cost.shown and cost.verdict.startswith("holds")
+    manifest["variants"]["gsct"]["step_cost_vs_adv"]["ratio"] = 6.0
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    cost = next(row for row in related_rows(r) if row.comparison == "gsct / adv")
+    assert cost.verdict.startswith("does not hold")
