@@ -30,13 +30,27 @@ def running_to_batch_variance(model: nn.Module, x: torch.Tensor) -> dict[str, fl
     """Per BatchNorm layer: the median over channels of running_var / the variance of the
     layer's input on batch x, both in train mode (batch statistics along the way, as the
     training step sees them); the running statistics are left unchanged. x: (B, 3, H, W)."""
+    return batchnorm_mismatch(model, x)[0]
+
+
+@torch.no_grad()
+def batchnorm_mismatch(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, float], dict[str, float]]:
+    """Per BatchNorm layer, on batch x in train mode (running statistics unchanged):
+    (median over channels of running_var / batch variance, mean over channels of
+    |running_mean - batch mean| / batch standard deviation). The second is how far eval
+    mode shifts each channel, in units of its spread: 0 when the running mean is the
+    batch's, 1 when eval mode moves the channel by a whole standard deviation."""
     layers = batchnorm_layers(model)
     ratios: dict[str, float] = {}
+    shifts: dict[str, float] = {}
 
     def record(name):
         def hook(module, inputs, _output):
-            batch_var = inputs[0].float().var(dim=(0, 2, 3), unbiased=False).clamp_min(1e-12)  # (C,)
+            feats = inputs[0].float()  # (B, C, h, w)
+            batch_var = feats.var(dim=(0, 2, 3), unbiased=False).clamp_min(1e-12)  # (C,)
             ratios[name] = (module.running_var.float() / batch_var).median().item()
+            gap = (module.running_mean.float() - feats.mean(dim=(0, 2, 3))).abs() / batch_var.sqrt()
+            shifts[name] = gap.mean().item()
 
         return hook
 
@@ -54,7 +68,7 @@ def running_to_batch_variance(model: nn.Module, x: torch.Tensor) -> dict[str, fl
         for n, m in layers.items():
             m.momentum = saved[n]
         model.train(was_training)
-    return ratios
+    return ratios, shifts
 
 
 def log_ratio_spread(ratios: dict[str, float]) -> float:
@@ -99,6 +113,41 @@ def batch_statistics_accuracy(model: nn.Module, split: Split, batch_size: int = 
     return correct / max(1, total)
 
 
+@torch.no_grad()
+def recalibrated_accuracy(model: nn.Module, calibration: Split, held_out: Split, batches: int = 20) -> float:
+    """Eval-mode accuracy on `held_out` after the BatchNorm running statistics are computed
+    afresh (a plain average over `batches` train-mode passes of clean `calibration` images;
+    the weights untouched). The model's own statistics are restored afterwards. When this
+    recovers what eval mode lost, the weights were fine and the running statistics were not."""
+    device = next(model.parameters()).device
+    layers = batchnorm_layers(model)
+    saved = {
+        n: (m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum)
+        for n, m in layers.items()
+    }
+    was_training = model.training
+    try:
+        for m in layers.values():
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+        model.train()
+        for i, (x, _) in enumerate(
+            iterate_batches(calibration, 128, shuffle=False, augment=False, device=device)
+        ):
+            if i == batches:
+                break
+            model(x)
+        return accuracy(model, held_out)
+    finally:
+        for n, m in layers.items():
+            mean, var, count, momentum = saved[n]
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+            m.num_batches_tracked.copy_(count)
+            m.momentum = momentum
+        model.train(was_training)
+
+
 @dataclass
 class ProbePoint:
     step: int
@@ -106,6 +155,7 @@ class ProbePoint:
     batch_stat_acc: float  # the same images through train-mode BatchNorm (batch statistics)
     train_acc: float  # accuracy on the step's training examples (the variant's accuracy view)
     log_ratio_spread: float
+    mean_shift: float  # mean over layers of the mean |running mean - batch mean| / batch std
     scale_drift: float  # mean |log(conv weight norm / its norm at step 0)|
     ratios: dict = field(default_factory=dict)  # layer -> running / batch variance
 
@@ -142,7 +192,7 @@ def probe_run(
             )
             x, y = next(batches)
         if step % every == 0:
-            ratios = running_to_batch_variance(model, x)
+            ratios, shifts = batchnorm_mismatch(model, x)
             points.append(
                 ProbePoint(
                     step,
@@ -150,6 +200,7 @@ def probe_run(
                     batch_statistics_accuracy(model, held_out),
                     train_acc,
                     log_ratio_spread(ratios),
+                    sum(shifts.values()) / max(1, len(shifts)),
                     scale_drift(conv_weight_norms(model), norms0),
                     ratios,
                 )
