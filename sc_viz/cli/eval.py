@@ -149,6 +149,12 @@ def register(sub) -> None:
     )
     g.add_argument("--lime-samples", type=int, help="LIME samples per image (default 300)")
     g.add_argument(
+        "--lime-precision",
+        choices=["auto", "fp32", "bf16"],
+        help="LIME scores its samples under bf16 autocast where the device runs it natively "
+        "(auto, the default); fp32 reproduces a report made on a machine without it",
+    )
+    g.add_argument(
         "--neurons-limit",
         type=int,
         help=f"neurons: images (default {neurons.DEFAULT_NEURONS_LIMIT}, at most the test sample)",
@@ -276,8 +282,9 @@ def cmd_eval(args) -> int:
         options["pgd_steps"] = args.pgd_steps
     if args.methods:
         options["methods"] = args.methods
-    if args.lime_samples:
-        options["method_options"] = {"lime": {"n_samples": args.lime_samples}}
+    lime = {"n_samples": args.lime_samples, "precision": args.lime_precision}
+    if any(v is not None for v in lime.values()):
+        options["method_options"] = {"lime": {k: v for k, v in lime.items() if v is not None}}
     # under torchrun: join the process group, one device per rank (evaluate/distributed.py)
     if args.variants:
         return _update_variants(args, out, options)

@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from sc_viz.evaluate.common import pack_hash, variant_hashes
+from sc_viz.data import data_root, load_split, seeded_subset
+from sc_viz.evaluate.common import EvalContext, pack_hash, variant_hashes
 from sc_viz.evaluate.distributed import from_environment
 from sc_viz.evaluate.report import write_report
-from sc_viz.evaluate.runner import expand_suites, pack_for_evaluation, run_suites
+from sc_viz.evaluate.runner import expand_suites, pack_for_evaluation, run_suites, suite_settings
 from sc_viz.evaluate.store import REPORT_JSON, ReportFile, now, read_report
 from sc_viz.packs import Pack
 
@@ -57,6 +58,34 @@ def check_others_unchanged(report: dict, pack: Pack, variants: list[str]) -> Non
             f"variants {changed} changed since the report was made; name them in --variants too "
             "or run the suites on the whole pack"
         )
+
+
+def check_settings(report: dict, names: list[str], pack: Pack, run_options: dict) -> None:
+    """Refuse before any work when a suite is not complete in the report or would run with
+    other settings than the report's run."""
+    ctx_options = {k: v for k, v in run_options.items() if k in ("seed", "limit", "batch_size", "options")}
+    test = report_sample(pack, run_options)
+    for name in names:
+        if report["status"].get(name, {}).get("state") != "complete":
+            raise UpdateRefused(f"the report's {name} suite is not complete; run it on the whole pack")
+        ctx = EvalContext(pack, test, **{**ctx_options, "options": dict(ctx_options.get("options") or {})})
+        if suite_settings(name, ctx) != report["settings"].get(name):
+            raise UpdateRefused(
+                f"{name}: the report ran it with other settings ({report['settings'].get(name)}); "
+                "use the same flags as the report's run, or run it on the whole pack"
+            )
+
+
+def report_sample(pack: Pack, run_options: dict):
+    """The test sample run_suites will draw for these options."""
+    split = load_split(pack.dataset, "test", data_root(run_options.get("root")), pack.input_size)
+    return seeded_subset(split, run_options.get("limit"), run_options.get("seed", 0))
+
+
+def already_updated(report: dict, name: str, variants: list[str], current: dict) -> bool:
+    """Whether an earlier, interrupted update already put these weights' results in."""
+    done = report["status"].get(name, {}).get("updated_variants", {})
+    return all(done.get(v, {}).get("weights") == current[v] for v in variants)
 
 
 def merge_variant_results(old: Any, new: Any, variants: list[str], known: set) -> Any:
@@ -111,9 +140,14 @@ def update_variants(
         pack.path, pack.manifest, {v: pack.models[v] for v in variants}, dict(pack.errors), pack.device
     )
     known = set(pack.models) | set(report["pack"].get("variants", []))
-    for name in expand_suites(suites):
-        if report["status"].get(name, {}).get("state") != "complete":
-            raise UpdateRefused(f"the report's {name} suite is not complete; run it on the whole pack")
+    names = expand_suites(suites)
+    check_settings(report, names, pack, run_options)
+    current = variant_hashes(pack)
+    file = ReportFile(report, out) if shard.is_main else ReportFile(report, None)
+    for name in names:
+        if already_updated(report, name, variants, current):
+            log(f"{name}: already updated for {', '.join(variants)} with these weights; kept")
+            continue
         joint = name in JOINT_SUITES
         t0 = time.time()
         log(f"{name}: {'every variant (joint suite)' if joint else ', '.join(variants)}")
@@ -130,14 +164,7 @@ def update_variants(
         if not shard.is_main:
             continue
         if fresh["failed"]:
-            raise UpdateRefused(
-                f"{name}: failed: {fresh['status'][name].get('error')}; the report is unchanged"
-            )
-        if fresh["settings"][name] != report["settings"].get(name):
-            raise UpdateRefused(
-                f"{name}: the report ran it with other settings ({report['settings'].get(name)}); "
-                "use the same flags as the report's run, or run it on the whole pack"
-            )
+            raise UpdateRefused(f"{name}: failed: {fresh['status'][name].get('error')}")
         report["suites"][name] = (
             fresh["suites"][name]
             if joint
@@ -146,15 +173,18 @@ def update_variants(
         status = dict(report["status"][name])
         status["updated_variants"] = {
             **status.get("updated_variants", {}),
-            **{v: {"seconds": round(time.time() - t0, 2), "finished": now()} for v in variants},
+            **{
+                v: {"seconds": round(time.time() - t0, 2), "finished": now(), "weights": current[v]}
+                for v in variants
+            },
         }
         report["status"][name] = status
+        file.save()  # an interrupted update keeps the suites it finished (the hash: at the end)
     if not shard.is_main:
         return {}
     report["pack"]["hash"] = pack_hash(pack)
-    report["pack"]["variant_hashes"] = variant_hashes(pack)
+    report["pack"]["variant_hashes"] = current
     report["pack"]["variants"] = list(pack.models)
-    file = ReportFile(report, out)
     file.save()
     write_report(report, out, figures=figures)
     return report

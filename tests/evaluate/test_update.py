@@ -97,3 +97,25 @@ def test_update_refuses_other_settings(tmp_path):
         update_variants(
             pack, ["adv"], ["robustness"], out=tmp_path / "r", device="cpu", **{**ARGS, "limit": 8}
         )
+
+
+def test_an_update_run_again_keeps_the_suites_it_already_updated(tmp_path):
+    pack = make_pack(tmp_path / "packs" / "tiny")
+    eval_all(pack, tmp_path / "r")
+    retrain(pack, "adv", seed=99)
+    first = update_variants(
+        pack, ["adv"], ["robustness"], out=tmp_path / "r", device="cpu", figures=False, **ARGS
+    )
+    said = []
+    again = update_variants(
+        pack,
+        ["adv"],
+        ["robustness"],
+        out=tmp_path / "r",
+        device="cpu",
+        figures=False,
+        log=said.append,
+        **ARGS,
+    )
+    assert any("already updated" in line for line in said)
+    assert again["suites"]["robustness"] == first["suites"]["robustness"]
