@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce checkpoints/cifar10-resnet20 end to end on the CPU (the paper's four: about 2-3
 # hours on 2 idle cores; the related three add roughly 2 hours more, a step of each costing
-# 1.5-4x adv's: `sc-viz bench train`; on a GPU minutes). The related three of
-# the committed pack were trained with this preset on an H200 (docs/related_methods.md).
+# 1.5-4x adv's: `sc-viz bench train`; on a GPU minutes). The committed pack's `sns` was
+# trained with this preset on an H200, `gsct` and `spat` on this CPU (docs/related_methods.md;
+# spat's same-budget adv reference: scripts/spat_budget.sh).
 # Every call resumes: run it again after an interruption and it goes on from the last saved
 # epoch; finished variants are skipped.
 set -euo pipefail

@@ -49,7 +49,7 @@ def add_train_parser(sub):
     p.add_argument(
         "--preset",
         choices=["demo"],
-        help="named recipe (sc_viz/presets.py); explicit flags still override it",
+        help="named recipe (sc_viz/training/presets.py); explicit flags still override it",
     )
     p.add_argument("--dataset", choices=DATASETS.names(), help=f"data set (default {d.dataset})")
     p.add_argument("--arch", choices=ARCHS.names(), help=f"architecture (default {d.arch})")
@@ -280,8 +280,8 @@ def _add_module_commands(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sc-viz",
-        description="Semantic continuity of image classifiers: train the four "
-        "variants, evaluate them, explain them.",
+        description="Semantic continuity of image classifiers: train the paper's four "
+        "variants and the related ones, evaluate them, explain them.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
