@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from sc_viz.training.presets import PGD3
 from sc_viz.training.variants import VARIANTS
 
 DEMO_PACK = Path("checkpoints/cifar10-resnet20")
@@ -221,13 +222,11 @@ def _train_step_rate(step, steps: int, batch: int) -> float:
     return batch / min(_timed(step) for _ in range(steps))
 
 
-# Readings that differ from a variant's preset (docs/related_methods.md): the SPAT
-# comparison at a multi-step budget, and GSCT's first (eval-mode saliency) reading.
-PGD3 = {"attack_steps": 3, "attack_step": 20 / 765}
+# Readings beside the presets' (docs/related_methods.md): spat's same-budget adv reference
+# and its masked-step reading (the preset: PGD-3, budget step), GSCT's first reading.
 READINGS = {
-    "adv, PGD-3 (SPAT's reference)": ("adv", PGD3),
-    "spat, PGD-3, masked step": ("spat", PGD3),
-    "spat, PGD-3, budget step": ("spat", {**PGD3, "spat_step_norm": "budget"}),
+    "adv, PGD-3 (spat's reference)": ("adv", PGD3),
+    "spat, PGD-3, masked step": ("spat", {"spat_step_norm": "mask"}),
     "gsct, eval-mode saliency (first)": ("gsct", {"gsct_saliency_mode": "eval"}),
 }
 
@@ -272,7 +271,7 @@ def bench_train(args) -> None:
         opt.step()
 
     base = _train_step_rate(bare, args.steps, len(y))
-    print(f"  {'bare clean forward/backward':30s} {base:8.1f} img/s   1.00x the bare step's time")
+    print(f"  {'bare clean forward/backward':34s} {base:8.1f} img/s   1.00x the bare step's time")
     demo, rates = PRESETS["demo"], {}
     runs = {name: (name, {}) for name in args.variants or VARIANTS.names()}
     if not args.variants:
@@ -296,7 +295,7 @@ def bench_train(args) -> None:
         rates[name] = _train_step_rate(step, args.steps, len(y))
         vs_adv = f"   {rates['adv'] / rates[name]:5.2f}x adv's" if "adv" in rates else ""
         print(
-            f"  {name:30s} {rates[name]:8.1f} img/s   {base / rates[name]:5.2f}x the bare step's time{vs_adv}"
+            f"  {name:34s} {rates[name]:8.1f} img/s   {base / rates[name]:5.2f}x the bare step's time{vs_adv}"
         )
     if not args.variants:
         _bench_spat_vjp(model, x, y, args.steps)
