@@ -127,6 +127,8 @@ def update_variants(
     -> the report (on rank 0; {} on the others)."""
     out = Path(out)
     shard, device = from_environment(device)
+    if not shard.is_main:  # rank 0 speaks for all
+        log = lambda *a, **k: None  # noqa: E731
     pack = pack_for_evaluation(pack_path, device)
     missing = [v for v in variants if v not in pack.models]
     if missing:
@@ -156,7 +158,7 @@ def update_variants(
             [name],
             out=None,
             figures=False,
-            log=log if shard.is_main else (lambda *a, **k: None),
+            log=log,
             device=device,
             shard=shard,
             **run_options,
