@@ -268,13 +268,7 @@ def _add_module_commands(sub) -> None:
     import importlib
 
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f".{name}", __package__)
-        except ModuleNotFoundError as err:
-            if err.name != f"{__package__}.{name}":
-                raise
-            continue  # not written yet
-        module.register(sub)
+        importlib.import_module(f".{name}", __package__).register(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
