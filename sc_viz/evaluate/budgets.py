@@ -55,7 +55,7 @@ from sc_viz.attacks import PGDConfig
 from sc_viz.data import Split, iterate_batches
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
 from sc_viz.evaluate.distributed import ONE_PROCESS, Shard
-from sc_viz.evaluate.robustness import correct_per_image
+from sc_viz.evaluate.robustness import correct_per_image, result_row
 from sc_viz.evaluate.stats import FLOOR_UPPER, accuracy_interval, at_floor, decode_values, encode_values
 from sc_viz.model_run import model_device, using_model
 
@@ -125,22 +125,6 @@ def settings(ctx: EvalContext) -> dict:
     }
 
 
-def row(clean: Sequence[int], robust: Sequence[int], attack: PGDConfig) -> dict:
-    """One (variant, eps) result, with the robustness suite's keys and arithmetic."""
-    n = len(clean)
-    return {
-        "clean_acc": sum(clean) / max(n, 1),
-        "pgd_acc": sum(robust) / max(n, 1),
-        "n": n,
-        "eps": attack.eps,
-        "step_size": attack.step_size,
-        "steps": attack.steps,
-        "random_start": attack.random_start,
-        "norm": "Linf",
-        "per_image": {"clean_correct": encode_values(clean), "pgd_correct": encode_values(robust)},
-    }
-
-
 def run(ctx: EvalContext) -> dict:
     sample = ctx.sample(sample_size(ctx))
     keys, steps = budgets(ctx), pgd_steps(ctx)
@@ -183,7 +167,7 @@ def run(ctx: EvalContext) -> dict:
             progress=bar.update,
             shard=ctx.shard,
         )
-        results[v][k] = row(clean[v], robust, attack)
+        results[v][k] = result_row(clean[v], robust, attack, len(clean[v]))
         save()
     for v in check_todo:
         theirs = foolbox_correct_per_image(

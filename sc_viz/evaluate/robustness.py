@@ -100,6 +100,22 @@ def _random_start_only(x: torch.Tensor, *, attack: Optional[PGDConfig], generato
         )
 
 
+def result_row(clean, robust, attack: PGDConfig, n: int) -> dict:
+    """One variant's result at one budget: accuracies over `n` images, the attack, and the
+    per-image answers (1 right, 0 wrong) that paired intervals need."""
+    return {
+        "clean_acc": sum(clean) / max(n, 1),
+        "pgd_acc": sum(robust) / max(n, 1),
+        "n": n,
+        "eps": attack.eps,
+        "step_size": attack.step_size,
+        "steps": attack.steps,
+        "random_start": attack.random_start,
+        "norm": "Linf",
+        "per_image": {"clean_correct": encode_values(clean), "pgd_correct": encode_values(robust)},
+    }
+
+
 def run(ctx: EvalContext) -> dict:
     results = {v: r for v, r in ctx.previous.items() if v in ctx.models and "pgd_acc" in r}
     todo = [v for v in ctx.models if v not in results]
@@ -116,18 +132,7 @@ def run(ctx: EvalContext) -> dict:
             progress=bar.update,
             shard=ctx.shard,
         )
-        n = len(ctx.test)
-        results[v] = {
-            "clean_acc": sum(clean) / max(n, 1),
-            "pgd_acc": sum(robust) / max(n, 1),
-            "n": n,
-            "eps": attack.eps,
-            "step_size": attack.step_size,
-            "steps": attack.steps,
-            "random_start": attack.random_start,
-            "norm": "Linf",
-            "per_image": {"clean_correct": encode_values(clean), "pgd_correct": encode_values(robust)},
-        }
+        results[v] = result_row(clean, robust, attack, len(ctx.test))
         ctx.checkpoint(dict(results))
     bar.close()
     return {v: results[v] for v in ctx.models}  # pack order

@@ -129,7 +129,10 @@ def hand_result(correct: dict) -> dict:
     """A sweep result from per-image PGD answers {variant: {budget: [0/1, ...]}}."""
     keys = list(next(iter(correct.values())))
     results = {
-        v: {k: budgets.row([1] * len(flags), flags, budgets.attack_at(k, 10)) for k, flags in per.items()}
+        v: {
+            k: robustness.result_row([1] * len(flags), flags, budgets.attack_at(k, 10), len(flags))
+            for k, flags in per.items()
+        }
         for v, per in correct.items()
     }
     floor = {
