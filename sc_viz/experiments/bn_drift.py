@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from sc_viz.data import Split, iterate_batches
 from sc_viz.metrics import accuracy
+from sc_viz.training.objectives import frozen_batchnorm_statistics
 from sc_viz.training.trainer import TrainConfig, make_optimizer, training_step
 
 
@@ -55,18 +56,13 @@ def batchnorm_mismatch(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, flo
         return hook
 
     was_training = model.training
-    saved = {n: m.momentum for n, m in layers.items()}
     handles = [m.register_forward_hook(record(n)) for n, m in layers.items()]
     try:
-        for m in layers.values():
-            m.momentum = 0.0  # leave the running statistics as they are
-        model.train()
-        model(x)
+        with frozen_batchnorm_statistics(model):
+            model.train()(x)
     finally:
         for h in handles:
             h.remove()
-        for n, m in layers.items():
-            m.momentum = saved[n]
         model.train(was_training)
     return ratios, shifts
 
@@ -95,20 +91,15 @@ def batch_statistics_accuracy(model: nn.Module, split: Split, batch_size: int = 
     above the eval-mode accuracy: the weights are fine and eval mode's running statistics
     are what fails."""
     device = next(model.parameters()).device
-    layers = batchnorm_layers(model)
     was_training = model.training
-    saved = {n: m.momentum for n, m in layers.items()}
     correct = total = 0
     try:
-        for m in layers.values():
-            m.momentum = 0.0
-        model.train()
-        for x, y in iterate_batches(split, batch_size, shuffle=False, augment=False, device=device):
-            correct += (model(x).argmax(1) == y).sum().item()
-            total += len(y)
+        with frozen_batchnorm_statistics(model):
+            model.train()
+            for x, y in iterate_batches(split, batch_size, shuffle=False, augment=False, device=device):
+                correct += (model(x).argmax(1) == y).sum().item()
+                total += len(y)
     finally:
-        for n, m in layers.items():
-            m.momentum = saved[n]
         model.train(was_training)
     return correct / max(1, total)
 

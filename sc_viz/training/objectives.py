@@ -141,9 +141,10 @@ def saliency_with_graph(
     mode "eval": the model as deployed (running BatchNorm statistics; exact per-sample
     gradients). mode "train": the training-mode network the CE terms train (the batch's
     BatchNorm statistics), with the running statistics left unchanged. GSCT's trained
-    saliency takes "train" by default: through eval-mode BatchNorm its gradient moves weight
-    scales that train-mode BatchNorm normalises away, and the model collapses
-    (docs/related_methods.md#adv-gsct)."""
+    saliency takes "train" by default: through eval-mode BatchNorm the consensus term trains
+    a network the CE terms do not (its gradient moves weight scales that train-mode
+    BatchNorm normalises away), and eval mode's running statistics stop describing the
+    model, which collapses (docs/related_methods.md#adv-gsct)."""
     if mode not in GSCT_SALIENCY_MODES:
         raise ValueError(f"saliency mode must be one of {GSCT_SALIENCY_MODES}, got {mode!r}")
     x = x.detach().requires_grad_(True)
