@@ -41,9 +41,9 @@ LIKELY_REASONS = {
     ("gsct", "first"): "the consensus term's eval-mode pass: its gradient moves the scale of weights "
     "that train-mode BatchNorm normalises away, and eval mode's running statistics stop matching "
     "(experiments/gsct-collapse)",
-    ("gsct", "pgd"): "catastrophic overfitting: the eval-mode accuracy collapses in the first epoch "
-    "while the training-example accuracy climbs, also with the adjusted readings "
-    "(2-step x_o, x_p in its own BatchNorm batch, lambda_g warm-up)",
+    ("gsct", "pgd"): "one of its three CE terms sees an adversarial input (x_o, one FGSM-RS step), "
+    "adv's only term does: at equal budget it trains on far fewer adversarial examples "
+    "(not separated by an experiment; the collapse of the first reading is fixed: its own row)",
     ("gsct", "cost"): "double backprop through the whole network on every batch, plus the target "
     "saliency and a third forward pass",
     ("sns", "pgd"): "the gain over adv is about the size of the noise at this budget",
@@ -320,8 +320,10 @@ def markdown(report: dict) -> str:
         return ""
     md = [
         "## The related methods' claims (our reading)\n\nSPAT, SNS and Adv-GSCT as this project "
-        "reads their abstracts (docs/related_methods.md), each fine-tuned from `standard` with "
-        "adv's schedule and budget. Intervals are 95% (paired bootstrap over the same test "
+        "reads their abstracts (docs/related_methods.md), each fine-tuned from `standard`: `sns` "
+        "and `gsct` with adv's schedule and budget, `spat` at the multi-step budget it was made for, "
+        "beside an adv trained at that budget (its manifest entry names it). Intervals are 95% "
+        "(paired bootstrap over the same test "
         f"images unless marked unpaired); {NOT_COMPUTABLE} where a suite kept no per-image "
         "values. A claim that does not hold here is reported as such, with its likely reason.\n",
         "| method | claim | comparison | what the demo pack shows | verdict | likely reason |",
