@@ -57,8 +57,8 @@ VARIANTS.add(
     "spat",
     VariantSpec(
         ("adv_ce",),
-        "SPAT: CE on shared-pixel PGD(x), steps scaled by a mask of pixels shared "
-        "among the classes (our reading)",
+        "SPAT: CE on shared-pixel PGD-3(x), steps scaled by a mask of pixels shared "
+        "among the classes; compared with adv at the same PGD-3 budget (our reading)",
         colour="#ffa15a",
         group="related",
         generator="shared_pixel_pgd",
@@ -80,8 +80,8 @@ VARIANTS.add(
     VariantSpec(
         ("clean_ce", "adv_ce", "saliency_consensus", "pseudo_ce"),
         "Adv-GSCT: CE on x, a one-step offending x_o and a pseudo-input + lambda_g * saliency consensus "
-        "with x_o (double backprop; our reading)",
-        colour="#ff6692",
+        "with x_o, the saliency through train-mode BatchNorm (double backprop; our reading)",
+        colour="#8c564b",  # brown: apart from adv red (was pink #ff6692)
         group="related",
         generator="offending",
     ),
