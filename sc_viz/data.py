@@ -243,6 +243,8 @@ def decode_images(
     if errors:
         path, err = errors[0]
         raise OSError(f"could not decode {path}: {type(err).__name__}: {err}") from err
+    if progress:  # always the last word, also when the workers ended before a poll saw them
+        progress(n, n)
     return out
 
 

@@ -65,7 +65,7 @@ def prepare_test_sets(pack_dirs: Iterable[Path], root: Optional[Path] = None, sa
 
     def progress(done: int, total: int) -> None:
         percent = 100 * done // max(1, total)
-        if percent >= shown[0] + 10 or done == total:
+        if percent >= shown[0] + 10 or (done == total and shown[0] < 100):
             shown[0] = percent
             say(f"  decoding {total:,} test images: {percent}%")
 
