@@ -8,7 +8,7 @@ would get a "Page not found" dialog."""
 
 import streamlit as st
 
-from sc_viz.app import loaders, sidebar, state, style
+from sc_viz.app import deck_view, loaders, sidebar, state, style
 
 
 def alias(target: st.Page):
@@ -42,6 +42,9 @@ st.set_page_config(page_title="sc-viz", layout="wide", page_icon=style.favicon()
 loaders.warm_up_projections()
 page = st.navigation(PAGES + ALIASES, position="hidden")  # drawn by sidebar.navigation
 state.begin()
+slide_page = deck_view.pending_page()  # a deck slide (keys N and P) on another page
+if slide_page and slide_page != page.title:
+    st.switch_page(next(p for p in PAGES if p.title == slide_page))
 # Presentation mode collapses the sidebar (its controls are in each page's compact bar).
 st.set_page_config(initial_sidebar_state=style.sidebar_state(state.value("present")))
 menu = st.sidebar.empty()

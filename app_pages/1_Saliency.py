@@ -1,22 +1,26 @@
 """Saliency: the variants x methods grid for the chosen image, each model's top-3
 predictions, the per-map measures, and downloads (grid PNG, measures CSV, export bundle)."""
 
+import json
+
 import streamlit as st
 
-from sc_viz.app import export, loaders, present, sidebar, state, takeaways
+from sc_viz.app import deck_view, export, loaders, present, sidebar, state, takeaways
 from sc_viz.app import saliency_view as sv
+from sc_viz.deck import slide_units
 from sc_viz.explain import METHODS, predict_top
-from sc_viz.explain.grid import ordered_methods
-from sc_viz.explain.settings import ExplainSettings
+from sc_viz.explain.grid import explain_unit, ordered_methods
+from sc_viz.explain.settings import grid_target
 
 UPLOAD_NAME = "image.png"  # the uploaded image's name inside the export bundle
 LAST_CELLS = "_sc_saliency_cells"  # the cells last drawn, shown dimmed while new ones compute
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
-def cells_for(pack_key, image_key, variants, method, settings_json, label, _models, _x):
-    settings = ExplainSettings.from_json(settings_json)
-    return sv.method_cells({v: _models[v] for v in variants}, _x, method, settings, label)
+@st.cache_data(max_entries=256, show_spinner=False)
+def unit_for(pack_key, image_key, unit, method, options_json, target, _models, _x):
+    """One unit's maps (one variant, or all for LIME): keyed by what they depend on only,
+    so adding a variant computes just its own cells."""
+    return explain_unit({v: _models[v] for v in unit}, _x, method, target, json.loads(options_json))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -132,11 +136,7 @@ settings = sv.page_settings(
 settings_json = settings.to_json()
 pk, models = loaders.pack_key(pack), pack.models
 predictions = predictions_for(pk, image.key, tuple(variants), models, image.x)
-story = takeaways.saliency_takeaway(predictions, pack.classes, image.label) or ""
-if ctx.present:
-    st.html(present.takeaway_html(story))
-else:
-    st.markdown(story)
+sidebar.takeaway(ctx, takeaways.saliency_takeaway(predictions, pack.classes, image.label))
 size = sv.screen_cell_px(len(methods) + 1, ctx.present)
 shown = st.session_state.setdefault(LAST_CELLS, {})  # (variant, method) -> last GridCell drawn
 if ctx.present:
@@ -180,16 +180,29 @@ for v in variants if not ctx.present else ():
             show_cell(slots[(v, m)], shown[(v, m)], dim=True)
 bar = st.progress(0.0, text="Explaining...")
 cells = {}
-for i, m in enumerate(ordered_methods(methods)):  # fill order: cheapest first
-    bar.progress(i / len(methods), text=f"{sv.method_legend(m).title} ({i + 1}/{len(methods)})")
+deck, _ = deck_view.current_deck()
+units = list(slide_units(pack, image.x, settings, image.label))  # cheapest method first
+options, target = settings.method_options(), grid_target(settings, image.label)
+served = 0  # units shown from the deck
+failed = set()
+for i, u in enumerate(units):
+    if u.method in failed:
+        continue
+    bar.progress(i / len(units), text=f"{sv.method_legend(u.method).title} ({i + 1}/{len(units)})")
+    done = deck.get(u.key) if deck is not None else None
+    served += done is not None
     try:
-        done = cells_for(pk, image.key, tuple(variants), m, settings_json, image.label, models, image.x)
+        if done is None:
+            opts = json.dumps(options.get(u.method, {}), sort_keys=True)
+            done = unit_for(pk, image.key, u.variants, u.method, opts, target, models, image.x)
     except (ValueError, RuntimeError) as err:  # e.g. a method that cannot handle this model
-        why = f"{m}: {str(err).splitlines()[0][:150]}"
-        for where in [slots[(v, m)] for v in variants] if not ctx.present else [st]:
+        failed.add(u.method)
+        why = f"{u.method}: {str(err).splitlines()[0][:150]}"
+        for where in [slots[(v, u.method)] for v in variants] if not ctx.present else [st]:
             where.warning(why)
         continue
-    for v in variants:
+    for v in u.variants:
+        m = u.method
         cells[(v, m)] = done[v]
         shown[(v, m)] = sv.cell(image.x, done[v], pack.classes, opacity, size=size)
         if ctx.present:
@@ -201,6 +214,8 @@ for i, m in enumerate(ordered_methods(methods)):  # fill order: cheapest first
             show_cell(slots[(v, m)], shown[(v, m)])
     if ctx.present:
         grid_slot.html(present.grid_html(heads, list(grid_rows.values()), size))
+st.session_state[deck_view.SERVED] = (served, len(units))
+deck_view.offer_settings(settings)
 bar.empty()
 
 rows = []

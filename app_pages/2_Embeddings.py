@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from sc_viz import embed
 from sc_viz.app import embeddings_view as ev
-from sc_viz.app import export, loaders, sidebar, state, style
+from sc_viz.app import export, loaders, sidebar, state, style, takeaways
 from sc_viz.app.gallery import to_pil
 from sc_viz.app.saliency_view import class_label
 from sc_viz.app.single_image import top_k
@@ -218,6 +218,12 @@ try:
 except ValueError as err:  # too few same-class points for t-SNE/UMAP
     st.warning(str(err))
     st.stop()
+sidebar.takeaway(
+    ctx,
+    takeaways.embeddings_takeaway(
+        {v: emb.violations[v] for v in variants}, emb.kinds.count(ev.SAME_CLASS_KIND), level
+    ),
+)
 
 if same is not None and not ctx.present:
     st.caption(same.note(same_from, count))

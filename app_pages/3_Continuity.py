@@ -38,7 +38,7 @@ table = ds_table(loaders.pack_key(pack), image.key, tuple(variants), pack.models
 report = loaders.get_stored_report(pack)
 test_table = report_view.continuity_means(report, variants)
 line = takeaways.continuity_takeaway(test_table, "test-set mean DS") if test_table else None
-st.markdown(line or takeaways.continuity_takeaway(table, "mean DS on this image") or "")
+sidebar.takeaway(ctx, line or takeaways.continuity_takeaway(table, "mean DS on this image"))
 st.plotly_chart(
     style.scale_fonts(ds_lines(table, f"This image ({image.caption})"), ctx.present), key="ds-image"
 )

@@ -7,7 +7,17 @@ report's story images (sidebar.STORY_PAGES)."""
 
 import streamlit as st
 
-from sc_viz.app import export, loaders, report_view, robustness_view, sidebar, single_image, spat_view, state
+from sc_viz.app import (
+    export,
+    loaders,
+    report_view,
+    robustness_view,
+    sidebar,
+    single_image,
+    spat_view,
+    state,
+    takeaways,
+)
 from sc_viz.app import saliency_view as sv
 from sc_viz.app.views import EPS_CHOICES
 from sc_viz.budget_figures import stored_budget_figure
@@ -131,6 +141,8 @@ results = attack(
     image.x,
 )
 classes = pack.classes
+rows = robustness_view.verdict_rows(results, classes, eps255 / 255, image.label)
+sidebar.takeaway(ctx, takeaways.robustness_takeaway({r["variant"]: r["verdict"] for r in rows}, eps255))
 if not ctx.present:
     st.caption(
         "PGD pushes away from the true class (gallery) or from each model's own "
@@ -151,7 +163,6 @@ px = 256 if ctx.present else 128  # the images' side on screen
 top = st.columns([1] * len(heads) + [1.4])
 for col, h in zip(top, heads + ["prediction"]):
     col.markdown(f"**{h}**")
-rows = robustness_view.verdict_rows(results, classes, eps255 / 255, image.label)
 for v in variants:
     r = results[v]
     pics = [image.x, r.x_adv, single_image.amplify(r.delta, eps255 / 255)]

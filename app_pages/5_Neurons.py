@@ -4,7 +4,7 @@ x and x' at a chosen layer; and the image's saliency consensus among the test sa
 
 import streamlit as st
 
-from sc_viz.app import export, loaders, sidebar, single_image, state, style
+from sc_viz.app import export, loaders, sidebar, single_image, state, style, takeaways
 from sc_viz.app import neurons_view as nv
 from sc_viz.app import saliency_view as sv
 from sc_viz.app.views import GALLERY
@@ -88,6 +88,7 @@ if missing:
 table = nv.combine(found, live, variants, n)
 why = found.message
 if table is not None:
+    sidebar.takeaway(ctx, takeaways.neurons_takeaway(table.per_variant, table.layers))
     figures["Per-layer sensitivity"] = fig = layer_sensitivity_figure(table.per_variant, table.layers)
     st.plotly_chart(style.scale_fonts(fig, ctx.present), key="layer-sensitivity")
     rows += nv.sensitivity_rows(table)

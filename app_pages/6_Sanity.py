@@ -5,7 +5,7 @@ demand, one (variant, method) unit at a time, cached."""
 
 import streamlit as st
 
-from sc_viz.app import loaders, sidebar, state, style
+from sc_viz.app import loaders, sidebar, state, style, takeaways
 from sc_viz.app import saliency_view as sv
 from sc_viz.app import sanity_view as san
 from sc_viz.app.views import GALLERY
@@ -139,6 +139,9 @@ unjudged = {
     )
     for m in methods
 }
+if order == "cascading":
+    titles = {m: sv.method_legend(m).title for m in methods}
+    sidebar.takeaway(ctx, takeaways.sanity_takeaway(flags, titles, [m for m in methods if unjudged[m]]))
 for m in methods:
     if flags[m]:
         st.error(san.flag_message(sv.method_legend(m).title, flags[m], threshold), icon=":material/flag:")

@@ -175,6 +175,23 @@ def variant_file(pack_dir: Path, entry: Any, variant: str) -> Path:
     return path
 
 
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a weights file, remembered per (path, size, mtime): a 100 MB ResNet-50
+    file is read once per change, not on every lookup."""
+    st_ = Path(path).stat()
+    key = (str(Path(path).resolve()), st_.st_size, st_.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+
+
 # ---------------------------------------------------------------- weights files
 MODEL_FACTS = ("dataset", "arch", "classes", "input_size", "mean", "std")
 # Facts only some packs have (imported models): the library constructor's keywords and a
@@ -350,6 +367,10 @@ class Pack:
 
     def metrics(self, variant: str) -> dict:
         return self.manifest["variants"].get(variant, {}).get("metrics", {})
+
+    def weights_sha256(self, variant: str) -> str:
+        """sha256 of the variant's weights file: what a report or a deck was made from."""
+        return file_sha256(variant_file(self.path, self.manifest["variants"][variant], variant))
 
 
 def ordered_variants(names) -> list[str]:

@@ -12,8 +12,8 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from sc_viz.explain import Explanation, iter_grid
-from sc_viz.explain.grid import Grid
+from sc_viz.explain import Explanation
+from sc_viz.explain.grid import Grid, explain_unit, method_units
 from sc_viz.explain.settings import ExplainSettings, grid_target
 from sc_viz.figures import (  # noqa: F401  (dimmed, input_cell, legend_image, row_label: for the page)
     CELL_PX,
@@ -125,19 +125,14 @@ def method_cells(
     settings: ExplainSettings,
     label: Optional[int],
 ) -> dict[str, Explanation]:
-    """One method for every chosen variant, exactly as `explain_grid` computes it (LIME
-    shares one sample set across variants)."""
-    opts = settings.method_options()
-    return {
-        v: exp
-        for v, _, exp in iter_grid(
-            dict(models),
-            x,
-            methods=[method],
-            target=grid_target(settings, label),
-            options={method: opts.get(method, {})},
-        )
-    }
+    """One method for every chosen variant, unit by unit as the page computes it
+    (`method_units`: one variant at a time; LIME's variants together, one shared sample
+    set), which must equal `explain_grid`'s cells."""
+    options, target = settings.method_options().get(method, {}), grid_target(settings, label)
+    out = {}
+    for unit in method_units(list(models), method):
+        out.update(explain_unit({v: models[v] for v in unit}, x, method, target, options))
+    return out
 
 
 def overlay(x: torch.Tensor, exp: Explanation, opacity: float, size: int = CELL_PX) -> Image.Image:

@@ -15,7 +15,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from sc_viz.app import catalog, gallery, loaders, present, robustness_view, state, style
+from sc_viz.app import catalog, deck_view, gallery, loaders, present, robustness_view, state, style
 from sc_viz.app.loaders import get_pack
 from sc_viz.app.saliency_view import class_label
 from sc_viz.app.views import GALLERY, UPLOAD
@@ -99,6 +99,7 @@ def setup_context(page_needs_image: bool, page: str = "") -> Context:
     pack_picker(ctx)
     if page_needs_image and ctx.pack is not None:
         image_picker(ctx, story=page in STORY_PAGES)
+    deck_view.sidebar_group(page, ctx.pack, ctx.image)
     if ctx.present:
         presentation_bar(ctx)
     return ctx
@@ -347,6 +348,17 @@ def variant_picker(pack: Pack, label: str = "Variants") -> list[str]:
     return [v for v in available if v in chosen]
 
 
+def takeaway(ctx: Context, line: Optional[str]) -> None:
+    """A page's one-line takeaway (sc_viz.app.takeaways): plain Markdown, or in
+    presentation mode one large line that never wraps (present.takeaway_html)."""
+    if not line:
+        return
+    if ctx.present:
+        st.html(present.takeaway_html(line))
+    else:
+        st.markdown(line)
+
+
 def _leave_presentation() -> None:
     st.session_state["present"] = False
 
@@ -391,32 +403,31 @@ def presentation_bar(ctx: Context) -> None:
     else:
         ctx.bar_links = bar.empty()
     # Out of sight (CSS): the steps with the bar folded (P and N still work) or on a page
-    # without an image (Models), and Exit with the bar folded.
-    keys = st.container(key="present-keys") if hidden or ctx.image is None else None
+    # without an image (Models) and no deck, and Exit with the bar folded. With a deck,
+    # P and N step through its slides instead of the class's images.
+    slides = deck_view.slide_count()
+    keys = st.container(key="present-keys") if hidden or (ctx.image is None and not slides) else None
     steps = keys or bar
     gallery_image = ctx.image is not None and ctx.image.index is not None
-    steps.button(
-        "Previous",
-        key="present-prev",
-        icon=":material/arrow_back:",
-        shortcut="P",
-        help="Previous image of this class (key P)",
-        on_click=step_image,
-        args=(-1,),
-        disabled=not gallery_image,
-    )
-    steps.button(
-        "Next",
-        key="present-next",
-        icon=":material/arrow_forward:",
-        shortcut="N",
-        help="Next image of this class (key N)",
-        on_click=step_image,
-        args=(1,),
-        disabled=not gallery_image,
-    )
+    what = "slide of the deck" if slides else "image of this class"
+    for label, key, icon, shortcut, delta in (
+        ("Previous", "present-prev", ":material/arrow_back:", "P", -1),
+        ("Next", "present-next", ":material/arrow_forward:", "N", 1),
+    ):
+        steps.button(
+            label,
+            key=key,
+            icon=icon,
+            shortcut=shortcut,
+            help=f"{label} {what} (key {shortcut})",
+            on_click=deck_view.step_slide if slides else step_image,
+            args=(delta,),
+            disabled=not (slides or gallery_image),
+        )
     ctx.settings_slot = bar.empty() if not hidden else st.container(key="present-settings-hidden")
     if not hidden:
+        if slides:
+            bar.markdown(f"**{deck_view.slide_label()}**")
         if ctx.image is not None:
             bar.markdown(f"**{ctx.image.caption}**")
         bar.button(

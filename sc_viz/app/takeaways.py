@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
+from sc_viz.app.robustness_view import CHANGED_OWN, KEPT_OWN, KEPT_TRUE, LOST_TRUE, WRONG_BEFORE
 from sc_viz.app.views import GALLERY
 
 INTRO = (
@@ -119,6 +120,100 @@ def saliency_takeaway(
         line = f"{counts[common]} of {len(top)} variants predict {classes[common]}"
         wrong = [f"`{v}` says {classes[c]}" for v, c in top.items() if c != common]
     return line + (f"; {', '.join(wrong)}." if 0 < len(wrong) <= 2 else ".")
+
+
+def _names(variants: Sequence[str]) -> str:
+    names = [f"`{v}`" for v in variants]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def robustness_takeaway(states: Mapping[str, str], eps255: float) -> Optional[str]:
+    """ "At ε = 8/255 `adv` and `advc` keep the true class; `standard` and `c` lose it."
+    from the rows' verdict states (robustness_view); of an upload, each model's own
+    prediction. None without rows."""
+    if not states:
+        return None
+    own = any(s in (KEPT_OWN, CHANGED_OWN) for s in states.values())
+    what = "its own prediction" if own else "the true class"
+    groups = [
+        ([v for v, s in states.items() if s in (KEPT_TRUE, KEPT_OWN)], "keep", what),
+        ([v for v, s in states.items() if s in (LOST_TRUE, CHANGED_OWN)], "lose", what),
+        ([v for v, s in states.items() if s in WRONG_BEFORE], "", "wrong before the attack"),
+    ]
+    parts, named = [], False
+    for variants, verb, obj in groups:
+        if not variants:
+            continue
+        one = len(variants) == 1 or len(variants) == len(states)
+        who = "every variant" if len(variants) == len(states) > 1 else _names(variants)
+        if not verb:
+            parts.append(f"{who} {'was' if one else 'were'} {obj}")
+            continue
+        parts.append(f"{who} {verb}{'s' if one else ''} {'it' if named else obj}")
+        named = True
+    return f"At ε = {eps255:g}/255 " + "; ".join(parts) + "."
+
+
+def embeddings_takeaway(violations: Mapping[str, Mapping[str, int]], same: int, level: int) -> Optional[str]:
+    """ "`c` has 3 continuity violations over the 4 perturbations, `standard` 12 (of 200
+    same-class images each, level 1)." from the violation counts on screen: the variant
+    with the fewest against `standard` (else against the most). None without two variants."""
+    totals = {v: sum(int(n) for n in per.values()) for v, per in violations.items()}
+    if len(totals) < 2:
+        return None
+    best = min(totals, key=totals.get)
+    other = BASELINE if BASELINE in totals and best != BASELINE else max(totals, key=totals.get)
+    kinds = len(next(iter(violations.values())))
+    return (
+        f"`{best}` has {totals[best]} continuity violations over the {kinds} perturbations, "
+        f"`{other}` {totals[other]} (of {same} same-class images each, level {level})."
+    )
+
+
+def neurons_takeaway(
+    per_variant: Mapping[str, Mapping[str, Mapping[str, float]]], layers: Sequence[str]
+) -> Optional[str]:
+    """ "In layer3 the channels of `advc` move 4.1x less than those of `standard` under PGD
+    (mean sensitivity)." from the per-layer table on screen: the deepest layer, the variant
+    that moves least against `standard` (else against the most). None without two variants."""
+    if len(per_variant) < 2 or not layers:
+        return None
+    layer = layers[-1]
+    means = {v: _number(per.get(layer, {}).get("mean")) for v, per in per_variant.items()}
+    means = {v: m for v, m in means.items() if m is not None}
+    if len(means) < 2:
+        return None
+    least = min(means, key=means.get)
+    other = BASELINE if BASELINE in means and least != BASELINE else max(means, key=means.get)
+    if means[least] <= 0 or least == other:
+        return None
+    ratio = means[other] / means[least]
+    return (
+        f"In {layer} the channels of `{least}` move {ratio:.1f}x less than those of `{other}` "
+        "under PGD (mean sensitivity)."
+    )
+
+
+def sanity_takeaway(
+    flags: Mapping[str, Sequence[str]], titles: Mapping[str, str], unjudged: Sequence[str] = ()
+) -> Optional[str]:
+    """ "Grad-CAM barely changes when the weights are randomised (flagged for `c`); IG and
+    Saliency pass." from the flags on screen ({method: flagged variants}). None without a
+    method."""
+    if not flags:
+        return None
+    flagged = {m: v for m, v in flags.items() if v}
+    passed = [titles.get(m, m) for m, v in flags.items() if not v and m not in unjudged]
+    parts = [
+        f"{titles.get(m, m)} barely changes when the weights are randomised (flagged for {_names(v)})"
+        for m, v in flagged.items()
+    ]
+    if passed:
+        parts.append(
+            f"{' and '.join(passed) if len(passed) < 3 else ', '.join(passed)} "
+            f"{'pass' if len(passed) > 1 else 'passes'}: the maps follow the weights"
+        )
+    return "; ".join(parts) + "." if parts else None
 
 
 def demo_values(image: int = DEMO_IMAGE) -> dict[str, Any]:

@@ -36,6 +36,9 @@ SIDEBAR = [
     Field("img_index", None, "img", integer(), when=_gallery),
     # The chosen variants, shared by every page: None = all of the pack's variants.
     Field("variants", None, "v", names()),
+    # Prepared decks (sc_viz.app.deck_view): where "Add to the talk" writes, the deck shown.
+    Field("talk", "talk.json", "talk", text()),
+    Field("deck", "", "deck", text()),
 ]
 
 SALIENCY = [

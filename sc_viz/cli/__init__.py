@@ -261,7 +261,7 @@ def cmd_info(args) -> int:
 
 # Subcommands living in their own modules: sc_viz/cli/<name>.py, each with
 # `register(subparsers)` that adds its parser and sets `func`.
-COMMAND_MODULES = ["explain", "bench", "eval", "sweep_lambda", "transfer", "fairness", "import_model"]
+COMMAND_MODULES = ["explain", "deck", "bench", "eval", "sweep_lambda", "transfer", "fairness", "import_model"]
 
 
 def _add_module_commands(sub) -> None:

@@ -150,10 +150,7 @@ def device_info(device: torch.device) -> dict[str, Any]:
 def variant_hashes(pack: Pack) -> dict[str, str]:
     """sha256 of each loaded variant's weights file (a report updated for some variants
     only checks the others against these: evaluate/update.py)."""
-    return {
-        v: hashlib.sha256(variant_file(pack.path, pack.manifest["variants"][v], v).read_bytes()).hexdigest()
-        for v in sorted(pack.models)
-    }
+    return {v: pack.weights_sha256(v) for v in sorted(pack.models)}
 
 
 def pack_hash(pack: Pack) -> str:

@@ -54,6 +54,32 @@ def ordered_methods(methods: list[str]) -> list[str]:
     return sorted(chosen_order(methods), key=lambda m: METHODS[m].cost_rank)
 
 
+def method_units(variants: list[str], method: str) -> list[tuple[str, ...]]:
+    """How one method's cells are computed: one variant at a time, so a page can show each
+    as soon as it is done, or all variants in one job where the method shares its work
+    (LIME's one sample set)."""
+    if METHODS[method].shares_work:
+        return [tuple(variants)]
+    return [(v,) for v in variants]
+
+
+def explain_unit(
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    method: str,
+    target: int | None = None,
+    options: dict | None = None,
+) -> dict[str, Explanation]:
+    """One method's cells for the variants of one unit (`method_units`), exactly as
+    `explain_grid` computes them: variant -> Explanation."""
+    return {
+        v: exp
+        for v, _, exp in iter_grid(
+            models, x, methods=[method], target=target, options={method: options or {}}
+        )
+    }
+
+
 def resolve_targets(
     models: dict[str, nn.Module],
     x: torch.Tensor,

@@ -7,7 +7,7 @@ highlighted)."""
 import json
 import re
 
-from apptest_helpers import CONTINUITY, DEMO_PACK, HOME, SALIENCY, assert_clean, open_app
+from apptest_helpers import CONTINUITY, DEMO_PACK, HOME, ROBUSTNESS, SALIENCY, assert_clean, open_app
 
 from sc_viz.app import models_view as mv
 from sc_viz.app import takeaways as tk
@@ -119,3 +119,55 @@ def test_continuity_and_saliency_takeaways_follow_their_numbers(tiny_packs_env):
     assert_clean(at)
     lines = [m.value for m in at.main.markdown if "of 4 variants predict" in m.value]
     assert len(lines) == 1 and "the true class" in lines[0]
+
+
+def test_robustness_takeaway_groups_the_verdicts():
+    from sc_viz.app import robustness_view as rv
+
+    line = tk.robustness_takeaway(
+        {"standard": rv.LOST_TRUE, "c": rv.LOST_TRUE, "adv": rv.KEPT_TRUE, "advc": rv.KEPT_TRUE}, 8
+    )
+    assert line == "At ε = 8/255 `adv` and `advc` keep the true class; `standard` and `c` lose it."
+    line = tk.robustness_takeaway({"standard": rv.LOST_TRUE, "adv": rv.WRONG_STAYS_WRONG}, 2)
+    assert line == "At ε = 2/255 `standard` loses the true class; `adv` was wrong before the attack."
+    line = tk.robustness_takeaway({"standard": rv.KEPT_OWN, "c": rv.KEPT_OWN}, 1)
+    assert line == "At ε = 1/255 every variant keeps its own prediction."
+    assert tk.robustness_takeaway({}, 8) is None
+
+
+def test_embeddings_neurons_and_sanity_takeaways_follow_their_numbers():
+    violations = {
+        "standard": {"hue": 5, "brightness": 7},
+        "c": {"hue": 1, "brightness": 2},
+        "adv": {"hue": 9, "brightness": 9},
+    }
+    assert tk.embeddings_takeaway(violations, 200, 2) == (
+        "`c` has 3 continuity violations over the 2 perturbations, `standard` 12 "
+        "(of 200 same-class images each, level 2)."
+    )
+    assert tk.embeddings_takeaway({"c": {"hue": 1}}, 200, 1) is None
+    table = {
+        "standard": {"layer1": {"mean": 0.1}, "layer3": {"mean": 0.8}},
+        "advc": {"layer1": {"mean": 0.1}, "layer3": {"mean": 0.2}},
+        "c": {"layer1": {"mean": 0.1}, "layer3": {"mean": 0.4}},
+    }
+    assert tk.neurons_takeaway(table, ["layer1", "layer3"]) == (
+        "In layer3 the channels of `advc` move 4.0x less than those of `standard` "
+        "under PGD (mean sensitivity)."
+    )
+    titles = {"gradcam": "Grad-CAM", "ig": "Integrated Gradients", "saliency": "Saliency"}
+    line = tk.sanity_takeaway({"gradcam": ["c", "adv"], "ig": [], "saliency": []}, titles, ["saliency"])
+    assert line == (
+        "Grad-CAM barely changes when the weights are randomised (flagged for `c` and `adv`); "
+        "Integrated Gradients passes: the maps follow the weights."
+    )
+    assert tk.sanity_takeaway({}, titles) is None
+
+
+def test_robustness_page_tells_its_story(tiny_packs_env):
+    at = open_app(
+        ROBUSTNESS, pack=tiny_packs_env, query={"img": "3003", "eps": "2", "steps": "2", "adv": "none"}
+    )
+    assert_clean(at)
+    lines = [m.value for m in at.main.markdown if m.value.startswith("At ε = 2/255")]
+    assert len(lines) == 1, [m.value for m in at.main.markdown]

@@ -1,0 +1,212 @@
+"""The app's side of prepared decks (sc_viz.deck): the sidebar's Deck group (the talk file,
+"Add this view to the talk", the deck folder and its state), the slide steps of
+presentation mode (keys N and P), and the lookup the Saliency page makes before it
+computes a unit.
+
+A slide is applied like a link: its values go into the view (and the widgets' keys, as a
+click would set them) and the app switches to its page on the next run (`pending_page`,
+called by app.py before any widget)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import streamlit as st
+
+from sc_viz.app import links, state, views
+from sc_viz.deck import Deck, DeckError, Slide, TalkError, append_slide, open_deck, save_upload
+from sc_viz.deck.talk import SALIENCY
+from sc_viz.explain.settings import ExplainSettings
+from sc_viz.packs import Pack
+
+SLIDE = "_sc_slide"  # the deck slide shown last (0-based); absent: none yet
+GOTO = "_sc_goto"  # the page a slide step asked for, switched to on the next run
+OFFERED = "_sc_offered"  # (page, ExplainSettings JSON) the Saliency page drew last
+SERVED = "_sc_served"  # (units shown from the deck, units) of the Saliency page's last grid
+IGNORED = "_sc_slide_ignored"  # what the shown slide asked for and no widget offers
+ADDED = "_sc_added"  # the last "Add to the talk" outcome: (ok, line)
+ADD_HELP = (
+    "Appends this view (page, pack, image and every setting) to the talk file. "
+    "Then `sc-viz deck build TALK --out DECK` computes its maps once, and presentation "
+    "mode with that deck shows them without waiting."
+)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _open(path: str, stamp: str) -> tuple[Optional[Deck], Optional[str]]:
+    try:
+        return open_deck(path), None
+    except DeckError as err:
+        return None, str(err)
+
+
+def _stamp(path: str) -> str:
+    """The manifest's mtime and size: a rebuilt deck is read again, not served from cache."""
+    try:
+        st_ = (Path(path).expanduser() / "manifest.json").stat()
+    except OSError:
+        return "missing"
+    return f"{st_.st_mtime_ns}:{st_.st_size}"
+
+
+def current_deck() -> tuple[Optional[Deck], Optional[str]]:
+    """(the deck the sidebar names, None) or (None, why it cannot be shown); (None, None)
+    when no deck is chosen."""
+    path = (state.value("deck") or "").strip()
+    if not path:
+        return None, None
+    return _open(path, _stamp(path))
+
+
+def pack_note(deck: Optional[Deck], pack: Optional[Pack]) -> Optional[str]:
+    """The line shown when the deck was built for other weights of the current pack."""
+    if deck is None or pack is None:
+        return None
+    return deck.weights_note(pack.path, {v: pack.weights_sha256(v) for v in pack.models})
+
+
+def offer_settings(settings: ExplainSettings) -> None:
+    """The Saliency page's grid settings, for "Add this view to the talk"."""
+    st.session_state[OFFERED] = (SALIENCY, settings.to_json())
+
+
+def current_slide(page: str, pack: Pack, image) -> Slide:
+    """The view on screen as a slide (an upload is saved beside the talk file)."""
+    talk = _talk_path()
+    if image is not None and image.index is None:
+        kept = state.kept_upload()
+        picture = save_upload(talk, kept[0], kept[1], image.key.split(":", 1)[1]) if kept else None
+    else:
+        picture = {"dataset_split": "test", "index": int(image.index)} if image is not None else None
+    query = views.query_of(state.store())
+    offered = st.session_state.get(OFFERED)
+    if page == SALIENCY and offered and offered[0] == SALIENCY:
+        settings = ExplainSettings.from_json(offered[1])
+        settings.image = picture if picture is not None else settings.image
+        return Slide(page, settings.pack, settings.image, query, settings)
+    return Slide(page, str(pack.path.resolve()), picture, query)
+
+
+def _talk_path() -> Path:
+    return Path(state.value("talk") or "talk.json").expanduser()
+
+
+def _add(page: str, pack: Pack, image) -> None:
+    """Button callback: append the view to the talk file and say so (or why not)."""
+    try:
+        n = append_slide(_talk_path(), current_slide(page, pack, image))
+        st.session_state[ADDED] = (True, f"Slide {n} added to {_talk_path()}.")
+    except (TalkError, OSError, ValueError) as err:
+        st.session_state[ADDED] = (False, f"Not added: {str(err).splitlines()[0][:200]}")
+
+
+def sidebar_group(page: str, pack: Optional[Pack], image) -> None:
+    """Sidebar: the Deck group, folded unless a deck is in use."""
+    deck, why = current_deck()
+    with st.sidebar.expander("Deck", expanded=bool(state.value("deck"))):
+        st.text_input("Talk file", key=state.bind("talk"), help="Where Add writes: a JSON file of slides.")
+        st.button(
+            "Add this view to the talk",
+            key="deck-add",
+            icon=":material/playlist_add:",
+            on_click=_add,
+            args=(page, pack, image),
+            disabled=pack is None,
+            help=ADD_HELP,
+        )
+        ok, line = st.session_state.get(ADDED, (None, None))  # kept: a run cut short by a rerun
+        if line:
+            (st.success if ok else st.error)(line)
+        st.text_input(
+            "Deck folder",
+            key=state.bind("deck"),
+            placeholder="a folder sc-viz deck build wrote",
+            help="Presentation mode then steps through its slides (keys N and P).",
+        )
+        if st.session_state.get(IGNORED):
+            st.warning("Ignored from the deck: " + "; ".join(st.session_state[IGNORED]) + ".")
+        if why:
+            st.warning(why)
+        elif deck is not None:
+            note = pack_note(deck, pack)
+            st.caption(f"{len(deck.slides)} slides" + (f". {note}" if note else ", built for these weights."))
+    note = pack_note(deck, pack)
+    if note and page == SALIENCY:
+        st.warning(note)
+
+
+def slide_count() -> int:
+    deck, _ = current_deck()
+    return len(deck.slides) if deck is not None else 0
+
+
+def slide_label() -> str:
+    n = slide_count()
+    at = st.session_state.get(SLIDE)
+    return f"Slide {at + 1}/{n}" if at is not None and n else f"{n} slides"
+
+
+def step_slide(delta: int) -> None:
+    """Button callback (N, P): show the next (+1) or previous (-1) slide of the deck."""
+    deck, _ = current_deck()
+    if deck is None or not deck.slides:
+        return
+    at = st.session_state.get(SLIDE)
+    at = 0 if at is None else (at + delta) % len(deck.slides)
+    st.session_state[SLIDE] = at
+    apply_slide(deck.talk[at])
+
+
+KEPT = ("present", "pack_folder", "talk", "deck")  # a slide leaves these as they are
+
+
+def slide_values(raw: dict) -> tuple[dict, list[str]]:
+    """({view key: value}, [what was ignored]) a talk slide sets, as a link would: every
+    other value back to its default, then the slide's view and its pack, image and
+    (Saliency) grid settings, each checked by its field's codec (a value no widget offers,
+    e.g. LIME samples below the slider's minimum, is ignored and named, never set)."""
+    settings = raw.get("settings")
+    pack = settings["pack"] if settings else raw.get("pack")
+    image = settings["image"] if settings else raw.get("image")
+    wanted = {"pack": str(pack)}
+    if isinstance(image, dict):
+        wanted.update(img_source=views.GALLERY, img_index=int(image["index"]))
+    elif isinstance(image, str):
+        wanted["img_source"] = views.UPLOAD
+    if settings:
+        wanted.update(
+            variants=list(settings["variants"]) if settings.get("variants") else None,
+            methods=list(settings["methods"]),
+            target_mode=settings["target_mode"],
+            target_class=settings.get("target_class"),
+            ig_steps=int(settings["ig_steps"]),
+            lime_samples=int(settings["lime_samples"]),
+            opacity=float(settings["opacity"]),
+        )
+    query = {**(raw.get("view") or {}), **links.to_query(wanted, views.ALL)}
+    linked, ignored = links.parse_query(query, views.ALL)
+    values = {f.key: f.fresh_default() for f in views.ALL if f.key not in KEPT}
+    values.update(views.upgrade_link(linked), present=True)
+    return values, ignored
+
+
+def apply_slide(raw: dict) -> None:
+    """Set the view to a slide's and ask for its page."""
+    values, ignored = slide_values(raw)
+    for key, value in values.items():
+        state.set_value(key, list(value) if isinstance(value, tuple) else value)
+        # the widgets' own states go, so the next run takes the view's values (state.bind),
+        # as a link does; a value set here would outlive a widget not drawn this run
+        st.session_state.pop(key, None)
+    st.session_state[IGNORED] = [f"slide {st.session_state.get(SLIDE, 0) + 1}: {i}" for i in ignored]
+    image = (raw.get("settings") or {}).get("image", raw.get("image"))
+    if isinstance(image, str) and os.path.isfile(image):
+        state.keep_upload(Path(image).name, Path(image).read_bytes())
+    st.session_state[GOTO] = raw["page"]
+
+
+def pending_page() -> Optional[str]:
+    """The page a slide step asked for (once), else None."""
+    return st.session_state.pop(GOTO, None)

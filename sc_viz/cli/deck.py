@@ -1,0 +1,75 @@
+"""`sc-viz deck build`: precompute a talk's views into a deck the app shows without waiting."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tqdm import tqdm
+
+from sc_viz.deck import build_deck
+
+EPILOG = """examples:
+  sc-viz deck build talk.json --out deck/
+  streamlit run app.py -- then: sidebar > Deck > Deck folder: deck/, Presentation mode,
+      keys N and P step through the slides
+
+A talk is what the app's "Add to deck" button writes (sidebar > Deck): one slide per view,
+a Saliency slide with every setting of its grid (the export bundle's settings.json).
+Building again after Ctrl-C keeps what was done; a slide whose weights, image or settings
+changed is computed again. Decks are caches keyed by the weights' sha256: a deck built for
+other weights is never shown."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "deck",
+        help="prepared decks for talks: precompute the views of a talk file",
+        description="Prepared decks: the app's presentation mode steps through a deck's "
+        "slides (keys N and P) and shows each Saliency grid from the deck, without computing.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="deck_command", required=True, metavar="ACTION")
+    b = sub.add_parser(
+        "build",
+        help="compute every map a talk shows into a deck folder",
+        description="Compute every map of the talk's Saliency slides into DECK (manifest.json "
+        "+ one file per method and variant). Other pages' slides are kept as views.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    b.add_argument("talk", help="talk file (JSON, as the app's Add to deck writes it)")
+    b.add_argument("--out", required=True, help="deck folder (created; an existing deck is updated)")
+    b.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
+    b.add_argument("--data-root", help="data folder for test images (default: $SC_VIZ_DATA)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.set_defaults(func=run)
+
+
+def run(args) -> int:
+    bar = tqdm(total=0, desc="deck", unit="map set", disable=args.no_progress, file=sys.stderr)
+
+    def progress(done: int, total: int, label: str) -> None:
+        bar.total = total
+        bar.set_postfix_str(label, refresh=False)
+        bar.update(done - bar.n)
+
+    try:
+        deck, computed, kept = build_deck(
+            args.talk, args.out, device=args.device, data_root=args.data_root, progress=progress
+        )
+    except KeyboardInterrupt:
+        bar.close()
+        print(
+            f"sc-viz deck: interrupted; {args.out} is half-written and the app will not show it. "
+            "Run the same command again to finish it (what was done is kept).",
+            file=sys.stderr,
+        )
+        return 130
+    bar.close()
+    units = sum(len(s["units"]) for s in deck.slides)
+    print(
+        f"wrote {deck.path}: {len(deck.slides)} slides, {units} map sets ({computed} computed, {kept} kept)"
+    )
+    return 0
