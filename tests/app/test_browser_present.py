@@ -174,3 +174,61 @@ def test_models_page_leaves_the_mode_through_exit(server, browser, tiny_pack):
     )
     assert "present=1" not in browser.current_url
     shot(browser, "present-models-exited")
+
+
+@pytest.mark.timeout(900)
+def test_keys_n_and_p_step_through_a_deck(server, browser, tiny_pack, tmp_path):
+    """A deck built for the tiny pack: N shows slide 1 (its image and grid, from the deck),
+    N the Models page, N slide 3's image; P goes back; the URL carries the deck, so a copied
+    link opens it again."""
+    import json
+
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    from sc_viz.deck import build_deck
+    from sc_viz.explain.settings import ExplainSettings
+
+    def slide(index: int) -> dict:
+        s = ExplainSettings(
+            pack=str(tiny_pack),
+            image={"dataset_split": "test", "index": index},
+            variants=["standard", "c", "adv", "advc"],
+            methods=["saliency", "gradcam", "ig"],
+            ig_steps=8,
+        )
+        return {"page": "Saliency", "settings": json.loads(s.to_json())}
+
+    talk = tmp_path / "talk.json"
+    models = {"page": "Models", "pack": str(tiny_pack), "image": None}
+    talk.write_text(json.dumps({"format": "sc-viz-talk/1", "slides": [slide(3003), models, slide(12)]}))
+    deck, _, _ = build_deck(talk, tmp_path / "deck", device="cpu")
+    screen(browser, 1920, 1080)
+    browser.get(f"{server}/saliency?present=1&img=5&m=saliency&pack={tiny_pack.name}&deck={deck.path}")
+    wait_until(
+        browser, lambda: "3 slides" in css(browser, ".st-key-present-bar")[0].text, timeout=240, what="deck"
+    )
+
+    def press(key: str) -> None:
+        ActionChains(browser).send_keys(key).perform()
+
+    press("n")
+    wait_until(browser, lambda: "Slide 1/3" in css(browser, ".st-key-present-bar")[0].text, what="slide 1")
+    wait_until(browser, lambda: "img=3003" in browser.current_url, what="slide 1's image")
+    full_grid(browser, 4 * (3 + 1))
+    shot(browser, "present-deck-slide1")
+    press("n")
+    wait_until(browser, lambda: "Slide 2/3" in css(browser, ".st-key-present-bar")[0].text, what="slide 2")
+    wait_until(browser, lambda: not css(browser, ".sc-grid"), what="the Models page")
+    press("n")
+    wait_until(browser, lambda: "img=12" in browser.current_url, what="slide 3's image")
+    full_grid(browser, 16)
+    press("p")
+    wait_until(browser, lambda: "Slide 2/3" in css(browser, ".st-key-present-bar")[0].text, what="back to 2")
+    assert "deck=" in browser.current_url
+    browser.get(browser.current_url)  # the copied link, opened fresh: the deck is there again
+    wait_until(
+        browser,
+        lambda: "3 slides" in css(browser, ".st-key-present-bar")[0].text,
+        timeout=240,
+        what="deck again",
+    )
