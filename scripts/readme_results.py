@@ -66,9 +66,62 @@ def results_block(report: dict, report_dir: str) -> str:
                 f"Clean / PGD-10 accuracy on all {n_full:,} test images, measured by the "
                 "trainer and recorded in the pack's manifest: " + "; ".join(full) + ".",
             ]
+    lines += budgets_block(report)
     lines += ["", eval_time(report)]
     lines += experiments_block(report_dir)
     return "\n".join(lines)
+
+
+def budgets_block(report: dict) -> list[str]:
+    """The robustness-budgets suite: each variant's PGD accuracy per eps, the claims per
+    budget with their intervals and verdicts, and the second attack's largest gap."""
+    from sc_viz.evaluate import budget_claims
+    from sc_viz.evaluate.budgets import NAME
+
+    suite = report["suites"].get(NAME)
+    if not suite or report.get("status", {}).get(NAME, {}).get("state") != "complete":
+        return []
+    results, budgets = suite["results"], suite["budgets"]
+    n = next(iter(next(iter(results.values())).values()))["n"]
+    accs = "; ".join(
+        f"`{v}` " + " / ".join(f"{per[b]['pgd_acc']:.2%}" for b in budgets if b in per)
+        for v, per in results.items()
+    )
+    lines = [
+        "",
+        f"PGD-10 accuracy at eps {' / '.join(budgets)} /255 (`robustness-budgets`, the same seeded "
+        f"{n:,} test images for every budget and variant): {accs}.",
+    ]
+    claims = budget_claims.rows(report)
+    for statement in dict.fromkeys(r.statement for r in claims):
+        parts = [
+            f"{r.budget}/255 {100 * r.difference:+.2f} pp"
+            + (f" [{100 * r.interval[0]:.2f}, {100 * r.interval[1]:.2f}]" if r.interval else "")
+            + f" ({r.verdict.split(':')[0]})"
+            for r in claims
+            if r.statement == statement
+        ]
+        first = next(r for r in claims if r.statement == statement)
+        lines += [
+            "",
+            f"{statement[0].upper() + statement[1:]} (`{first.variant}` - `{first.reference}`): "
+            + "; ".join(parts)
+            + ".",
+        ]
+    check = suite.get("check") or {}
+    gaps = {v: r["gap"] for v, r in check.get("results", {}).items() if r.get("gap") is not None}
+    if gaps:
+        widest = max(gaps, key=lambda v: abs(gaps[v]))
+        library = check.get("library", check.get("attack"))
+        flag = 100 * check.get("gap_flag", 0.02)
+        lines += [
+            "",
+            f"Second attack ({library} L-inf PGD, {check.get('steps')} steps, "
+            f"eps {check.get('budget')}/255): "
+            f"the largest gap to our PGD is {100 * gaps[widest]:+.2f} points (`{widest}`; positive: the "
+            f"other attack found more adversarial images); a gap over {flag:g} points is flagged.",
+        ]
+    return lines
 
 
 def eval_time(report: dict) -> str:

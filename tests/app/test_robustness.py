@@ -105,10 +105,18 @@ def test_spat_beside_pgd_and_test_set_error_bars(tiny_packs_env):
 def test_demo_pack_test_set_chart_has_error_bars():
     at = open_app(ROBUSTNESS, query={"eps": "0", "adv": "none"})
     assert_clean(at)
-    (chart,) = at.get("plotly_chart")
     import json
 
-    spec = json.loads(chart.proto.spec)
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    (spec,) = [s for s in specs if any(t["type"] == "bar" for t in s["data"])]
+    # beside it, the committed report's sweep: accuracy against eps, one line per chosen variant
+    (sweep,) = [s for s in specs if s is not spec]
+    lines = [t for t in sweep["data"] if t.get("mode", "").startswith("lines") and t.get("name")]
+    assert (
+        {t["name"] for t in lines}
+        == set(at.multiselect(key="variants").value)
+        == {"standard", "c", "adv", "advc"}
+    )
     bars = [t for t in spec["data"] if t["type"] == "bar"]
     assert len(bars) == 2 and all(b["error_y"]["array"] for b in bars)
     # every interval contains its accuracy and is narrower than 5 points at n = 10,000
