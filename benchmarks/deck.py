@@ -88,6 +88,7 @@ def main() -> None:
     ap.add_argument("--ig-steps", type=int, default=16)
     ap.add_argument("--lime-samples", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3, help="deck reads timed (median)")
+    ap.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1 ...")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -106,11 +107,11 @@ def main() -> None:
         slide_json = {"page": "Saliency", "settings": json.loads(settings.to_json())}
         talk.write_text(json.dumps({"format": "sc-viz-talk/1", "slides": [slide_json]}))
         (slide,) = read_talk(talk)
-        pack = packs.load_pack(pack_dir, device="cpu")
+        pack = packs.load_pack(pack_dir, device=args.device)
         show_slide(pack, slide, None)  # warm-up: first-call costs paid before timing
         live, _ = show_slide(pack, slide, None)
         t0 = time.perf_counter()
-        build_deck(talk, tmp / "deck", device="cpu")
+        build_deck(talk, tmp / "deck", device=args.device)
         build = time.perf_counter() - t0
         deck = open_deck(tmp / "deck")
         reads = [show_slide(pack, slide, deck) for _ in range(args.repeats)]
@@ -118,7 +119,7 @@ def main() -> None:
         units = len(list(slide_units(pack, load_image(slide.settings, pack)[0], slide.settings, None)))
         print(
             f"deck slide: {args.variants} x {args.arch} at {args.size} px, Grad-CAM + IG-{args.ig_steps} + "
-            f"LIME-{args.lime_samples}; torch threads {torch.get_num_threads()}"
+            f"LIME-{args.lime_samples}; {args.device}, torch threads {torch.get_num_threads()}"
         )
         print(f"  live (computed)     {live:8.2f} s")
         print(f"  deck build          {build:8.2f} s")

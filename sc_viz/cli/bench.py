@@ -44,6 +44,7 @@ def register(subparsers) -> None:
     p.add_argument("--lime-samples", type=int, default=1000)
     p.add_argument("--points", type=int, default=1000, help="embed: points per variant")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--device", default="cpu", help="panel: cpu (default), cuda, cuda:1 ...")
     p.add_argument("--batch", type=int, default=128, help="train: batch size (default 128)")
     p.add_argument("--steps", type=int, default=3, help="train: timed steps per variant (default 3)")
     p.add_argument("--variants", nargs="+", help="train: these variants (default: every one)")
@@ -131,7 +132,8 @@ def _naive(models: dict, x: torch.Tensor, targets: dict, ig_steps: int, lime_sam
 
     from sc_viz.explain.lime import segmenter
 
-    image = x.permute(1, 2, 0).double().numpy()
+    image = x.permute(1, 2, 0).double().cpu().numpy()
+    device = x.device
     for v, model in models.items():
         t, xb = targets[v], x[None].clone().requires_grad_()
         IntegratedGradients(model).attribute(xb, target=t, n_steps=ig_steps, return_convergence_delta=True)
@@ -140,8 +142,8 @@ def _naive(models: dict, x: torch.Tensor, targets: dict, ig_steps: int, lime_sam
 
         def classify(imgs: np.ndarray, model=model) -> np.ndarray:
             with torch.no_grad():
-                batch = torch.from_numpy(imgs).permute(0, 3, 1, 2).float()
-                return model(batch).softmax(1).numpy()
+                batch = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().to(device)
+                return model(batch).softmax(1).cpu().numpy()
 
         lime_image.LimeImageExplainer().explain_instance(
             image, classify, num_samples=lime_samples, segmentation_fn=segmenter()
@@ -153,17 +155,20 @@ def bench_panel(args) -> None:
     from sc_viz.models import ARCHS
 
     models, origin = _models(args)
+    device = torch.device(args.device)
+    models = {v: m.to(device) for v, m in models.items()}
     imported = origin.startswith("imported pack")
     size = args.size or (_pack_input_size(args.pack) if imported else ARCHS[args.arch].default_input_size)
     x, what = _image(size)
+    x = x.to(device)
     from sc_viz.explain.lime import batch_for
     from sc_viz.precision import autocast_dtype, precision_name
 
-    lime_precision = precision_name(autocast_dtype("auto", "cpu"))
+    lime_precision = precision_name(autocast_dtype("auto", device))
     print(
         f"panel: {origin}, {what} at {size} px, IG-{args.ig_steps}, Grad-CAM, "
-        f"LIME-{args.lime_samples} (batch {batch_for(x, 'cpu')}, {lime_precision}; naive: "
-        f"batch 10, fp32); torch threads {torch.get_num_threads()}"
+        f"LIME-{args.lime_samples} (batch {batch_for(x, device)}, {lime_precision}; naive: "
+        f"batch 10, fp32); {_where(device)}"
     )
     targets = {v: top[0][0] for v, top in predict_top(models, x, k=1).items()}
     options = {"ig": {"n_steps": args.ig_steps}, "lime": {"n_samples": args.lime_samples}}
@@ -172,10 +177,12 @@ def bench_panel(args) -> None:
     explain_grid(models, x, methods=["ig", "gradcam", "lime"], options=small)
     first = next(iter(models))
     _naive({first: models[first]}, x, targets, 2, 20)
-    grid = _timed(lambda: explain_grid(models, x, methods=["ig", "gradcam", "lime"], options=options))
+    grid = _timed(
+        _synced(lambda: explain_grid(models, x, methods=["ig", "gradcam", "lime"], options=options), device)
+    )
     first_map, methods_done = _first_maps(models, x, options)
-    bare = _timed(lambda: _bare_passes(models, x, targets, args.ig_steps, args.lime_samples))
-    naive = _timed(lambda: _naive(models, x, targets, args.ig_steps, args.lime_samples))
+    bare = _timed(_synced(lambda: _bare_passes(models, x, targets, args.ig_steps, args.lime_samples), device))
+    naive = _timed(_synced(lambda: _naive(models, x, targets, args.ig_steps, args.lime_samples), device))
     print(f"  grid (this package)     {grid:8.2f} s")
     print(f"  bare forward/backward   {bare:8.2f} s   grid / bare  = {grid / bare:5.2f}x (target <= 1.3x)")
     print(f"  naive (library defaults){naive:8.2f} s   naive / grid = {naive / grid:5.2f}x (target >= 1.5x)")
@@ -183,6 +190,23 @@ def bench_panel(args) -> None:
         f"  the app's order: first map at {first_map:.2f} s (target about 2 s), "
         + ", ".join(f"{m} done at {t:.2f} s" for m, t in methods_done.items())
     )
+
+
+def _where(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"device {torch.cuda.get_device_name(device)}"
+    return f"CPU, torch threads {torch.get_num_threads()}"
+
+
+def _synced(fn, device: torch.device):
+    """fn, then wait for the GPU's queue: a timing ends when the work has."""
+
+    def run():
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    return run
 
 
 def _first_maps(models: dict, x: torch.Tensor, options: dict) -> tuple[float, dict[str, float]]:
