@@ -48,6 +48,12 @@ def register(subparsers) -> None:
     p.add_argument("--smoothgrad-samples", type=int, help="SmoothGrad noisy copies (default 25)")
     p.add_argument("--seed", type=int, help="seed of LIME and SmoothGrad (default 0)")
     p.add_argument("--opacity", type=float, help="heat-map opacity over the image (default 0.5)")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="IG's passes and LIME's scores: bf16 where the device runs it natively (auto, "
+        "the default), always, or never",
+    )
     p.add_argument("--data-root", help="data folder for --index (default: $SC_VIZ_DATA)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA if present)")
     p.set_defaults(func=run)
@@ -99,6 +105,7 @@ def build_settings(args):
         ("seed", "seed"),
         ("smoothgrad_samples", "smoothgrad_samples"),
         ("opacity", "opacity"),
+        ("precision", "precision"),
     ]:
         if getattr(args, flag) is not None:
             values[name] = getattr(args, flag)

@@ -12,6 +12,7 @@ from typing import Any, Optional, Union
 import torch
 
 from sc_viz.explain.base import METHODS
+from sc_viz.precision import PRECISIONS
 
 FORMAT = "sc-viz-explain-settings/1"
 TARGET_MODES = ("label", "predicted", "class")
@@ -34,6 +35,9 @@ class ExplainSettings:
     extra_options: dict[str, dict] = field(default_factory=dict)  # method -> more options
     seed: int = 0
     opacity: float = 0.5  # heat-map opacity over the image
+    # IG's passes and LIME's sample scores: "auto" = bf16 where the device runs it natively
+    # (IG ~3x, LIME ~2x faster on an AMX CPU; maps agree with fp32, tests/explain), else fp32
+    precision: str = "auto"
     format: str = FORMAT
 
     def __post_init__(self) -> None:
@@ -47,14 +51,16 @@ class ExplainSettings:
             METHODS[m]  # unknown names fail with the list of valid ones
         if isinstance(self.image, dict) and not {"dataset_split", "index"} <= set(self.image):
             raise ValueError("image must be a file path or {'dataset_split': ..., 'index': ...}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not 0.0 <= self.opacity <= 1.0:
             raise ValueError(f"opacity must lie in [0, 1], got {self.opacity}")
 
     def method_options(self) -> dict[str, dict]:
         """Keyword options per method, as `explain_grid(options=...)` takes them."""
         base = {
-            "ig": {"n_steps": self.ig_steps},
-            "lime": {"n_samples": self.lime_samples, "seed": self.seed},
+            "ig": {"n_steps": self.ig_steps, "precision": self.precision},
+            "lime": {"n_samples": self.lime_samples, "seed": self.seed, "precision": self.precision},
             "smoothgrad": {"n_samples": self.smoothgrad_samples, "seed": self.seed},
         }
         opts = {m: dict(base.get(m, {})) for m in self.methods}
