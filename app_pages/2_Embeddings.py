@@ -124,7 +124,8 @@ pack = sidebar.require_pack(ctx)
 image = sidebar.require_image(ctx)
 st.title("Embeddings")
 split, why = loaders.get_gallery(pack)
-variants = sidebar.variant_picker(pack)
+with sidebar.page_controls(ctx):
+    variants = sidebar.variant_picker(pack)
 sources = ([ev.TEST_SET] if split is not None else []) + [ev.FOLDER, ev.FILES]
 source = st.radio(
     "Same-class images from",

@@ -4,7 +4,7 @@ images themselves."""
 
 import streamlit as st
 
-from sc_viz.app import export, loaders, report_view, sidebar, single_image, style, takeaways
+from sc_viz.app import export, loaders, report_view, sidebar, single_image, takeaways
 from sc_viz.figures import ds_lines
 from sc_viz.perturb import LEVELS
 
@@ -27,7 +27,8 @@ ctx = sidebar.context()
 pack = sidebar.require_pack(ctx)
 image = sidebar.require_image(ctx)
 st.title("Continuity under perturbation")
-variants = sidebar.variant_picker(pack)
+with sidebar.page_controls(ctx):
+    variants = sidebar.variant_picker(pack)
 if ctx.present:  # previous/next image and the way out, with the sidebar collapsed
     sidebar.controls(ctx)
 if not variants:
@@ -39,9 +40,7 @@ report = loaders.get_stored_report(pack)
 test_table = report_view.continuity_means(report, variants)
 line = takeaways.continuity_takeaway(test_table, "test-set mean DS") if test_table else None
 sidebar.takeaway(ctx, line or takeaways.continuity_takeaway(table, "mean DS on this image"))
-st.plotly_chart(
-    style.scale_fonts(ds_lines(table, f"This image ({image.caption})"), ctx.present), key="ds-image"
-)
+sidebar.figure(ctx, ds_lines(table, f"This image ({image.caption})"), "ds-image")
 rows = single_image.ds_rows(table)
 
 if test_table:
@@ -52,7 +51,7 @@ if test_table:
         + (", 95% intervals" if ds_ci else ""),
         intervals=ds_ci,
     )
-    st.plotly_chart(style.scale_fonts(fig, ctx.present), key="ds-test")
+    sidebar.figure(ctx, fig, "ds-test")
     rows += single_image.ds_rows(test_table, source="test-set mean")
     rates = report_view.continuity_means(report, variants, key="violation_rate")
     if rates:
@@ -65,7 +64,7 @@ if test_table:
             percent=True,
             intervals=rate_ci,
         )
-        st.plotly_chart(style.scale_fonts(fig, ctx.present), key="violations-test")
+        sidebar.figure(ctx, fig, "violations-test")
 if report.message and not ctx.present:
     st.caption(report.message)
 

@@ -81,8 +81,9 @@ def saliency_pair(pack_key, image_key, variant, eps255, steps, method, _model, _
     return sv.clean_and_adversarial(_model, _x, _x_adv, method)
 
 
-def test_set_table(pack, variants, present: bool) -> None:
+def test_set_table(ctx, pack, variants) -> None:
     """Table 2 of the stored report for the chosen variants (or why there is none)."""
+    present = ctx.present
     report = loaders.get_stored_report(pack)
     table = report_view.robustness_rows(report, variants)
     if table:
@@ -93,12 +94,12 @@ def test_set_table(pack, variants, present: bool) -> None:
             st.dataframe(table, hide_index=True, key="table2")
         figure = robustness_view.test_set_figure(report, variants)
         if figure is not None:
-            st.plotly_chart(figure, key="table2_chart")
+            sidebar.figure(ctx, figure, "table2_chart")
         if not present:
             st.caption(report_view.robustness_caption(report))
     sweep = stored_budget_figure(report, variants)  # only when the report has robustness-budgets
     if sweep is not None:
-        st.plotly_chart(sweep[0], key="budgets_chart")
+        sidebar.figure(ctx, sweep[0], "budgets_chart")
         if not present:
             st.caption(sweep[1])
     if report.message and not present:
@@ -109,7 +110,8 @@ ctx = sidebar.context()
 pack = sidebar.require_pack(ctx)
 image = sidebar.require_image(ctx)
 st.title("Robustness under PGD")
-variants = sidebar.variant_picker(pack)
+with sidebar.page_controls(ctx):
+    variants = sidebar.variant_picker(pack)
 c1, c2, c3 = (sidebar.controls(ctx) if ctx.present else st.container()).columns(3)
 eps255 = c1.select_slider("eps (x/255, L-inf)", EPS_CHOICES, key=state.bind("eps", EPS_CHOICES, what="eps"))
 steps = c2.slider("PGD steps", 1, 20, key=state.bind("pgd_steps"))
@@ -121,7 +123,7 @@ method = c3.selectbox(
     key=state.bind("adv_method", adv_methods, what="method"),
     help="Map of each image for the class the model predicts on it.",
 )
-show_spat = st.toggle(
+show_spat = sidebar.page_controls(ctx).toggle(
     "Show SPAT's shared-pixel attack beside PGD",
     key=state.bind("spat"),
     help="Where SPAT's perturbation falls compared with plain PGD's (the point of the method).",
@@ -190,7 +192,7 @@ for v in variants:
         getattr(st, verdict.tone)(verdict.text)
 if show_spat:
     spat_section(pack, image, variants, results, eps255, steps, px)
-test_set_table(pack, variants, ctx.present)
+test_set_table(ctx, pack, variants)
 st.download_button(
     "Download numbers (CSV)", export.rows_to_csv(rows), "robustness.csv", "text/csv", on_click="ignore"
 )

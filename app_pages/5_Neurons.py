@@ -48,7 +48,8 @@ ctx = sidebar.context()
 pack = sidebar.require_pack(ctx)
 image = sidebar.require_image(ctx)
 st.title("Neurons under PGD")
-variants = sidebar.variant_picker(pack)
+with sidebar.page_controls(ctx):
+    variants = sidebar.variant_picker(pack)
 if not variants:
     st.info("Choose at least one variant.")
     st.stop()
@@ -90,7 +91,7 @@ why = found.message
 if table is not None:
     sidebar.takeaway(ctx, takeaways.neurons_takeaway(table.per_variant, table.layers))
     figures["Per-layer sensitivity"] = fig = layer_sensitivity_figure(table.per_variant, table.layers)
-    st.plotly_chart(style.scale_fonts(fig, ctx.present), key="layer-sensitivity")
+    sidebar.figure(ctx, fig, "layer-sensitivity")
     rows += nv.sensitivity_rows(table)
     if not ctx.present:
         st.caption(
@@ -175,7 +176,7 @@ figures["Channel distances"] = fig = channel_distance_figure(
     top_k=top_k,
     title=f"Top-{top_k} channels of {short_layer(layer)} by distance, per variant",
 )
-st.plotly_chart(style.scale_fonts(fig, ctx.present), key="channel-distances")
+sidebar.figure(ctx, fig, "channel-distances")
 rows += nv.channel_rows(probed, image.key)
 if not ctx.present:
     st.caption(
@@ -235,7 +236,7 @@ if distribution:
         title=f"{measure}, {method}, x' = {kind}: this image (diamond) among the test sample (n = {sc.n})",
     )
     figures["Consensus"] = fig
-    st.plotly_chart(style.scale_fonts(fig, ctx.present), key="consensus-box")
+    sidebar.figure(ctx, fig, "consensus-box")
     lacking = [v for v in variants if v not in distribution]
     if lacking and not ctx.present:
         st.caption(

@@ -17,7 +17,8 @@ ctx = sidebar.context()
 pack = sidebar.require_pack(ctx)
 image = sidebar.require_image(ctx)
 st.title("Sanity checks")
-variants = sidebar.variant_picker(pack)
+with sidebar.page_controls(ctx):
+    variants = sidebar.variant_picker(pack)
 all_methods = ordered_methods(METHODS.names())
 methods = ordered_methods(
     st.multiselect(
@@ -169,7 +170,7 @@ for m in methods:
     *strips, similarity, road = per_method[m].values()
     for v, fig in zip(variants, strips):
         st.plotly_chart(style.scale_fonts(fig, ctx.present), key=f"strip-{m}-{v}")
-    st.plotly_chart(style.scale_fonts(similarity, ctx.present), key=f"similarity-{m}")
+    sidebar.figure(ctx, similarity, f"similarity-{m}")
     st.columns([3, 2])[0].plotly_chart(style.scale_fonts(road, ctx.present), key=f"road-{m}")
     figures.update(per_method[m])
 if not ctx.present:

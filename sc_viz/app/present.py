@@ -158,6 +158,20 @@ BAR_CSS = f"""
 """
 
 
+# A page's figures in presentation mode: each one as tall as the screen leaves below the
+# thin bar and the takeaway, so one figure fills one screen and scrolling moves to the next
+# (plotly fills its container when the figure has no height of its own).
+FIGURE_KEY = "present-figure"
+FIGURE_ABOVE_PX = 170
+FIGURE_CSS = (
+    f'<style>[class*="st-key-{FIGURE_KEY}"] [data-testid="stPlotlyChart"]'
+    f"{{height:calc(100vh - {FIGURE_ABOVE_PX}px) !important;min-height:320px}}"
+    f'[class*="st-key-{FIGURE_KEY}"] [data-testid="stPlotlyChart"] > div,'
+    f'[class*="st-key-{FIGURE_KEY}"] .js-plotly-plot,[class*="st-key-{FIGURE_KEY}"] .plot-container,'
+    f'[class*="st-key-{FIGURE_KEY}"] .svg-container{{height:100% !important}}</style>'
+)
+
+
 # ---------------------------------------------------------------- the Saliency grid's parts
 SCALE_LINE = f"Each map is scaled on its own: full colour = its {SCALE_PERCENTILE:g}th percentile of |value|."
 

@@ -359,6 +359,26 @@ def takeaway(ctx: Context, line: Optional[str]) -> None:
         st.markdown(line)
 
 
+def figure(ctx: Context, fig, key: str, where=None, **kwargs):
+    """A page's plotly figure: as it is in normal mode; in presentation mode with large
+    fonts and one screen tall, whatever the screen (present.FIGURE_CSS). Returns what
+    st.plotly_chart returns (a selection event where `on_select` is given)."""
+    where = where or st
+    if not ctx.present:
+        return where.plotly_chart(fig, key=key, **kwargs)
+    fig = style.scale_fonts(fig, True)
+    fig.update_layout(height=None, autosize=True)
+    with where.container(key=f"{present.FIGURE_KEY}-{key}"):
+        st.html(present.FIGURE_CSS)
+        return st.plotly_chart(fig, key=key, config={"responsive": True}, **kwargs)
+
+
+def page_controls(ctx: Context):
+    """Where a page's pickers go: the page itself in normal mode, the thin bar's Settings
+    popover in presentation mode (the screen is for the figure)."""
+    return controls(ctx) if ctx.present else st.container()
+
+
 def _leave_presentation() -> None:
     st.session_state["present"] = False
 

@@ -232,3 +232,36 @@ def test_keys_n_and_p_step_through_a_deck(server, browser, tiny_pack, tmp_path):
         timeout=240,
         what="deck again",
     )
+
+
+FIGURES = """
+return {charts: [...document.querySelectorAll('[class*="st-key-present-figure"] .main-svg')]
+          .filter(e => e.parentElement.classList.contains('svg-container'))
+          .map(e => e.getBoundingClientRect().toJSON()),
+        scrollWidth: document.documentElement.scrollWidth};
+"""
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("page", ["continuity", "robustness"])
+def test_other_pages_show_one_figure_per_screen(server, browser, tiny_pack, page):
+    """Presentation mode: each of the page's figures is one screen tall, whatever the
+    screen, and nothing overflows sideways (the demo pack: its stored report's charts)."""
+    query = "present=1&img=3003" + ("&eps=2&steps=2&adv=none" if page == "robustness" else "")
+    for width, height in SCREENS:
+        screen(browser, width, height)
+        browser.get(f"{server}/{page}?{query}")
+
+        def drawn():
+            boxes = browser.execute_script(FIGURES)["charts"]
+            return len(boxes) >= 2 and all(b["height"] > 0 for b in boxes)
+
+        wait_until(browser, drawn, timeout=240, what=f"the {page} figures")
+        time.sleep(1.5)  # plotly's resize to its container
+        assert_no_exception(browser)
+        found = browser.execute_script(FIGURES)
+        shot(browser, f"present-{page}-{width}x{height}")
+        assert found["scrollWidth"] <= width, found
+        for box in found["charts"]:
+            assert 0.6 * height <= box["height"] <= height, (width, height, box)
+            assert box["right"] <= width, (width, box)
