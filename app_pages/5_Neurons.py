@@ -1,4 +1,4 @@
-"""Neurons (issue 14): per-layer neuron sensitivity of the chosen variants (stored report, else
+"""Neurons: per-layer neuron sensitivity of the chosen variants (stored report, else
 computed on a test sample); for the chosen image, each variant's most sensitive channels on
 x and x' at a chosen layer; and the image's saliency consensus among the test sample's."""
 

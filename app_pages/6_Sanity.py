@@ -1,4 +1,4 @@
-"""Sanity (issue 16): can these maps be trusted? For the chosen image, each method's map
+"""Sanity: can these maps be trusted? For the chosen image, each method's map
 through the model-parameter randomisation cascade with its similarity to the trained
 model's map (a flag where it barely changes), and the ROAD curves per variant; computed on
 demand, one (variant, method) unit at a time, cached."""

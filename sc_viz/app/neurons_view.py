@@ -1,4 +1,4 @@
-"""The Neurons page's computation (issue 14): per-layer neuron sensitivity of the chosen
+"""The Neurons page's computation: per-layer neuron sensitivity of the chosen
 variants (the stored report's `neurons` suite when it is current, else `sc_viz.evaluate.
 neurons.run` on a test sample), one image's most sensitive channels per variant, and its
 saliency consensus (map of x vs map of x') placed among the stored test sample's.

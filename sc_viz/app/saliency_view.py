@@ -14,7 +14,13 @@ from PIL import Image
 
 from sc_viz.explain import Explanation
 from sc_viz.explain.grid import Grid, explain_unit, method_units
-from sc_viz.explain.settings import ExplainSettings, grid_target
+from sc_viz.explain.settings import (  # noqa: F401  (the target modes: for the pages)
+    TARGET_CLASS,
+    TARGET_LABEL,
+    TARGET_PREDICTED,
+    ExplainSettings,
+    grid_target,
+)
 from sc_viz.figures import (  # noqa: F401  (dimmed, input_cell, legend_image, row_label: for the page)
     CELL_PX,
     SCALE_NOTE,
@@ -40,7 +46,6 @@ Regenerate the grid without the app (run inside this folder; the pack path in
 settings.json must exist on this machine):
     sc-viz explain --settings settings.json --out grid.png
 """
-TARGET_LABEL, TARGET_PREDICTED, TARGET_CLASS = "label", "predicted", "class"
 
 # IG steps and LIME samples by input size: every step and sample is a model pass, and a
 # 224-px pass costs ~50x a 32-px one, so large inputs get fewer (the values `sc-viz bench
@@ -160,11 +165,6 @@ def cell(
     return grid_cell(x, exp, classes=classes, opacity=opacity, size=size)
 
 
-def enlarged(im: Image.Image, size: int) -> Image.Image:
-    """Small images (32-px CIFAR) enlarged with nearest neighbour: pixels stay visible."""
-    return im.resize((size, size), Image.NEAREST) if im.width < size else im
-
-
 def class_label(classes: Sequence[str], index: int) -> str:
     """A class as a picker lists it: its name, with its index where another class has the
     same name (ImageNet has two 'crane's and two 'maillot's)."""
@@ -172,10 +172,6 @@ def class_label(classes: Sequence[str], index: int) -> str:
         return str(index)
     name = classes[index]
     return f"{name} (#{index})" if classes.count(name) > 1 else name
-
-
-def prediction_text(predictions: Sequence[tuple[int, float]], classes: Sequence[str]) -> str:
-    return " · ".join(f"{classes[c]} {p:.0%}" for c, p in predictions)
 
 
 # Column names of the measures table: what each measures and which direction is better.

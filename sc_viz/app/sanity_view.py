@@ -1,4 +1,4 @@
-"""The Sanity page's computation (issue 16): for the chosen image, each method's map through
+"""The Sanity page's computation: for the chosen image, each method's map through
 the model-parameter randomisation cascade (Adebayo et al. 2018; sc_viz/explain/sanity.py)
 and the ROAD curves of its map on the trained model (Rong et al. 2022; sc_viz/explain/road.py),
 per variant; the flags; and the export bundle.
@@ -42,20 +42,20 @@ from sc_viz.explain.sanity import (
     flagged,
     randomisation_test,
 )
+from sc_viz.explain.settings import TARGET_LABEL, TARGET_PREDICTED
 
 # LIME costs about a minute per image at 300 samples through the cascade: opt-in only.
 CHEAP_METHODS = ("saliency", "gradcam", "ig")
 SLOW_METHODS = ("lime",)
 DEFAULT_IG_STEPS = 8  # as `sc-viz eval --suite sanity` (sc_viz/evaluate/sanity.py)
 DEFAULT_LIME_SAMPLES = 100
-TARGET_PREDICTED, TARGET_LABEL = "predicted", "label"
 TARGET_MODES = {
     TARGET_PREDICTED: "each model's prediction",  # as `sc-viz eval --suite sanity`
     TARGET_LABEL: "true class (else prediction)",
 }
 ORDER_TITLES = {"cascading": "cascading (from the logits down)", "independent": "one block at a time"}
 STRIP_CELL_PX = 64  # a map's side in the exported strip PNGs
-BUNDLE_README = """sc-viz sanity bundle (issue 16)
+BUNDLE_README = """sc-viz sanity bundle
 figures.html   every figure of the page, interactive (opens offline)
 sanity.json    randomisation: steps, targets, similarity per method/variant/measure/step, flags
 road.json      ROAD curves per method and variant (MoRF/LeRF probability per fraction, areas, gap)

@@ -1,4 +1,4 @@
-"""One line per page that says what the numbers on screen show (issue 24: "a story on every
+"""One line per page that says what the numbers on screen show ("a story on every
 page"), computed from those numbers, never fixed text; and the landing page's two lines on
 what semantic continuity is. The pages only lay these out."""
 

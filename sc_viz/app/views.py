@@ -83,7 +83,7 @@ ROBUSTNESS = [
     Field("eps", 8, "eps", integer(0, 255)),
     Field("pgd_steps", 10, "steps", integer(1, 20)),
     Field("adv_method", METHODS.names()[0], "adv", text()),
-    Field("spat", False, "spat", flag()),  # SPAT's shared-pixel attack beside PGD's (issue 13)
+    Field("spat", False, "spat", flag()),  # SPAT's shared-pixel attack beside PGD's
 ]
 
 # Neurons: None/"own" = fitted on the page (the pack's layers and variants are not known here).
@@ -98,7 +98,7 @@ NEURONS = [
     Field("cons_measure", "spearman", "cs", text()),
 ]
 
-# Sanity (issue 16): the cheap methods by default; LIME only when chosen (slow through the cascade).
+# Sanity: the cheap methods by default; LIME only when chosen (slow through the cascade).
 SANITY = [
     Field("san_methods", sanity_view.default_methods(), "sm", names()),
     Field("san_target", sanity_view.TARGET_PREDICTED, "st", text()),

@@ -10,7 +10,6 @@ from typing import Optional
 
 import torch
 
-from sc_viz.data import data_root, load_split, seeded_subset
 from sc_viz.models import ARCHS
 from sc_viz.packs import atomic_write_bytes, atomic_write_json
 
@@ -73,12 +72,6 @@ def schedule_values(args) -> dict:
         "epoch_eval_limit": args.epoch_eval_limit,
         "epoch_pgd_limit": min(100, args.epoch_eval_limit),
     }
-
-
-def test_sample(dataset: str, args, input_size: Optional[int] = None):
-    """The same seeded test subset train() scores its final metrics on."""
-    split = load_split(dataset, "test", data_root(args.data_root), input_size)
-    return seeded_subset(split, args.test_limit or None, args.seed)
 
 
 def now() -> str:

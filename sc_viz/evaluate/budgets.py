@@ -1,4 +1,4 @@
-"""Robustness across attack budgets (`robustness-budgets`, issue 26): clean and PGD accuracy
+"""Robustness across attack budgets (`robustness-budgets`): clean and PGD accuracy
 of every variant at several L-inf budgets, on one seeded sample of test images that every
 budget and variant shares, so that any two rows compare image by image (paired intervals).
 

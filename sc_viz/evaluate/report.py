@@ -24,8 +24,7 @@ from sc_viz.packs import atomic_write_bytes
 from sc_viz.training.variants import variant_colour
 
 PERTURBATIONS = list(paper.PERTURBATIONS)
-LEVELS = list(paper.LEVEL_IDS)
-LEVEL_KEYS = [str(lv) for lv in LEVELS]  # report.json's keys of the levels
+LEVEL_KEYS = [str(lv) for lv in paper.LEVEL_IDS]  # report.json's keys of the levels
 
 
 def bounds(interval: Optional[Interval]) -> Optional[list]:
@@ -168,7 +167,7 @@ def charts(report: dict) -> list[Chart]:
                     [
                         Panel(
                             p,
-                            LEVELS,
+                            paper.LEVEL_IDS,
                             {v: [c[key][v][p][lv] for lv in LEVEL_KEYS] for v in c[key]},
                             "level",
                             ylab,
@@ -379,7 +378,7 @@ def _continuity_md(c: dict, settings: dict) -> str:
         for p in PERTURBATIONS
         for v in c["mean_ds"]
     ]
-    md.append(table(["perturbation", "variant"] + [f"level {lv}" for lv in LEVELS], rows))
+    md.append(table(["perturbation", "variant"] + [f"level {lv}" for lv in paper.LEVEL_IDS], rows))
     md.append(
         "\nSum of the four level-1 mean DS (the continuity measure of Fig. 5): "
         + ", ".join(f"{v} {num(x)}" for v, x in c["level1_ds_sum"].items())
@@ -414,7 +413,7 @@ def _continuity_md(c: dict, settings: dict) -> str:
     rows = [
         [p, v] + [cell(v, p, lv) for lv in LEVEL_KEYS] for p in PERTURBATIONS for v in c["violation_rate"]
     ]
-    md.append(table(["perturbation", "variant"] + [f"level {lv}" for lv in LEVELS], rows))
+    md.append(table(["perturbation", "variant"] + [f"level {lv}" for lv in paper.LEVEL_IDS], rows))
     md.append("\n![Fig. 4](figures/fig4_mean_ds.png)\n![Fig. 1](figures/fig1_violations.png)\n")
     return "\n".join(md)
 

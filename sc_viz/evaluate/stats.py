@@ -29,7 +29,7 @@ N_BOOTSTRAP = 2000
 NOT_COMPUTABLE = "n/a (rerun the suite)"  # intervals of a report stored without per-image values
 
 HOLDS, FAILS, NOISE = "holds", "does not hold", "within noise"
-# Floors (issue 26): an accuracy of 0 whose Wilson upper bound is below FLOOR_UPPER is a
+# Floors: an accuracy of 0 whose Wilson upper bound is below FLOOR_UPPER is a
 # floor; two accuracies at 0 cannot be compared, so such a comparison gets no verdict from
 # its interval (that would read "within noise" with [0, 0]). Wilson's upper bound of 0/n
 # falls below 0.1% from n = 3,838 images on; with fewer, two zeros are BOTH_ZERO.

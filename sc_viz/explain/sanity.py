@@ -239,13 +239,6 @@ class RandomisedTwin:
             yield name, self.twin
 
 
-def randomised_models(
-    model: nn.Module, x: torch.Tensor, *, order: str = "cascading", granularity: str = "block", seed: int = 0
-) -> Iterator[tuple[str, nn.Module]]:
-    """(block name, randomised copy) per step; see `RandomisedTwin.steps`."""
-    return RandomisedTwin(model, x, granularity).steps(order, seed)
-
-
 # ---------------------------------------------------------------- twins kept between calls
 TWIN_POOL_BYTES = 2**30  # idle twins kept at most (their trained, live and random weights)
 _pool: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> key -> [idle twins]

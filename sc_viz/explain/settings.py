@@ -15,7 +15,10 @@ from sc_viz.explain.base import METHODS
 from sc_viz.precision import PRECISIONS
 
 FORMAT = "sc-viz-explain-settings/1"
-TARGET_MODES = ("label", "predicted", "class")
+# What a grid explains: the true class when known (else each model's prediction), each
+# model's own top class, or one chosen class. Declared here once; the app's pages use these.
+TARGET_LABEL, TARGET_PREDICTED, TARGET_CLASS = "label", "predicted", "class"
+TARGET_MODES = (TARGET_LABEL, TARGET_PREDICTED, TARGET_CLASS)
 
 
 @dataclass
