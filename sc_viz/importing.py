@@ -25,6 +25,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
+from sc_viz.hooks import hooked
 from sc_viz.models import ARCHS, Classifier, build_model
 from sc_viz.packs import FORMAT, MAX_WEIGHTS_BYTES, PackError, load_pack, write_new_pack
 
@@ -428,14 +429,13 @@ def preprocessing(arch: str, input_size: int) -> dict:
 # ---------------------------------------------------------------- Grad-CAM layer
 def _layer_output_shape(model: Classifier, layer: str, x: torch.Tensor) -> tuple:
     shapes = []
-    handle = model.get_submodule(layer).register_forward_hook(
-        lambda module, inputs, out: shapes.append(tuple(out.shape))
+    keep = (
+        model.get_submodule(layer),
+        "forward",
+        lambda module, inputs, out: shapes.append(tuple(out.shape)),
     )
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        handle.remove()
+    with hooked([keep]), torch.no_grad():
+        model(x)
     return shapes[-1] if shapes else ()
 
 

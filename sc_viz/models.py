@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sc_viz.hooks import hooked
 from sc_viz.registry import Registry, UnknownName
 
 
@@ -233,12 +234,8 @@ def _output_shapes(net: nn.Module) -> Iterator[list[tuple[str, tuple]]]:
         if isinstance(output, torch.Tensor):
             seen.append((name, tuple(output.shape)))
 
-    handles = [m.register_forward_hook(partial(record, name)) for name, m in net.named_modules() if name]
-    try:
+    with hooked((m, "forward", partial(record, name)) for name, m in net.named_modules() if name):
         yield seen
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def detect_gradcam_layer(net: nn.Module, input_size: int) -> str:

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from sc_viz.data import Split, iterate_batches
+from sc_viz.hooks import hooked
 from sc_viz.metrics import accuracy
 from sc_viz.training.objectives import frozen_batchnorm_statistics
 from sc_viz.training.trainer import TrainConfig, make_optimizer, training_step
@@ -56,13 +57,10 @@ def batchnorm_mismatch(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, flo
         return hook
 
     was_training = model.training
-    handles = [m.register_forward_hook(record(n)) for n, m in layers.items()]
     try:
-        with frozen_batchnorm_statistics(model):
+        with hooked((m, "forward", record(n)) for n, m in layers.items()), frozen_batchnorm_statistics(model):
             model.train()(x)
     finally:
-        for h in handles:
-            h.remove()
         model.train(was_training)
     return ratios, shifts
 

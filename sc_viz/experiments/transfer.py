@@ -37,6 +37,7 @@ import torch.nn as nn
 
 from sc_viz.data import Split, iterate_batches, seeded_subset
 from sc_viz.evaluate.stats import accuracy_interval, encode_values
+from sc_viz.hooks import hooked
 from sc_viz.model_run import model_device, using_model
 from sc_viz.models import build_model
 from sc_viz.packs import atomic_write_bytes, atomic_write_json, model_facts, save_weights
@@ -135,15 +136,11 @@ def penultimate_features(model: nn.Module, split: Split, batch_size: int = 256) 
     def keep(_module, inputs):
         feats.append(inputs[0].detach().flatten(1).float().cpu())
 
-    with using_model(model, exclusive=True), torch.inference_mode():
-        handle = head.register_forward_pre_hook(keep)
-        try:
-            for x, _ in iterate_batches(
-                split, batch_size, shuffle=False, augment=False, device=model_device(model)
-            ):
-                model(x)
-        finally:
-            handle.remove()
+    with using_model(model, exclusive=True), torch.inference_mode(), hooked([(head, "forward_pre", keep)]):
+        for x, _ in iterate_batches(
+            split, batch_size, shuffle=False, augment=False, device=model_device(model)
+        ):
+            model(x)
     return torch.cat(feats).numpy() if feats else np.zeros((0, 0), dtype=np.float32)
 
 

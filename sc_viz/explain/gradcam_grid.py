@@ -17,6 +17,8 @@ from contextlib import contextmanager
 import torch
 import torch.nn as nn
 
+from sc_viz.hooks import hooked
+
 
 class GridView(nn.Module):
     """Layer output -> (N, C, h, w); `layout` is "tokens" (N, T, C) or "nhwc" (N, h, w, C)."""
@@ -58,8 +60,5 @@ def grid_probe(layer: nn.Module, layout: str) -> Iterator[GridView]:
     def reroute(module, inputs, out):
         return _ungrid(view(out), out, layout)
 
-    handle = layer.register_forward_hook(reroute)
-    try:
+    with hooked([(layer, "forward", reroute)]):
         yield view
-    finally:
-        handle.remove()

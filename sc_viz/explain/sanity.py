@@ -51,6 +51,7 @@ import torch
 import torch.nn as nn
 
 from sc_viz.explain.base import METHODS, as_batch, model_device, using_model
+from sc_viz.hooks import hooked
 
 ORDERS = ("cascading", "independent")
 GRANULARITIES = ("block", "layer")
@@ -96,19 +97,12 @@ def _forward_order(model: nn.Module, blocks: list[tuple[str, nn.Module]], x: tor
     """Names of `blocks` in the order a forward pass of x first calls them (hooks on the
     caller's private copy, removed also on error)."""
     called: list[str] = []
-    handles = []
-    try:
-        for name, module in blocks:
-            handles.append(
-                module.register_forward_pre_hook(
-                    lambda _m, _inp, name=name: called.append(name) if name not in called else None
-                )
-            )
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+
+    def note(name):
+        return lambda _m, _inp: called.append(name) if name not in called else None
+
+    with hooked((module, "forward_pre", note(name)) for name, module in blocks), torch.no_grad():
+        model(x)
     return called
 
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 
 from sc_viz.attacks import PGDConfig, pgd
+from sc_viz.hooks import hooked
 from sc_viz.inside.sensitivity import recorded_features, sensitivity_layers
 from sc_viz.model_run import model_device, using_model
 
@@ -57,27 +58,24 @@ def pair_distance_hooks(model: nn.Module, layers: Sequence[str]) -> Iterator[_Pa
     mean_{h,w} |F(x)|. Hooks are removed on exit, also on error. A module that runs twice
     in one pass (e.g. torchvision's shared ReLU) is refused: its output is ambiguous."""
     record = _PairDistances()
-    handles = []
-    try:
-        for name in layers:
 
-            def reduce(_module, _inputs, output, name=name):
-                if name in record.distance:
-                    raise ValueError(
-                        f"layer {name!r} runs more than once per forward pass; "
-                        "choose a module that runs once (e.g. a block or a conv)"
-                    )
-                if not isinstance(output, torch.Tensor):
-                    raise ValueError(f"layer {name!r} does not output one tensor")
-                benign, adversarial = output.detach().float().chunk(2)  # (B, C, H, W) each
-                record.distance[name] = _per_channel((benign - adversarial).abs())  # (B, C)
-                record.scale[name] = _per_channel(benign.abs())  # (B, C)
+    def reduce(name):
+        def hook(_module, _inputs, output):
+            if name in record.distance:
+                raise ValueError(
+                    f"layer {name!r} runs more than once per forward pass; "
+                    "choose a module that runs once (e.g. a block or a conv)"
+                )
+            if not isinstance(output, torch.Tensor):
+                raise ValueError(f"layer {name!r} does not output one tensor")
+            benign, adversarial = output.detach().float().chunk(2)  # (B, C, H, W) each
+            record.distance[name] = _per_channel((benign - adversarial).abs())  # (B, C)
+            record.scale[name] = _per_channel(benign.abs())  # (B, C)
 
-            handles.append(model.get_submodule(name).register_forward_hook(reduce))
+        return hook
+
+    with hooked((model.get_submodule(name), "forward", reduce(name)) for name in layers):
         yield record
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 @dataclass

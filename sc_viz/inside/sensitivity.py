@@ -18,6 +18,8 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
+from sc_viz.hooks import hooked
+
 # Class names of residual blocks: ours (sc_viz.models.BasicBlock) and torchvision's.
 RESIDUAL_BLOCKS = ("BasicBlock", "Bottleneck")
 
@@ -39,18 +41,15 @@ def recorded_features(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[
     (graph kept) in the yielded dict, name -> (N, C, H, W); a later pass replaces it. The
     hooks are removed on exit, also on error."""
     features: dict[str, torch.Tensor] = {}
-    handles = []
-    try:
-        for name in layers:
 
-            def keep(_module, _inputs, output, name=name):
-                features[name] = output
+    def keep(name):
+        def hook(_module, _inputs, output):
+            features[name] = output
 
-            handles.append(model.get_submodule(name).register_forward_hook(keep))
+        return hook
+
+    with hooked((model.get_submodule(name), "forward", keep(name)) for name in layers):
         yield features
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def channel_sensitivity(benign: torch.Tensor, adversarial: torch.Tensor) -> torch.Tensor:
