@@ -46,7 +46,7 @@ def image_view(pack, x, variants: list[str], methods: list[str], ig_steps: int) 
 def default_variants(pack) -> list[str]:
     """The Sanity page's default selection (sidebar.variant_picker): the paper's four when
     the pack has them, else all."""
-    from sc_viz.training.variants import VARIANTS
+    from sc_viz.variants import VARIANTS
 
     paper = [v for v in pack.models if v in VARIANTS and VARIANTS[v].group == "paper"]
     return paper or list(pack.models)

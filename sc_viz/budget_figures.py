@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from sc_viz.evaluate.budgets import NAME
 from sc_viz.evaluate.stats import accuracy_interval
-from sc_viz.training.variants import variant_colour, variant_order
+from sc_viz.variants import variant_colour, variant_order
 
 TITLE = "Accuracy against the L-inf budget (PGD), Wilson 95% bands"
 X_LABEL = "eps (/255); 0 = clean"

@@ -34,7 +34,7 @@ from PIL import Image, ImageDraw, ImageFont
 from plotly.subplots import make_subplots
 
 from sc_viz.perturb import LEVELS
-from sc_viz.training.variants import variant_colour
+from sc_viz.variants import variant_colour
 
 SIGNED_CMAP, UNSIGNED_CMAP = "bwr", "inferno"
 CELL_PX = 160  # a grid cell's side in pixels, on screen and in the exports

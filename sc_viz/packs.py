@@ -375,7 +375,7 @@ class Pack:
 
 def ordered_variants(names) -> list[str]:
     """Variant names in the variants registry's order (the paper's first), others after."""
-    from sc_viz.training.variants import variant_order
+    from sc_viz.variants import variant_order
 
     return variant_order(names)
 

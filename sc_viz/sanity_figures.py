@@ -11,7 +11,7 @@ import numpy as np
 from sc_viz.explain.road import ORDER_TITLES
 from sc_viz.explain.sanity import FLAG_SIMILARITY, SIMILARITY_TITLES, RandomisationResult
 from sc_viz.figures import full_colour_value
-from sc_viz.training.variants import variant_colour, variant_order
+from sc_viz.variants import variant_colour, variant_order
 
 
 def _short(step: str) -> str:

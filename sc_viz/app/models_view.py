@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from sc_viz.figures import curves_figure
 from sc_viz.packs import ordered_variants
-from sc_viz.training.variants import VARIANTS
+from sc_viz.variants import VARIANTS
 
 NOT_AVAILABLE = "—"
 CURVE_TITLES = {

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from sc_viz.app.report_view import StoredReport, robustness_intervals
 from sc_viz.app.single_image import AttackResult, attack_rows
 from sc_viz.evaluate.stats import decode_values
-from sc_viz.training.variants import variant_colour
+from sc_viz.variants import variant_colour
 
 KINDS = {"clean": "clean accuracy", "pgd": "PGD accuracy"}
 

@@ -337,7 +337,7 @@ def variant_picker(pack: Pack, label: str = "Variants") -> list[str]:
     """Multiselect of the pack's loaded variants in the pack's order; by default the paper's
     four (the registry's "paper" group) when the pack has them, else all (an imported
     pack's names are the user's, e.g. "standard" and "robust": all of them)."""
-    from sc_viz.training.variants import VARIANTS
+    from sc_viz.variants import VARIANTS
 
     available = list(pack.models)
     imported = pack.manifest.get("source") == "import"

@@ -11,7 +11,7 @@ from sc_viz.data import DATASETS
 from sc_viz.models import ARCHS
 from sc_viz.paper import LEVEL_IDS, PERTURBATIONS
 from sc_viz.registry import UnknownName
-from sc_viz.training.variants import VARIANTS
+from sc_viz.variants import VARIANTS
 
 EPILOG_TRAIN = """examples:
   sc-viz train --dataset cifar10 --arch resnet20 --variant standard --optimizer sgd \\

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from sc_viz.training.presets import PGD3
-from sc_viz.training.variants import VARIANTS
+from sc_viz.variants import VARIANTS
 
 DEMO_PACK = Path("checkpoints/cifar10-resnet20")
 # The grid the app shows by default: the paper's variants, in the registry's order.

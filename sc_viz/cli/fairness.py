@@ -15,7 +15,7 @@ from sc_viz.evaluate.report import pct, table
 from sc_viz.metrics import accuracy
 from sc_viz.packs import load_pack
 from sc_viz.paper import DEFAULT_LAMBDA, PAPER_RESULTS
-from sc_viz.training.variants import VARIANTS
+from sc_viz.variants import VARIANTS
 
 # The variants the paper compares on colour-biased data (Table 3).
 PAPER_FAIRNESS_VARIANTS = list(PAPER_RESULTS["fairness"])

@@ -21,7 +21,7 @@ from typing import Optional
 from sc_viz import paper
 from sc_viz.evaluate.stats import NOT_COMPUTABLE, Interval, accuracy_interval
 from sc_viz.packs import atomic_write_bytes
-from sc_viz.training.variants import variant_colour
+from sc_viz.variants import variant_colour
 
 PERTURBATIONS = list(paper.PERTURBATIONS)
 LEVEL_KEYS = [str(lv) for lv in paper.LEVEL_IDS]  # report.json's keys of the levels

@@ -10,7 +10,7 @@ from typing import Optional
 
 import torch
 
-from sc_viz.training.variants import variant_colour, variant_order
+from sc_viz.variants import variant_colour, variant_order
 
 MEASURE_TITLES = {
     "mean": "mean sensitivity",

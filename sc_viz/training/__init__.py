@@ -1,1 +1,2 @@
-"""Training: the trainer loop, the variants (objective terms), named recipes."""
+"""Training: the trainer loop, the objectives and example generators, named recipes (the
+variants registry is core: sc_viz/variants.py)."""

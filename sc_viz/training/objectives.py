@@ -257,7 +257,7 @@ class StepResult:
 def objective_step(model, raw_model, x, y, cfg, g: torch.Generator, amp, progress: float = 0.0) -> StepResult:
     """The loss terms of one batch for cfg.variant. x: (B, 3, H, W) in [0, 1]; `model` is
     the (possibly DDP-wrapped) `raw_model`; `progress` the epochs done (fractional)."""
-    from sc_viz.training.variants import VARIANTS
+    from sc_viz.variants import VARIANTS
 
     spec = VARIANTS[cfg.variant]
     terms = [(name, OBJECTIVES[name]) for name in spec.terms]

@@ -32,7 +32,7 @@ from sc_viz.models import ARCHS, build_model
 from sc_viz.perturb import LEVELS, PHOTOMETRIC
 from sc_viz.precision import PRECISIONS, autocast_dtype
 from sc_viz.training.objectives import objective_step
-from sc_viz.training.variants import VARIANTS
+from sc_viz.variants import VARIANTS
 
 # The related methods' weights: the project's choices (docs/related_methods.md).
 SNS_LAMBDA = 0.5

@@ -193,7 +193,7 @@ def test_no_claims_without_a_complete_sweep():
 
 
 def test_the_figure_builds_with_bands_in_the_variants_colours():
-    from sc_viz.training.variants import variant_colour
+    from sc_viz.variants import variant_colour
 
     result = hand_result(CORRECT)
     fig = budget_figure(result, ["c", "standard"])

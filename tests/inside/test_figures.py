@@ -12,7 +12,7 @@ from sc_viz.inside.figures import (
     consensus_box_figure,
     layer_sensitivity_figure,
 )
-from sc_viz.training.variants import variant_colour
+from sc_viz.variants import variant_colour
 
 LAYERS = ["net.conv1", "net.layer1.0"]
 PER_VARIANT = {

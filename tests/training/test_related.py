@@ -13,7 +13,7 @@ from sc_viz.models import build_model
 from sc_viz.training.generators import GENERATORS
 from sc_viz.training.objectives import OBJECTIVES, StepState, gsct_target, objective_step
 from sc_viz.training.trainer import TrainConfig
-from sc_viz.training.variants import VARIANTS
+from sc_viz.variants import VARIANTS
 
 H = W = 4
 C = 3  # classes

@@ -10,7 +10,7 @@ from sc_viz import load_model_file, load_pack, packs
 from sc_viz.data import seeded_subset
 from sc_viz.models import build_model
 from sc_viz.training.trainer import TrainConfig, train, training_step
-from sc_viz.training.variants import VARIANTS
+from sc_viz.variants import VARIANTS
 
 TINY = dict(
     arch="tinycnn",
