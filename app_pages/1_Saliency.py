@@ -7,6 +7,7 @@ import streamlit as st
 
 from sc_viz.app import deck_view, export, loaders, present, sidebar, state, takeaways
 from sc_viz.app import saliency_view as sv
+from sc_viz.app import sanity_view as san
 from sc_viz.deck import slide_units
 from sc_viz.explain import METHODS, predict_top
 from sc_viz.explain.grid import explain_unit, ordered_methods
@@ -244,35 +245,10 @@ d2.download_button(
     on_click="ignore",
     disabled=not rows,
 )
-sanity = None  # the sanity checks of this grid: on a click, or as computed on the Sanity page
-asked = st.session_state.setdefault(export.SANITY_ASKED, set())
-request = export.sanity_request(pk, image.key, variants, methods, state.value)
-if request not in asked:
-    d3.button(
-        "Add sanity checks to the bundle",
-        key="saliency-sanity",
-        icon=":material/fact_check:",
-        on_click=asked.add,
-        args=(request,),
-        help=export.SANITY_HELP,
-    )
-else:
-    sanity_bar = st.progress(0.0, text="Sanity checks...")
-    try:
-        sanity = export.grid_sanity(
-            {v: models[v] for v in variants},
-            pk,
-            image,
-            methods,
-            state.value,
-            progress=lambda done, text: sanity_bar.progress(done, text=text),
-            title=lambda m: sv.method_legend(m).title,
-        )
-    except (ValueError, RuntimeError) as err:  # e.g. a method that cannot handle this model
-        st.warning(f"Sanity checks left out: {str(err).splitlines()[0][:150]}")
-    sanity_bar.empty()
-    if sanity:
-        d3.caption("The bundle carries the sanity checks (sanity/).")
+# the sanity checks of this grid: on a click, or as computed on the Sanity page
+sanity = san.grid_sanity_flow(
+    d3, {v: models[v] for v in variants}, pk, image, methods, state.value, lambda m: sv.method_legend(m).title
+)
 
 
 def bundle() -> bytes:  # drawn on a click only (the sanity files inline plotly.js)

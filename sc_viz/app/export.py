@@ -18,13 +18,6 @@ from PIL import Image
 from sc_viz.app.gallery import to_pil
 
 SETTINGS_NAME = "settings.json"
-SANITY_ASKED = "_sc_sanity_asked"  # = sanity_view.ASKED (without importing it here)
-SANITY_HELP = (
-    "Adds the sanity checks of this image, these variants and methods under sanity/: "
-    "randomisation strips, similarity and ROAD curves (PNG, HTML, JSON), with the Sanity "
-    "page's settings. Computed once with a progress bar, then cached and shared with the "
-    "Sanity page (LIME is slow here)."
-)
 
 
 def png_bytes(image: Union[Image.Image, torch.Tensor], upscale: int = 1) -> bytes:
@@ -117,23 +110,3 @@ def figures_page(figures: Mapping[str, object], title: str) -> str:
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
         f"<body><h1>{title}</h1>{''.join(parts)}</body></html>"
     )
-
-
-def sanity_request(pack_key: str, image_key: str, variants, methods, value) -> tuple:
-    """The Saliency grid's sanity request (`sanity_view.request_key` with the Sanity page's
-    settings, `value`: a field key -> the session's value); once in the session's
-    `sanity_view.ASKED` set (a click here, or the same checks computed on the Sanity page)
-    the grid bundle carries the checks."""
-    from sc_viz.app.sanity_view import request_key, view_settings
-
-    return request_key(pack_key, image_key, variants, methods, **view_settings(value))
-
-
-def grid_sanity(models: Mapping[str, torch.nn.Module], pack_key: str, image, methods, value, **kwargs):
-    """The sanity checks of the Saliency grid's `image` (the sidebar's chosen image: key, x,
-    label), variants (`models`) and methods, with the Sanity page's settings (`value`: a
-    field key -> the session's value) -> `sanity_view.GridChecks`; `files()` gives the grid
-    bundle's sanity/ files. kwargs: progress, title (as `sanity_view.compute_checks`)."""
-    from sc_viz.app.sanity_view import grid_checks
-
-    return grid_checks(models, pack_key, image.key, image.x, image.label, methods, value, **kwargs)

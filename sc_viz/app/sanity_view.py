@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
+from sc_viz.app.export import bundle_zip, figures_page, rows_to_csv
+from sc_viz.evaluate.render import Chart, Panel, matplotlib_png
 from sc_viz.explain import METHODS
 from sc_viz.explain.base import Explanation
 from sc_viz.explain.grid import resolve_targets
@@ -344,7 +346,6 @@ def strip_png(
 def road_png(curves: Mapping[str, dict], method: str) -> bytes:
     """The ROAD curves of `method` (variant -> curves) as a PNG: MoRF and LeRF panels, one
     line per variant (matplotlib, as the report's figures)."""
-    from sc_viz.evaluate.report import Chart, Panel, matplotlib_png
     from sc_viz.explain.road import ORDER_TITLES as ROAD_TITLES
 
     fractions = [round(100 * f) for f in next(iter(curves.values()))["fractions"]]
@@ -395,8 +396,6 @@ def bundle_files(
     """The sanity bundle's files but settings.json: README.txt, figures.html, sanity.json
     (`result.summary`), road.json, numbers.csv (targets named by `classes` when given),
     strips/<method>-<variant>.png and road/<method>.png. `figures`: heading -> plotly figure."""
-    from sc_viz.app.export import figures_page, rows_to_csv
-
     files: dict[str, Union[bytes, str]] = {
         "README.txt": BUNDLE_README,
         "figures.html": figures_page(figures, "sc-viz: sanity checks"),
@@ -422,8 +421,6 @@ def bundle(
     classes: Optional[Sequence[str]] = None,
 ) -> bytes:
     """The page's export bundle (zip): `bundle_files` and settings.json."""
-    from sc_viz.app.export import bundle_zip
-
     return bundle_zip(bundle_files(x, result, curves, figures, threshold, classes), dict(settings))
 
 
@@ -526,3 +523,64 @@ __all__ = [
     "verdicts",
     "view_settings",
 ]
+
+
+# ---------------------------------------------------------------- the Saliency grid's bundle
+GRID_SANITY_HELP = (
+    "Adds the sanity checks of this image, these variants and methods under sanity/: "
+    "randomisation strips, similarity and ROAD curves (PNG, HTML, JSON), with the Sanity "
+    "page's settings. Computed once with a progress bar, then cached and shared with the "
+    "Sanity page (LIME is slow here)."
+)
+
+
+def sanity_request(pack_key: str, image_key: str, variants, methods, value) -> tuple:
+    """The Saliency grid's sanity request (`request_key` with the Sanity page's settings,
+    `value`: a field key -> the session's value); once in the session's ASKED set (a click
+    on the Saliency page, or the same checks computed on the Sanity page) the grid bundle
+    carries the checks."""
+    return request_key(pack_key, image_key, variants, methods, **view_settings(value))
+
+
+def grid_sanity(models: Mapping[str, nn.Module], pack_key: str, image, methods, value, **kwargs):
+    """The sanity checks of the Saliency grid's `image` (the sidebar's chosen image: key, x,
+    label), variants (`models`) and methods, with the Sanity page's settings (`value`) ->
+    `GridChecks`; `files()` gives the grid bundle's sanity/ files. kwargs: progress, title
+    (as `compute_checks`)."""
+    return grid_checks(models, pack_key, image.key, image.x, image.label, methods, value, **kwargs)
+
+
+def grid_sanity_flow(slot, models: Mapping[str, nn.Module], pack_key: str, image, methods, value, title):
+    """The Saliency page's "Add sanity checks to the bundle": a button in `slot` until asked
+    (or computed on the Sanity page), then the checks with a progress bar. Returns the
+    GridChecks to bundle, or None (not asked, or failed: said in one line)."""
+    asked = st.session_state.setdefault(ASKED, set())
+    request = sanity_request(pack_key, image.key, list(models), methods, value)
+    if request not in asked:
+        slot.button(
+            "Add sanity checks to the bundle",
+            key="saliency-sanity",
+            icon=":material/fact_check:",
+            on_click=asked.add,
+            args=(request,),
+            help=GRID_SANITY_HELP,
+        )
+        return None
+    bar = st.progress(0.0, text="Sanity checks...")
+    checks = None
+    try:
+        checks = grid_sanity(
+            models,
+            pack_key,
+            image,
+            methods,
+            value,
+            progress=lambda done, text: bar.progress(done, text=text),
+            title=title,
+        )
+    except (ValueError, RuntimeError) as err:  # e.g. a method that cannot handle this model
+        st.warning(f"Sanity checks left out: {str(err).splitlines()[0][:150]}")
+    bar.empty()
+    if checks:
+        slot.caption("The bundle carries the sanity checks (sanity/).")
+    return checks

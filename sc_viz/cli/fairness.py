@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sc_viz.cli._schedule import add_schedule_args, schedule_values, write_result
 from sc_viz.data import colour_is_red, data_root, load_split
-from sc_viz.evaluate.report import pct, table
+from sc_viz.evaluate.render import pct, table
 from sc_viz.metrics import accuracy
 from sc_viz.packs import load_pack
 from sc_viz.paper import DEFAULT_LAMBDA, PAPER_RESULTS

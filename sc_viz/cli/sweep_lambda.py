@@ -23,7 +23,7 @@ import torch
 
 from sc_viz.cli._schedule import add_schedule_args, schedule_values, write_result
 from sc_viz.data import data_root, load_split
-from sc_viz.evaluate.report import matplotlib_png
+from sc_viz.evaluate.render import matplotlib_png
 from sc_viz.evaluate.saliency import DEFAULT_EXPLAIN_LIMIT
 from sc_viz.experiments.seeds import seed_dir
 from sc_viz.experiments.sweep import (

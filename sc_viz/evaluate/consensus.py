@@ -24,6 +24,7 @@ import torch
 
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
 from sc_viz.evaluate.neurons import BASELINE, ROBUST, top_fraction
+from sc_viz.evaluate.render import Chart, Panel, num, table
 from sc_viz.evaluate.robustness import eval_attack
 from sc_viz.evaluate.saliency import method_names, method_options, predicted
 from sc_viz.inside.consensus import (
@@ -154,7 +155,6 @@ SUITES.add(
 
 # ---------------------------------------------------------------- report section and chart
 def charts(result: dict) -> list:
-    from sc_viz.evaluate.report import Chart, Panel
 
     means = result["means"]
     return [
@@ -178,7 +178,6 @@ def charts(result: dict) -> list:
 
 def markdown(r: dict) -> str:
     from sc_viz.evaluate.neurons import verdict
-    from sc_viz.evaluate.report import num, table
 
     means = r["means"]
     md = [

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.render import Chart, Panel, num, pct, table
 from sc_viz.evaluate.robustness import eval_attack
 from sc_viz.inside.probe import TOP_FRACTION, probe_batches, resolve_layers
 
@@ -131,7 +132,6 @@ def chart_label(layer: str) -> str:
 
 
 def charts(result: dict) -> list:
-    from sc_viz.evaluate.report import Chart, Panel
 
     if "layers" not in result:  # a partial run
         return []
@@ -164,7 +164,6 @@ def verdict(holds: int, total: int) -> str:
 
 
 def markdown(r: dict) -> str:
-    from sc_viz.evaluate.report import num, pct, table
 
     variants, layers = r["variants"], r["layers"]
     any_v = next(iter(variants.values()))

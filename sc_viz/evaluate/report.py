@@ -14,135 +14,42 @@ before the suites kept those shows "n/a (rerun the suite)" where an interval nee
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import importlib
+import json
 from pathlib import Path
 from typing import Optional
 
 from sc_viz import paper
-from sc_viz.evaluate.stats import NOT_COMPUTABLE, Interval, accuracy_interval
+from sc_viz.evaluate.budget_claims import markdown as budget_claims_markdown
+from sc_viz.evaluate.budgets import FIGURE_NAME as BUDGETS_FIGURE
+from sc_viz.evaluate.budgets import NAME as BUDGETS
+from sc_viz.evaluate.budgets import markdown as budgets_markdown
+from sc_viz.evaluate.claims import markdown as claims_markdown
+from sc_viz.evaluate.consensus import charts as consensus_charts
+from sc_viz.evaluate.embeddings import stored_embeddings
+from sc_viz.evaluate.neurons import charts as neuron_charts
+from sc_viz.evaluate.related_claims import markdown as related_markdown
+from sc_viz.evaluate.render import (
+    Chart,
+    Panel,
+    acc_ci,
+    bounds,
+    ci_note,
+    matplotlib_png,
+    num,
+    pct,
+    plotly_figure,
+    table,
+    with_ci,
+)
+from sc_viz.evaluate.sanity import charts as sanity_charts
+from sc_viz.evaluate.sanity import markdown as sanity_markdown
+from sc_viz.evaluate.stats import NOT_COMPUTABLE, accuracy_interval
+from sc_viz.experiments.summary import summary
 from sc_viz.packs import atomic_write_bytes
-from sc_viz.variants import variant_colour
 
 PERTURBATIONS = list(paper.PERTURBATIONS)
 LEVEL_KEYS = [str(lv) for lv in paper.LEVEL_IDS]  # report.json's keys of the levels
-
-
-def bounds(interval: Optional[Interval]) -> Optional[list]:
-    """[low, high] of an interval, None when there is none."""
-    return interval.as_list() if interval is not None else None
-
-
-# ---------------------------------------------------------------- figures as data
-@dataclass
-class Panel:
-    title: str
-    x: list  # shared x values (labels or numbers)
-    series: dict  # name -> list of y (None = missing)
-    x_label: str = ""
-    y_label: str = ""
-    kind: str = "line"  # line | bar
-    # name -> [[low, high] or None per x]: 95% intervals drawn as error bars
-    errors: dict = field(default_factory=dict)
-
-
-def error_arms(ys: list, bounds: Optional[list]) -> tuple[list, list]:
-    """(lengths above, lengths below) of the error bars of ys from their [low, high]."""
-    up, down = [], []
-    for y, b in zip(ys, bounds or [None] * len(ys)):
-        ok = y is not None and b is not None and None not in b
-        up.append(max(b[1] - y, 0.0) if ok else float("nan"))
-        down.append(max(y - b[0], 0.0) if ok else float("nan"))
-    return up, down
-
-
-@dataclass
-class Chart:
-    name: str  # file stem
-    title: str
-    panels: list = field(default_factory=list)
-
-
-def plotly_figure(chart: Chart):
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    n = len(chart.panels)
-    fig = make_subplots(rows=1, cols=n, subplot_titles=[p.title for p in chart.panels])
-    for i, panel in enumerate(chart.panels, start=1):
-        for name, ys in panel.series.items():
-            colour = variant_colour(name)
-            common = dict(
-                name=name,
-                legendgroup=name,
-                showlegend=(i == 1),
-                marker_color=colour,
-                x=[str(v) for v in panel.x] if panel.kind == "bar" else panel.x,
-                y=ys,
-            )
-            if panel.errors.get(name):
-                up, down = error_arms(ys, panel.errors[name])
-                common["error_y"] = dict(type="data", symmetric=False, array=up, arrayminus=down, thickness=1)
-            fig.add_trace(
-                go.Bar(**common) if panel.kind == "bar" else go.Scatter(mode="lines+markers", **common),
-                row=1,
-                col=i,
-            )
-        fig.update_xaxes(title_text=panel.x_label, row=1, col=i)
-        fig.update_yaxes(title_text=panel.y_label, row=1, col=i)
-    fig.update_layout(
-        title=chart.title, height=380, width=max(460, 330 * n), barmode="group", template="plotly_white"
-    )
-    return fig
-
-
-def matplotlib_png(chart: Chart) -> bytes:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(chart.panels)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.3), squeeze=False)
-    for ax, panel in zip(axes[0], chart.panels):
-        names = list(panel.series)
-        for j, name in enumerate(names):
-            ys = [float("nan") if y is None else y for y in panel.series[name]]
-            colour = variant_colour(name)
-            yerr = None
-            if panel.errors.get(name):
-                up, down = error_arms(panel.series[name], panel.errors[name])
-                yerr = [down, up]
-            if panel.kind == "bar":
-                width = 0.8 / max(len(names), 1)
-                xs = [k + (j - (len(names) - 1) / 2) * width for k in range(len(panel.x))]
-                ax.bar(
-                    xs,
-                    ys,
-                    width,
-                    label=name,
-                    color=colour,
-                    yerr=yerr,
-                    capsize=2,
-                    error_kw={"elinewidth": 0.8},
-                )
-                ax.set_xticks(range(len(panel.x)), [str(v) for v in panel.x], rotation=30)
-            else:
-                ax.errorbar(
-                    panel.x, ys, yerr=yerr, marker="o", label=name, color=colour, capsize=2, elinewidth=0.8
-                )
-        ax.set_title(panel.title, fontsize=10)
-        ax.set_xlabel(panel.x_label)
-        ax.set_ylabel(panel.y_label)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(chart.title, fontsize=11)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def charts(report: dict) -> list[Chart]:
@@ -257,16 +164,10 @@ def charts(report: dict) -> list[Chart]:
             )
         )
     if "sanity" in s:
-        from sc_viz.evaluate.sanity import charts as sanity_charts
-
         out += sanity_charts(s["sanity"])
     if "neurons" in s:
-        from sc_viz.evaluate.neurons import charts as neuron_charts
-
         out += neuron_charts(s["neurons"])
     if "consensus" in s:
-        from sc_viz.evaluate.consensus import charts as consensus_charts
-
         out += consensus_charts(s["consensus"])
     return out
 
@@ -277,7 +178,6 @@ def embedding_name(i: int) -> str:
 
 def embedding_figures(report: dict) -> list[tuple[str, list]]:
     """[(file stem, [Embedding per method])] for the images of the embeddings suite."""
-    from sc_viz.evaluate.embeddings import stored_embeddings
 
     e = report.get("suites", {}).get("embeddings")
     if not e:
@@ -290,7 +190,7 @@ def embedding_figures(report: dict) -> list[tuple[str, list]]:
 
 def write_figures(report: dict, out: Path) -> list[str]:
     """figures/<name>.png (matplotlib) + figures.html (plotly); returns notes on failures."""
-    from sc_viz.figures import embedding_figure, embedding_png
+    from sc_viz.figures import embedding_figure, embedding_png  # lazy: plotly, only with figures
 
     notes, html_parts = [], []
     for chart in charts(report):
@@ -324,42 +224,6 @@ def write_figures(report: dict, out: Path) -> list[str]:
         )
         atomic_write_bytes(out / "figures.html", html.encode())
     return notes
-
-
-# ---------------------------------------------------------------- markdown
-def pct(x: Optional[float]) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
-
-
-def num(x: Optional[float], digits: int = 3) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
-def with_ci(text: str, interval, scale: float = 1.0, digits: int = 3) -> str:
-    """'text [low, high]' from an Interval or stored [low, high]; text alone without one."""
-    if isinstance(interval, Interval):
-        interval = interval.as_list()
-    if not interval or None in interval:
-        return text
-    return f"{text} [{interval[0] * scale:.{digits}f}, {interval[1] * scale:.{digits}f}]"
-
-
-def acc_ci(acc: Optional[float], n: Optional[int]) -> str:
-    """An accuracy as a percentage with its Wilson 95% interval (in percent)."""
-    return with_ci(pct(acc), accuracy_interval(acc, n), 100, 2)
-
-
-def ci_note(result: dict, what: str = "bootstrap 95% intervals over images") -> str:
-    """The sentence a section gets about its intervals (or why it has none)."""
-    if "ci" in result:
-        return f"In brackets: {what}.\n"
-    return f"Intervals: {NOT_COMPUTABLE}; this report was stored before the suite kept them.\n"
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 def _continuity_md(c: dict, settings: dict) -> str:
@@ -557,41 +421,34 @@ SECTIONS = {
 
 def _suite_md(name: str, report: dict) -> str:
     """The section of a suite that renders its own (its module's `markdown`)."""
-    import importlib
-
     return importlib.import_module(f"sc_viz.evaluate.{name}").markdown(report["suites"][name])
 
 
 def _budgets_md(report: dict) -> str:
-    from sc_viz.evaluate.budgets import markdown  # the suite's own section
-
-    return markdown(report)
+    return budgets_markdown(report)  # the suite's own section
 
 
 def _budget_figures(report: dict, out: Path, html_parts: list) -> list[str]:
     """The robustness-budgets chart (accuracy against eps, Wilson bands; sc_viz/budget_figures.py):
     its PNG, and its plotly div appended to `html_parts`; returns notes on failures."""
-    from sc_viz.budget_figures import budget_figure, budget_png
-    from sc_viz.evaluate.budgets import FIGURE_NAME, NAME
+    from sc_viz.budget_figures import budget_figure, budget_png  # lazy: plotly, only with figures
 
-    result = report.get("suites", {}).get(NAME)
+    result = report.get("suites", {}).get(BUDGETS)
     fig = budget_figure(result)
     if fig is None:
         return []
     html_parts.append(
-        fig.to_html(full_html=False, include_plotlyjs=not html_parts, div_id=f"fig-{FIGURE_NAME}")
+        fig.to_html(full_html=False, include_plotlyjs=not html_parts, div_id=f"fig-{BUDGETS_FIGURE}")
     )
     try:
-        atomic_write_bytes(out / "figures" / f"{FIGURE_NAME}.png", budget_png(result))
+        atomic_write_bytes(out / "figures" / f"{BUDGETS_FIGURE}.png", budget_png(result))
     except Exception as err:  # a PNG problem must not lose the report
-        return [f"{FIGURE_NAME}.png not written: {type(err).__name__}: {err}"]
+        return [f"{BUDGETS_FIGURE}.png not written: {type(err).__name__}: {err}"]
     return []
 
 
 def _sanity_md(result: dict) -> str:
-    from sc_viz.evaluate.sanity import markdown
-
-    return markdown(result)
+    return sanity_markdown(result)
 
 
 EXPERIMENTS = {  # folder under <report>/experiments -> (result file stem, title)
@@ -612,9 +469,6 @@ def experiment_links(out: Optional[Path]) -> list[str]:
     """Links to the training experiments' results copied beside the report
     (scripts/run_experiments*.sh), when there are any, each with its summary (seed spreads,
     intervals, verdicts: `sc_viz.experiments.summary`)."""
-    import json
-
-    from sc_viz.experiments.summary import summary
 
     if out is None:
         return []
@@ -642,9 +496,6 @@ def render_markdown(report: dict, notes: list[str] = (), out: Optional[Path] = N
     ]
     if p.get("not_loaded"):
         md.append("Not loaded: " + "; ".join(f"{v}: {e}" for v, e in p["not_loaded"].items()) + "\n")
-    from sc_viz.evaluate.budget_claims import markdown as budget_claims_markdown
-    from sc_viz.evaluate.claims import markdown as claims_markdown
-    from sc_viz.evaluate.related_claims import markdown as related_markdown
 
     for claims_table in (claims_markdown(report), budget_claims_markdown(report), related_markdown(report)):
         if claims_table:

@@ -15,6 +15,7 @@ import torch
 from sc_viz.data import data_root, load_split, seeded_subset
 from sc_viz.evaluate.common import SUITES, EvalContext
 from sc_viz.evaluate.distributed import Shard, from_environment
+from sc_viz.evaluate.report import write_report
 from sc_viz.evaluate.store import ReportFile, now
 from sc_viz.packs import Pack, load_pack
 
@@ -49,8 +50,6 @@ def run_suites(
     sharded suite that fails stops the run (the other ranks would wait for it forever):
     rank 0 records the failure if it is rank 0's, and `--resume` goes on from there.
     """
-    from sc_viz.evaluate.report import write_report
-
     if shard is None:
         shard, device = from_environment(device)
     if not shard.is_main:  # rank 0 speaks and writes for all
@@ -157,8 +156,6 @@ def run_suite(
     """Run one suite, saving its partial results as it reports them and its outcome at the
     end; False when it failed (recorded, the run goes on; with `reraise`, recorded and
     raised again). Ctrl-C saves and re-raises."""
-    from sc_viz.evaluate.report import write_report
-
     t0, cpu0 = time.time(), time.process_time()
     ctx.checkpoint = lambda partial: file.record(
         name, settings, {"state": "partial", "seconds": time.time() - t0}, partial

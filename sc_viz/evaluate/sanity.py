@@ -38,6 +38,7 @@ from __future__ import annotations
 from typing import Optional
 
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.render import Chart, Panel, num, table
 from sc_viz.evaluate.saliency import mean_std, method_names, method_options, predicted
 
 DEFAULT_METHODS = ["saliency", "gradcam", "ig"]
@@ -226,7 +227,6 @@ SUITES.add(
 def charts(result: dict) -> list:
     """The suite's report figures as report.py `Chart`s: the |map| Spearman over the cascade
     per method, and the ROAD area gap per method."""
-    from sc_viz.evaluate.report import Chart, Panel
     from sc_viz.explain.sanity import SIMILARITY_TITLES
 
     out = []
@@ -273,7 +273,6 @@ def charts(result: dict) -> list:
 def verdict_cell(result: dict, variant: str, method: str, unjudged: Optional[dict]) -> str:
     """One cell of the flag table: the final similarity, **flagged**, and how many images
     cannot be judged and after which step their maps are flat (all of them: no number)."""
-    from sc_viz.evaluate.report import num  # report.py imports this module's section
 
     final = result["final_similarity"][variant][method]
     cell = "" if final is None else num(final)
@@ -294,7 +293,6 @@ def verdict_cell(result: dict, variant: str, method: str, unjudged: Optional[dic
 
 
 def markdown(result: dict) -> str:
-    from sc_viz.evaluate.report import num, table
     from sc_viz.explain.sanity import SIMILARITY_TITLES
 
     methods = result["methods"]

@@ -27,6 +27,7 @@ from typing import Optional
 import torch
 
 from sc_viz.data import Split, seeded_subset
+from sc_viz.evaluate.render import Chart, Panel, table
 from sc_viz.evaluate.stats import decode_values, encode_values
 from sc_viz.packs import Pack, atomic_write_json
 
@@ -205,7 +206,6 @@ MEASURE_LABELS = {
 def charts(result: dict) -> list:
     """Fig. 5 (accuracy, level-1 DS sum) and smoothness vs lambda per explanation method,
     as report Charts with 95% image intervals as error bars."""
-    from sc_viz.evaluate.report import Chart, Panel
 
     rows = result["lambdas"]
     x = [key for key in rows]
@@ -249,7 +249,6 @@ def charts(result: dict) -> list:
 
 def markdown(result: dict) -> str:
     """sweep_lambda.md from sweep_lambda.json (format 2)."""
-    from sc_viz.evaluate.report import table
     from sc_viz.experiments.seeds import fmt_interval, fmt_spread
 
     s, rows = result["settings"], result["lambdas"]

@@ -36,6 +36,7 @@ import torch
 import torch.nn as nn
 
 from sc_viz.data import Split, iterate_batches, seeded_subset
+from sc_viz.evaluate.render import pct, table
 from sc_viz.evaluate.stats import accuracy_interval, encode_values
 from sc_viz.hooks import hooked
 from sc_viz.model_run import model_device, using_model
@@ -437,7 +438,6 @@ def summarise(runs: dict, order=PAPER_ORDER, seed: int = 0) -> dict:
 
 def markdown(result: dict) -> str:
     """transfer.md from transfer.json (format 2)."""
-    from sc_viz.evaluate.report import pct, table
     from sc_viz.experiments.seeds import fmt_interval, fmt_spread
 
     s, src = result["settings"], result["source"]

@@ -244,7 +244,7 @@ def test_grid_bundle_carries_the_sanity_checks(tiny_pack):
     image = SimpleNamespace(key="test:4", x=x, label=2)
     models = {v: pack.models[v] for v in ("standard", "adv")}
     methods = ["saliency", "gradcam"]
-    sanity = export.grid_sanity(models, "tiny-grid", image, methods, session_defaults)
+    sanity = san.grid_sanity(models, "tiny-grid", image, methods, session_defaults)
     grid_settings = '{"image": "test:4"}\n'
     data = export.saliency_bundle(b"\x89PNG", "<html/>", [], grid_settings, sanity=sanity.files())
     with zipfile.ZipFile(io.BytesIO(data)) as z:
@@ -300,9 +300,6 @@ def test_saliency_page_includes_sanity_checks_on_request(tiny_packs_env, monkeyp
 
 
 def test_checks_computed_on_the_sanity_page_go_into_the_grid_bundle(tiny_packs_env):
-    from sc_viz.app import export
-
-    assert export.SANITY_ASKED == san.ASKED
     query = {"m": "gradcam", "sm": "gradcam", "v": "c"}
     at = open_app(SANITY, pack=tiny_packs_env, query=query)
     compute(at)
