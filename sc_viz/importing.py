@@ -505,155 +505,38 @@ def import_pack(
     spec = ARCHS[arch]
     input_size = int(input_size or spec.default_input_size)
     options = dict(arch_options or {})
-    lines = []
-
-    # 1. read every file and find its state dict (nothing is built yet)
-    found = {}
-    for name, path in weights.items():
-        obj, how = read_checkpoint(path)
-        try:
-            state, where, ema_present = find_state_dict(obj, ema)
-        except ImportRefused as err:
-            raise ImportRefused(f"{path}: {err}") from None
-        found[name] = (path, state, how, where, ema_present)
-
-    # 2. classes: as given, else the built-in list whose size matches the head
-    guess = 1000 if spec.default_input_size > 64 else 10  # ImageNet-size archs: 1,000 classes
-    probe = build_model(arch, guess, (0, 0, 0), (1, 1, 1), options=options or None)
-    if classes is None:
-        first_path, first_state = found[next(iter(found))][:2]
-        head = (
-            _head_outputs(probe.net, clean_state(first_state, probe.net.state_dict()).state, guess) or guess
-        )
-        by_size = {len(v): k for k, v in builtin_classes().items()}
-        if head not in by_size:
-            raise ImportRefused(
-                f"{first_path}: the head has {head} outputs; pass --classes FILE "
-                f"with {head} names (one a line)"
-            )
-        classes = by_size[head]
-        classes_note = f"{classes} ({head} names, matched to the head's size)"
-    else:
-        classes_note = None
-    classes_source, class_names = read_classes(classes)
-    classes_note = classes_note or f"{classes} ({len(class_names)} names)"
-
-    # 3. input size: fixed-size architectures (ViT) take it as a constructor keyword
+    found = _read_checkpoints(weights, ema)  # nothing is built yet
+    classes_source, class_names, classes_note = _resolve_classes(arch, options, found, classes)
     x = torch.rand(2, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))  # (2,3,S,S)
-    if input_size != spec.default_input_size and spec.size_option and spec.size_option not in options:
-        try:
-            with torch.no_grad():
-                probe.eval()(x)
-        except Exception:  # noqa: BLE001 (any library's size check)
-            options[spec.size_option] = input_size
-
-    # 4. clean every state dict against the architecture's keys
+    _fit_input_size(arch, options, input_size, x)
     model_keys = (
         build_model(arch, len(class_names), (0, 0, 0), (1, 1, 1), options=options or None)
         .net.state_dict()
         .keys()
     )
     cleaned = {name: clean_state(f[1], model_keys) for name, f in found.items()}
-
-    # 5. normalisation: flags, else the checkpoints' buffers, else the architecture's usual
-    buffers = {name: c.normaliser for name, c in cleaned.items() if c.normaliser}
-    distinct = {(tuple(m), tuple(s)) for m, s, _ in buffers.values()}
-    if mean is not None:
-        mean, std = [float(v) for v in mean], [float(v) for v in std]
-        norm_note = "from --mean/--std"
-        if distinct and distinct != {(tuple(mean), tuple(std))}:
-            norm_note += " (the checkpoint's normaliser buffers differ and are not used)"
-    elif len(distinct) > 1:
-        detail = "; ".join(f"{n}: mean {b[0]}, std {b[1]}" for n, b in buffers.items())
-        raise ImportRefused(
-            f"the variants store different normalisations ({detail}); a pack has "
-            "one: give --mean/--std, or import them into separate packs"
-        )
-    elif distinct:
-        mean, std = (list(v) for v in distinct.pop())
-        keys = sorted({b[2] for b in buffers.values()})
-        norm_note = f"from the checkpoint's normaliser buffers ({', '.join(keys)})"
-        if len(buffers) < len(cleaned):
-            norm_note += f"; used for {', '.join(n for n in cleaned if n not in buffers)} too"
-    else:
-        mean, std, why = default_normalisation(arch, classes_source)
-        norm_note = f"{why} (none given or stored; pass --mean/--std if the training used others)"
-    if len(mean) != 3 or len(std) != 3 or not all(s > 0 for s in std):
-        raise ImportRefused(f"--mean/--std need 3 values each, std positive; got {mean}, {std}")
-
-    # 6. build, load and check every variant
-    lines.append(f"sc-viz import: {arch}, {input_size} px, classes {classes_note}")
+    mean, std, norm_note = _normalisation(arch, cleaned, mean, std, classes_source)
+    lines = [f"sc-viz import: {arch}, {input_size} px, classes {classes_note}"]
     models, entries = {}, {}
-    for name, (path, _, how, where, ema_present) in found.items():
-        model = build_model(
-            arch, len(class_names), mean, std, options=options or None, gradcam_layer=gradcam_layer or None
+    for name, checkpoint in found.items():
+        build = dict(options=options or None, gradcam_layer=gradcam_layer or None)
+        model = build_model(arch, len(class_names), mean, std, **build)
+        entries[name] = _load_variant(
+            model,
+            name,
+            checkpoint,
+            cleaned[name],
+            x,
+            num_classes=len(class_names),
+            non_strict=non_strict,
+            ema=ema,
+            lines=lines,
         )
-        c = cleaned[name]
-        missing, unexpected = fit_state(model, c.state, non_strict, len(class_names), str(path))
-        model.eval()
-        with torch.no_grad():
-            logits = model(x)  # (2, C)
-        if not torch.isfinite(logits).all():
-            raise ImportRefused(f"{path}: the check forward pass gives NaN or infinite logits")
         models[name] = model
-        params = sum(p.numel() for p in model.net.parameters())
-        lines.append(f"  {name}: {path}")
-        lines.append(f"    read      {how}; {where}")
-        stripped = " + ".join(repr(p) for p in c.prefixes)
-        lines.append(f"    prefix    {stripped + ' stripped' if stripped else 'none'}")
-        ema_note = (
-            "used"
-            if ema
-            else f"also present under {', '.join(map(repr, ema_present))}, not used (--ema takes it)"
-            if ema_present
-            else "none in the file"
-        )
-        lines.append(f"    EMA       {ema_note}")
-        if c.dropped:
-            attacker = [k for k in c.dropped if k.startswith(ATTACKER_PREFIX)]
-            norm_keys = [k for k in c.dropped if not k.startswith(ATTACKER_PREFIX)]
-            parts = ([f"{len(attacker)} attacker-copy keys ({_first(attacker, 3)})"] if attacker else []) + (
-                [f"normaliser buffers {', '.join(norm_keys)}"] if norm_keys else []
-            )
-            lines.append(f"    dropped   {'; '.join(parts)}")
-        fit = (
-            "all keys fit"
-            if not (missing or unexpected)
-            else (f"NON-STRICT: {len(missing)} missing (random init), {len(unexpected)} unexpected (ignored)")
-        )
-        lines.append(f"    weights   {len(c.state)} tensors, {params:,} parameters; {fit}")
-        entries[name] = {
-            "status": "imported",
-            "source": {
-                "file": str(Path(path).resolve()),
-                "read": how,
-                "layout": where,
-                "prefixes_stripped": c.prefixes,
-                "dropped": c.dropped,
-                "ema": ema,
-                "missing": missing,
-                "unexpected": unexpected,
-                "non_strict": non_strict,
-            },
-        }
-
-    # 7. the Grad-CAM layer: the architecture's own or the one asked for, reshape by its output
-    first = next(iter(models.values()))
-    layer = first.gradcam_layer
-    try:
-        first.get_submodule(layer)
-        reshape = (
-            reshape_for(_layer_output_shape(first, layer, x)) if gradcam_layer else first.gradcam_reshape
-        )
-    except (AttributeError, ValueError) as err:
-        raise ImportRefused(f"Grad-CAM layer {layer.removeprefix('net.')!r}: {err}") from None
-    for model in models.values():
-        model.gradcam_reshape = reshape
+    layer, reshape = _gradcam_layer(models, gradcam_layer, x)
     lines.append(f"  normalisation: mean {_fmt(mean)}, std {_fmt(std)}: {norm_note}")
     how = "from --gradcam-layer" if gradcam_layer else "the architecture's own"
     lines.append(f"  Grad-CAM layer: {layer.removeprefix('net.')} ({how}{RESHAPE_NOTES.get(reshape, '')})")
-
-    # 8. write atomically, then reload the pack and compare logits
     manifest = {
         "format": FORMAT,
         "dataset": classes_source,
@@ -670,6 +553,170 @@ def import_pack(
         "preprocessing": preprocessing(arch, input_size),
         "source": "import",
     }
+    manifest, diff = _write_and_check(out, manifest, models, entries, x)
+    lines.append(
+        f"  check forward pass: 2 random {input_size} px images -> finite logits; the "
+        f"reloaded pack gives the same logits (max |diff| {diff:.1g})"
+    )
+    lines.append(f"wrote {out}/ (manifest.json + {len(models)} weights file{'s' if len(models) > 1 else ''})")
+    lines.append(f"next: SC_VIZ_PACKS={out.resolve()} scripts/app.sh")
+    return ImportResult(out, manifest, lines)
+
+
+def _read_checkpoints(weights: dict[str, Path], ema: bool) -> dict[str, tuple]:
+    """Step 1: every file read and its state dict found: {variant: (path, state, how it was
+    read, where the state dict was, EMA copies present)}."""
+    found = {}
+    for name, path in weights.items():
+        obj, how = read_checkpoint(path)
+        try:
+            state, where, ema_present = find_state_dict(obj, ema)
+        except ImportRefused as err:
+            raise ImportRefused(f"{path}: {err}") from None
+        found[name] = (path, state, how, where, ema_present)
+    return found
+
+
+def _resolve_classes(arch: str, options: dict, found: dict, classes: Optional[str]) -> tuple[str, list, str]:
+    """Step 2: (source, names, note) of the classes: as given, else the built-in list whose
+    size matches the first checkpoint's head."""
+    if classes is not None:
+        source, names = read_classes(classes)
+        return source, names, f"{classes} ({len(names)} names)"
+    guess = 1000 if ARCHS[arch].default_input_size > 64 else 10  # ImageNet-size archs: 1,000 classes
+    probe = build_model(arch, guess, (0, 0, 0), (1, 1, 1), options=options or None)
+    first_path, first_state = found[next(iter(found))][:2]
+    head = _head_outputs(probe.net, clean_state(first_state, probe.net.state_dict()).state, guess) or guess
+    by_size = {len(v): k for k, v in builtin_classes().items()}
+    if head not in by_size:
+        raise ImportRefused(
+            f"{first_path}: the head has {head} outputs; pass --classes FILE with {head} names (one a line)"
+        )
+    source, names = read_classes(by_size[head])
+    return source, names, f"{by_size[head]} ({head} names, matched to the head's size)"
+
+
+def _fit_input_size(arch: str, options: dict, input_size: int, x: torch.Tensor) -> None:
+    """Step 3: a fixed-size architecture (ViT) takes another input size as a constructor
+    keyword; set in `options` when the default build refuses `x`."""
+    spec = ARCHS[arch]
+    if input_size == spec.default_input_size or not spec.size_option or spec.size_option in options:
+        return
+    guess = 1000 if spec.default_input_size > 64 else 10
+    probe = build_model(arch, guess, (0, 0, 0), (1, 1, 1), options=options or None)
+    try:
+        with torch.no_grad():
+            probe.eval()(x)
+    except Exception:  # noqa: BLE001 (any library's size check)
+        options[spec.size_option] = input_size
+
+
+def _normalisation(arch: str, cleaned: dict, mean, std, classes_source: str) -> tuple[list, list, str]:
+    """Step 5: (mean, std, note): the flags, else the checkpoints' normaliser buffers, else
+    the architecture's usual values."""
+    buffers = {name: c.normaliser for name, c in cleaned.items() if c.normaliser}
+    distinct = {(tuple(m), tuple(s)) for m, s, _ in buffers.values()}
+    if mean is not None:
+        mean, std = [float(v) for v in mean], [float(v) for v in std]
+        note = "from --mean/--std"
+        if distinct and distinct != {(tuple(mean), tuple(std))}:
+            note += " (the checkpoint's normaliser buffers differ and are not used)"
+    elif len(distinct) > 1:
+        detail = "; ".join(f"{n}: mean {b[0]}, std {b[1]}" for n, b in buffers.items())
+        raise ImportRefused(
+            f"the variants store different normalisations ({detail}); a pack has "
+            "one: give --mean/--std, or import them into separate packs"
+        )
+    elif distinct:
+        mean, std = (list(v) for v in distinct.pop())
+        keys = sorted({b[2] for b in buffers.values()})
+        note = f"from the checkpoint's normaliser buffers ({', '.join(keys)})"
+        if len(buffers) < len(cleaned):
+            note += f"; used for {', '.join(n for n in cleaned if n not in buffers)} too"
+    else:
+        mean, std, why = default_normalisation(arch, classes_source)
+        note = f"{why} (none given or stored; pass --mean/--std if the training used others)"
+    if len(mean) != 3 or len(std) != 3 or not all(s > 0 for s in std):
+        raise ImportRefused(f"--mean/--std need 3 values each, std positive; got {mean}, {std}")
+    return mean, std, note
+
+
+def _load_variant(
+    model, name: str, checkpoint: tuple, c, x, *, num_classes: int, non_strict: bool, ema: bool, lines: list
+) -> dict:
+    """Step 6: one variant's weights into `model`, checked by a forward pass of `x`; its
+    report lines appended to `lines`; returns its manifest entry."""
+    path, _, how, where, ema_present = checkpoint
+    missing, unexpected = fit_state(model, c.state, non_strict, num_classes, str(path))
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)  # (2, C)
+    if not torch.isfinite(logits).all():
+        raise ImportRefused(f"{path}: the check forward pass gives NaN or infinite logits")
+    params = sum(p.numel() for p in model.net.parameters())
+    lines.append(f"  {name}: {path}")
+    lines.append(f"    read      {how}; {where}")
+    stripped = " + ".join(repr(p) for p in c.prefixes)
+    lines.append(f"    prefix    {stripped + ' stripped' if stripped else 'none'}")
+    ema_note = (
+        "used"
+        if ema
+        else f"also present under {', '.join(map(repr, ema_present))}, not used (--ema takes it)"
+        if ema_present
+        else "none in the file"
+    )
+    lines.append(f"    EMA       {ema_note}")
+    if c.dropped:
+        attacker = [k for k in c.dropped if k.startswith(ATTACKER_PREFIX)]
+        norm_keys = [k for k in c.dropped if not k.startswith(ATTACKER_PREFIX)]
+        parts = ([f"{len(attacker)} attacker-copy keys ({_first(attacker, 3)})"] if attacker else []) + (
+            [f"normaliser buffers {', '.join(norm_keys)}"] if norm_keys else []
+        )
+        lines.append(f"    dropped   {'; '.join(parts)}")
+    fit = (
+        "all keys fit"
+        if not (missing or unexpected)
+        else (f"NON-STRICT: {len(missing)} missing (random init), {len(unexpected)} unexpected (ignored)")
+    )
+    lines.append(f"    weights   {len(c.state)} tensors, {params:,} parameters; {fit}")
+    return {
+        "status": "imported",
+        "source": {
+            "file": str(Path(path).resolve()),
+            "read": how,
+            "layout": where,
+            "prefixes_stripped": c.prefixes,
+            "dropped": c.dropped,
+            "ema": ema,
+            "missing": missing,
+            "unexpected": unexpected,
+            "non_strict": non_strict,
+        },
+    }
+
+
+def _gradcam_layer(models: dict, gradcam_layer: Optional[str], x: torch.Tensor) -> tuple[str, Optional[str]]:
+    """Step 7: (layer, reshape) of Grad-CAM: the architecture's own or the one asked for,
+    the reshape read off its output; set on every model."""
+    first = next(iter(models.values()))
+    layer = first.gradcam_layer
+    try:
+        first.get_submodule(layer)
+        reshape = (
+            reshape_for(_layer_output_shape(first, layer, x)) if gradcam_layer else first.gradcam_reshape
+        )
+    except (AttributeError, ValueError) as err:
+        raise ImportRefused(f"Grad-CAM layer {layer.removeprefix('net.')!r}: {err}") from None
+    for model in models.values():
+        model.gradcam_reshape = reshape
+    return layer, reshape
+
+
+def _write_and_check(
+    out: Path, manifest: dict, models: dict, entries: dict, x: torch.Tensor
+) -> tuple[dict, float]:
+    """Step 8: the pack written atomically, reloaded and compared logit for logit (removed
+    again when that fails); returns (the manifest written, the largest logit difference)."""
     manifest = write_new_pack(out, manifest, models, entries)
     try:
         pack = load_pack(out, device="cpu")
@@ -682,13 +729,7 @@ def import_pack(
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)  # ours: written just above
         raise
-    lines.append(
-        f"  check forward pass: 2 random {input_size} px images -> finite logits; the "
-        f"reloaded pack gives the same logits (max |diff| {diff:.1g})"
-    )
-    lines.append(f"wrote {out}/ (manifest.json + {len(models)} weights file{'s' if len(models) > 1 else ''})")
-    lines.append(f"next: SC_VIZ_PACKS={out.resolve()} scripts/app.sh")
-    return ImportResult(out, manifest, lines)
+    return manifest, diff
 
 
 def _fmt(values) -> str:
