@@ -18,7 +18,7 @@ from sc_viz.explain import explain_grid
 from sc_viz.explain.settings import ExplainSettings, grid_target, load_image
 from sc_viz.packs import load_pack, read_weights, save_weights
 
-SHOWN = "_sc_saliency_cells"  # the page's drawn cells (1_Saliency.LAST_CELLS)
+SHOWN = "_sc_saliency_cells"  # the drawn cells (saliency_grid.LAST_CELLS)
 FAST = {"m": "saliency,gradcam"}
 
 
