@@ -20,9 +20,9 @@ from sc_viz.app import (
 )
 from sc_viz.app import saliency_view as sv
 from sc_viz.app.views import EPS_CHOICES
-from sc_viz.budget_figures import stored_budget_figure
 from sc_viz.explain import METHODS
 from sc_viz.figures import SCALE_NOTE
+from sc_viz.figures.budgets import stored_budget_figure
 
 
 @st.cache_data(max_entries=32, show_spinner="Running PGD...")

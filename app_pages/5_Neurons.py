@@ -11,14 +11,14 @@ from sc_viz.app.views import GALLERY
 from sc_viz.evaluate.consensus import KINDS
 from sc_viz.explain import METHODS
 from sc_viz.explain.base import Explanation
-from sc_viz.inside.consensus import MEASURES
-from sc_viz.inside.figures import (
+from sc_viz.figures.neurons import (
     channel_distance_figure,
     channel_maps_figure,
     consensus_box_figure,
     layer_sensitivity_figure,
     short_layer,
 )
+from sc_viz.inside.consensus import MEASURES
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

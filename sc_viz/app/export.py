@@ -93,20 +93,3 @@ def saliency_bundle(
     if readme:
         files["README.txt"] = readme
     return bundle_zip(files, settings_json)
-
-
-def figure_html(fig) -> str:
-    """A plotly figure as a self-contained HTML page (works offline, e.g. at a venue)."""
-    return fig.to_html(include_plotlyjs=True, full_html=True)
-
-
-def figures_page(figures: Mapping[str, object], title: str) -> str:
-    """Plotly figures (heading -> figure) as one self-contained HTML page (plotly.js once)."""
-    parts = [
-        f"<h2>{heading}</h2>" + fig.to_html(full_html=False, include_plotlyjs=(i == 0))
-        for i, (heading, fig) in enumerate(figures.items())
-    ]
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-        f"<body><h1>{title}</h1>{''.join(parts)}</body></html>"
-    )

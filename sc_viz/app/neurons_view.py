@@ -314,7 +314,8 @@ def fmt(value: float) -> str:
 def bundle(figures: Mapping[str, object], rows: Sequence[Mapping], settings: Mapping, title: str) -> bytes:
     """The page's export bundle: the figures (one interactive HTML page), the numbers (CSV)
     and settings.json."""
-    from sc_viz.app.export import bundle_zip, figures_page, rows_to_csv
+    from sc_viz.app.export import bundle_zip, rows_to_csv
+    from sc_viz.figures import figures_page
 
     return bundle_zip(
         {"figures.html": figures_page(figures, title), "numbers.csv": rows_to_csv(rows)}, dict(settings)

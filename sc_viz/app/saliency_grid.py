@@ -13,13 +13,14 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from sc_viz.app import deck_view, export, present
+from sc_viz.app import deck_view, present
 from sc_viz.app import saliency_view as sv
 from sc_viz.deck import slide_units
 from sc_viz.explain import Explanation, predict_top
 from sc_viz.explain.grid import explain_unit
 from sc_viz.explain.measures import measure_map
 from sc_viz.explain.settings import ExplainSettings, grid_target
+from sc_viz.figures import to_html
 
 LAST_CELLS = (
     "_sc_saliency_cells"  # (variant, method) -> the GridCell last drawn, dimmed while new ones compute
@@ -49,7 +50,7 @@ def renders_for(pack_key, image_key, settings_json, size, _grid, _x, _classes, o
     not on every rerun (the HTML inlines plotly.js). The keys fix every cell of the grid."""
     return (
         sv.grid_png(_x, _grid, _classes, opacity, size),
-        export.figure_html(sv.grid_figure(_x, _grid, _classes, opacity, size)),
+        to_html(sv.grid_figure(_x, _grid, _classes, opacity, size)),
     )
 
 

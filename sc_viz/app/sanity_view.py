@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from sc_viz.app.export import bundle_zip, figures_page, rows_to_csv
+from sc_viz.app.export import bundle_zip, rows_to_csv
 from sc_viz.evaluate.render import Chart, Panel, matplotlib_png
 from sc_viz.explain import METHODS
 from sc_viz.explain.base import Explanation
@@ -45,6 +45,7 @@ from sc_viz.explain.sanity import (
     randomisation_test,
 )
 from sc_viz.explain.settings import TARGET_LABEL, TARGET_PREDICTED
+from sc_viz.figures import figures_page
 
 # LIME costs about a minute per image at 300 samples through the cascade: opt-in only.
 CHEAP_METHODS = ("saliency", "gradcam", "ig")
@@ -370,7 +371,7 @@ def figures(
 ) -> dict[str, dict[str, object]]:
     """method -> {heading: figure}: a strip per variant, the similarity curves, the ROAD
     curves; in the page's order."""
-    from sc_viz.sanity_figures import cascade_strip_figure, road_figure, similarity_figure
+    from sc_viz.figures.sanity import cascade_strip_figure, road_figure, similarity_figure
 
     out = {}
     for m, per_variant in result.similarity.items():

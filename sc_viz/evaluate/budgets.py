@@ -60,7 +60,7 @@ from sc_viz.evaluate.stats import FLOOR_UPPER, accuracy_interval, at_floor, deco
 from sc_viz.model_run import model_device, using_model
 
 NAME = "robustness-budgets"
-FIGURE_NAME = "robustness_budgets"  # figures/<name>.png of the report (sc_viz/budget_figures.py)
+FIGURE_NAME = "robustness_budgets"  # figures/<name>.png of the report (sc_viz/figures/budgets.py)
 DEFAULT_BUDGETS = (1.0, 2.0, 4.0, 8.0)  # eps in /255
 DEFAULT_LIMIT = 2000
 DEFAULT_STEPS = 10

@@ -126,7 +126,7 @@ SUITES.add(
 # ---------------------------------------------------------------- report section and chart
 def chart_label(layer: str) -> str:
     """'net.layer2.1' -> '2.1', 'net.conv1' -> 'conv1': short enough for a chart's x axis."""
-    from sc_viz.inside.figures import short_layer
+    from sc_viz.figures.neurons import short_layer
 
     return short_layer(layer).replace("layer", "")
 

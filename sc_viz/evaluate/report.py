@@ -429,9 +429,9 @@ def _budgets_md(report: dict) -> str:
 
 
 def _budget_figures(report: dict, out: Path, html_parts: list) -> list[str]:
-    """The robustness-budgets chart (accuracy against eps, Wilson bands; sc_viz/budget_figures.py):
+    """The robustness-budgets chart (accuracy against eps, Wilson bands; sc_viz/figures/budgets.py):
     its PNG, and its plotly div appended to `html_parts`; returns notes on failures."""
-    from sc_viz.budget_figures import budget_figure, budget_png  # lazy: plotly, only with figures
+    from sc_viz.figures.budgets import budget_figure, budget_png  # lazy: plotly, only with figures
 
     result = report.get("suites", {}).get(BUDGETS)
     fig = budget_figure(result)

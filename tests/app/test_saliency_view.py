@@ -11,6 +11,7 @@ from sc_viz.app import export
 from sc_viz.app import saliency_view as sv
 from sc_viz.explain import Explanation, explain_grid
 from sc_viz.explain.settings import ExplainSettings
+from sc_viz.figures import to_html
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def test_screen_cells_equal_the_export(pack):
     shown = [image_from_data_uri(t.source) for t in fig.data if t.type == "image"]
     for (v, m), c in screen.items():
         assert any(np.array_equal(c.image, z) for z in shown), (v, m)
-    html = export.figure_html(fig)
+    html = to_html(fig)
     data = export.bundle_zip(
         {"grid.png": png, "grid.html": html, "README.txt": sv.BUNDLE_README}, s.to_json()
     )

@@ -175,7 +175,7 @@ def test_targets_follow_the_mode(tiny_pack):
 
 def test_bundle_holds_summary_curves_and_strips(checked):
     x, targets, res, curves = checked
-    from sc_viz.sanity_figures import road_figure
+    from sc_viz.figures.sanity import road_figure
 
     data = san.bundle(
         x,

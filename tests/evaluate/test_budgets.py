@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from sc_viz import paper
-from sc_viz.budget_figures import budget_figure, budget_png, curves
 from sc_viz.data import seeded_subset
 from sc_viz.evaluate import budget_claims, budgets, robustness, stats
+from sc_viz.figures.budgets import budget_figure, budget_png, curves
 from sc_viz.models import build_model
 
 from .helpers import AlwaysZero, LabelReader, context, label_images
@@ -333,7 +333,7 @@ def test_two_processes_give_the_one_process_sweep(tiny_pack, tmp_path):
 
 def test_the_robustness_page_gets_the_chart_only_when_the_report_has_the_sweep():
     from sc_viz.app.report_view import StoredReport
-    from sc_viz.budget_figures import stored_budget_figure
+    from sc_viz.figures.budgets import stored_budget_figure
 
     report = budget_report(hand_result(CORRECT))
     fig, caption = stored_budget_figure(StoredReport(report), ["standard", "adv"])

@@ -4,7 +4,7 @@ import pytest
 
 from sc_viz.explain.road import road_many
 from sc_viz.explain.sanity import randomisation_test
-from sc_viz.sanity_figures import cascade_strip_figure, road_figure, similarity_figure
+from sc_viz.figures.sanity import cascade_strip_figure, road_figure, similarity_figure
 
 from .helpers import random_image, random_model
 

@@ -4,7 +4,7 @@ x and x' maps of a channel on one colour scale."""
 import pytest
 import torch
 
-from sc_viz.inside.figures import (
+from sc_viz.figures.neurons import (
     CHANNEL_FIGURE_PX,
     channel_cell_px,
     channel_distance_figure,
