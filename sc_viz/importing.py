@@ -25,6 +25,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
+from sc_viz.data import CIFAR10_CLASSES, DATASETS, IMAGENET_MEAN, IMAGENET_STD
 from sc_viz.hooks import hooked
 from sc_viz.models import ARCHS, Classifier, build_model
 from sc_viz.packs import FORMAT, MAX_WEIGHTS_BYTES, PackError, load_pack, write_new_pack
@@ -178,7 +179,6 @@ def imagenet_classes() -> list[str]:
 
 
 def builtin_classes() -> dict[str, list[str]]:
-    from sc_viz.data import CIFAR10_CLASSES
 
     return {
         "imagenet": imagenet_classes(),
@@ -392,7 +392,6 @@ def fit_state(
 # ---------------------------------------------------------------- normalisation
 def default_normalisation(arch: str, classes_source: str) -> tuple[list[float], list[float], str]:
     """The architecture's usual normalisation, when neither flags nor buffers give one."""
-    from sc_viz.data import DATASETS, IMAGENET_MEAN, IMAGENET_STD
 
     if arch.startswith("timm:"):
         import timm

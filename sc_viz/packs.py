@@ -25,7 +25,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from sc_viz.models import ARCHS, Classifier, build_model
+from sc_viz.models import ARCHS, GRADCAM_RESHAPES, Classifier, build_model
+from sc_viz.variants import variant_order
 
 FORMAT = "sc-viz-pack/1"
 MANIFEST = "manifest.json"
@@ -209,7 +210,6 @@ def model_facts(manifest: dict) -> dict:
 
 def check_optional_model_facts(facts: dict, where) -> None:
     """PackError unless the optional facts, where present, have their documented shapes."""
-    from sc_viz.models import GRADCAM_RESHAPES
 
     options = facts.get("arch_options", {})
     json_values = (int, float, str, bool, list, type(None))
@@ -375,7 +375,6 @@ class Pack:
 
 def ordered_variants(names) -> list[str]:
     """Variant names in the variants registry's order (the paper's first), others after."""
-    from sc_viz.variants import variant_order
 
     return variant_order(names)
 

@@ -14,8 +14,9 @@ from typing import Optional
 import streamlit as st
 from threadpoolctl import threadpool_limits
 
-from sc_viz import data
+from sc_viz import data, embed
 from sc_viz.app import gallery
+from sc_viz.app.report_view import stored_report
 from sc_viz.packs import MANIFEST, Pack, PackError, load_pack
 
 WARMUP_ENV = "SC_VIZ_WARMUP"
@@ -157,7 +158,6 @@ def get_gallery(pack: Pack, wait_s: float = QUIET_WAIT_S):
 
 @st.cache_data(max_entries=8, show_spinner=False, ttl=60)
 def _stored_report(key: str, _pack: Pack):
-    from sc_viz.app.report_view import stored_report
 
     return stored_report(_pack)
 
@@ -175,7 +175,6 @@ def warm_up_projections() -> threading.Thread:
     SC_VIZ_WARMUP=0 turns it off (the tests do, to keep their CPU)."""
 
     def run():
-        from sc_viz import embed
 
         with threadpool_limits(limits=1):
             embed.warm_up()

@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from sc_viz.figures import curves_figure
 from sc_viz.packs import ordered_variants
+from sc_viz.training.objectives import OBJECTIVES
 from sc_viz.variants import VARIANTS
 
 NOT_AVAILABLE = "—"
@@ -45,7 +46,6 @@ def eps_text(eps: Any) -> str:
 def weight_fields(variant: str) -> list[str]:
     """The config fields that weight the variant's objective terms (["lam"] for the paper's
     continuity terms); [] for a variant without weighted terms or unknown to the registry."""
-    from sc_viz.training.objectives import OBJECTIVES
 
     if variant not in VARIANTS:
         return []

@@ -15,10 +15,18 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
+from sc_viz.app.export import bundle_zip, rows_to_csv
 from sc_viz.app.report_view import StoredReport
 from sc_viz.attacks import PGDConfig
+from sc_viz.evaluate import neurons
 from sc_viz.evaluate.common import EvalContext
-from sc_viz.inside.consensus import MapPair
+from sc_viz.evaluate.consensus import DEFAULT_LEVEL, KINDS
+from sc_viz.evaluate.robustness import eval_attack
+from sc_viz.evaluate.saliency import method_options as eval_options
+from sc_viz.evaluate.saliency import predicted
+from sc_viz.figures import figures_page
+from sc_viz.inside.consensus import MapPair, method_consensus, perturbed_views
+from sc_viz.inside.probe import TOP_FRACTION, probe_image, resolve_layers
 from sc_viz.packs import Pack
 
 OWN = "own"  # x' of each variant is its own PGD (else: one variant's PGD shared by all)
@@ -98,7 +106,6 @@ def live_sensitivity(
     """The neurons suite's result for one variant over a seeded sample of n test images of
     `test` (the same seed, layers and attack as `sc-viz eval`): {layers: {layer: {mean, top,
     ...}}, sigma, clean_acc, pgd_acc, eps, step_size, steps}."""
-    from sc_viz.evaluate import neurons
 
     ctx = EvalContext(
         one_variant_pack(pack, variant),
@@ -127,14 +134,12 @@ def sensitivity_rows(table: LayerSensitivity) -> list[dict]:
 # ---------------------------------------------------------------- one image's channels
 def attack_of(pack: Pack, variant: str) -> PGDConfig:
     """The pack's evaluation attack for `variant` (as the robustness and neurons suites)."""
-    from sc_viz.evaluate.robustness import eval_attack
 
     return eval_attack(EvalContext(pack, None), variant)
 
 
 def layer_choices(model: nn.Module) -> list[str]:
     """The layers whose channels count as neurons (the stem conv and every residual block)."""
-    from sc_viz.inside.probe import resolve_layers
 
     return resolve_layers(model)
 
@@ -158,7 +163,6 @@ def probe_variants(
     variants of one pack). adversary: OWN (each variant's own PGD of x, as the suite) or a
     variant whose PGD x' every variant is probed with (one x', a transfer attack for the
     others). PGD pushes away from `label` (a gallery image's class), else the prediction."""
-    from sc_viz.inside.probe import probe_image
 
     def probe(v, channels=None, x_adv=None):
         return probe_image(
@@ -228,8 +232,6 @@ class StoredConsensus:
 
 
 def stored_consensus(stored: StoredReport) -> StoredConsensus:
-    from sc_viz.evaluate.consensus import DEFAULT_LEVEL
-    from sc_viz.inside.probe import TOP_FRACTION
 
     report = stored.report or {}
     suite = stored.suite("consensus")
@@ -249,7 +251,6 @@ def stored_consensus(stored: StoredReport) -> StoredConsensus:
 def method_options(pack: Pack, method: str, stored: StoredConsensus) -> dict:
     """The options the stored suite used for `method` (so the numbers compare), else the
     evaluation's defaults."""
-    from sc_viz.evaluate.saliency import method_options as eval_options
 
     if method in stored.method_options:
         return dict(stored.method_options[method])
@@ -271,9 +272,6 @@ def image_consensus(
     """variant -> kind -> MapPair for image x (1, 3, H, W), as the consensus suite makes
     them: x' = each variant's own PGD (against `label`, else its prediction) and each
     photometric perturbation at `level`; both maps explain the class predicted on x."""
-    from sc_viz.evaluate.consensus import KINDS
-    from sc_viz.evaluate.saliency import predicted
-    from sc_viz.inside.consensus import method_consensus, perturbed_views
 
     models = dict(models)
     targets = predicted(models, x)
@@ -314,8 +312,6 @@ def fmt(value: float) -> str:
 def bundle(figures: Mapping[str, object], rows: Sequence[Mapping], settings: Mapping, title: str) -> bytes:
     """The page's export bundle: the figures (one interactive HTML page), the numbers (CSV)
     and settings.json."""
-    from sc_viz.app.export import bundle_zip, rows_to_csv
-    from sc_viz.figures import figures_page
 
     return bundle_zip(
         {"figures.html": figures_page(figures, title), "numbers.csv": rows_to_csv(rows)}, dict(settings)

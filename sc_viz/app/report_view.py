@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Optional
 
+from sc_viz.evaluate import load_report
+from sc_viz.evaluate.common import pack_hash
+from sc_viz.evaluate.stats import accuracy_interval
 from sc_viz.packs import Pack
 
 
@@ -35,8 +38,6 @@ class StoredReport:
 def stored_report(pack: Pack, reports_root=None) -> StoredReport:
     """The pack's report (see `evaluate.load_report`), with a warning when it was made
     from other weights than the pack's current files (e.g. a retrained variant)."""
-    from sc_viz.evaluate import load_report
-    from sc_viz.evaluate.common import pack_hash
 
     try:
         report = load_report(pack, reports_root)
@@ -125,7 +126,6 @@ def continuity_intervals(stored: StoredReport, variants, key: str = "mean_ds") -
 def robustness_intervals(stored: StoredReport, variants) -> Optional[dict]:
     """{variant: {"clean": [low, high], "pgd": [low, high]}}: Wilson 95% intervals of the
     stored accuracies (they need only the accuracy and n, so older reports have them too)."""
-    from sc_viz.evaluate.stats import accuracy_interval
 
     r = stored.suite("robustness")
     if not r:

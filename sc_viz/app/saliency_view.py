@@ -12,7 +12,8 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from sc_viz.explain import Explanation
+from sc_viz import figures
+from sc_viz.explain import Explanation, explain, predict_top
 from sc_viz.explain.grid import Grid, explain_unit, method_units
 from sc_viz.explain.settings import (  # noqa: F401  (the target modes: for the pages)
     TARGET_CLASS,
@@ -34,6 +35,7 @@ from sc_viz.figures import (  # noqa: F401  (dimmed, input_cell, legend_image, r
     method_legend,
     row_label,
 )
+from sc_viz.importing import RESHAPE_NOTES
 
 DEFAULT_METHODS = ("ig", "gradcam", "lime")
 BUNDLE_README = """sc-viz export bundle
@@ -86,8 +88,6 @@ def gradcam_layer_text(manifest: Mapping, model: nn.Module) -> str:
     layer = str(getattr(model, "gradcam_layer", "") or "").removeprefix("net.") or "?"
     recorded = manifest.get("gradcam_layer")
     origin = "recorded in the pack" if recorded and recorded == layer else "the architecture's default"
-    from sc_viz.importing import RESHAPE_NOTES
-
     reshape = RESHAPE_NOTES.get(getattr(model, "gradcam_reshape", None) or "", "")
     return f"Grad-CAM layer: {layer} ({origin}{reshape})"
 
@@ -229,16 +229,16 @@ def grid_png(
     x: torch.Tensor, grid: Grid, classes: Sequence[str], opacity: float, size: int = CELL_PX
 ) -> bytes:
     """The grid as one PNG: the page's cells pixel for pixel, in the page's layout."""
-    from sc_viz.figures import grid_png as render
-
-    return render(grid, x.reshape(-1, *x.shape[-3:])[0], classes=classes, opacity=opacity, cell_px=size)
+    return figures.grid_png(
+        grid, x.reshape(-1, *x.shape[-3:])[0], classes=classes, opacity=opacity, cell_px=size
+    )
 
 
 def grid_figure(x: torch.Tensor, grid: Grid, classes: Sequence[str], opacity: float, size: int = CELL_PX):
     """The same grid as an interactive plotly figure (hover shows map values), for the bundle."""
-    from sc_viz.figures import grid_figure as render
-
-    return render(grid, x.reshape(-1, *x.shape[-3:])[0], classes=classes, opacity=opacity, cell_px=size)
+    return figures.grid_figure(
+        grid, x.reshape(-1, *x.shape[-3:])[0], classes=classes, opacity=opacity, cell_px=size
+    )
 
 
 def clean_and_adversarial(
@@ -246,8 +246,6 @@ def clean_and_adversarial(
 ) -> tuple[Explanation, Explanation]:
     """The map of each image for the class the model predicts on it (so the adversarial map
     shows what the attacked model now looks at)."""
-    from sc_viz.explain import explain, predict_top
-
     out = []
     for img in (x, x_adv):
         target = predict_top({"m": model}, img, k=1)["m"][0][0]

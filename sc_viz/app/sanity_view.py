@@ -29,6 +29,7 @@ from sc_viz.evaluate.render import Chart, Panel, matplotlib_png
 from sc_viz.explain import METHODS
 from sc_viz.explain.base import Explanation
 from sc_viz.explain.grid import resolve_targets
+from sc_viz.explain.road import ORDER_TITLES as ROAD_TITLES
 from sc_viz.explain.road import road_many
 from sc_viz.explain.sanity import (
     CANNOT_JUDGE,
@@ -45,7 +46,8 @@ from sc_viz.explain.sanity import (
     randomisation_test,
 )
 from sc_viz.explain.settings import TARGET_LABEL, TARGET_PREDICTED
-from sc_viz.figures import figures_page
+from sc_viz.figures import cell_image, figures_page
+from sc_viz.figures.sanity import cascade_strip_figure, road_figure, similarity_figure
 
 # LIME costs about a minute per image at 300 samples through the cascade: opt-in only.
 CHEAP_METHODS = ("saliency", "gradcam", "ig")
@@ -329,7 +331,6 @@ def strip_png(
 ) -> bytes:
     """The variant's maps of `method` through the steps side by side (each on its own scale,
     as the page's strip), as PNG bytes."""
-    from sc_viz.figures import cell_image
 
     x = x[0] if x.dim() == 4 else x  # (3, H, W)
     signed = result.signed.get(method, False)
@@ -347,7 +348,6 @@ def strip_png(
 def road_png(curves: Mapping[str, dict], method: str) -> bytes:
     """The ROAD curves of `method` (variant -> curves) as a PNG: MoRF and LeRF panels, one
     line per variant (matplotlib, as the report's figures)."""
-    from sc_viz.explain.road import ORDER_TITLES as ROAD_TITLES
 
     fractions = [round(100 * f) for f in next(iter(curves.values()))["fractions"]]
     panels = [
@@ -371,7 +371,6 @@ def figures(
 ) -> dict[str, dict[str, object]]:
     """method -> {heading: figure}: a strip per variant, the similarity curves, the ROAD
     curves; in the page's order."""
-    from sc_viz.figures.sanity import cascade_strip_figure, road_figure, similarity_figure
 
     out = {}
     for m, per_variant in result.similarity.items():

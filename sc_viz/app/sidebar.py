@@ -21,6 +21,7 @@ from sc_viz.app.saliency_view import class_label
 from sc_viz.app.views import GALLERY, UPLOAD
 from sc_viz.images import MAX_BYTES, ImageError, load_input
 from sc_viz.packs import MANIFEST, Pack
+from sc_viz.variants import VARIANTS
 
 REPO = Path(__file__).resolve().parents[2]
 CTX_KEY = "_sc_ctx"
@@ -337,7 +338,6 @@ def variant_picker(pack: Pack, label: str = "Variants") -> list[str]:
     """Multiselect of the pack's loaded variants in the pack's order; by default the paper's
     four (the registry's "paper" group) when the pack has them, else all (an imported
     pack's names are the user's, e.g. "standard" and "robust": all of them)."""
-    from sc_viz.variants import VARIANTS
 
     available = list(pack.models)
     imported = pack.manifest.get("source") == "import"

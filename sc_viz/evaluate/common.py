@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import torch
 
+from sc_viz import __version__
 from sc_viz.data import Split, iterate_batches, seeded_subset
 from sc_viz.evaluate.distributed import Shard
 from sc_viz.packs import Pack, variant_file
@@ -134,8 +135,6 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[dist] = None
     if out["sc-viz"] is None:  # running from a checkout that is not pip-installed
-        from sc_viz import __version__
-
         out["sc-viz"] = __version__
     return out
 

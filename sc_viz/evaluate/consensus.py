@@ -23,7 +23,7 @@ import math
 import torch
 
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
-from sc_viz.evaluate.neurons import BASELINE, ROBUST, top_fraction
+from sc_viz.evaluate.neurons import BASELINE, ROBUST, top_fraction, verdict
 from sc_viz.evaluate.render import Chart, Panel, num, table
 from sc_viz.evaluate.robustness import eval_attack
 from sc_viz.evaluate.saliency import method_names, method_options, predicted
@@ -177,7 +177,6 @@ def charts(result: dict) -> list:
 
 
 def markdown(r: dict) -> str:
-    from sc_viz.evaluate.neurons import verdict
 
     means = r["means"]
     md = [

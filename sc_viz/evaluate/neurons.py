@@ -23,6 +23,7 @@ import torch
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
 from sc_viz.evaluate.render import Chart, Panel, num, pct, table
 from sc_viz.evaluate.robustness import eval_attack
+from sc_viz.figures.neurons import short_layer
 from sc_viz.inside.probe import TOP_FRACTION, probe_batches, resolve_layers
 
 DEFAULT_NEURONS_LIMIT = 1000  # images (at most the test sample)
@@ -126,7 +127,6 @@ SUITES.add(
 # ---------------------------------------------------------------- report section and chart
 def chart_label(layer: str) -> str:
     """'net.layer2.1' -> '2.1', 'net.conv1' -> 'conv1': short enough for a chart's x axis."""
-    from sc_viz.figures.neurons import short_layer
 
     return short_layer(layer).replace("layer", "")
 

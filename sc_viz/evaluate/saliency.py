@@ -21,6 +21,8 @@ import torch
 
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
 from sc_viz.evaluate.stats import bootstrap_interval, encode_values
+from sc_viz.explain import METHODS
+from sc_viz.explain.measures import measure_map
 from sc_viz.precision import autocast_dtype, precision_name
 
 DEFAULT_EXPLAIN_LIMIT = 50  # images on the full test set; with --limit N: N / 25 (>= 5)
@@ -37,7 +39,6 @@ DEFAULT_METHOD_OPTIONS = {
 
 
 def method_names(ctx: EvalContext, default=None) -> list[str]:
-    from sc_viz.explain import METHODS
 
     names = ctx.options.get("methods") or default or METHODS.names()
     for n in names:
@@ -79,8 +80,6 @@ def sample_size(ctx: EvalContext) -> int:
 
 
 def run(ctx: EvalContext) -> dict:
-    from sc_viz.explain import METHODS
-    from sc_viz.explain.measures import measure_map
 
     sample = ctx.sample(sample_size(ctx))
     methods = method_names(ctx)

@@ -40,6 +40,18 @@ from typing import Optional
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
 from sc_viz.evaluate.render import Chart, Panel, num, table
 from sc_viz.evaluate.saliency import mean_std, method_names, method_options, predicted
+from sc_viz.explain.road import DEFAULT_FRACTIONS, DEFAULT_NOISE, road_curves_of_maps
+from sc_viz.explain.sanity import (
+    CANNOT_JUDGE,
+    DEFAULT_FLAG_THRESHOLD,
+    FLAG_SIMILARITY,
+    ORDERS,
+    SIMILARITIES,
+    SIMILARITY_TITLES,
+    RandomisedTwin,
+    flagged,
+    randomisation_test,
+)
 
 DEFAULT_METHODS = ["saliency", "gradcam", "ig"]
 DEFAULT_SANITY_LIMIT = 100  # images on the full test set; with --limit N: N / 50 (>= 5)
@@ -62,8 +74,6 @@ def _options(ctx: EvalContext, method: str) -> dict:
 
 
 def _settings(ctx: EvalContext) -> dict:
-    from sc_viz.explain.road import DEFAULT_FRACTIONS, DEFAULT_NOISE
-    from sc_viz.explain.sanity import DEFAULT_FLAG_THRESHOLD, ORDERS
 
     for o in ctx.options.get("sanity_orders") or []:
         if o not in ORDERS:
@@ -83,15 +93,6 @@ def _settings(ctx: EvalContext) -> dict:
 
 
 def run(ctx: EvalContext) -> dict:
-    from sc_viz.explain.road import road_curves_of_maps
-    from sc_viz.explain.sanity import (
-        CANNOT_JUDGE,
-        FLAG_SIMILARITY,
-        SIMILARITIES,
-        RandomisedTwin,
-        flagged,
-        randomisation_test,
-    )
 
     settings = _settings(ctx)
     methods, orders = settings["methods"], settings["orders"]
@@ -227,7 +228,6 @@ SUITES.add(
 def charts(result: dict) -> list:
     """The suite's report figures as report.py `Chart`s: the |map| Spearman over the cascade
     per method, and the ROAD area gap per method."""
-    from sc_viz.explain.sanity import SIMILARITY_TITLES
 
     out = []
     if "cascading" in result["orders"]:
@@ -293,7 +293,6 @@ def verdict_cell(result: dict, variant: str, method: str, unjudged: Optional[dic
 
 
 def markdown(result: dict) -> str:
-    from sc_viz.explain.sanity import SIMILARITY_TITLES
 
     methods = result["methods"]
     md = [

@@ -17,6 +17,7 @@ import torch
 from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
 from sc_viz.evaluate.saliency import interval_bounds, mean_std, method_names, method_options, predicted
 from sc_viz.evaluate.stats import encode_values
+from sc_viz.explain import METHODS
 from sc_viz.paper import SUMMARY_LEVEL
 from sc_viz.perturb import LEVELS, photometric
 
@@ -53,7 +54,6 @@ def sample_size(ctx: EvalContext) -> int:
 
 
 def run(ctx: EvalContext) -> dict:
-    from sc_viz.explain import METHODS
 
     level = int(ctx.options.get("stability_level", DEFAULT_LEVEL))
     sample = ctx.sample(sample_size(ctx))

@@ -11,7 +11,13 @@ from typing import Any, Optional, Union
 
 import torch
 
+from sc_viz.data import data_root as default_root
+from sc_viz.data import load_split
 from sc_viz.explain.base import METHODS
+from sc_viz.explain.grid import explain_grid
+from sc_viz.images import load_image as open_image
+from sc_viz.images import load_input, to_input
+from sc_viz.packs import load_pack
 from sc_viz.precision import PRECISIONS
 
 FORMAT = "sc-viz-explain-settings/1"
@@ -106,9 +112,6 @@ def load_image(
 ) -> tuple[torch.Tensor, Optional[int]]:
     """The model input (3, S, S) in [0, 1] the settings name, and its label if known."""
     if isinstance(settings.image, dict):
-        from sc_viz.data import data_root as default_root
-        from sc_viz.data import load_split
-
         split = load_split(
             pack.dataset, settings.image["dataset_split"], data_root or default_root(), pack.input_size
         )
@@ -116,8 +119,6 @@ def load_image(
         if not 0 <= index < len(split):
             raise ValueError(f"image index {index} is outside the split's {len(split)} images")
         return split.get(index), int(split.labels[index])
-    from sc_viz.images import load_image as open_image
-    from sc_viz.images import load_input, to_input
 
     path = Path(settings.image)
     if not path.is_file():
@@ -143,8 +144,6 @@ def grid_target(settings: ExplainSettings, label: Optional[int]) -> Optional[int
 
 def run(settings: ExplainSettings, pack: Any = None, *, data_root: Any = None, progress=None):
     """Settings -> (Grid, image (3, S, S), label or None). Loads the pack when not given."""
-    from sc_viz.explain.grid import explain_grid
-    from sc_viz.packs import load_pack
 
     pack = pack if pack is not None else load_pack(settings.pack)
     if not pack.models:

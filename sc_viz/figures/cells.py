@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sc_viz.explain import METHODS
+
 SIGNED_CMAP, UNSIGNED_CMAP = "bwr", "inferno"
 CELL_PX = 160  # a grid cell's side in pixels, on screen and in the exports
 BLANK_GREY = 0.85  # an all-zero map's cell: the input washed out towards this grey
@@ -40,7 +42,6 @@ SCALE_NOTE = (
 
 def method_legend(method: str) -> MethodLegend:
     """The legend of a registered explanation method (its title, help and sign)."""
-    from sc_viz.explain import METHODS
 
     spec = METHODS[method]
     title = spec.title or method

@@ -13,6 +13,8 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from sc_viz.embed import point_label
+
 POINT_STYLE = {  # kind -> (marker symbol, size, colour)
     "same_class": ("circle", 6, "rgba(120,120,120,0.55)"),
     "x": ("star", 20, "black"),
@@ -73,7 +75,6 @@ def embedding_figure(
     is (`embed.point_label`) and its DS to x; each point's customdata is [row, label, DS],
     row being its index in the embedding, so a page can show the clicked point's image
     (`embed.point_image`). A joint projection gets the same axis ranges in every plot."""
-    from sc_viz.embed import point_label
 
     variants = list(variants or embedding.coords)
     fig = make_subplots(

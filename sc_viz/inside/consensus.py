@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from sc_viz.attacks import PGDConfig, pgd
+from sc_viz.explain import METHODS
 from sc_viz.model_run import model_device, using_model
 from sc_viz.perturb import photometric
 
@@ -109,7 +110,6 @@ def method_consensus(
     """variant -> kind -> MapPair for one explanation method of the registry: maps of x and
     of every view, all for targets[variant]. Views shared by all variants go through
     `explain_many` (LIME shares its samples there)."""
-    from sc_viz.explain import METHODS
 
     explainer, options = METHODS[method], options or {}
     base = explainer.explain_many(models, x, targets, **options)

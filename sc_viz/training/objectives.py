@@ -29,6 +29,7 @@ from sc_viz.perturb import random_photometric
 from sc_viz.precision import autocast
 from sc_viz.registry import Registry
 from sc_viz.training.generators import generate
+from sc_viz.variants import VARIANTS
 
 VIEW_ORDER = ("clean", "adv", "photo", "pseudo")
 # How GSCT's trained saliency S(x) sees BatchNorm: "train" (the default reading) or "eval"
@@ -257,7 +258,6 @@ class StepResult:
 def objective_step(model, raw_model, x, y, cfg, g: torch.Generator, amp, progress: float = 0.0) -> StepResult:
     """The loss terms of one batch for cfg.variant. x: (B, 3, H, W) in [0, 1]; `model` is
     the (possibly DDP-wrapped) `raw_model`; `progress` the epochs done (fractional)."""
-    from sc_viz.variants import VARIANTS
 
     spec = VARIANTS[cfg.variant]
     terms = [(name, OBJECTIVES[name]) for name in spec.terms]
