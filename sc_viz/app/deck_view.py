@@ -105,6 +105,7 @@ def _add(page: str, pack: Pack, image) -> None:
 def sidebar_group(page: str, pack: Optional[Pack], image) -> None:
     """Sidebar: the Deck group, folded unless a deck is in use."""
     deck, why = current_deck()
+    note = pack_note(deck, pack)
     with st.sidebar.expander("Deck", expanded=bool(state.value("deck"))):
         st.text_input("Talk file", key=state.bind("talk"), help="Where Add writes: a JSON file of slides.")
         st.button(
@@ -130,9 +131,7 @@ def sidebar_group(page: str, pack: Optional[Pack], image) -> None:
         if why:
             st.warning(why)
         elif deck is not None:
-            note = pack_note(deck, pack)
             st.caption(f"{len(deck.slides)} slides" + (f". {note}" if note else ", built for these weights."))
-    note = pack_note(deck, pack)
     if note and page == SALIENCY:
         st.warning(note)
 

@@ -150,7 +150,7 @@ def fill(
     image, models = screen.image, screen.pack.models
     bar = st.progress(0.0, text="Explaining...")
     deck, _ = deck_view.current_deck()
-    units = list(slide_units(screen.pack, image.x, settings, image.label))
+    units = list(slide_units(screen.pack, image.x, settings, image.label, keyed=deck is not None))
     options, target = settings.method_options(), grid_target(settings, image.label)
     cells, served, failed = {}, 0, set()
     for i, u in enumerate(units):

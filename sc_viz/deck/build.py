@@ -29,16 +29,18 @@ class Unit:
 
 
 def slide_units(
-    pack: Pack, x: torch.Tensor, settings: ExplainSettings, label: Optional[int]
+    pack: Pack, x: torch.Tensor, settings: ExplainSettings, label: Optional[int], keyed: bool = True
 ) -> Iterator[Unit]:
     """The units of one grid, in the order they are computed (cheapest method first, then
-    variant by variant where the method allows)."""
+    variant by variant where the method allows). `keyed=False` leaves each key "" (no deck
+    to look in: the weights files are not hashed)."""
     variants = settings.variants or list(pack.models)
-    options, target, image = settings.method_options(), grid_target(settings, label), image_sha256(x)
+    options, target = settings.method_options(), grid_target(settings, label)
+    image = image_sha256(x) if keyed else ""
     for m in ordered_methods(settings.methods):
         for unit in method_units(variants, m):
-            weights = [(v, pack.weights_sha256(v)) for v in unit]
-            yield Unit(m, unit, unit_key(m, options.get(m, {}), target, weights, image))
+            weights = [(v, pack.weights_sha256(v)) for v in unit] if keyed else []
+            yield Unit(m, unit, unit_key(m, options.get(m, {}), target, weights, image) if keyed else "")
 
 
 def build_deck(
