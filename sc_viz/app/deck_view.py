@@ -194,11 +194,7 @@ def slide_values(raw: dict) -> tuple[dict, list[str]]:
 def apply_slide(raw: dict) -> None:
     """Set the view to a slide's and ask for its page."""
     values, ignored = slide_values(raw)
-    for key, value in values.items():
-        state.set_value(key, list(value) if isinstance(value, tuple) else value)
-        # the widgets' own states go, so the next run takes the view's values (state.bind),
-        # as a link does; a value set here would outlive a widget not drawn this run
-        st.session_state.pop(key, None)
+    state.set_view(values)
     st.session_state[IGNORED] = [f"slide {st.session_state.get(SLIDE, 0) + 1}: {i}" for i in ignored]
     image = (raw.get("settings") or {}).get("image", raw.get("image"))
     if isinstance(image, str) and os.path.isfile(image):

@@ -248,6 +248,7 @@ def _pick_image(index: int) -> None:
     """Button callback: show test image `index` (set as if the Example picker chose it;
     state.begin takes it in as the user's change)."""
     st.session_state["img_index"] = index
+    state.mark_set_in_callback()
 
 
 def step_image(delta: int) -> None:

@@ -40,6 +40,7 @@ CHANGED = "_sc_changed"  # keys the user changed in the run before this one
 NOTES = "_sc_notes"  # what the link asked for that was ignored
 UPLOAD = "_sc_upload"  # (name, bytes) of the last uploaded file
 RERUN = "_sc_rerun"  # the last run was cut short by a rerun (see publish)
+SET_IN_CALLBACK = "_sc_set_in_callback"  # a button's callback set the view (set_view)
 NOTES_SLOT = "_sc_notes_slot"  # where this run shows the notes
 DERIVED = "_sc_derived"  # {key: token} of values derived from something else (new_for)
 SHOWN = "_sc_shown"  # {key: the pack's default a widget showed while the view held None}
@@ -64,6 +65,22 @@ def value(key: str) -> Any:
 def set_value(key: str, new) -> None:
     """Change a value from code (e.g. a derived choice); takes effect at its next bind."""
     store()[key] = new
+
+
+def set_view(values: dict) -> None:
+    """From a button's callback: set these view values as a link would (each widget then
+    shows its value through `bind`), whatever URL the browser sends with the click."""
+    session = _session()
+    for key, value in values.items():
+        store()[key] = list(value) if isinstance(value, tuple) else value
+        # the widget's own state goes, so the run takes the view's value (bind)
+        session.pop(key, None)
+    session[SET_IN_CALLBACK] = True
+
+
+def mark_set_in_callback() -> None:
+    """From a callback that set a widget's value itself (Previous/Next image)."""
+    _session()[SET_IN_CALLBACK] = True
 
 
 def new_for(key: str, token: str) -> bool:
@@ -91,10 +108,13 @@ def begin(fields: Iterable[links.Field] = views.ALL) -> None:
     fields = list(fields)
     query = _current_query()
     rerun = session.pop(RERUN, False)
+    # A callback that set the view (a deck slide, Previous/Next) wins over the URL: the
+    # browser may send the click with the URL from before the last run's update.
+    set_in_callback = session.pop(SET_IN_CALLBACK, False)
     # An empty query in a running session is a page switch that did not carry the URL
     # (AppTest, st.switch_page): not a link back to every default.
     page_switch = not query and WRITTEN in session
-    if session.get(WRITTEN) != query and not rerun and not page_switch:
+    if session.get(WRITTEN) != query and not rerun and not page_switch and not set_in_callback:
         linked, ignored = links.parse_query(query, fields)
         linked = views.upgrade_link(linked)
         values.clear()

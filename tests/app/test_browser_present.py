@@ -207,6 +207,7 @@ def test_keys_n_and_p_step_through_a_deck(server, browser, tiny_pack, tmp_path):
     wait_until(
         browser, lambda: "3 slides" in css(browser, ".st-key-present-bar")[0].text, timeout=240, what="deck"
     )
+    full_grid(browser, 4 * (1 + 1))  # the run is over: a key pressed now is heard
 
     def press(key: str) -> None:
         ActionChains(browser).send_keys(key).perform()
@@ -219,6 +220,7 @@ def test_keys_n_and_p_step_through_a_deck(server, browser, tiny_pack, tmp_path):
     press("n")
     wait_until(browser, lambda: "Slide 2/3" in css(browser, ".st-key-present-bar")[0].text, what="slide 2")
     wait_until(browser, lambda: not css(browser, ".sc-grid"), what="the Models page")
+    time.sleep(2.0)  # the Models page's run ends
     press("n")
     wait_until(browser, lambda: "img=12" in browser.current_url, what="slide 3's image")
     full_grid(browser, 16)

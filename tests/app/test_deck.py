@@ -141,3 +141,16 @@ def test_add_this_view_then_build(tiny_packs_env, tiny_pack, tmp_path):
     at.text_input(key="deck").set_value(str(deck.path)).run()
     assert_clean(at)
     assert at.session_state[deck_view.SERVED] == (4, 4)
+
+
+def test_a_slide_wins_over_a_stale_url(tiny_packs_env, tmp_path):
+    """The browser may send the key press with the URL from before the last run's update;
+    the slide the callback set must not be undone by that URL (a race a busy CPU showed)."""
+    pack_dir = make_pack(tmp_path / "packs" / "stale", seed=9)
+    talk, deck = make_deck(tmp_path, pack_dir)
+    at = open_app(SALIENCY, pack=tiny_packs_env, query={**FAST, "present": "1", "deck": str(deck.path)})
+    at.query_params["img"] = "7"  # an older URL than the one the session last wrote
+    at.button(key="present-next").click().run()
+    assert_clean(at)
+    assert at.selectbox(key="img_index").value == 5  # slide 1's image, not the URL's
+    assert at.session_state[deck_view.SERVED] == (5, 5)
