@@ -25,12 +25,13 @@ from sc_viz.data import data_root, load_split, seeded_subset
 from sc_viz.experiments.bn_drift import probe_run, recalibrated_accuracy
 from sc_viz.packs import load_model_file
 from sc_viz.training.presets import PRESETS
+from sc_viz.training.related import GsctSettings
 from sc_viz.training.trainer import TrainConfig
 
 RUNS = {  # name -> (variant, TrainConfig overrides)
-    "gsct, saliency eval mode (first reading)": ("gsct", {"gsct_saliency_mode": "eval"}),
-    "gsct, saliency train mode (default)": ("gsct", {"gsct_saliency_mode": "train"}),
-    "gsct, gsct_lambda = 0": ("gsct", {"gsct_lambda": 0.0}),
+    "gsct, saliency eval mode (first reading)": ("gsct", {"gsct": GsctSettings(saliency_mode="eval")}),
+    "gsct, saliency train mode (default)": ("gsct", {"gsct": GsctSettings(saliency_mode="train")}),
+    "gsct, gsct_lambda = 0": ("gsct", {"gsct": GsctSettings(lambda_=0.0)}),
     "adv": ("adv", {}),
 }
 

@@ -46,6 +46,18 @@ def add_train_parser(sub):
         epilog=EPILOG_TRAIN,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_train_target_args(p, d)
+    _add_optimisation_args(p, d)
+    _add_continuity_args(p, d)
+    _add_attack_args(p)
+    _add_related_args(p)
+    _add_data_size_args(p)
+    _add_run_args(p)
+    p.set_defaults(func=cmd_train)
+
+
+def _add_train_target_args(p, d) -> None:
+    """What is trained and where: preset, data set, architecture, variant, pack, init."""
     p.add_argument(
         "--preset",
         choices=["demo"],
@@ -64,6 +76,9 @@ def add_train_parser(sub):
     p.add_argument(
         "--init", help="start from these weights (a .safetensors of the same arch); default: from scratch"
     )
+
+
+def _add_optimisation_args(p, d) -> None:
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, help=f"epochs (default {d.epochs})")
     g.add_argument("--batch-size", type=int, help=f"batch size per process (default {d.batch_size})")
@@ -85,6 +100,9 @@ def add_train_parser(sub):
     g.add_argument(
         "--no-augment", dest="augment", action="store_false", default=None, help="disable random crop + flip"
     )
+
+
+def _add_continuity_args(p, d) -> None:
     c = p.add_argument_group("semantic continuity (docs/method.md#continuity-loss)")
     c.add_argument(
         "--lam",
@@ -106,6 +124,9 @@ def add_train_parser(sub):
         choices=LEVEL_IDS,
         help="Table-1 levels drawn per sample (default: 1 2 3 4)",
     )
+
+
+def _add_attack_args(p) -> None:
     a = p.add_argument_group(
         "PGD (L-inf, pixel space [0,1]); defaults: CIFAR 8/255, 2/255; "
         "ImageNet-size inputs 4/255, 1/255; 10 steps, random start"
@@ -117,78 +138,20 @@ def add_train_parser(sub):
     a.add_argument("--eval-eps", type=_float_or_fraction, help="evaluation PGD radius")
     a.add_argument("--eval-step", type=_float_or_fraction, help="evaluation PGD step size")
     a.add_argument("--eval-steps", type=int, help="evaluation PGD iterations (default 10)")
+
+
+def _add_related_args(p) -> None:
+    """One flag per field of each related method's settings (sc_viz/training/related.py)."""
+    from sc_viz.cli._dataclass_args import add_dataclass_arguments
+    from sc_viz.training.settings import settings_groups
+    from sc_viz.training.trainer import TrainConfig
+
     rel = p.add_argument_group("related methods, the project's reading (docs/related_methods.md)")
-    rel.add_argument(
-        "--spat-gamma",
-        type=float,
-        help=f"SPAT: step scale gamma + (1 - gamma) * shared mask (default {d.spat_gamma})",
-    )
-    rel.add_argument(
-        "--spat-top-k",
-        type=int,
-        help=f"SPAT: mask over each image's top-k predicted classes (default {d.spat_top_k})",
-    )
-    rel.add_argument(
-        "--spat-step-norm",
-        choices=["mask", "budget"],
-        help="SPAT: the masked step as it is, or rescaled per image to PGD's mean step size "
-        f"so it spends the whole budget (default {d.spat_step_norm})",
-    )
-    rel.add_argument(
-        "--sns-lambda",
-        type=float,
-        help=f"SNS: weight lambda_s of the sensitivity term (default {d.sns_lambda})",
-    )
-    rel.add_argument(
-        "--sns-top-fraction",
-        type=float,
-        help=f"SNS: fraction of each layer's channels stabilised (default {d.sns_top_fraction})",
-    )
-    rel.add_argument(
-        "--sns-layers",
-        nargs="+",
-        help="SNS: module names to hook (default: stem conv + every residual block)",
-    )
-    rel.add_argument(
-        "--gsct-lambda",
-        type=float,
-        help=f"GSCT: weight lambda_g of the saliency consensus (default {d.gsct_lambda})",
-    )
-    rel.add_argument(
-        "--gsct-top-fraction",
-        type=float,
-        help=f"GSCT: fraction of the target saliency kept (default {d.gsct_top_fraction})",
-    )
-    rel.add_argument(
-        "--gsct-consensus-fraction",
-        type=float,
-        help="GSCT: fraction of each batch in the double-backprop saliency term "
-        f"(default {d.gsct_consensus_fraction})",
-    )
-    rel.add_argument(
-        "--gsct-offending-steps",
-        type=int,
-        help="GSCT: PGD steps of the offending example x_o; 2 is the adjusted reading against "
-        f"catastrophic overfitting (default {d.gsct_offending_steps}, the first reading)",
-    )
-    rel.add_argument(
-        "--gsct-pseudo-batch",
-        choices=["shared", "separate"],
-        help="GSCT: x_p in the shared BatchNorm batch, or in one of its own that leaves the "
-        f"running statistics alone (adjusted reading; default {d.gsct_pseudo_batch})",
-    )
-    rel.add_argument(
-        "--gsct-warmup-epochs",
-        type=float,
-        help="GSCT: ramp lambda_g linearly from 0 over this many epochs (adjusted reading; "
-        f"default {d.gsct_warmup_epochs})",
-    )
-    rel.add_argument(
-        "--gsct-saliency-mode",
-        choices=["train", "eval"],
-        help="GSCT: BatchNorm mode of the trained saliency S(x); eval (the first reading) "
-        f"reproduces the collapse (docs/related_methods.md#adv-gsct; default {d.gsct_saliency_mode})",
-    )
+    for group, settings_cls in settings_groups(TrainConfig).items():
+        add_dataclass_arguments(rel, settings_cls, group)
+
+
+def _add_data_size_args(p) -> None:
     s = p.add_argument_group("data size")
     s.add_argument("--input-size", type=int, help="image side in pixels (default: data set's)")
     s.add_argument("--train-limit", type=int, help="train on a seeded subset of this many images")
@@ -200,6 +163,9 @@ def add_train_parser(sub):
         help="of those, scored under PGD after each epoch, adversarial variants (default 500)",
     )
     s.add_argument("--num-workers", type=int, help="loader processes for large-image folders")
+
+
+def _add_run_args(p) -> None:
     r = p.add_argument_group("runs")
     r.add_argument("--resume", action="store_true", help="go on from the last saved epoch")
     r.add_argument("--overwrite", action="store_true", help="train again over an existing variant")
@@ -207,21 +173,33 @@ def add_train_parser(sub):
         "--stop-after-epochs", type=int, help="stop after this many epochs of this call (resume later)"
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
+
+
+def train_config(args):
+    """The TrainConfig of `sc-viz train`: the preset's values (if any), overridden by the
+    flags given; a related method's flags override single settings of its group."""
+    from sc_viz.cli._dataclass_args import dataclass_values
+    from sc_viz.training.presets import PRESETS
+    from sc_viz.training.settings import settings_groups
+    from sc_viz.training.trainer import TrainConfig
+
+    groups = settings_groups(TrainConfig)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - set(groups)
+    values = dict(PRESETS[args.preset][args.variant]) if args.preset else {}
+    values.update({k: v for k, v in vars(args).items() if k in fields and v is not None})
+    for group, settings_cls in groups.items():
+        given = dataclass_values(args, settings_cls, group)
+        values[group] = dataclasses.replace(values.get(group) or settings_cls(), **given)
+    if isinstance(values.get("init"), str):
+        values["init"] = values["init"].format(out=args.out)
+    return TrainConfig(**values)
 
 
 def cmd_train(args) -> int:
-    from sc_viz.training.presets import PRESETS
-    from sc_viz.training.trainer import TrainConfig, train
+    from sc_viz.training.trainer import train
 
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = dict(PRESETS[args.preset][args.variant]) if args.preset else {}
-    values.update({k: v for k, v in vars(args).items() if k in fields and v is not None})
-    if isinstance(values.get("init"), str):
-        values["init"] = values["init"].format(out=args.out)
-    cfg = TrainConfig(**values)
     train(
-        cfg,
+        train_config(args),
         args.out,
         root=args.data_root,
         resume=args.resume,

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from sc_viz.training.presets import PGD3
+from sc_viz.training.related import GsctSettings, SpatSettings
 from sc_viz.variants import VARIANTS
 
 DEMO_PACK = Path("checkpoints/cifar10-resnet20")
@@ -299,8 +300,8 @@ def _train_step_rate(step, steps: int, batch: int) -> float:
 # and its masked-step reading (the preset: PGD-3, budget step), GSCT's first reading.
 READINGS = {
     "adv, PGD-3 (spat's reference)": ("adv", PGD3),
-    "spat, PGD-3, masked step": ("spat", {"spat_step_norm": "mask"}),
-    "gsct, eval-mode saliency (first)": ("gsct", {"gsct_saliency_mode": "eval"}),
+    "spat, PGD-3, masked step": ("spat", {"spat": SpatSettings(step_norm="mask")}),
+    "gsct, eval-mode saliency (first)": ("gsct", {"gsct": GsctSettings(saliency_mode="eval")}),
 }
 
 

@@ -38,19 +38,19 @@ def _shared_pixel_pgd(model, x, y, cfg, g):
         x,
         y,
         cfg.train_attack,
-        gamma=cfg.spat_gamma,
-        top_k=cfg.spat_top_k,
+        gamma=cfg.spat.gamma,
+        top_k=cfg.spat.top_k,
         generator=g,
-        step_norm=cfg.spat_step_norm,
+        step_norm=cfg.spat.step_norm,
     )
 
 
 def _offending(model, x, y, cfg, g):
     # One step by default (GSCT uses no multi-step PGD); eps, step and random start are the
     # training attack's, so GSCT trains at adv's budget (docs/related_methods.md#adv-gsct).
-    # `gsct_offending_steps` 2 is the adjusted reading against catastrophic overfitting.
+    # `gsct.offending_steps` 2 is the adjusted reading against catastrophic overfitting.
     return pgd(
-        model, x, y, dataclasses.replace(cfg.train_attack, steps=cfg.gsct_offending_steps), generator=g
+        model, x, y, dataclasses.replace(cfg.train_attack, steps=cfg.gsct.offending_steps), generator=g
     )
 
 

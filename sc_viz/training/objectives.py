@@ -4,8 +4,8 @@ terms from OBJECTIVES plus the generator of its "adv" view (sc_viz.training.gene
 One training step: build the views the terms need, in a fixed order ("clean" x, "adv" x'
 from the variant's generator, "photo" a random photometric T(x), "pseudo" GSCT's x_p); one
 concatenated forward pass over them (hooks only where a term asks); then each term's value.
-The loss is the sum of the unweighted terms plus, per weight (a TrainConfig field such as
-`lam`), weight * the sum of the terms it weights:
+The loss is the sum of the unweighted terms plus, per weight (a setting's stored config key
+such as `lam` or `sns_lambda`: TrainConfig.setting), weight * the sum of the terms it weights:
 `loss = ce + lam * sc` for the paper's variants, as before the terms existed.
 """
 
@@ -29,12 +29,10 @@ from sc_viz.perturb import random_photometric
 from sc_viz.precision import autocast
 from sc_viz.registry import Registry
 from sc_viz.training.generators import generate
+from sc_viz.training.related import GSCT_SALIENCY_MODES
 from sc_viz.variants import VARIANTS
 
 VIEW_ORDER = ("clean", "adv", "photo", "pseudo")
-# How GSCT's trained saliency S(x) sees BatchNorm: "train" (the default reading) or "eval"
-# (the first reading, kept to reproduce its collapse; docs/related_methods.md#adv-gsct).
-GSCT_SALIENCY_MODES = ("train", "eval")
 
 
 @dataclass
@@ -64,7 +62,9 @@ class ObjectiveTerm:
     compute: Callable[[StepState], torch.Tensor]  # -> scalar
     views: tuple  # views the term reads from the concatenated pass
     description: str
-    weight: Optional[str] = None  # the TrainConfig field that weights it; None: weight 1
+    # the stored config key of the setting that weights it ("lam", "sns_lambda"; the models
+    # page reads the manifest's config by it); None: weight 1
+    weight: Optional[str] = None
     needs_features: bool = False  # records the sensitivity layers' outputs in the pass
 
 
@@ -91,7 +91,7 @@ def _sensitivity(s: StepState) -> torch.Tensor:
     total = torch.zeros((), device=s.x.device)
     for feats in s.features.values():
         sigma = channel_sensitivity(s.view_part(feats, "clean"), s.view_part(feats, "adv"))  # (C,)
-        total = total + top_fraction_mean(sigma, s.cfg.sns_top_fraction)
+        total = total + top_fraction_mean(sigma, s.cfg.sns.top_fraction)
     return total
 
 
@@ -169,7 +169,7 @@ def gsct_target(s: StepState) -> torch.Tensor:
     Computed once per step and shared by the terms that need it."""
     if "target" not in s.shared:
         target = saliency_with_graph(s.raw_model, s.inputs["adv"], s.y, s.amp, create_graph=False)
-        s.shared["target"] = keep_top_fraction(target.detach(), s.cfg.gsct_top_fraction)
+        s.shared["target"] = keep_top_fraction(target.detach(), s.cfg.gsct.top_fraction)
     return s.shared["target"]
 
 
@@ -191,10 +191,9 @@ def _saliency_consensus(s: StepState) -> torch.Tensor:
     """GSCT *(our reading)*: 1 - cos(S(x), T), S(x) with its graph kept (double backprop),
     over the first `gsct_consensus_fraction` of the (shuffled) batch: the double backward
     pass costs in proportion to it (docs/related_methods.md#adv-gsct)."""
-    n = max(1, int(round(s.cfg.gsct_consensus_fraction * len(s.y))))
-    mode = getattr(s.cfg, "gsct_saliency_mode", "train")
+    n = max(1, int(round(s.cfg.gsct.consensus_fraction * len(s.y))))
     saliency = saliency_with_graph(
-        s.raw_model, s.x[:n], s.y[:n], s.amp, create_graph=True, mode=mode
+        s.raw_model, s.x[:n], s.y[:n], s.amp, create_graph=True, mode=s.cfg.gsct.saliency_mode
     )  # (n, H * W)
     return (1 - F.cosine_similarity(saliency, gsct_target(s)[:n], dim=1)).mean()
 
@@ -287,12 +286,12 @@ def build_views(state: StepState, generator: Optional[str], g: torch.Generator) 
 def forward_views(state: StepState, model, terms) -> None:
     """One concatenated forward pass over every view (one BatchNorm batch, one DDP pass);
     with `gsct_pseudo_batch="separate"` GSCT's x_p gets a pass of its own (below)."""
-    separate = "pseudo" in state.views and getattr(state.cfg, "gsct_pseudo_batch", "shared") == "separate"
+    separate = "pseudo" in state.views and state.cfg.gsct.pseudo_batch == "separate"
     joint = tuple(v for v in state.views if not (separate and v == "pseudo"))
     batch = torch.cat([state.inputs[v] for v in joint])  # (V * B, 3, H, W)
     layers = []
     if any(t.needs_features for _, t in terms):
-        layers = state.cfg.sns_layers or sensitivity_layers(state.raw_model)
+        layers = state.cfg.sns.layers or sensitivity_layers(state.raw_model)
     with recorded_features(state.raw_model, layers) as features, autocast(state.x.device, state.amp):
         logits = model(batch).float()  # (V * B, C)
     state.features = dict(features)
@@ -312,10 +311,10 @@ def pseudo_logits_own_batch(state: StepState) -> torch.Tensor:
 
 
 def weight_now(state: StepState, weight: str) -> float:
-    """The value of weight field `weight` at this step: GSCT's lambda_g ramps linearly from
+    """The value of the weight setting `weight` at this step: GSCT's lambda_g ramps linearly from
     0 over `gsct_warmup_epochs` *(adjusted reading)*; every other weight is constant."""
-    value = getattr(state.cfg, weight)
-    warmup = getattr(state.cfg, "gsct_warmup_epochs", 0.0)
+    value = state.cfg.setting(weight)
+    warmup = state.cfg.gsct.warmup_epochs
     if weight == "gsct_lambda" and warmup > 0:
         value = value * min(1.0, state.progress / warmup)
     return value
@@ -323,7 +322,7 @@ def weight_now(state: StepState, weight: str) -> float:
 
 def combine_terms(state: StepState, terms, values: dict, accuracy_view: str) -> StepResult:
     ce = torch.zeros((), device=state.x.device)
-    groups: dict[str, torch.Tensor] = {}  # weight field -> sum of the terms it weights
+    groups: dict[str, torch.Tensor] = {}  # weight setting -> sum of the terms it weights
     for name, term in terms:
         if term.weight is None:
             ce = ce + values[name]

@@ -7,6 +7,8 @@ eps 8/255, step 2/255."""
 
 from __future__ import annotations
 
+from sc_viz.training.related import SpatSettings
+
 FINE_TUNE = {
     "optimizer": "sgd",
     "lr": 0.02,
@@ -78,7 +80,7 @@ PRESETS: dict[str, dict[str, dict]] = {
             "batch_size": 128,
             **FINE_TUNE,
             **PGD3,
-            "spat_step_norm": "budget",
+            "spat": SpatSettings(step_norm="budget"),
             "train_limit": 5000,
             "epoch_eval_limit": 1000,
             "epoch_pgd_limit": 200,

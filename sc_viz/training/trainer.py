@@ -32,11 +32,9 @@ from sc_viz.models import ARCHS, build_model
 from sc_viz.perturb import LEVELS, PHOTOMETRIC
 from sc_viz.precision import PRECISIONS, autocast_dtype
 from sc_viz.training.objectives import objective_step
+from sc_viz.training.related import GsctSettings, SnsSettings, SpatSettings
+from sc_viz.training.settings import flatten, setting_key, settings_groups, unflatten
 from sc_viz.variants import VARIANTS
-
-# The related methods' weights: the project's choices (docs/related_methods.md).
-SNS_LAMBDA = 0.5
-GSCT_LAMBDA = 1.0
 
 
 @dataclass
@@ -76,23 +74,9 @@ class TrainConfig:
     epoch_pgd_limit: int = 500  # of those, scored under PGD after each epoch (adversarial variants)
     num_workers: int = 4  # streaming (large-image) data sets only
     # related methods' settings, all the project's reading (docs/related_methods.md)
-    spat_gamma: float = 0.1  # SPAT: step scale gamma + (1 - gamma) * mask
-    spat_top_k: int = 10  # SPAT: the mask is taken over each image's top-k predicted classes
-    spat_step_norm: str = "mask"  # SPAT: "mask" (scaled step as is) or "budget" (mean scale 1)
-    sns_lambda: float = SNS_LAMBDA  # SNS: weight of the sensitivity term
-    sns_top_fraction: float = 0.1  # SNS: fraction of each layer's channels stabilised
-    sns_layers: Optional[list] = None  # SNS: hooked layers (None: stem + every residual block)
-    gsct_lambda: float = GSCT_LAMBDA  # GSCT: weight of the saliency-consensus term
-    gsct_top_fraction: float = 0.2  # GSCT: fraction of the target saliency kept
-    gsct_consensus_fraction: float = 1.0  # GSCT: fraction of each batch in the double-backprop term
-    # GSCT adjustments against catastrophic overfitting (docs/related_methods.md#adv-gsct);
-    # the defaults are the first reading the demo pack's gsct was trained with
-    gsct_offending_steps: int = 1  # GSCT: PGD steps of the offending example x_o
-    gsct_pseudo_batch: str = "shared"  # GSCT: x_p in the shared BatchNorm batch or "separate"
-    gsct_warmup_epochs: float = 0.0  # GSCT: gsct_lambda ramps linearly from 0 over these epochs
-    # GSCT: BatchNorm mode of the trained saliency S(x): "train" (batch statistics, running
-    # ones untouched; the default since the eval-mode reading collapsed) or "eval"
-    gsct_saliency_mode: str = "train"
+    spat: SpatSettings = field(default_factory=SpatSettings)
+    sns: SnsSettings = field(default_factory=SnsSettings)
+    gsct: GsctSettings = field(default_factory=GsctSettings)
 
     def __post_init__(self):
         spec = DATASETS[self.dataset]
@@ -110,21 +94,9 @@ class TrainConfig:
             raise ValueError(f"unknown precision {self.precision!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch size must be positive")
-        if not 0 <= self.spat_gamma <= 1 or self.spat_top_k < 1:
-            raise ValueError("spat_gamma must be in [0, 1] and spat_top_k at least 1")
-        fractions = (self.sns_top_fraction, self.gsct_top_fraction, self.gsct_consensus_fraction)
-        if not all(0 < f <= 1 for f in fractions):
-            raise ValueError(
-                "sns_top_fraction, gsct_top_fraction and gsct_consensus_fraction must be in (0, 1]"
-            )
-        if self.gsct_offending_steps < 1 or self.gsct_warmup_epochs < 0:
-            raise ValueError("gsct_offending_steps must be at least 1 and gsct_warmup_epochs not negative")
-        if self.spat_step_norm not in ("mask", "budget"):
-            raise ValueError(f"spat_step_norm must be mask or budget, got {self.spat_step_norm!r}")
-        if self.gsct_saliency_mode not in ("train", "eval"):
-            raise ValueError(f"gsct_saliency_mode must be train or eval, got {self.gsct_saliency_mode!r}")
-        if self.gsct_pseudo_batch not in ("shared", "separate"):
-            raise ValueError(f"gsct_pseudo_batch must be shared or separate, got {self.gsct_pseudo_batch!r}")
+        for name, settings_cls in settings_groups(type(self)).items():
+            if not isinstance(getattr(self, name), settings_cls):  # each group checks its values
+                raise TypeError(f"{name} must be a {settings_cls.__name__}, got {getattr(self, name)!r}")
         if self.input_size is None:
             self.input_size = spec.input_size if spec.input_size else 224
         default = paper_pgd(self.input_size)  # ImageNet budget from 128 px, else CIFAR's
@@ -142,15 +114,38 @@ class TrainConfig:
         return PGDConfig(self.eval_eps, self.eval_step, self.eval_steps, True)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The config as stored in checkpoints and manifests: plain values, the settings
+        groups flat under their keys ("spat_gamma"), in field order."""
+        groups = settings_groups(type(self))
+        stored = {}
+        for name, value in dataclasses.asdict(self).items():
+            if name in groups:
+                stored.update(flatten(getattr(self, name), name))
+            else:
+                stored[name] = value
+        return stored
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in d.items() if k in names}
-        if "gsct_lambda" in d and "gsct_saliency_mode" not in d:
-            values["gsct_saliency_mode"] = "eval"  # saved before the train-mode reading existed
+        """A stored config back (unknown keys ignored, missing ones the defaults); the
+        settings groups from their flat keys or from nested mappings ({"spat": {...}})."""
+        stored = dict(d)
+        if "gsct_lambda" in stored and "gsct_saliency_mode" not in stored:
+            stored["gsct_saliency_mode"] = "eval"  # saved before the train-mode reading existed
+        groups = settings_groups(cls)
+        names = {f.name for f in dataclasses.fields(cls)} - set(groups)
+        values = {k: v for k, v in stored.items() if k in names}
+        values.update({name: unflatten(settings_cls, stored, name) for name, settings_cls in groups.items()})
         return cls(**values)
+
+    def setting(self, key: str):
+        """A setting by its stored key: a field ("lam") or a group's ("sns_lambda")."""
+        for name in settings_groups(type(self)):
+            group = getattr(self, name)
+            for f in dataclasses.fields(group):
+                if setting_key(name, f) == key:
+                    return getattr(group, f.name)
+        return getattr(self, key)
 
 
 class TrainingDiverged(RuntimeError):

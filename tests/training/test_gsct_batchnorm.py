@@ -16,6 +16,7 @@ from sc_viz.experiments.bn_drift import (
 )
 from sc_viz.models import build_model
 from sc_viz.training.objectives import OBJECTIVES, StepState
+from sc_viz.training.related import GsctSettings
 from sc_viz.training.trainer import TrainConfig, training_step
 
 
@@ -41,8 +42,8 @@ def radial_shares(mode: str) -> list[float]:
     x = torch.rand(16, 3, 16, 16, generator=g)
     y = torch.randint(0, 10, (16,), generator=g)
     x_o = (x + 0.03 * torch.randn(x.shape, generator=g)).clamp(0, 1)
-    modes = {} if mode is None else {"gsct_saliency_mode": mode}  # None: the default reading
-    cfg = TrainConfig(variant="gsct", arch="tinycnn", precision="fp32", **modes)
+    gsct = GsctSettings() if mode is None else GsctSettings(saliency_mode=mode)  # None: the default reading
+    cfg = TrainConfig(variant="gsct", arch="tinycnn", precision="fp32", gsct=gsct)
     state = StepState(x, y, cfg, model, None, views=("clean", "adv"), inputs={"clean": x, "adv": x_o})
     term = OBJECTIVES["saliency_consensus"].compute(state)
     weights = [c.weight for c in convs(model)]
@@ -69,8 +70,7 @@ def train_steps(mode: str, steps: int = 40):
         variant="gsct",
         arch="tinycnn",
         precision="fp32",
-        gsct_saliency_mode=mode,
-        gsct_lambda=10.0,
+        gsct=GsctSettings(saliency_mode=mode, lambda_=10.0),
         attack_eps=8 / 255,
         attack_step=10 / 255,
         attack_steps=1,

@@ -12,6 +12,7 @@ from sc_viz.attacks import PGDConfig, pgd, shared_pixel_mask, shared_pixel_pgd
 from sc_viz.models import build_model
 from sc_viz.training.generators import GENERATORS
 from sc_viz.training.objectives import OBJECTIVES, StepState, gsct_target, objective_step
+from sc_viz.training.related import GsctSettings, SnsSettings, SpatSettings
 from sc_viz.training.trainer import TrainConfig
 from sc_viz.variants import VARIANTS
 
@@ -89,8 +90,8 @@ def test_spat_step_is_scaled_by_the_mask_and_lands_on_high_mask_pixels():
 
 
 # ---------------------------------------------------------------- GSCT
-def gsct_state(model, x, x_o, y, **cfg) -> StepState:
-    config = TrainConfig(variant="gsct", arch="tinycnn", precision="fp32", **cfg)
+def gsct_state(model, x, x_o, y, **gsct) -> StepState:
+    config = TrainConfig(variant="gsct", arch="tinycnn", precision="fp32", gsct=GsctSettings(**gsct))
     return StepState(x, y, config, model, None, views=("clean", "adv"), inputs={"clean": x, "adv": x_o})
 
 
@@ -109,7 +110,7 @@ def test_saliency_consensus_equals_the_hand_computation_on_a_linear_model():
     x_o = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
     y = torch.randint(0, C, (6,))
     term = OBJECTIVES["saliency_consensus"].compute(
-        gsct_state(model, x, x_o, y, gsct_top_fraction=1.0, gsct_consensus_fraction=1.0)
+        gsct_state(model, x, x_o, y, top_fraction=1.0, consensus_fraction=1.0)
     )
     with torch.no_grad():
         expected = (1 - F.cosine_similarity(hand_saliency(model, x, y), hand_saliency(model, x_o, y))).mean()
@@ -125,10 +126,10 @@ def test_saliency_consensus_trains_through_the_saliency_double_backprop():
     x_o = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
     y = torch.randint(0, C, (4,))
 
-    target = gsct_target(gsct_state(model, x, x_o, y, gsct_top_fraction=0.5))  # detached: held fixed
+    target = gsct_target(gsct_state(model, x, x_o, y, top_fraction=0.5))  # detached: held fixed
 
     def term():
-        state = gsct_state(model, x, x_o, y, gsct_top_fraction=0.5)
+        state = gsct_state(model, x, x_o, y, top_fraction=0.5)
         state.shared["target"] = target
         return OBJECTIVES["saliency_consensus"].compute(state)
 
@@ -157,7 +158,7 @@ def test_gsct_step_has_its_four_terms_and_a_pseudo_input_view():
         step.terms["clean_ce"]
         + step.terms["adv_ce"]
         + step.terms["pseudo_ce"]
-        + cfg.gsct_lambda * step.terms["saliency_consensus"]
+        + cfg.gsct.lambda_ * step.terms["saliency_consensus"]
     )
     assert step.loss.item() == pytest.approx(expected.item(), rel=1e-6)
     assert model.training  # the eval-mode passes give the train mode back
@@ -167,7 +168,7 @@ def test_gsct_step_has_its_four_terms_and_a_pseudo_input_view():
 def test_sns_step_adds_the_weighted_sensitivity_and_leaves_no_hook():
     model = build_model("resnet20", 10, (0.5,) * 3, (0.25,) * 3)
     x, y = torch.rand(4, 3, 32, 32), torch.randint(0, 10, (4,))
-    cfg = TrainConfig(variant="sns", precision="fp32", attack_steps=1, sns_lambda=0.3)
+    cfg = TrainConfig(variant="sns", precision="fp32", attack_steps=1, sns=SnsSettings(lambda_=0.3))
     step = objective_step(model, model, x, y, cfg, torch.Generator().manual_seed(0), None)
     assert hooks_left(model) == 0
     assert step.terms["sensitivity"] > 0
@@ -217,7 +218,7 @@ def test_every_variant_is_made_of_registered_terms_and_generators():
 
 
 def test_related_settings_are_recorded_in_the_config():
-    cfg = TrainConfig(variant="spat", spat_gamma=0.3, spat_top_k=4)
+    cfg = TrainConfig(variant="spat", spat=SpatSettings(gamma=0.3, top_k=4))
     saved = TrainConfig.from_dict(cfg.to_dict())
     assert dataclasses.asdict(saved) == dataclasses.asdict(cfg)
     assert {
@@ -231,14 +232,15 @@ def test_related_settings_are_recorded_in_the_config():
         "gsct_consensus_fraction",
     } <= set(cfg.to_dict())
     with pytest.raises(ValueError):
-        TrainConfig(variant="gsct", gsct_top_fraction=0)
+        GsctSettings(top_fraction=0)
 
 
 # ---------------------------------------------------------------- GSCT adjustments
 def test_gsct_warmup_ramps_the_consensus_weight_from_zero():
     model = build_model("tinycnn", 10, (0.5,) * 3, (0.25,) * 3)
     x, y = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
-    cfg = TrainConfig(variant="gsct", arch="tinycnn", precision="fp32", gsct_lambda=2.0, gsct_warmup_epochs=2)
+    gsct = GsctSettings(lambda_=2.0, warmup_epochs=2)
+    cfg = TrainConfig(variant="gsct", arch="tinycnn", precision="fp32", gsct=gsct)
     for progress, factor in ((0.0, 0.0), (0.5, 0.25), (1.0, 0.5), (3.0, 1.0)):
         step = objective_step(
             model, model, x, y, cfg, torch.Generator().manual_seed(0), None, progress=progress
@@ -271,7 +273,7 @@ def test_gsct_separate_pseudo_batch_leaves_running_statistics_to_the_natural_vie
     for mode in ("shared", "separate"):
         torch.manual_seed(0)
         model = build_model("resnet20", 10, (0.5,) * 3, (0.25,) * 3)
-        cfg = TrainConfig(variant="gsct", precision="fp32", gsct_pseudo_batch=mode)
+        cfg = TrainConfig(variant="gsct", precision="fp32", gsct=GsctSettings(pseudo_batch=mode))
         step = objective_step(model, model, x, y, cfg, torch.Generator().manual_seed(0), None)
         assert set(step.terms) == {"clean_ce", "adv_ce", "saliency_consensus", "pseudo_ce"}
         stats[mode] = {k: v.clone() for k, v in model.state_dict().items() if "running_mean" in k}
@@ -294,7 +296,8 @@ def test_gsct_offending_steps_setting_is_the_number_of_pgd_steps():
     model = linear_model()
     x, y = torch.rand(4, 3, H, W), torch.randint(0, C, (4,))
     for steps in (1, 2):
-        cfg = TrainConfig(variant="gsct", arch="tinycnn", precision="fp32", gsct_offending_steps=steps)
+        gsct = GsctSettings(offending_steps=steps)
+        cfg = TrainConfig(variant="gsct", arch="tinycnn", precision="fp32", gsct=gsct)
         got = GENERATORS["offending"].generate(model, x, y, cfg, torch.Generator().manual_seed(3))
         want = pgd(
             model,
@@ -305,7 +308,7 @@ def test_gsct_offending_steps_setting_is_the_number_of_pgd_steps():
         )
         assert torch.equal(got, want)
     with pytest.raises(ValueError):
-        TrainConfig(variant="gsct", gsct_pseudo_batch="other")
+        GsctSettings(pseudo_batch="other")
 
 
 def test_spat_budget_step_moves_each_image_as_much_as_a_sign_step_on_the_masked_pixels():
@@ -332,13 +335,17 @@ def test_spat_step_norm_is_checked_and_reaches_the_generator():
     with pytest.raises(ValueError, match="step_norm"):
         shared_pixel_pgd(linear_model(), torch.rand(1, 3, H, W), torch.tensor([0]), step_norm="l2")
     with pytest.raises(ValueError, match="spat_step_norm"):
-        TrainConfig(variant="spat", spat_step_norm="l2")
+        SpatSettings(step_norm="l2")
     model = build_model("tinycnn", 10, (0.5,) * 3, (0.25,) * 3).eval()
     x, y = 0.3 + 0.4 * torch.rand(4, 3, 32, 32), torch.randint(0, 10, (4,))
     outs = {}
     for norm in ("mask", "budget"):
         cfg = TrainConfig(
-            variant="spat", arch="tinycnn", spat_step_norm=norm, attack_steps=1, attack_random_start=False
+            variant="spat",
+            arch="tinycnn",
+            spat=SpatSettings(step_norm=norm),
+            attack_steps=1,
+            attack_random_start=False,
         )
         outs[norm] = GENERATORS["shared_pixel_pgd"].generate(
             model, x, y, cfg, torch.Generator().manual_seed(0)
