@@ -32,6 +32,11 @@ class Registry(Generic[T]):
     def add(self, name: str, obj: T) -> T:
         return self.register(name)(obj)
 
+    def remove(self, name: str) -> T:
+        """Unregister `name` (a test's or a plug-in's entry that lives for a while)."""
+        self[name]  # an unknown name fails as a lookup does
+        return self._items.pop(name)
+
     def __getitem__(self, name: str) -> T:
         try:
             return self._items[name]

@@ -1,11 +1,13 @@
 """The paper's experiments on a pack -> `reports/<pack>/report.json` + `report.md`.
 
-`run_suites(pack, suites, ...)` (runner.py) runs the selected suites (registry `SUITES`,
-one module per suite) one by one and rewrites report.json atomically after each suite, and
-after each variant inside the slow robustness suite, so an interrupted run keeps what it
-finished; `resume=True` skips suites (and robustness variants) already done with the same
-settings and weights. `load_report(pack)` (store.py) finds a pack's report for the app;
-report.py renders report.md and the figures. The experiments: docs/method.md#experiments.
+A suite is one `Suite` (common.py), registered once in `SUITES` by its own module: its
+computation, its settings, its section of report.md and its charts. `run_suites(pack,
+suites, ...)` (runner.py) runs the selected suites one by one and rewrites report.json
+atomically after each suite, and after each variant inside the slow robustness suite, so an
+interrupted run keeps what it finished; `resume=True` skips suites (and robustness
+variants) already done with the same settings and weights. `load_report(pack)` (store.py)
+finds a pack's report for the app; report.py lays out report.md and the figures from the
+suites' own sections and charts. The experiments: docs/method.md#experiments.
 
 report.json schema ("format": "sc-viz-report/1"; levels, strengths and lambdas are JSON
 object keys, so strings: "1".."4", "0.25"; accuracies are fractions in [0, 1]):
@@ -43,6 +45,16 @@ object keys, so strings: "1".."4", "0.25"; accuracies are fractions in [0, 1]):
       explanation-stability
                    {spearman: {variant: {method: {perturbation: float}}},  (mean over images)
                     ssim: same shape, level: int, n: int, methods: [...]}
+      neurons      {variants: {variant: {layers: {layer: {mean, top, relative, channels}},
+                    sigma, clean_acc, pgd_acc, ...}}, layers, n, top_fraction, claim: {...}}
+                                                           (evaluate/neurons.py)
+      consensus    {means: {variant: {method: {kind: {cosine, spearman, iou}}}}, values,
+                    claim: {...}, methods, kinds, measures, level, top_fraction, n}
+                                                           (evaluate/consensus.py)
+      sanity       {steps, similarity: {order: {variant: {method: {similarity: {mean, std}}}}},
+                    final_similarity, flagged, cannot_judge, road: {fractions, morf, lerf,
+                    gap}, n, methods, orders, ...}        (evaluate/sanity.py)
+    (a test holds this list to the registry: every suite, and no other)
 
 Uncertainty (evaluate/stats.py; reports made before it lack these keys, and the report
 writer then shows "n/a (rerun the suite)" where it needs them). Per-image values are one
@@ -61,7 +73,7 @@ from __future__ import annotations
 
 import importlib
 
-from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.common import SUITES, EvalContext, Suite
 
 # One module per suite; importing it registers its suite. This order (not the import
 # sorter's) is the order of `--suite all`, of the CLI help and of a new report's run log.
@@ -85,4 +97,4 @@ for _module in SUITE_MODULES:
 from sc_viz.evaluate.runner import run_suites  # noqa: E402  (after the suites: see above)
 from sc_viz.evaluate.store import FORMAT, load_report  # noqa: E402
 
-__all__ = ["SUITES", "SuiteSpec", "EvalContext", "run_suites", "load_report", "FORMAT"]
+__all__ = ["SUITES", "Suite", "EvalContext", "run_suites", "load_report", "FORMAT"]

@@ -53,8 +53,9 @@ import torch
 
 from sc_viz.attacks import PGDConfig
 from sc_viz.data import Split, iterate_batches
-from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.common import SUITES, EvalContext, Suite
 from sc_viz.evaluate.distributed import ONE_PROCESS, Shard
+from sc_viz.evaluate.render import Figure, table
 from sc_viz.evaluate.robustness import correct_per_image, result_row
 from sc_viz.evaluate.stats import FLOOR_UPPER, accuracy_interval, at_floor, decode_values, encode_values
 from sc_viz.model_run import model_device, using_model
@@ -329,10 +330,9 @@ def ranking(result: dict, key: str) -> str:
     return out
 
 
-def markdown(report: dict) -> str:
+def markdown(r: dict, settings: dict) -> str:
     """The section of report.md: accuracies per variant and budget, the ranking per budget,
     the check attack and the figure."""
-    r = report["suites"][NAME]
     keys, a = r["budgets"], r["attack"]
     md = [
         f"## Robustness across attack budgets\n\nPGD-{a['steps']}, L-inf, step eps/4, random "
@@ -353,7 +353,7 @@ def markdown(report: dict) -> str:
             for k in keys
         ]
         rows.append(cells)
-    md.append(markdown_table(header, rows))
+    md.append(table(header, rows))
     md.append(
         "\nRanking by PGD accuracy:\n\n" + "\n".join(f"- eps {k}/255: {ranking(r, k)}" for k in keys) + "\n"
     )
@@ -385,24 +385,29 @@ def check_markdown(check: Optional[dict]) -> str:
         ]
         for v, c in check["results"].items()
     ]
-    md.append(markdown_table(["variant", "our PGD", "foolbox PGD", "both", "gap"], rows))
+    md.append(table(["variant", "our PGD", "foolbox PGD", "both", "gap"], rows))
     return "\n".join(md)
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """report.py's table (not imported: report.py imports this module for its section)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+def figures(result: dict) -> list[Figure]:
+    """Accuracy against eps, Wilson bands (sc_viz/figures/budgets.py); none without rows."""
+    from sc_viz.figures.budgets import budget_figure, budget_png  # lazy: plotly; it imports this module
+
+    fig = budget_figure(result)
+    if fig is None:
+        return []
+    return [Figure(FIGURE_NAME, lambda: budget_png(result), lambda: [(f"fig-{FIGURE_NAME}", fig)])]
 
 
 SUITES.add(
     NAME,
-    SuiteSpec(
+    Suite(
         run,
         "clean and PGD-10 accuracy per variant at several L-inf budgets (default 1, 2, 4, 8 /255) "
         "on a seeded 2,000-image sample, with floors and a second attack as a check",
         settings=settings,
         sharded=True,
+        markdown=markdown,
+        figures=figures,
     ),
 )

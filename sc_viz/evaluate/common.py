@@ -1,5 +1,6 @@
-"""What every suite shares: the suite registry, the evaluation context (pack, seeded test
-sample, seed, device, progress bars), batching, package versions and the pack hash."""
+"""What every suite shares: the suite object (`Suite`) and its registry, the evaluation
+context (pack, seeded test sample, seed, device, progress bars), batching, package versions
+and the pack hash."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 from sc_viz import __version__
 from sc_viz.data import Split, iterate_batches, seeded_subset
 from sc_viz.evaluate.distributed import Shard
+from sc_viz.evaluate.render import Chart, Figure
 from sc_viz.packs import Pack, variant_file
 from sc_viz.registry import Registry
 
@@ -98,17 +100,45 @@ class EvalContext:
         )
 
 
+def no_settings(ctx: EvalContext) -> dict:
+    return {}
+
+
+def no_section(result: dict, settings: dict) -> str:
+    return ""
+
+
+def no_charts(result: dict) -> list[Chart]:
+    return []
+
+
+def no_figures(result: dict) -> list[Figure]:
+    return []
+
+
 @dataclass(frozen=True)
-class SuiteSpec:
+class Suite:
+    """One suite, whole: what it computes and how the report shows it. A suite module
+    registers one in `SUITES`; the runner and the report (report.py) loop over them and know
+    nothing else of any suite."""
+
     run: Callable[[EvalContext], dict]  # -> JSON-ready results (schema in evaluate/__init__)
     description: str
-    settings: Callable[[EvalContext], dict] = lambda ctx: {}  # what else the numbers depend on
+    settings: Callable[[EvalContext], dict] = no_settings  # what else the numbers depend on
     # under torchrun: True when `run` splits its images among the ranks (ctx.shard) and
     # gathers them; False: rank 0 runs the suite alone while the others wait
     sharded: bool = False
+    # its section of report.md from (results, settings as report.json keeps them); drawn
+    # once the suite is complete; "" for none
+    markdown: Callable[[dict, dict], str] = no_section
+    # its figures as data (`Chart`), drawn by the report with plotly and matplotlib; from
+    # the results as they stand, complete or not
+    charts: Callable[[dict], list[Chart]] = no_charts
+    # the figures it draws its own way (`Figure`: embeddings, budget curves), after its charts
+    figures: Callable[[dict], list[Figure]] = no_figures
 
 
-SUITES: Registry[SuiteSpec] = Registry("suite")
+SUITES: Registry[Suite] = Registry("suite")
 
 
 def level_key(level: int) -> str:

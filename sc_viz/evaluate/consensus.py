@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.common import SUITES, EvalContext, Suite
 from sc_viz.evaluate.neurons import BASELINE, ROBUST, top_fraction, verdict
 from sc_viz.evaluate.render import Chart, Panel, num, table
 from sc_viz.evaluate.robustness import eval_attack
@@ -142,19 +142,8 @@ def _settings(ctx: EvalContext) -> dict:
     }
 
 
-SUITES.add(
-    "consensus",
-    SuiteSpec(
-        run,
-        "saliency consensus: cosine, Spearman and top-10% IoU between a variant's map of x "
-        "and of x' (its PGD, each photometric perturbation), per variant x method",
-        settings=_settings,
-    ),
-)
-
-
 # ---------------------------------------------------------------- report section and chart
-def charts(result: dict) -> list:
+def charts(result: dict) -> list[Chart]:
 
     means = result["means"]
     return [
@@ -176,7 +165,7 @@ def charts(result: dict) -> list:
     ]
 
 
-def markdown(r: dict) -> str:
+def markdown(r: dict, settings: dict) -> str:
 
     means = r["means"]
     md = [
@@ -208,3 +197,16 @@ def markdown(r: dict) -> str:
         md.append(f"- not checked: the pack lacks {BASELINE} or {' / '.join(ROBUST)}")
     md.append("\n![saliency consensus](figures/saliency_consensus.png)\n")
     return "\n".join(md)
+
+
+SUITES.add(
+    "consensus",
+    Suite(
+        run,
+        "saliency consensus: cosine, Spearman and top-10% IoU between a variant's map of x "
+        "and of x' (its PGD, each photometric perturbation), per variant x method",
+        settings=_settings,
+        markdown=markdown,
+        charts=charts,
+    ),
+)

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import torch
 
-from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec, level_key
-from sc_viz.evaluate.stats import bootstrap_interval, encode_values, wilson_interval
+from sc_viz.evaluate.common import SUITES, EvalContext, Suite, level_key
+from sc_viz.evaluate.render import Chart, Panel, ci_note, num, pct, table, with_ci
+from sc_viz.evaluate.stats import NOT_COMPUTABLE, bootstrap_interval, encode_values, wilson_interval
 from sc_viz.losses import distance_score
-from sc_viz.paper import LEVEL_IDS, SUMMARY_LEVEL
+from sc_viz.paper import LEVEL_IDS, PERTURBATIONS, SUMMARY_LEVEL
 from sc_viz.perturb import LEVELS, photometric
 
 
@@ -97,13 +98,13 @@ def summarise(logits: dict, ds: dict, labels: torch.Tensor, seed: int = 0) -> di
     per_image = {"level": SUMMARY_LEVEL, "ds": {}, "violation_fraction": {}}
     for v in logits:
         mean_ds[v], std_ds[v], rate[v], share[v] = {}, {}, {}, {}
-        for table in ci.values():
-            table[v] = {}
+        for cells in ci.values():
+            cells[v] = {}
         per_image["ds"][v], per_image["violation_fraction"][v] = {}, {}
         for p in LEVELS:
             mean_ds[v][p], std_ds[v][p], rate[v][p], share[v][p] = {}, {}, {}, {}
-            for table in ci.values():
-                table[v][p] = {}
+            for cells in ci.values():
+                cells[v][p] = {}
             for lv in LEVEL_IDS:
                 d = ds[v][(p, lv)].double()
                 closer, others = violation_counts(logits[v], labels, d)
@@ -145,12 +146,107 @@ def run(ctx: EvalContext) -> dict:
     return summarise(logits, ds, labels, seed=ctx.seed)
 
 
+# ---------------------------------------------------------------- report section and charts
+LEVEL_KEYS = [level_key(lv) for lv in LEVEL_IDS]  # report.json's keys of the levels
+LEVEL_HEADER = ["perturbation", "variant"] + [f"level {lv}" for lv in LEVEL_IDS]
+
+
+def markdown(c: dict, settings: dict) -> str:
+    return mean_ds_section(c) + "\n" + violations_section(c)
+
+
+def mean_ds_section(c: dict) -> str:
+    md = [
+        f"## Continuity under perturbation (Sec. 4.2, Fig. 4)\n\nMean DS = mean of "
+        f"||f(x) - f(T(x))||_2 over n = {c['n']} test images (logits; lower = more continuous).\n"
+    ]
+    md.append(ci_note(c))
+    ci = c.get("ci", {}).get("mean_ds", {})
+    rows = [
+        [p, v] + [with_ci(num(c["mean_ds"][v][p][lv]), ci.get(v, {}).get(p, {}).get(lv)) for lv in LEVEL_KEYS]
+        for p in PERTURBATIONS
+        for v in c["mean_ds"]
+    ]
+    md.append(table(LEVEL_HEADER, rows))
+    md.append(
+        "\nSum of the four level-1 mean DS (the continuity measure of Fig. 5): "
+        + ", ".join(f"{v} {num(x)}" for v, x in c["level1_ds_sum"].items())
+        + "\n"
+    )
+    return "\n".join(md)
+
+
+def violations_section(c: dict) -> str:
+    ci = c.get("ci", {})
+    md = [
+        "\n### Continuity violations (Sec. 3.2, Fig. 1)\n\nShare of same-class test images "
+        "closer to x (in logit space) than x's perturbed copy, mean over images; in "
+        "brackets the share of images with at least one such neighbour"
+        + (
+            " (square brackets: 95% intervals, bootstrap over images for the rate, Wilson for the share).\n"
+            if ci
+            else f"; intervals {NOT_COMPUTABLE}.\n"
+        )
+    ]
+
+    def percent(key, v, p, lv):
+        return with_ci(pct(c[key][v][p][lv]), ci.get(key, {}).get(v, {}).get(p, {}).get(lv), 100, 2)
+
+    rows = [
+        [p, v]
+        + [
+            f"{percent('violation_rate', v, p, lv)} ({percent('violated_share', v, p, lv)})"
+            for lv in LEVEL_KEYS
+        ]
+        for p in PERTURBATIONS
+        for v in c["violation_rate"]
+    ]
+    md.append(table(LEVEL_HEADER, rows))
+    md.append("\n![Fig. 4](figures/fig4_mean_ds.png)\n![Fig. 1](figures/fig1_violations.png)\n")
+    return "\n".join(md)
+
+
+def charts(c: dict) -> list[Chart]:
+    return [
+        level_chart(c, "mean_ds", "fig4_mean_ds", "Mean DS per perturbation level (Fig. 4)", "mean DS"),
+        level_chart(
+            c,
+            "violation_rate",
+            "fig1_violations",
+            "Same-class images closer than the perturbed copy (Fig. 1)",
+            "violation rate",
+        ),
+    ]
+
+
+def level_chart(c: dict, key: str, name: str, title: str, y_label: str) -> Chart:
+    """One panel per perturbation: the variants' `key` against the level."""
+    ci = c.get("ci", {}).get(key)  # absent in reports stored before the intervals
+    return Chart(
+        name,
+        title + (", 95% intervals" if ci else ""),
+        [
+            Panel(
+                p,
+                LEVEL_IDS,
+                {v: [c[key][v][p][lv] for lv in LEVEL_KEYS] for v in c[key]},
+                "level",
+                y_label,
+                errors={v: [ci[v][p][lv] for lv in LEVEL_KEYS] for v in ci} if ci else {},
+            )
+            for p in PERTURBATIONS
+        ],
+    )
+
+
 SUITES.add(
     "continuity",
-    SuiteSpec(
+    Suite(
         run,
         "mean DS per variant x perturbation x level (Fig. 4) and violation rates (Fig. 1)",
         settings=lambda ctx: {"levels": {p: LEVELS[p] for p in LEVELS}},
         sharded=True,
+        markdown=markdown,
+        charts=charts,
     ),
 )

@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 
 from sc_viz.embed import Embedding, embed, same_class_set
-from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.common import SUITES, EvalContext, Suite
+from sc_viz.evaluate.render import Figure, num, table
 from sc_viz.paper import SUMMARY_LEVEL
 
 DEFAULT_IMAGES = 3
@@ -113,9 +114,66 @@ def stored_embeddings(entry: dict, level: int) -> dict[str, Embedding]:
     }
 
 
+# ---------------------------------------------------------------- report section and figures
+def figure_name(i: int) -> str:
+    """figures/<name>.png of the suite's i-th image."""
+    return f"fig2_embeddings_{i + 1}"
+
+
+def markdown(e: dict, settings: dict) -> str:
+    md = [
+        f"## Semantic discontinuity evidence (Sec. 3.2, Fig. 1-2)\n\nFor each image x: its "
+        f"four level-{e['level']} perturbations and up to {e['count']} other test images of "
+        "its class, projected with PCA, t-SNE and UMAP (one joint fit over the variants, so "
+        "a row's plots share axes). Cells: same-class images closer to x than the "
+        "perturbed copy (violations) / the copy's DS to x.\n"
+    ]
+    where = (
+        "test image"
+        if settings.get("limit") is None
+        else f"image of the seeded {settings['n']}-image test sample, position"
+    )
+    for i, entry in enumerate(e["images"]):
+        perturbed = [(j, k) for j, k in enumerate(entry["kinds"]) if k not in ("x", "same_class")]
+        md.append(
+            f"### {entry['class']}: {where} {entry['position']}, {entry['same_class']} same-class images\n"
+        )
+        rows = [
+            [v] + [f"{entry['violations'][v][k]} / {num(entry['distances'][v][j])}" for j, k in perturbed]
+            for v in entry["violations"]
+        ]
+        md.append(table(["variant"] + [k for _, k in perturbed], rows))
+        md.append(f"\n![embeddings {i + 1}](figures/{figure_name(i)}.png)\n")
+    return "\n".join(md)
+
+
+def figures(e: dict) -> list[Figure]:
+    """Per image: one PNG of every method's plot and variant, and one plotly figure per method."""
+    if not e:
+        return []
+    return [
+        image_figure(figure_name(i), list(stored_embeddings(entry, e["level"]).values()))
+        for i, entry in enumerate(e["images"])
+    ]
+
+
+def image_figure(name: str, embeddings: list[Embedding]) -> Figure:
+    from sc_viz.figures import embedding_figure, embedding_png  # lazy: plotly, only with figures
+
+    def plotly() -> list:
+        out = []
+        for emb in embeddings:
+            fig = embedding_figure(emb, cell_px=300)
+            fig.update_layout(title=f"{name}: {emb.method.upper()} (joint)")
+            out.append((f"fig-{name}-{emb.method}", fig))
+        return out
+
+    return Figure(name, lambda: embedding_png(embeddings), plotly)
+
+
 SUITES.add(
     "embeddings",
-    SuiteSpec(
+    Suite(
         run,
         "per-image PCA / t-SNE / UMAP of x, its perturbations and its class, with "
         "violation counts (Fig. 1-2)",
@@ -124,5 +182,7 @@ SUITES.add(
             "embed_count": int(ctx.options.get("embed_count", DEFAULT_COUNT)),
             "embed_level": int(ctx.options.get("embed_level", DEFAULT_LEVEL)),
         },
+        markdown=markdown,
+        figures=figures,
     ),
 )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.common import SUITES, EvalContext, Suite
 from sc_viz.evaluate.render import Chart, Panel, num, pct, table
 from sc_viz.evaluate.robustness import eval_attack
 from sc_viz.figures.neurons import short_layer
@@ -113,17 +113,6 @@ def _settings(ctx: EvalContext) -> dict:
     }
 
 
-SUITES.add(
-    "neurons",
-    SuiteSpec(
-        run,
-        "neuron sensitivity per layer (stem + residual blocks): mean and top-10% of "
-        "mean |F(x) - F(PGD(x))| per channel, per variant",
-        settings=_settings,
-    ),
-)
-
-
 # ---------------------------------------------------------------- report section and chart
 def chart_label(layer: str) -> str:
     """'net.layer2.1' -> '2.1', 'net.conv1' -> 'conv1': short enough for a chart's x axis."""
@@ -131,7 +120,7 @@ def chart_label(layer: str) -> str:
     return short_layer(layer).replace("layer", "")
 
 
-def charts(result: dict) -> list:
+def charts(result: dict) -> list[Chart]:
 
     if "layers" not in result:  # a partial run
         return []
@@ -163,7 +152,7 @@ def verdict(holds: int, total: int) -> str:
     return "holds" if holds == total else "does not hold" if holds == 0 else "holds in part"
 
 
-def markdown(r: dict) -> str:
+def markdown(r: dict, settings: dict) -> str:
 
     variants, layers = r["variants"], r["layers"]
     any_v = next(iter(variants.values()))
@@ -208,3 +197,16 @@ def markdown(r: dict) -> str:
         md.append(f"- not checked: the pack lacks {BASELINE} or {' / '.join(ROBUST)}")
     md.append("\n![neuron sensitivity](figures/neuron_sensitivity.png)\n")
     return "\n".join(md)
+
+
+SUITES.add(
+    "neurons",
+    Suite(
+        run,
+        "neuron sensitivity per layer (stem + residual blocks): mean and top-10% of "
+        "mean |F(x) - F(PGD(x))| per channel, per variant",
+        settings=_settings,
+        markdown=markdown,
+        charts=charts,
+    ),
+)

@@ -1,13 +1,15 @@
 """The report's rendering helpers, a leaf module: charts as data (`Chart`, `Panel`) drawn
-with plotly (interactive) or matplotlib (PNG), and the Markdown pieces (`num`, `pct`,
+with plotly (interactive) or matplotlib (PNG), figures as the report writes them
+(`Figure`: a PNG and figures.html's divs), and the Markdown pieces (`num`, `pct`,
 `with_ci`, `acc_ci`, `ci_note`, `table`). Every suite's own section and charts use them;
 report.py assembles the suites, so nothing here imports a suite."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from sc_viz.evaluate.stats import NOT_COMPUTABLE, Interval, accuracy_interval
 from sc_viz.variants import variant_colour
@@ -127,6 +129,24 @@ def matplotlib_png(chart: Chart) -> bytes:
     fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
+
+
+@dataclass
+class Figure:
+    """A figure as the report writes it: figures/<name>.png and its divs in figures.html.
+    Drawn only when written (plotly's and matplotlib's imports cost seconds), so that a
+    report without figures pays nothing; a suite's charts become these (`chart_figure`), a
+    suite that draws a figure its own way makes them itself."""
+
+    name: str  # file stem
+    png: Callable[[], bytes]
+    plotly: Callable[[], list[tuple[str, Any]]]  # -> [(div id, plotly figure)]
+
+
+def chart_figure(chart: Chart) -> Figure:
+    return Figure(
+        chart.name, lambda: matplotlib_png(chart), lambda: [(f"fig-{chart.name}", plotly_figure(chart))]
+    )
 
 
 # ---------------------------------------------------------------- Markdown

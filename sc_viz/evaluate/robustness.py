@@ -23,11 +23,13 @@ from typing import Optional
 
 import torch
 
+from sc_viz import paper
 from sc_viz.attacks import PGDConfig, paper_pgd, pgd
 from sc_viz.data import Split, iterate_batches
-from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.common import SUITES, EvalContext, Suite
 from sc_viz.evaluate.distributed import ONE_PROCESS, Shard, batch_shapes, skip_draws
-from sc_viz.evaluate.stats import encode_values
+from sc_viz.evaluate.render import Chart, Panel, acc_ci, bounds, pct, table
+from sc_viz.evaluate.stats import accuracy_interval, encode_values
 from sc_viz.model_run import model_device, using_model
 
 
@@ -138,12 +140,61 @@ def run(ctx: EvalContext) -> dict:
     return {v: results[v] for v in ctx.models}  # pack order
 
 
+# ---------------------------------------------------------------- report section and chart
+def markdown(r: dict, settings: dict) -> str:
+    anchors = paper.PAPER_RESULTS["table2"]
+    any_v = next(iter(r.values()))
+    md = [
+        f"## Adversarial robustness (Sec. 4.4, Table 2)\n\nPGD-{any_v['steps']}, L-inf eps "
+        f"{any_v['eps'] * 255:.1f}/255, step {any_v['step_size'] * 255:.1f}/255, random start; "
+        f"n = {any_v['n']}; in brackets Wilson 95% intervals. Paper columns: the paper's own "
+        "models (other data sets).\n"
+    ]
+    header = ["variant", "clean", "PGD"] + [f"paper {k} clean / PGD" for k in anchors]
+    rows = [
+        [v, acc_ci(x["clean_acc"], x.get("n")), acc_ci(x["pgd_acc"], x.get("n"))]
+        + [" / ".join(pct(a) for a in anchors[k][v]) if v in anchors[k] else "-" for k in anchors]
+        for v, x in r.items()
+    ]
+    md.append(table(header, rows))
+    md.append("\n![Table 2](figures/table2_robustness.png)\n")
+    return "\n".join(md)
+
+
+def charts(r: dict) -> list[Chart]:
+    return [
+        Chart(
+            "table2_robustness",
+            "Clean and PGD accuracy (Table 2), Wilson 95% intervals",
+            [
+                Panel(
+                    "accuracy",
+                    ["clean", "PGD"],
+                    {v: [r[v]["clean_acc"], r[v]["pgd_acc"]] for v in r},
+                    "",
+                    "accuracy",
+                    kind="bar",
+                    errors={
+                        v: [
+                            bounds(accuracy_interval(r[v][k], r[v].get("n")))
+                            for k in ("clean_acc", "pgd_acc")
+                        ]
+                        for v in r
+                    },
+                )
+            ],
+        )
+    ]
+
+
 SUITES.add(
     "robustness",
-    SuiteSpec(
+    Suite(
         run,
         "clean and PGD-10 accuracy per variant (Table 2)",
         settings=lambda ctx: {"pgd_steps": ctx.options.get("pgd_steps")},
         sharded=True,
+        markdown=markdown,
+        charts=charts,
     ),
 )

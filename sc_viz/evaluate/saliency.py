@@ -19,7 +19,8 @@ import math
 
 import torch
 
-from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.common import SUITES, EvalContext, Suite
+from sc_viz.evaluate.render import ci_note, num, table, with_ci
 from sc_viz.evaluate.stats import bootstrap_interval, encode_values
 from sc_viz.explain import METHODS
 from sc_viz.explain.measures import measure_map
@@ -144,13 +145,36 @@ def _settings(ctx: EvalContext) -> dict:
     }
 
 
+# ---------------------------------------------------------------- report section
+def markdown(s: dict, settings: dict) -> str:
+    md = [
+        f"## Explanation measures (Sec. 4.5, measured)\n\nMean over n = {s['n']} test images; "
+        "each map explains the variant's own predicted class. " + ci_note(s)
+    ]
+    ci = s.get("ci", {})
+    for m in s["methods"]:
+        keys = sorted({k for v in s["measures"] for k in s["measures"][v][m]})
+        rows = [
+            [v]
+            + [
+                with_ci(num(s["measures"][v][m].get(k), 4), ci.get(v, {}).get(m, {}).get(k), digits=4)
+                for k in keys
+            ]
+            for v in s["measures"]
+        ]
+        md.append(f"### {m}\n")
+        md.append(table(["variant"] + keys, rows))
+    return "\n".join(md)
+
+
 SUITES.add(
     "saliency",
-    SuiteSpec(
+    Suite(
         run,
         "explanation measures (smoothness, deletion/insertion AUC, centre share) per "
         "variant x method, mean over a test sample",
         settings=_settings,
         sharded=True,
+        markdown=markdown,
     ),
 )

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.common import SUITES, EvalContext, Suite
 from sc_viz.evaluate.render import Chart, Panel, num, table
 from sc_viz.evaluate.saliency import mean_std, method_names, method_options, predicted
 from sc_viz.explain.road import DEFAULT_FRACTIONS, DEFAULT_NOISE, road_curves_of_maps
@@ -211,21 +211,8 @@ def cannot_judge(per_image: list) -> dict:
     return {"n": len(found), "flat_after": after, "relu": sum(1 for _, relu in found if relu)}
 
 
-SUITES.add(
-    "sanity",
-    SuiteSpec(
-        run,
-        "sanity checks per variant x method: map similarity under cascading/independent "
-        "model parameter randomisation (Adebayo et al. 2018, flags maps that barely change) "
-        "and ROAD MoRF/LeRF curves with noisy linear imputation (Rong et al. 2022)",
-        settings=_settings,
-        sharded=True,
-    ),
-)
-
-
-# ---------------------------------------------------------------- report (report.py calls these)
-def charts(result: dict) -> list:
+# ---------------------------------------------------------------- report section and charts
+def charts(result: dict) -> list[Chart]:
     """The suite's report figures as report.py `Chart`s: the |map| Spearman over the cascade
     per method, and the ROAD area gap per method."""
 
@@ -292,7 +279,7 @@ def verdict_cell(result: dict, variant: str, method: str, unjudged: Optional[dic
     return cell.strip()
 
 
-def markdown(result: dict) -> str:
+def markdown(result: dict, settings: dict) -> str:
 
     methods = result["methods"]
     md = [
@@ -356,3 +343,18 @@ def markdown(result: dict) -> str:
         md.append(table(["variant", "order"] + fr + ["area gap"], rows))
     md.append("\n![sanity](figures/sanity_cascade.png)\n![ROAD](figures/road_gap.png)\n")
     return "\n".join(md)
+
+
+SUITES.add(
+    "sanity",
+    Suite(
+        run,
+        "sanity checks per variant x method: map similarity under cascading/independent "
+        "model parameter randomisation (Adebayo et al. 2018, flags maps that barely change) "
+        "and ROAD MoRF/LeRF curves with noisy linear imputation (Rong et al. 2022)",
+        settings=_settings,
+        sharded=True,
+        markdown=markdown,
+        charts=charts,
+    ),
+)

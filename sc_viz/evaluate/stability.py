@@ -14,11 +14,12 @@ import math
 import numpy as np
 import torch
 
-from sc_viz.evaluate.common import SUITES, EvalContext, SuiteSpec
+from sc_viz.evaluate.common import SUITES, EvalContext, Suite
+from sc_viz.evaluate.render import Chart, Panel, ci_note, num, table, with_ci
 from sc_viz.evaluate.saliency import interval_bounds, mean_std, method_names, method_options, predicted
 from sc_viz.evaluate.stats import encode_values
 from sc_viz.explain import METHODS
-from sc_viz.paper import SUMMARY_LEVEL
+from sc_viz.paper import PERTURBATIONS, SUMMARY_LEVEL
 from sc_viz.perturb import LEVELS, photometric
 
 DEFAULT_METHODS = ["ig", "gradcam", "lime"]
@@ -123,13 +124,62 @@ def _settings(ctx: EvalContext) -> dict:
     }
 
 
+# ---------------------------------------------------------------- report section and chart
+def markdown(s: dict, settings: dict) -> str:
+    md = [
+        f"## Explanation stability (new; not in the paper)\n\nHow much a variant's map moves "
+        f"when the image gets a level-{s['level']} photometric perturbation: Spearman rank "
+        f"correlation / SSIM between the map of x and the map of T(x), mean over n = {s['n']} "
+        "images (1 = unchanged). " + ci_note(s)
+    ]
+    ci = s.get("ci", {})
+
+    def cell(v, m, p):
+        return " / ".join(
+            with_ci(num(s[k][v][m][p]), ci.get(k, {}).get(v, {}).get(m, {}).get(p))
+            for k in ("spearman", "ssim")
+        )
+
+    for m in s["methods"]:
+        rows = [[v] + [cell(v, m, p) for p in PERTURBATIONS] for v in s["spearman"]]
+        md.append(f"### {m}\n")
+        md.append(table(["variant", *PERTURBATIONS], rows))
+    md.append("\n![stability](figures/explanation_stability.png)\n")
+    return "\n".join(md)
+
+
+def charts(st: dict) -> list[Chart]:
+    return [
+        Chart(
+            "explanation_stability",
+            f"Explanation stability at level {st['level']} (Spearman rho, map of x vs map of T(x))",
+            [
+                Panel(
+                    m,
+                    PERTURBATIONS,
+                    {v: [st["spearman"][v][m][p] for p in PERTURBATIONS] for v in st["spearman"]},
+                    "",
+                    "Spearman rho",
+                    kind="bar",
+                    errors={v: [st["ci"]["spearman"][v][m][p] for p in PERTURBATIONS] for v in st["spearman"]}
+                    if "ci" in st
+                    else {},
+                )
+                for m in st["methods"]
+            ],
+        )
+    ]
+
+
 SUITES.add(
     "explanation-stability",
-    SuiteSpec(
+    Suite(
         run,
         "Spearman rank correlation and SSIM between the map of x and of its level-k "
         "photometric perturbation, per variant x method",
         settings=_settings,
         sharded=True,
+        markdown=markdown,
+        charts=charts,
     ),
 )

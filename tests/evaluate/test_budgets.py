@@ -99,7 +99,7 @@ def test_floor_rule_turns_two_all_zero_rows_into_at_floor():
     assert at1.interval == [0.0, 0.0]  # the interval alone would have said "within noise"
     md = budget_claims.markdown(report)
     assert md.count(stats.AT_FLOOR) == 2 and "within noise" not in md
-    assert "**floor**" in budgets.markdown(report)
+    assert "**floor**" in budgets.markdown(r, report["settings"][budgets.NAME])
     # the same zeros on fewer images than 3,838: not testable either, but not called a floor
     small = budgets.run(
         context(models, label_images(labels[:2000], side=4), batch_size=1000, options=ctx.options)

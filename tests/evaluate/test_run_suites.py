@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from sc_viz.evaluate import FORMAT, SUITES, SuiteSpec, load_report, run_suites
+from sc_viz.evaluate import FORMAT, SUITES, Suite, load_report, run_suites
 from sc_viz.evaluate.common import pack_hash
 from sc_viz.packs import load_pack
 
@@ -51,7 +51,7 @@ def test_a_failing_suite_is_recorded_and_the_others_run(tiny_pack, tmp_path, mon
     def boom(ctx):
         raise RuntimeError("broken on purpose")
 
-    monkeypatch.setitem(SUITES._items, "boom", SuiteSpec(boom, "fails"))
+    monkeypatch.setitem(SUITES._items, "boom", Suite(boom, "fails"))
     report = run(tiny_pack, tmp_path, suites=["boom", "disruption"])
     assert report["failed"] == ["boom"]
     saved = json.loads((tmp_path / "report.json").read_text())
@@ -65,7 +65,7 @@ def test_interrupt_keeps_finished_suites_and_partial_results(tiny_pack, tmp_path
         ctx.checkpoint({"standard": {"half": "done"}})
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(SUITES._items, "interrupted", SuiteSpec(interrupted, "Ctrl-C midway"))
+    monkeypatch.setitem(SUITES._items, "interrupted", Suite(interrupted, "Ctrl-C midway"))
     with pytest.raises(KeyboardInterrupt):
         run(tiny_pack, tmp_path, suites=["disruption", "interrupted", "continuity"])
     saved = json.loads((tmp_path / "report.json").read_text())

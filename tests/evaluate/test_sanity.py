@@ -7,6 +7,7 @@ import torch
 
 from sc_viz.evaluate import SUITES, sanity
 from sc_viz.evaluate import report as report_mod
+from sc_viz.evaluate.render import plotly_figure
 from sc_viz.explain import METHODS
 from tests.explain.helpers import random_model
 from tests.explain.test_sanity import TINYCNN_LAYERS, EdgeMethod, FlatWhenRandom
@@ -69,9 +70,9 @@ def test_suite_curves_flags_and_road(edges):
     report = {"suites": {"sanity": out}}
     names = [c.name for c in report_mod.charts(report)]
     assert names == ["sanity_cascade", "road_gap"]
-    md = report_mod.SECTIONS["sanity"](report)
+    md = SUITES["sanity"].markdown(out, {})
     assert "**flagged**" in md and "ROAD" in md and "net.fc" in md
-    report_mod.plotly_figure(report_mod.charts(report)[0])
+    plotly_figure(report_mod.charts(report)[0])
 
 
 def test_threshold_and_orders_are_settings(edges):
@@ -115,11 +116,11 @@ def test_maps_flat_after_randomisation_cannot_be_judged_in_the_suite_and_the_rep
     assert out["cannot_judge"]["m"]["gradcam"] == {"n": 3, "flat_after": {"head": 3}, "relu": 3}
     assert out["cannot_judge"]["m"]["saliency"] == {"n": 0, "flat_after": {}, "relu": 0}
     assert isinstance(out["flagged"]["m"]["saliency"], bool)
-    md = report_mod.SECTIONS["sanity"]({"suites": {"sanity": out}})
+    md = SUITES["sanity"].markdown(out, {})
     assert "cannot judge: the map is flat after step head in all 3 images" in md
     assert "3 of these flat maps are all zero because of the method's ReLU" in md
     # some images judged, some not: the mean of the judged ones, and the count beside it
     part = {**out, "final_similarity": {"m": {"gradcam": 0.25, "saliency": 0.1}}}
     part["flagged"] = {"m": {"gradcam": False, "saliency": False}}
     part["cannot_judge"] = {"m": {"gradcam": {"n": 1, "flat_after": {"head": 1}, "relu": 1}}}
-    assert "0.250 (1 of 3 cannot judge: flat after head)" in sanity.markdown(part)
+    assert "0.250 (1 of 3 cannot judge: flat after head)" in sanity.markdown(part, {})
