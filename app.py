@@ -54,6 +54,7 @@ sidebar.navigation(menu, PAGES, st.query_params.to_dict())
 ctx = sidebar.setup_context(page_needs_image=page.title != "Models", page=page.title)
 state.show_notes(st.empty())
 sidebar.navigation(menu, PAGES, state.publish())
+deck_view.begin_run()
 with state.page_run():
     page.run()
 # The page may have fitted values to what it offers (a first visit, another pack): the

@@ -8,13 +8,13 @@ report's story images (sidebar.STORY_PAGES)."""
 import streamlit as st
 
 from sc_viz.app import (
+    deck_view,
     export,
     loaders,
     report_view,
     robustness_view,
     sidebar,
     single_image,
-    spat_view,
     state,
     takeaways,
 )
@@ -24,32 +24,17 @@ from sc_viz.explain import METHODS
 from sc_viz.figures import SCALE_NOTE
 from sc_viz.figures.budgets import stored_budget_figure
 
-
-@st.cache_data(max_entries=32, show_spinner="Running PGD...")
-def attack(pack_key: str, image_key: str, variants: tuple, eps255: float, steps: int, label, _models, _x):
-    return single_image.attack_each(
-        {v: _models[v] for v in variants}, _x, eps255 / 255, steps=steps, label=label
-    )
-
-
-@st.cache_data(max_entries=32, show_spinner="Running SPAT's shared-pixel PGD...")
-def spat_attack(pack_key: str, image_key: str, variants: tuple, eps255: float, steps: int, _models, _x, _pgd):
-    return spat_view.spat_each({v: _models[v] for v in variants}, _x, _pgd, eps255 / 255, steps=steps)
+SPINNERS = {
+    "robustness.pgd": "Running PGD...",
+    "robustness.maps": "Explaining...",
+    "robustness.spat": "Running SPAT's shared-pixel PGD...",
+}
 
 
-def spat_section(pack, image, variants, results, eps255: float, steps: int, px: int) -> None:
+def spat_section(pack, image, variants, results, eps255: float, steps: int, px: int, fetch) -> None:
     """Per variant: SPAT's shared mask, its perturbation and PGD's, and where each falls."""
     st.subheader("SPAT's shared-pixel attack beside PGD (our reading)")
-    spat = spat_attack(
-        loaders.pack_key(pack),
-        image.key,
-        tuple(variants),
-        float(eps255),
-        steps,
-        pack.models,
-        image.x,
-        results,
-    )
+    spat = {v: robustness_view.spat_of(pack, image.x, v, results[v], eps255, steps, fetch) for v in variants}
     st.caption(
         "SPAT scales each PGD step by gamma + (1 - gamma) M, M the mask of pixels shared "
         "among the top-10 classes (white = shared), gamma 0.1, same budget and start as PGD. "
@@ -74,11 +59,6 @@ def spat_section(pack, image, variants, results, eps255: float, steps: int, px: 
             f"### {v}\nafter SPAT: **{pack.classes[a]}** {pa:.0%}  \n"
             f"on shared pixels: SPAT {r.spat_share:.0%}, PGD {r.pgd_share:.0%}"
         )
-
-
-@st.cache_data(max_entries=64, show_spinner="Explaining...")
-def saliency_pair(pack_key, image_key, variant, eps255, steps, method, _model, _x, _x_adv):
-    return sv.clean_and_adversarial(_model, _x, _x_adv, method)
 
 
 def test_set_table(ctx, pack, variants) -> None:
@@ -115,11 +95,11 @@ with sidebar.page_controls(ctx):
 c1, c2, c3 = (sidebar.controls(ctx) if ctx.present else st.container()).columns(3)
 eps255 = c1.select_slider("eps (x/255, L-inf)", EPS_CHOICES, key=state.bind("eps", EPS_CHOICES, what="eps"))
 steps = c2.slider("PGD steps", 1, 20, key=state.bind("pgd_steps"))
-adv_methods = ["none", *METHODS.names()]
+adv_methods = [robustness_view.NO_METHOD, *METHODS.names()]
 method = c3.selectbox(
     "Saliency method",
     adv_methods,
-    format_func=lambda m: "none" if m == "none" else sv.method_legend(m).title,
+    format_func=lambda m: m if m == robustness_view.NO_METHOD else sv.method_legend(m).title,
     key=state.bind("adv_method", adv_methods, what="method"),
     help="Map of each image for the class the model predicts on it.",
 )
@@ -132,16 +112,8 @@ if not variants:
     st.info("Choose at least one variant.")
     st.stop()
 
-results = attack(
-    loaders.pack_key(pack),
-    image.key,
-    tuple(variants),
-    float(eps255),
-    steps,
-    image.label,
-    pack.models,
-    image.x,
-)
+fetch = deck_view.fetcher(pack, image, SPINNERS)  # from the prepared deck when it holds them
+results = {v: robustness_view.pgd_of(pack, image.x, image.label, v, eps255, steps, fetch) for v in variants}
 classes = pack.classes
 rows = robustness_view.verdict_rows(results, classes, eps255 / 255, image.label)
 sidebar.takeaway(ctx, takeaways.robustness_takeaway({r["variant"]: r["verdict"] for r in rows}, eps255))
@@ -172,17 +144,7 @@ for v in variants:
     for col, pic in zip(cols, pics):
         col.image(export.png_bytes(pic, upscale=max(1, px // pack.input_size)), width=px)
     if method != "none":
-        clean_map, adv_map = saliency_pair(
-            loaders.pack_key(pack),
-            image.key,
-            v,
-            float(eps255),
-            steps,
-            method,
-            pack.models[v],
-            image.x,
-            r.x_adv,
-        )
+        clean_map, adv_map = robustness_view.maps_of(pack, image.x, v, r, eps255, steps, method, fetch)
         cols[3].image(sv.overlay(image.x, clean_map, 0.5, size=px), width=px, output_format="PNG")
         cols[4].image(sv.overlay(r.x_adv, adv_map, 0.5, size=px), width=px, output_format="PNG")
     (b, pb), (a, pa) = r.before[0], r.after[0]
@@ -191,7 +153,7 @@ for v in variants:
         verdict = robustness_view.verdict_of(r, image.label, classes)
         getattr(st, verdict.tone)(verdict.text)
 if show_spat:
-    spat_section(pack, image, variants, results, eps255, steps, px)
+    spat_section(pack, image, variants, results, eps255, steps, px, fetch)
 test_set_table(ctx, pack, variants)
 st.download_button(
     "Download numbers (CSV)", export.rows_to_csv(rows), "robustness.csv", "text/csv", on_click="ignore"

@@ -4,7 +4,7 @@ x and x' at a chosen layer; and the image's saliency consensus among the test sa
 
 import streamlit as st
 
-from sc_viz.app import export, loaders, sidebar, single_image, state, style, takeaways
+from sc_viz.app import deck_view, export, loaders, sidebar, single_image, state, style, takeaways
 from sc_viz.app import neurons_view as nv
 from sc_viz.app import saliency_view as sv
 from sc_viz.app.views import GALLERY
@@ -26,22 +26,10 @@ def sensitivity(pack_key: str, variant: str, n: int, _pack, _test):
     return nv.live_sensitivity(_pack, _test, variant, n)
 
 
-@st.cache_data(max_entries=32, show_spinner="Probing channels (PGD + one pass per variant)...")
-def probes(pack_key, image_key, variants: tuple, layer, top_k, follow, adversary, _pack, _x, label):
-    models = {v: _pack.models[v] for v in variants}
-    attacks = {v: nv.attack_of(_pack, v) for v in variants}
-    return nv.probe_variants(
-        models, _x, layer, attacks, top_k=top_k, follow=follow, adversary=adversary, label=label
-    )
-
-
-@st.cache_data(max_entries=32, show_spinner="Explaining x and every x' for each variant...")
-def consensus(pack_key, image_key, variants: tuple, method, level, fraction, options: dict, _pack, _x, label):
-    models = {v: _pack.models[v] for v in variants}
-    attacks = {v: nv.attack_of(_pack, v) for v in variants}
-    return nv.image_consensus(
-        models, _x, method, attacks, level=level, fraction=fraction, options=options, label=label
-    )
+SPINNERS = {
+    "neurons.probes": "Probing channels (PGD + one pass per variant)...",
+    "neurons.consensus": "Explaining x and every x' for each variant...",
+}
 
 
 ctx = sidebar.context()
@@ -127,9 +115,18 @@ adversary = c4.selectbox(
     help="Each variant's own PGD (white box, as the test-set numbers), or one "
     "variant's x' given to every variant (transfer for the others).",
 )
+fetch = deck_view.fetcher(pack, image, SPINNERS)  # from the prepared deck when it holds them
 try:
-    probed = probes(
-        key, image.key, tuple(variants), layer, top_k, follow, adversary, pack, image.x, image.label
+    probed = nv.probes_of(
+        pack,
+        image.x,
+        image.label,
+        variants,
+        layer,
+        top_k=top_k,
+        follow=follow,
+        adversary=adversary,
+        fetch=fetch,
     )
 except ValueError as err:  # e.g. a layer without spatial maps
     st.error(f"Cannot probe {short_layer(layer)}: {err}")
@@ -210,9 +207,7 @@ measure = k3.selectbox(
     "(our reading: the largest values) of the two maps.",
 )
 options = nv.method_options(pack, method, sc)
-pairs = consensus(
-    key, image.key, tuple(variants), method, sc.level, sc.fraction, options, pack, image.x, image.label
-)
+pairs = nv.consensus_of(pack, image.x, image.label, variants, method, sc, fetch)
 signed = METHODS[method].signed
 for v in variants:
     pair = pairs[v][kind]

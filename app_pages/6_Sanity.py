@@ -5,7 +5,7 @@ demand, one (variant, method) unit at a time, cached."""
 
 import streamlit as st
 
-from sc_viz.app import loaders, sidebar, state, style, takeaways
+from sc_viz.app import deck_view, loaders, sidebar, state, style, takeaways
 from sc_viz.app import saliency_view as sv
 from sc_viz.app import sanity_view as san
 from sc_viz.app.views import GALLERY
@@ -98,6 +98,12 @@ request = san.request_key(
     key, image.key, variants, methods, order=order, mode=mode, ig_steps=ig_steps, lime_samples=lime_samples
 )
 asked = st.session_state.setdefault(san.ASKED, set())
+models = {v: pack.models[v] for v in variants}
+check_settings = dict(order=order, mode=mode, ig_steps=ig_steps, lime_samples=lime_samples)
+if request not in asked and deck_view.holds(
+    pack, image, lambda: san.check_works(models, image.x, image.label, methods, check_settings)
+):
+    asked.add(request)  # a prepared deck holds every unit: shown without a click
 st.button(
     "Compute",
     key="sanity-compute",
@@ -117,7 +123,7 @@ if request not in asked:
 
 bar = st.progress(0.0, text="Sanity checks...")
 checks = san.compute_checks(
-    {v: pack.models[v] for v in variants},
+    models,
     key,
     image.key,
     image.x,
@@ -127,6 +133,7 @@ checks = san.compute_checks(
     mode=mode,
     ig_steps=ig_steps,
     lime_samples=lime_samples,
+    fetch=deck_view.fetcher(pack, image, cache=False),  # from the prepared deck when it holds them
     progress=lambda done, text: bar.progress(done, text=text),
     title=lambda m: sv.method_legend(m).title,
 )

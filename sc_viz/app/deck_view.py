@@ -10,14 +10,16 @@ called by app.py before any widget)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
 import streamlit as st
 
-from sc_viz.app import links, state, views
-from sc_viz.deck import Deck, DeckError, Slide, TalkError, append_slide, open_deck, save_upload
+from sc_viz.app import loaders, state, views
+from sc_viz.deck import Deck, DeckError, Slide, TalkError, append_slide, image_sha256, open_deck, save_upload
 from sc_viz.deck.talk import SALIENCY
+from sc_viz.deck.work import Fetch, Work
 from sc_viz.explain.settings import ExplainSettings
 from sc_viz.packs import Pack
 
@@ -25,6 +27,7 @@ SLIDE = "_sc_slide"  # the deck slide shown last (0-based); absent: none yet
 GOTO = "_sc_goto"  # the page a slide step asked for, switched to on the next run
 OFFERED = "_sc_offered"  # (page, ExplainSettings JSON) the Saliency page drew last
 SERVED = "_sc_served"  # (units shown from the deck, units) of the Saliency page's last grid
+WORK_LOG = "_sc_work_log"  # this run's pieces of work (other pages): [(name, "deck" | "live")]
 IGNORED = "_sc_slide_ignored"  # what the shown slide asked for and no widget offers
 ADDED = "_sc_added"  # the last "Add to the talk" outcome: (ok, line)
 ADD_HELP = (
@@ -158,42 +161,9 @@ def step_slide(delta: int) -> None:
     apply_slide(deck.talk[at])
 
 
-KEPT = ("present", "pack_folder", "talk", "deck")  # a slide leaves these as they are
-
-
-def slide_values(raw: dict) -> tuple[dict, list[str]]:
-    """({view key: value}, [what was ignored]) a talk slide sets, as a link would: every
-    other value back to its default, then the slide's view and its pack, image and
-    (Saliency) grid settings, each checked by its field's codec (a value no widget offers,
-    e.g. LIME samples below the slider's minimum, is ignored and named, never set)."""
-    settings = raw.get("settings")
-    pack = settings["pack"] if settings else raw.get("pack")
-    image = settings["image"] if settings else raw.get("image")
-    wanted = {"pack": str(pack)}
-    if isinstance(image, dict):
-        wanted.update(img_source=views.GALLERY, img_index=int(image["index"]))
-    elif isinstance(image, str):
-        wanted["img_source"] = views.UPLOAD
-    if settings:
-        wanted.update(
-            variants=list(settings["variants"]) if settings.get("variants") else None,
-            methods=list(settings["methods"]),
-            target_mode=settings["target_mode"],
-            target_class=settings.get("target_class"),
-            ig_steps=int(settings["ig_steps"]),
-            lime_samples=int(settings["lime_samples"]),
-            opacity=float(settings["opacity"]),
-        )
-    query = {**(raw.get("view") or {}), **links.to_query(wanted, views.ALL)}
-    linked, ignored = links.parse_query(query, views.ALL)
-    values = {f.key: f.fresh_default() for f in views.ALL if f.key not in KEPT}
-    values.update(views.upgrade_link(linked), present=True)
-    return values, ignored
-
-
 def apply_slide(raw: dict) -> None:
     """Set the view to a slide's and ask for its page."""
-    values, ignored = slide_values(raw)
+    values, ignored = views.slide_values(raw)
     state.set_view(values)
     st.session_state[IGNORED] = [f"slide {st.session_state.get(SLIDE, 0) + 1}: {i}" for i in ignored]
     image = (raw.get("settings") or {}).get("image", raw.get("image"))
@@ -205,3 +175,53 @@ def apply_slide(raw: dict) -> None:
 def pending_page() -> Optional[str]:
     """The page a slide step asked for (once), else None."""
     return st.session_state.pop(GOTO, None)
+
+
+# ---------------------------------------------------------------- other pages' work
+@st.cache_data(max_entries=256, show_spinner=False)
+def _computed(pack_key: str, image_key: str, name: str, params_json: str, variants: tuple, _compute):
+    """One piece of a page's work, cached by what fixes it (the pack and image keys stand
+    for the weights and the pixels; `_compute` is not hashed)."""
+    return _compute()
+
+
+def begin_run() -> None:
+    """app.py, before the page: this run's work log starts empty."""
+    st.session_state[WORK_LOG] = []
+
+
+def fetcher(pack: Pack, image, spinners: Optional[dict[str, str]] = None, cache: bool = True) -> Fetch:
+    """The pages' `fetch(work, compute)` (sc_viz.deck.work): from the deck the sidebar names
+    when it holds the piece, else computed and cached for the session's server (`cache`
+    off: `compute` caches its own result). `image`: the sidebar's chosen image (key, x).
+    `spinners`: work name -> the line shown while it computes."""
+    deck, _ = current_deck()
+    pack_key = loaders.pack_key(pack)
+    image_sha = image_sha256(image.x) if deck is not None else ""
+
+    def fetch(work: Work, compute):
+        log = st.session_state.setdefault(WORK_LOG, [])
+        if deck is not None:
+            weights = [(v, pack.weights_sha256(v)) for v in work.variants]
+            found = deck.get_result(work.key(weights, image_sha))
+            if found is not None:
+                log.append((work.name, "deck"))
+                return found
+        log.append((work.name, "live"))
+        if not cache:
+            return compute()
+        with st.spinner((spinners or {}).get(work.name, "Computing...")):
+            return _computed(pack_key, image.key, work.name, work.params_json(), work.variants, compute)
+
+    return fetch
+
+
+def holds(pack: Pack, image, works: Callable[[], list[Work]]) -> bool:
+    """Whether the chosen deck holds every one of `works()` (called only when a deck is
+    chosen), so a page may skip its Compute button."""
+    deck, _ = current_deck()
+    if deck is None:
+        return False
+    sha = image_sha256(image.x)
+    keys = [w.key([(v, pack.weights_sha256(v)) for v in w.variants], sha) for w in works()]
+    return all(k in deck.manifest["entries"] for k in keys)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Optional
 
 import torch
@@ -18,6 +18,7 @@ import torch.nn as nn
 from sc_viz.app.export import bundle_zip, rows_to_csv
 from sc_viz.app.report_view import StoredReport
 from sc_viz.attacks import PGDConfig
+from sc_viz.deck.work import Fetch, Work, compute_now, result_type
 from sc_viz.evaluate import neurons
 from sc_viz.evaluate.common import EvalContext
 from sc_viz.evaluate.consensus import DEFAULT_LEVEL, KINDS
@@ -26,7 +27,7 @@ from sc_viz.evaluate.saliency import method_options as eval_options
 from sc_viz.evaluate.saliency import predicted
 from sc_viz.figures import figures_page
 from sc_viz.inside.consensus import MapPair, method_consensus, perturbed_views
-from sc_viz.inside.probe import TOP_FRACTION, probe_image, resolve_layers
+from sc_viz.inside.probe import TOP_FRACTION, ImageProbe, probe_image, resolve_layers
 from sc_viz.packs import Pack
 
 OWN = "own"  # x' of each variant is its own PGD (else: one variant's PGD shared by all)
@@ -316,3 +317,78 @@ def bundle(figures: Mapping[str, object], rows: Sequence[Mapping], settings: Map
     return bundle_zip(
         {"figures.html": figures_page(figures, title), "numbers.csv": rows_to_csv(rows)}, dict(settings)
     )
+
+
+# ---------------------------------------------------------------- the page's work
+for _stored in (ImageProbe, MapPair):  # what a deck holds for this page
+    result_type(_stored)
+
+
+def probes_of(
+    pack: Pack,
+    x: torch.Tensor,
+    label: Optional[int],
+    variants: Sequence[str],
+    layer: str,
+    *,
+    top_k: int,
+    follow: str,
+    adversary: str,
+    fetch: Fetch = compute_now,
+) -> dict:
+    """`probe_variants` of the chosen variants with the pack's evaluation attacks."""
+    attacks = {v: attack_of(pack, v) for v in variants}
+    params = {
+        "layer": layer,
+        "top_k": int(top_k),
+        "follow": follow,
+        "adversary": adversary,
+        "label": label,
+        "attacks": {v: asdict(a) for v, a in attacks.items()},
+    }
+    models = {v: pack.models[v] for v in variants}
+
+    def compute():
+        return probe_variants(
+            models, x, layer, attacks, top_k=top_k, follow=follow, adversary=adversary, label=label
+        )
+
+    return fetch(Work("neurons.probes", params, tuple(variants)), compute)
+
+
+def consensus_of(
+    pack: Pack,
+    x: torch.Tensor,
+    label: Optional[int],
+    variants: Sequence[str],
+    method: str,
+    stored: StoredConsensus,
+    fetch: Fetch = compute_now,
+) -> dict[str, dict[str, MapPair]]:
+    """`image_consensus` of the chosen variants, made as the stored consensus suite (its
+    level, top fraction and method options)."""
+    attacks = {v: attack_of(pack, v) for v in variants}
+    options = method_options(pack, method, stored)
+    params = {
+        "method": method,
+        "level": stored.level,
+        "fraction": stored.fraction,
+        "options": options,
+        "label": label,
+        "attacks": {v: asdict(a) for v, a in attacks.items()},
+    }
+    models = {v: pack.models[v] for v in variants}
+
+    def compute():
+        return image_consensus(
+            models,
+            x,
+            method,
+            attacks,
+            level=stored.level,
+            fraction=stored.fraction,
+            options=options,
+            label=label,
+        )
+
+    return fetch(Work("neurons.consensus", params, tuple(variants)), compute)

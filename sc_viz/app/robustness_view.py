@@ -7,7 +7,10 @@
   leaves the robust model (adv) on the true class and moves the standard one off it,
   computed from the report's per-image results;
 - the test-set chart: clean and PGD accuracy per variant from the stored report, with
-  Wilson 95% error bars (`report_view.robustness_intervals`)."""
+  Wilson 95% error bars (`report_view.robustness_intervals`);
+- the page's pieces of work (each variant's PGD, its clean and adversarial maps, SPAT's
+  attack), asked through a `fetch` (sc_viz.deck.work) so a prepared deck can hold them:
+  the page and `sc-viz deck build` call the same functions."""
 
 from __future__ import annotations
 
@@ -18,8 +21,12 @@ from typing import Optional
 import plotly.graph_objects as go
 
 from sc_viz.app.report_view import StoredReport, robustness_intervals
-from sc_viz.app.single_image import AttackResult, attack_rows
+from sc_viz.app.saliency_view import clean_and_adversarial
+from sc_viz.app.single_image import AttackResult, attack_each, attack_rows
+from sc_viz.app.spat_view import SpatResult, spat_each
+from sc_viz.deck.work import Fetch, Work, compute_now, result_type
 from sc_viz.evaluate.stats import decode_values
+from sc_viz.explain import Explanation
 from sc_viz.variants import variant_colour
 
 KINDS = {"clean": "clean accuracy", "pgd": "PGD accuracy"}
@@ -227,3 +234,47 @@ def verdict_rows(
         found = verdict_of(r, true_class, classes)
         row["verdict"], row["judged_against"] = found.state, found.against
     return rows
+
+
+# ---------------------------------------------------------------- the page's work
+for _stored in (AttackResult, SpatResult, Explanation):  # what a deck holds for this page
+    result_type(_stored)
+NO_METHOD = "none"  # the saliency picker's "no maps"
+
+
+def _budget(eps255: float, steps: int, label: Optional[int]) -> dict:
+    return {"eps255": float(eps255), "steps": int(steps), "label": label}
+
+
+def pgd_of(
+    pack, x, label, variant: str, eps255: float, steps: int, fetch: Fetch = compute_now
+) -> AttackResult:
+    """One variant's PGD of image x (1, 3, S, S), pushed away from `label` (a gallery
+    image's class), else from the model's own prediction."""
+    work = Work("robustness.pgd", _budget(eps255, steps, label), (variant,))
+    model = {variant: pack.models[variant]}
+    return fetch(work, lambda: attack_each(model, x, eps255 / 255, steps=steps, label=label)[variant])
+
+
+def maps_of(
+    pack,
+    x,
+    variant: str,
+    attack: AttackResult,
+    eps255: float,
+    steps: int,
+    method: str,
+    fetch: Fetch = compute_now,
+) -> tuple[Explanation, Explanation]:
+    """The variant's map of x and of its PGD image (`attack`, from `pgd_of`)."""
+    work = Work("robustness.maps", {**_budget(eps255, steps, attack.label), "method": method}, (variant,))
+    return fetch(work, lambda: clean_and_adversarial(pack.models[variant], x, attack.x_adv, method))
+
+
+def spat_of(
+    pack, x, variant: str, attack: AttackResult, eps255: float, steps: int, fetch: Fetch = compute_now
+) -> SpatResult:
+    """SPAT's shared-pixel attack of the variant, beside its PGD `attack` (same budget)."""
+    work = Work("robustness.spat", _budget(eps255, steps, attack.label), (variant,))
+    model, pgd = {variant: pack.models[variant]}, {variant: attack}
+    return fetch(work, lambda: spat_each(model, x, pgd, eps255 / 255, steps=steps)[variant])

@@ -25,6 +25,7 @@ import torch.nn as nn
 from PIL import Image
 
 from sc_viz.app.export import bundle_zip, rows_to_csv
+from sc_viz.deck.work import Fetch, Work, compute_now, result_type
 from sc_viz.evaluate.render import Chart, Panel, matplotlib_png
 from sc_viz.explain import METHODS
 from sc_viz.explain.base import Explanation
@@ -148,6 +149,25 @@ class Checks:
     options: dict[str, dict]  # method -> its options
 
 
+for _stored in (RandomisationResult, Explanation):  # what a deck holds for this page
+    result_type(_stored)
+
+
+def _unit_params(method: str, target: int, order: str, options: dict) -> dict:
+    return {"method": method, "target": int(target), "order": order, "options": options}
+
+
+def unit_works(
+    targets: Mapping[str, int], methods: Sequence[str], options: Mapping[str, dict], order: str
+) -> list[tuple[str, str, Work]]:
+    """[(method, variant, its Work)] of every unit, in the order they are computed."""
+    return [
+        (m, v, Work("sanity.check", _unit_params(m, t, order, options[m]), (v,)))
+        for m in methods
+        for v, t in targets.items()
+    ]
+
+
 def compute_checks(
     models: Mapping[str, nn.Module],
     pack_key: str,
@@ -160,26 +180,49 @@ def compute_checks(
     mode: str = TARGET_PREDICTED,
     ig_steps: int = DEFAULT_IG_STEPS,
     lime_samples: int = DEFAULT_LIME_SAMPLES,
+    fetch: Fetch = compute_now,
+    cache: bool = True,
     progress: Optional[Callable[[float, str], None]] = None,
     title: Callable[[str], str] = str,
 ) -> Checks:
-    """Every (method, variant) unit through `cached_check`, one at a time; `progress(share
-    done, text)` before each unit (`title` names a method there)."""
+    """Every (method, variant) unit, one at a time, through `fetch` (a prepared deck, when
+    the page has one) and computed by `cached_check` (or by `check_one` when `cache` is
+    off: a deck build); `progress(share done, text)` before each unit (`title` names a
+    method there)."""
     targets = targets_of(models, x, mode, label)
     options = {m: method_options(m, ig_steps, lime_samples) for m in methods}
-    units = [(m, v) for m in methods for v in models]
+    units = unit_works(targets, methods, options, order)
+    keys = (pack_key, image_key)
     parts, curves = [], {m: {} for m in methods}
-    for i, (m, v) in enumerate(units):
+    for i, (m, v, work) in enumerate(units):
         if progress:
             progress(
                 i / len(units),
                 f"{title(m)} on {v} ({i + 1}/{len(units)}): randomisation cascade and ROAD",
             )
-        opts = json.dumps(options[m], sort_keys=True)
-        result, road = cached_check(pack_key, image_key, v, m, targets[v], order, opts, models[v], x)
+        result, road = fetch(
+            work, _unit_compute(models[v], v, x, m, targets[v], order, options[m], cache, keys)
+        )
         parts.append(result)
         curves[m][v] = road
     return Checks(merge(parts), curves, targets, options)
+
+
+def _unit_compute(model, variant, x, method, target, order, options, cache, keys) -> Callable:
+    """The computation of one unit: `cached_check` (the server's cache), or `check_one`."""
+    if cache:
+        opts = json.dumps(options, sort_keys=True)
+        return lambda: cached_check(*keys, variant, method, target, order, opts, model, x)
+    return lambda: check_one(model, variant, x, method, target, order=order, options=options)
+
+
+def check_works(
+    models: Mapping[str, nn.Module], x: torch.Tensor, label: Optional[int], methods, settings
+) -> list:
+    """The Works of a view's checks (`settings`: `view_settings`), for a deck lookup."""
+    targets = targets_of(models, x, settings["mode"], label)
+    options = {m: method_options(m, settings["ig_steps"], settings["lime_samples"]) for m in methods}
+    return [w for _, _, w in unit_works(targets, methods, options, settings["order"])]
 
 
 def request_key(

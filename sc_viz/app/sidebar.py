@@ -15,13 +15,12 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from sc_viz.app import catalog, deck_view, gallery, loaders, present, robustness_view, state, style
+from sc_viz.app import catalog, deck_view, gallery, loaders, present, robustness_view, state, style, views
 from sc_viz.app.loaders import get_pack
 from sc_viz.app.saliency_view import class_label
 from sc_viz.app.views import GALLERY, UPLOAD
 from sc_viz.images import MAX_BYTES, ImageError, load_input
 from sc_viz.packs import MANIFEST, Pack
-from sc_viz.variants import VARIANTS
 
 REPO = Path(__file__).resolve().parents[2]
 CTX_KEY = "_sc_ctx"
@@ -341,10 +340,8 @@ def variant_picker(pack: Pack, label: str = "Variants") -> list[str]:
     pack's names are the user's, e.g. "standard" and "robust": all of them)."""
 
     available = list(pack.models)
-    imported = pack.manifest.get("source") == "import"
-    paper = [v for v in available if v in VARIANTS and VARIANTS[v].group == "paper" and not imported]
     chosen = st.multiselect(
-        label, available, key=state.bind("variants", available, paper or available, "variant")
+        label, available, key=state.bind("variants", available, views.default_variants(pack), "variant")
     )
     return [v for v in available if v in chosen]
 

@@ -172,25 +172,15 @@ def bind(key: str, options: Optional[Sequence] = None, fallback=None, what: str 
 
 
 def _fit(field: links.Field, current, options: list, fallback, what: str):
-    linked = field.key in _session().get(LINKED, ())
-    if isinstance(current, (list, tuple)) or (current is None and isinstance(fallback, list)):
-        if current is None:  # "all" (the variants' default)
-            return [o for o in options if o in fallback]
-        kept, dropped = links.keep_known(current, options)
-        if dropped and linked:
+    """`views.fitted`, with a note for the values of a link that are not offered here."""
+    if field.key in _session().get(LINKED, ()):
+        if isinstance(current, (list, tuple)):
+            dropped = links.keep_known(current, options)[1]
+        else:
+            dropped = [current] if current is not None and current not in options else []
+        if dropped:
             _note(field, dropped, what)
-        if not kept and current:  # none of them is offered here (e.g. another pack)
-            default = fallback if fallback is not None else field.default or ()
-            return [o for o in default if o in options]
-        return kept
-    if current in options:
-        return current
-    if current is not None and linked:
-        _note(field, [current], what)
-    for candidate in (fallback, field.default):
-        if candidate in options:
-            return candidate
-    return options[0] if options else None
+    return views.fitted(field.key, current, options, fallback)
 
 
 def _note(field: links.Field, items, what: str) -> None:

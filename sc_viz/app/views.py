@@ -16,6 +16,7 @@ from sc_viz.explain import METHODS
 from sc_viz.explain.grid import ordered_methods
 from sc_viz.explain.sanity import DEFAULT_FLAG_THRESHOLD, FLAG_SIMILARITY
 from sc_viz.perturb import LEVELS
+from sc_viz.variants import VARIANTS
 
 PROJECTIONS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 EPS_CHOICES = [0, 1, 2, 4, 8, 16]  # PGD budgets offered on the Robustness page, in 1/255
@@ -134,3 +135,76 @@ def upgrade_link(values: dict) -> dict:
 def query_of(values: Mapping) -> dict[str, str]:
     """The URL parameters of a whole view."""
     return links.to_query(values, ALL)
+
+
+def fitted(key: str, current, options, fallback=None):
+    """The value the widget of `key` shows for the stored `current`, given its `options`
+    (state.bind's rule): a list keeps its offered items (None = `fallback`'s offered ones;
+    none offered = the fallback, else the field's default); a single value not offered
+    becomes `fallback`, else the field's default if offered, else the first option."""
+    field, options = BY_KEY[key], list(options)
+    if isinstance(current, (list, tuple)) or (current is None and isinstance(fallback, list)):
+        if current is None:  # "all" (the variants' default)
+            return [o for o in options if o in fallback]
+        kept, _ = links.keep_known(current, options)
+        if not kept and current:  # none of them is offered here (e.g. another pack)
+            default = fallback if fallback is not None else field.default or ()
+            return [o for o in default if o in options]
+        return kept
+    if current in options:
+        return current
+    for candidate in (fallback, field.default):
+        if candidate in options:
+            return candidate
+    return options[0] if options else None
+
+
+KEPT = ("present", "pack_folder", "talk", "deck")  # a deck slide leaves these as they are
+
+
+def slide_values(raw: Mapping) -> tuple[dict, list[str]]:
+    """({view key: value}, [what was ignored]) a talk slide (sc_viz.deck.talk) sets, as a
+    link would: every other value back to its default, then the slide's view and its pack,
+    image and (Saliency) grid settings, each checked by its field's codec (a value no
+    widget offers, e.g. LIME samples below the slider's minimum, is ignored and named,
+    never set)."""
+    settings = raw.get("settings")
+    pack = settings["pack"] if settings else raw.get("pack")
+    image = settings["image"] if settings else raw.get("image")
+    wanted = {"pack": str(pack)}
+    if isinstance(image, dict):
+        wanted.update(img_source=GALLERY, img_index=int(image["index"]))
+    elif isinstance(image, str):
+        wanted["img_source"] = UPLOAD
+    if settings:
+        wanted.update(
+            variants=list(settings["variants"]) if settings.get("variants") else None,
+            methods=list(settings["methods"]),
+            target_mode=settings["target_mode"],
+            target_class=settings.get("target_class"),
+            ig_steps=int(settings["ig_steps"]),
+            lime_samples=int(settings["lime_samples"]),
+            opacity=float(settings["opacity"]),
+        )
+    query = {**(raw.get("view") or {}), **links.to_query(wanted, ALL)}
+    linked, ignored = links.parse_query(query, ALL)
+    values = {f.key: f.fresh_default() for f in ALL if f.key not in KEPT}
+    values.update(upgrade_link(linked), present=True)
+    return values, ignored
+
+
+def default_variants(pack) -> list[str]:
+    """The variants picker's default: the paper's four (the registry's "paper" group) when
+    the pack has them, else all (an imported pack's names are the user's, e.g. "standard"
+    and "robust": all of them)."""
+    available = list(pack.models)
+    if pack.manifest.get("source") == "import":
+        return available
+    paper = [v for v in available if v in VARIANTS and VARIANTS[v].group == "paper"]
+    return paper or available
+
+
+def chosen_variants(values: Mapping, pack) -> list[str]:
+    """The variants a view shows (state.bind's fit of its "variants"), in the pack's order."""
+    chosen = fitted("variants", values.get("variants"), list(pack.models), default_variants(pack))
+    return [v for v in pack.models if v in chosen]

@@ -16,6 +16,9 @@ EPILOG = """examples:
 
 A talk is what the app's "Add to deck" button writes (sidebar > Deck): one slide per view,
 a Saliency slide with every setting of its grid (the export bundle's settings.json).
+Saliency, Robustness, Neurons and Sanity slides are computed into the deck (maps, PGD,
+channel probes, sanity checks); Models, Embeddings and Continuity slides read the stored
+report or take about a second, and are kept as views.
 Building again after Ctrl-C keeps what was done; a slide whose weights, image or settings
 changed is computed again. Decks are caches keyed by the weights' sha256: a deck built for
 other weights is never shown."""
@@ -26,16 +29,17 @@ def register(subparsers) -> None:
         "deck",
         help="prepared decks for talks: precompute the views of a talk file",
         description="Prepared decks: the app's presentation mode steps through a deck's "
-        "slides (keys N and P) and shows each Saliency grid from the deck, without computing.",
+        "slides (keys N and P) and shows each slide's results from the deck, without computing.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="deck_command", required=True, metavar="ACTION")
     b = sub.add_parser(
         "build",
-        help="compute every map a talk shows into a deck folder",
-        description="Compute every map of the talk's Saliency slides into DECK (manifest.json "
-        "+ one file per method and variant). Other pages' slides are kept as views.",
+        help="compute every result a talk shows into a deck folder",
+        description="Compute every result of the talk's slides into DECK (manifest.json + one "
+        "file per Saliency unit or per piece of another page's work: a variant's PGD, its "
+        "maps, channel probes, a sanity unit).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -48,16 +52,24 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    bar = tqdm(total=0, desc="deck", unit="map set", disable=args.no_progress, file=sys.stderr)
+    # The app's pages know what their slides compute; imported here, not at the top, so
+    # the other commands do not load streamlit with them. Its log says "No runtime found"
+    # for each cached page function outside a server: true, and no concern of a build's.
+    from streamlit.logger import set_log_level
+
+    set_log_level("error")
+    from sc_viz.app.slide_work import PAGES
+
+    bar = tqdm(total=0, desc="deck", unit="step", disable=args.no_progress, file=sys.stderr)
 
     def progress(done: int, total: int, label: str) -> None:
         bar.total = total
-        bar.set_postfix_str(label, refresh=False)
+        bar.set_postfix_str(label)
         bar.update(done - bar.n)
 
     try:
         deck, computed, kept = build_deck(
-            args.talk, args.out, device=args.device, data_root=args.data_root, progress=progress
+            args.talk, args.out, pages=PAGES, device=args.device, data_root=args.data_root, progress=progress
         )
     except KeyboardInterrupt:
         bar.close()
@@ -69,7 +81,5 @@ def run(args) -> int:
         return 130
     bar.close()
     units = sum(len(s["units"]) for s in deck.slides)
-    print(
-        f"wrote {deck.path}: {len(deck.slides)} slides, {units} map sets ({computed} computed, {kept} kept)"
-    )
+    print(f"wrote {deck.path}: {len(deck.slides)} slides, {units} results ({computed} computed, {kept} kept)")
     return 0

@@ -1,11 +1,15 @@
 """Talk -> deck: every unit of every Saliency slide computed once, exactly as the app's
 Saliency page computes it (`sc_viz.explain.grid.explain_unit`), and stored by its key.
 The app's page and the build both find a unit through `slide_units`, so a slide the
-deck holds is shown without computing anything."""
+deck holds is shown without computing anything.
+
+Other pages' slides are computed by the page's own `slide_work` (given in `pages`, by the
+app's layer: `sc_viz.app.slide_work.PAGES`), each piece stored by its `Work` key; a page
+without one keeps its slides as views (computed, quickly, when shown)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
@@ -14,11 +18,14 @@ import torch
 
 from sc_viz.deck.store import Deck, DeckWriter, image_sha256, unit_key
 from sc_viz.deck.talk import SALIENCY, Slide, read_talk, talk_dict
+from sc_viz.deck.work import Work
 from sc_viz.explain.grid import explain_unit, method_units, ordered_methods
 from sc_viz.explain.settings import ExplainSettings, grid_target, load_image
 from sc_viz.packs import Pack, load_pack
 
 Progress = Optional[Callable[[int, int, str], None]]
+# page title -> slide_work(pack, x (1, 3, S, S), label, the slide as a dict, fetch)
+PageWork = Callable[..., None]
 
 
 @dataclass
@@ -47,41 +54,72 @@ def build_deck(
     talk: Union[str, Path],
     out: Union[str, Path],
     *,
+    pages: Optional[Mapping[str, PageWork]] = None,
     device=None,
     data_root=None,
     progress: Progress = None,
 ) -> tuple[Deck, int, int]:
-    """Compute every unit the talk's Saliency slides need into the deck folder `out`.
-    Returns (deck, units computed, units kept from an earlier build)."""
+    """Compute every unit the talk's Saliency slides need, and every piece of work the
+    slides of `pages` need, into the deck folder `out`. Returns (deck, pieces computed,
+    pieces kept from an earlier build)."""
     slides = read_talk(talk)
     packs: dict[str, Pack] = {}
     writer = DeckWriter(out, talk_dict(slides))
     kept = writer.start()
-    plans = []
-    for number, slide in enumerate(slides, 1):
-        plans.append(_plan(slide, number, packs, device, data_root))
-    total = sum(len(plan.units) for plan in plans)
-    done = computed = 0
+    plans = [_plan(slide, n, packs, device, data_root, pages or {}) for n, slide in enumerate(slides, 1)]
+    run = _Run(writer, sum(len(p.units) + (p.work is not None) for p in plans), progress)
     manifest_slides = []
     for slide, plan in zip(slides, plans):
-        for u in plan.units:
-            done += 1
-            if not writer.has(u.key):
-                models = {v: plan.pack.models[v] for v in u.variants}
-                options = slide.settings.method_options().get(u.method, {})
-                writer.put(u.key, explain_unit(models, plan.x, u.method, plan.target, options))
-                computed += 1
-            if progress:
-                progress(done, total, f"{u.method} / {', '.join(u.variants)}")
+        keys = [run.unit(slide, plan, u) for u in plan.units]
+        if plan.work is not None:
+            keys += run.page_work(slide, plan)
         manifest_slides.append(
-            {
-                "page": slide.page,
-                "pack": slide.pack,
-                "units": [u.key for u in plan.units],
-                "weights": plan.weights,
-            }
+            {"page": slide.page, "pack": slide.pack, "units": keys, "weights": plan.weights}
         )
-    return writer.finish(manifest_slides), computed, kept
+    return writer.finish(manifest_slides), run.computed, kept
+
+
+class _Run:
+    """One build's writing and counting: Saliency units and other pages' pieces of work."""
+
+    def __init__(self, writer: DeckWriter, total: int, progress: Progress) -> None:
+        self.writer, self.total, self.progress = writer, total, progress
+        self.done = self.computed = 0
+
+    def _step(self, label: str, advance: bool = True) -> None:
+        self.done += advance
+        if self.progress:
+            self.progress(self.done, self.total, label)
+
+    def unit(self, slide: Slide, plan: Plan, u: Unit) -> str:
+        if not self.writer.has(u.key):
+            models = {v: plan.pack.models[v] for v in u.variants}
+            options = slide.settings.method_options().get(u.method, {})
+            self.writer.put(u.key, explain_unit(models, plan.x, u.method, plan.target, options))
+            self.computed += 1
+        self._step(f"{u.method} / {', '.join(u.variants)}")
+        return u.key
+
+    def page_work(self, slide: Slide, plan: Plan) -> list[str]:
+        """Run the page's slide_work with a fetch that stores each piece (or reads back one
+        stored by an earlier build: a later piece may need it, e.g. the maps of a PGD image)."""
+        image, keys = image_sha256(plan.x), []
+
+        def fetch(work: Work, compute):
+            key = work.key([(v, plan.pack.weights_sha256(v)) for v in work.variants], image)
+            keys.append(key)
+            found = self.writer.get_result(key) if self.writer.has(key) else None
+            if found is not None:
+                return found
+            self._step(f"{slide.page}: {work.name} / {', '.join(work.variants)}", advance=False)
+            value = compute()
+            self.writer.put_result(key, value)
+            self.computed += 1
+            return value
+
+        plan.work(plan.pack, plan.x, plan.label, slide.to_dict(), fetch)
+        self._step(f"{slide.page}: done")
+        return list(dict.fromkeys(keys))
 
 
 @dataclass
@@ -91,16 +129,28 @@ class Plan:
     target: Optional[int] = None  # explain_grid's target (None: each model's prediction)
     units: list[Unit] = field(default_factory=list)
     weights: dict[str, str] = field(default_factory=dict)  # variant -> sha256 of its weights
+    label: Optional[int] = None  # the image's true class (None: an upload)
+    work: Optional[PageWork] = None  # another page's slide_work
 
 
-def _plan(slide: Slide, number: int, packs: dict, device, data_root) -> Plan:
-    """What a Saliency slide needs computed; an empty plan for another page."""
-    if slide.page != SALIENCY:
-        return Plan()
-    where = f"slide {number}"
+def _pack(slide: Slide, packs: dict, device) -> Pack:
     if slide.pack not in packs:
         packs[slide.pack] = load_pack(slide.pack, device=device)
-    pack = packs[slide.pack]
+    return packs[slide.pack]
+
+
+def _plan(slide: Slide, number: int, packs: dict, device, data_root, pages: Mapping[str, PageWork]) -> Plan:
+    """What a slide needs computed: a Saliency slide's units, or another page's slide_work
+    and its image; an empty plan for a page without one (or a slide without an image)."""
+    if slide.page != SALIENCY:
+        if slide.page not in pages or slide.image is None:
+            return Plan()
+        pack = _pack(slide, packs, device)
+        x, label = load_image(ExplainSettings(pack=slide.pack, image=slide.image), pack, data_root)
+        weights = {v: pack.weights_sha256(v) for v in pack.models}
+        return Plan(pack, x.reshape(1, *x.shape[-3:]), None, [], weights, label, pages[slide.page])
+    where = f"slide {number}"
+    pack = _pack(slide, packs, device)
     missing = [v for v in slide.settings.variants or [] if v not in pack.models]
     if missing:
         raise ValueError(f"{where}: variants not in {slide.pack}: {', '.join(missing)}")

@@ -1,6 +1,7 @@
 """A deck on disk: a folder with `manifest.json` and one safetensors file per computed unit
-(one method's maps for one variant, or for all of a slide's variants where the method
-shares its work: LIME).
+of a Saliency slide (one method's maps for one variant, or for all of a slide's variants
+where the method shares its work: LIME), and one file per piece of another page's work
+(sc_viz.deck.work: a variant's PGD, a sanity unit ...).
 
 Each unit is found by `unit_key`, a hash of everything its maps depend on: the method and
 its options, the class explained, the image's pixels and the sha256 of each variant's
@@ -25,12 +26,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from sc_viz.deck.work import decode_result, encode_result
 from sc_viz.explain.base import Explanation
 from sc_viz.packs import atomic_write_bytes, atomic_write_json
 
 FORMAT = "sc-viz-deck/1"
 MANIFEST = "manifest.json"
-CELLS = "cells"
+CELLS = "cells"  # Saliency units (safetensors)
+RESULTS = "results"  # other pages' work (sc_viz.deck.work), torch.save files
 BUILDING, COMPLETE = "building", "complete"
 
 
@@ -120,18 +123,40 @@ class Deck:
     def talk(self) -> list[dict]:
         return self.manifest["talk"]["slides"]
 
-    def get(self, key: str) -> Optional[dict[str, Explanation]]:
-        """The unit's maps, or None when the deck does not hold it (or its file fails its
-        check: then computed live, never shown wrong)."""
+    def _verified(self, key: str) -> Optional[bytes]:
         entry = self.manifest["entries"].get(key)
         if entry is None:
             return None
         try:
             data = (self.path / entry["file"]).read_bytes()
-            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                raise DeckError("checksum")
+        except (OSError, KeyError):
+            data = None
+        if data is None or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+            self.misses.append(key)
+            return None
+        return data
+
+    def get(self, key: str) -> Optional[dict[str, Explanation]]:
+        """The unit's maps, or None when the deck does not hold it (or its file fails its
+        check: then computed live, never shown wrong)."""
+        data = self._verified(key)
+        if data is None:
+            return None
+        try:
             return decode_unit(data)
-        except (OSError, DeckError, SafetensorError, KeyError, ValueError):
+        except (SafetensorError, KeyError, ValueError):
+            self.misses.append(key)
+            return None
+
+    def get_result(self, key: str) -> Optional[Any]:
+        """Another page's piece of work (sc_viz.deck.work), or None as `get`. Anything the
+        restricted unpickler refuses counts as missing too."""
+        data = self._verified(key)
+        if data is None:
+            return None
+        try:
+            return decode_result(data)
+        except Exception:  # noqa: BLE001 - any refusal or damage: computed live instead
             self.misses.append(key)
             return None
 
@@ -203,9 +228,18 @@ class DeckWriter:
     def has(self, key: str) -> bool:
         return key in self.manifest["entries"]
 
+    def get_result(self, key: str) -> Optional[Any]:
+        """A piece of work this build (or the earlier one it continues) stored; None when
+        missing or unreadable (then computed again)."""
+        return Deck(self.path, self.manifest).get_result(key)
+
     def put(self, key: str, cells: dict[str, Explanation]) -> None:
-        data = encode_unit(cells)
-        name = f"{CELLS}/{key}.safetensors"
+        self._write(key, encode_unit(cells), f"{CELLS}/{key}.safetensors")
+
+    def put_result(self, key: str, value: Any) -> None:
+        self._write(key, encode_result(value), f"{RESULTS}/{key}.pt")
+
+    def _write(self, key: str, data: bytes, name: str) -> None:
         atomic_write_bytes(self.path / name, data)
         self.manifest["entries"][key] = {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
         atomic_write_json(self.path / MANIFEST, self.manifest)  # an interrupted build keeps it

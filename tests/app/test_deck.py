@@ -13,6 +13,7 @@ from conftest import make_pack
 
 from sc_viz.app import deck_view, present
 from sc_viz.app import saliency_view as sv
+from sc_viz.app.slide_work import PAGES
 from sc_viz.deck import build_deck, read_talk
 from sc_viz.explain import explain_grid
 from sc_viz.explain.settings import ExplainSettings, grid_target, load_image
@@ -154,3 +155,39 @@ def test_a_slide_wins_over_a_stale_url(tiny_packs_env, tmp_path):
     assert_clean(at)
     assert at.selectbox(key="img_index").value == 5  # slide 1's image, not the URL's
     assert at.session_state[deck_view.SERVED] == (5, 5)
+
+
+def test_robustness_and_sanity_slides_are_shown_from_the_deck(tiny_packs_env, tmp_path, data_root):
+    """N to a Robustness slide: every PGD, map and SPAT attack from the deck; N to a Sanity
+    slide: its checks at once (no Compute click), from the deck; a live change computes."""
+    pack_dir = make_pack(tmp_path / "packs" / "paged", seed=13)
+    image = {"dataset_split": "test", "index": 6}
+    slides = [
+        {
+            "page": "Robustness",
+            "pack": str(pack_dir),
+            "image": image,
+            "view": {"eps": "4", "adv": "gradcam", "spat": "1"},
+        },
+        {"page": "Sanity", "pack": str(pack_dir), "image": image, "view": {"v": "c,adv", "sm": "saliency"}},
+    ]
+    talk = tmp_path / "talk.json"
+    talk.write_text(json.dumps({"format": "sc-viz-talk/1", "slides": slides}))
+    deck, _, _ = build_deck(talk, tmp_path / "deck", pages=PAGES, device="cpu", data_root=data_root)
+    # opened on Robustness: AppTest runs its first page again after a switch_page run
+    at = open_app(
+        "app_pages/4_Robustness.py", pack=tiny_packs_env, query={"present": "1", "deck": str(deck.path)}
+    )
+    at.button(key="present-next").click().run()  # N: the Robustness slide
+    assert_clean(at)
+    assert at.select_slider(key="eps").value == 4 and at.toggle(key="spat").value
+    log = at.session_state[deck_view.WORK_LOG]
+    assert len(log) == 12 and {source for _, source in log} == {"deck"}, log
+    at.select_slider(key="eps").set_value(2).run()  # a live change mid-talk
+    assert_clean(at)
+    sources = [source for name, source in at.session_state[deck_view.WORK_LOG] if name == "robustness.pgd"]
+    assert sources == ["live"] * 4
+    at.button(key="present-next").click().run()  # N: the Sanity slide, no Compute click
+    assert_clean(at)
+    assert len(at.dataframe) == 1  # the summary table: the checks are shown
+    assert at.session_state[deck_view.WORK_LOG] == [("sanity.check", "deck")] * 2

@@ -5,7 +5,7 @@ view in the URL."""
 import torch
 from apptest_helpers import ROBUSTNESS, assert_clean, images, open_app, png_bytes, reopen, widget_values
 
-from sc_viz.app import sidebar, single_image
+from sc_viz.app import robustness_view, sidebar, single_image
 from sc_viz.figures import SCALE_NOTE
 
 
@@ -144,7 +144,7 @@ def test_the_page_shows_each_verdict_of_crafted_attacks(tiny_packs_env, monkeypa
             for v in models
         }
 
-    monkeypatch.setattr(single_image, "attack_each", attack_each)
+    monkeypatch.setattr(robustness_view, "attack_each", attack_each)  # the page's PGD
     # steps=17: a cache key no other test's real attack has
     at = open_app(ROBUSTNESS, pack=tiny_packs_env, query={"img": "0", "adv": "none", "steps": "17"})
     assert_clean(at)
