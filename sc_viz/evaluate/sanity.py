@@ -35,9 +35,13 @@ report.json ("sanity"; lists run over the steps / fractions):
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Optional
 
+import torch
+
 from sc_viz.evaluate.common import SUITES, EvalContext, Suite
+from sc_viz.evaluate.distributed import Shard
 from sc_viz.evaluate.render import Chart, Panel, num, table
 from sc_viz.evaluate.saliency import mean_std, method_names, method_options, predicted
 from sc_viz.explain.road import DEFAULT_FRACTIONS, DEFAULT_NOISE, road_curves_of_maps
@@ -92,20 +96,38 @@ def _settings(ctx: EvalContext) -> dict:
     }
 
 
-def run(ctx: EvalContext) -> dict:
+@dataclass
+class PerImage:
+    """What the images checked so far gave, one list item per image (in sample order once
+    gathered); `steps`: each order's step names (the same for every image)."""
 
-    settings = _settings(ctx)
-    methods, orders = settings["methods"], settings["orders"]
-    options = {m: _options(ctx, m) for m in methods}
-    fractions = settings["road_fractions"]
-    sample = ctx.sample(sample_size(ctx))
-    variants = list(ctx.models)
-    steps: dict = {}
     # order -> variant -> method -> similarity -> [[value per step] per image]
-    sims = {o: {v: {m: {s: [] for s in SIMILARITIES} for m in methods} for v in variants} for o in orders}
-    road = {k: {v: {m: [] for m in methods} for v in variants} for k in ("morf", "lerf", "gap")}
+    sims: dict
+    # morf | lerf | gap -> variant -> method -> [curve (a gap: one number) per image]
+    road: dict
     # variant -> method -> [per image: None (judged), else (flat after step, ReLU-zeroed)]
-    unjudged = {v: {m: [] for m in methods} for v in variants}
+    unjudged: dict
+    steps: dict = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, variants: list[str], methods: list[str], orders: list[str]) -> PerImage:
+        return cls(
+            {o: {v: {m: {s: [] for s in SIMILARITIES} for m in methods} for v in variants} for o in orders},
+            {k: {v: {m: [] for m in methods} for v in variants} for k in ("morf", "lerf", "gap")},
+            {v: {m: [] for m in methods} for v in variants},
+        )
+
+    def gathered(self, shard: Shard, count: int) -> PerImage:
+        """Every rank's per-image values, in sample order."""
+        sims, road, unjudged = shard.gather_tree((self.sims, self.road, self.unjudged), count)
+        steps = next((st for st in shard.all_gather(self.steps) if st), self.steps)
+        return PerImage(sims, road, unjudged, steps)
+
+
+def run(ctx: EvalContext) -> dict:
+    settings = _settings(ctx)
+    sample = ctx.sample(sample_size(ctx))
+    found = PerImage.empty(list(ctx.models), settings["methods"], settings["orders"])
     mine = ctx.shard.units(len(sample))  # under torchrun: every world-th image
     bar = ctx.bar(len(mine), "sanity")
     twins = None  # one private copy per variant, re-randomised for every image
@@ -113,68 +135,101 @@ def run(ctx: EvalContext) -> dict:
         x = sample.get(i)[None].to(ctx.device)  # (1, 3, H, W)
         twins = twins or {v: RandomisedTwin(m, x) for v, m in ctx.models.items()}
         targets = predicted(ctx.models, x)
-        originals = None
-        for o in orders:
-            res = randomisation_test(
-                ctx.models,
-                x,
-                methods=methods,
-                targets=targets,
-                order=o,
-                seed=ctx.seed,
-                options=options,
-                keep_maps=False,
-                originals=originals,
-                twins=twins,
-            )
-            originals, steps[o] = res.originals, res.steps
-            for v in variants:
-                for m in methods:
-                    for s in SIMILARITIES:
-                        sims[o][v][m][s].append(res.similarity[m][v][s])
-                    if o == "cascading":
-                        found = res.verdict(m, v, settings["flag_threshold"])
-                        step = res.steps[found.flat_step] if found.flat_step is not None else None
-                        unjudged[v][m].append(
-                            (step, bool(found.cause)) if found.state == CANNOT_JUDGE else None
-                        )
-        for v in variants:  # every method's curves in shared passes of the model
-            per_method = road_curves_of_maps(
-                ctx.models[v],
-                x,
-                {m: originals[m][v].map for m in methods},
-                targets[v],
-                fractions=fractions,
-                noise=settings["road_noise"],
-                seed=ctx.seed + i,
-            )
-            for m, curves in per_method.items():
-                for k in road:
-                    road[k][v][m].append(curves[k])
+        originals = randomise(ctx, x, targets, twins, settings, found)
+        road_curves(ctx, x, i, targets, originals, settings, found)
         bar.update(1)
     bar.close()
-    if ctx.shard.active:  # every rank's per-image values, in sample order
-        sims, road, unjudged = ctx.shard.gather_tree((sims, road, unjudged), len(sample))
-        steps = next((st for st in ctx.shard.all_gather(steps) if st), steps)
+    if ctx.shard.active:
+        found = found.gathered(ctx.shard, len(sample))
+    variants = list(ctx.models)
+    return {
+        **randomisation_result(found, settings, variants, len(sample)),
+        "road": road_result(found, settings, variants),
+    }
 
-    def per_step(runs: list[list[float]]) -> dict:
-        cols = list(zip(*runs))  # per step: the images' values
-        stats = [mean_std(list(c)) for c in cols]
-        return {"mean": [a for a, _ in stats], "std": [b for _, b in stats]}
 
+def randomise(
+    ctx: EvalContext, x: torch.Tensor, targets: dict, twins: dict, settings: dict, found: PerImage
+) -> dict:
+    """One image's model parameter randomisation in every order, into `found`; -> the
+    trained models' maps ({method: {variant: map}}), computed once for all orders."""
+    methods, threshold = settings["methods"], settings["flag_threshold"]
+    originals = None
+    for o in settings["orders"]:
+        res = randomisation_test(
+            ctx.models,
+            x,
+            methods=methods,
+            targets=targets,
+            order=o,
+            seed=ctx.seed,
+            options=settings["method_options"],
+            keep_maps=False,
+            originals=originals,
+            twins=twins,
+        )
+        originals, found.steps[o] = res.originals, res.steps
+        for v in ctx.models:
+            for m in methods:
+                for s in SIMILARITIES:
+                    found.sims[o][v][m][s].append(res.similarity[m][v][s])
+                if o == "cascading":
+                    verdict = res.verdict(m, v, threshold)
+                    step = res.steps[verdict.flat_step] if verdict.flat_step is not None else None
+                    found.unjudged[v][m].append(
+                        (step, bool(verdict.cause)) if verdict.state == CANNOT_JUDGE else None
+                    )
+    return originals
+
+
+def road_curves(
+    ctx: EvalContext, x: torch.Tensor, i: int, targets: dict, originals: dict, settings: dict, found: PerImage
+) -> None:
+    """One image's ROAD curves of the trained models' maps, into `found`; the imputation
+    noise seeded by the image's place in the sample (the same under torchrun)."""
+    methods = settings["methods"]
+    for v in ctx.models:  # every method's curves in shared passes of the model
+        per_method = road_curves_of_maps(
+            ctx.models[v],
+            x,
+            {m: originals[m][v].map for m in methods},
+            targets[v],
+            fractions=settings["road_fractions"],
+            noise=settings["road_noise"],
+            seed=ctx.seed + i,
+        )
+        for m, curves in per_method.items():
+            for k in found.road:
+                found.road[k][v][m].append(curves[k])
+
+
+def per_step(runs: list[list[float]]) -> dict:
+    """{mean: [..], std: [..]} per step (or fraction) over the images' runs."""
+    cols = list(zip(*runs))  # per step: the images' values
+    stats = [mean_std(list(c)) for c in cols]
+    return {"mean": [a for a, _ in stats], "std": [b for _, b in stats]}
+
+
+def randomisation_result(found: PerImage, settings: dict, variants: list[str], n: int) -> dict:
+    """The randomisation check's part of the result: mean curves, and with the cascading
+    order the final similarity, the flags and the images that cannot be judged."""
+    methods, orders, threshold = settings["methods"], settings["orders"], settings["flag_threshold"]
     similarity = {
-        o: {v: {m: {s: per_step(sims[o][v][m][s]) for s in SIMILARITIES} for m in methods} for v in variants}
+        o: {
+            v: {m: {s: per_step(found.sims[o][v][m][s]) for s in SIMILARITIES} for m in methods}
+            for v in variants
+        }
         for o in orders
     }
     out = {
-        "steps": steps,
+        "steps": found.steps,
         "similarity": similarity,
         "similarities": list(SIMILARITIES),
-        "n": len(sample),
+        "n": n,
         "methods": methods,
         "orders": orders,
         "flag_similarity": FLAG_SIMILARITY,
-        "flag_threshold": settings["flag_threshold"],
+        "flag_threshold": threshold,
     }
     if "cascading" in orders:
         final = {
@@ -183,21 +238,23 @@ def run(ctx: EvalContext) -> dict:
         }
         out["final_similarity"] = final
         out["flagged"] = {
-            v: {
-                m: None if final[v][m] is None else flagged(final[v][m], settings["flag_threshold"])
-                for m in methods
-            }
+            v: {m: None if final[v][m] is None else flagged(final[v][m], threshold) for m in methods}
             for v in variants
         }
-        out["cannot_judge"] = {v: {m: cannot_judge(unjudged[v][m]) for m in methods} for v in variants}
-    out["road"] = {
-        "fractions": fractions,
+        out["cannot_judge"] = {v: {m: cannot_judge(found.unjudged[v][m]) for m in methods} for v in variants}
+    return out
+
+
+def road_result(found: PerImage, settings: dict, variants: list[str]) -> dict:
+    """ROAD's part of the result: mean curves and area gaps."""
+    methods, road = settings["methods"], found.road
+    return {
+        "fractions": settings["road_fractions"],
         **{k: {v: {m: per_step(road[k][v][m]) for m in methods} for v in variants} for k in ("morf", "lerf")},
         "gap": {
             v: {m: dict(zip(("mean", "std"), mean_std(road["gap"][v][m]))) for m in methods} for v in variants
         },
     }
-    return out
 
 
 def cannot_judge(per_image: list) -> dict:
