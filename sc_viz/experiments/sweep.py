@@ -29,6 +29,7 @@ import torch
 from sc_viz.data import Split, seeded_subset
 from sc_viz.evaluate.render import Chart, Panel, table
 from sc_viz.evaluate.stats import decode_values, encode_values
+from sc_viz.experiments.seeds import compare, fmt_interval, fmt_spread, summary
 from sc_viz.packs import Pack, atomic_write_json
 
 SCORES_JSON = "sweep_scores.json"
@@ -118,8 +119,6 @@ def summarise(scores: dict, lambdas: Sequence[float], seed: int = 0) -> dict:
     """scores: {lam_key: {seed: score_model(...)}} -> per lambda the accuracy, level-1 DS
     sum and every saliency measure summarised over seeds (`seeds.summary`), plus the trend
     claims between the smallest and the largest lambda."""
-    from sc_viz.experiments.seeds import compare, summary
-
     keys = [lam_key(lam) for lam in lambdas]
     rows = {}
     for key, lam in zip(keys, lambdas):
@@ -249,12 +248,23 @@ def charts(result: dict) -> list:
 
 def markdown(result: dict) -> str:
     """sweep_lambda.md from sweep_lambda.json (format 2)."""
-    from sc_viz.experiments.seeds import fmt_interval, fmt_spread
+    first = next(iter(result["lambdas"].values()))
+    lines = fig5_section(result)
+    if "saliency" in first:
+        lines += saliency_section(result)
+    if result.get("trend"):
+        lines += trend_section(result)
+    if result.get("timing", {}):
+        lines.append(timing_note(result["timing"]))
+    return "\n".join(lines)
 
+
+def fig5_section(result: dict) -> list[str]:
+    """The title, the runs and the accuracy and level-1 DS sum per lambda (Fig. 5)."""
     s, rows = result["settings"], result["lambdas"]
     first = next(iter(rows.values()))
     init = s.get("init")
-    lines = [
+    return [
         f"# lambda sweep (Fig. 5): {result['dataset']} / {result['arch']}\n",
         f"Variant c trained {s['epochs']} epoch(s) per lambda "
         f"({'fine-tuned from ' + init if init else 'from scratch'}), training seeds "
@@ -277,90 +287,103 @@ def markdown(result: dict) -> str:
         ),
         "![Fig. 5](fig5_lambda.png)\n",
     ]
-    if "saliency" in first:
-        sal = result["saliency_images"]
-        lines.append(
-            "## Saliency smoothness vs lambda\n\nThe saliency suite's measures of each model's maps "
-            f"(its own predicted class), on the saliency suite's images: n = {first['saliency_n']} "
-            f"test images drawn with seed {sal['seed']} from the whole test split, the sample "
-            f"`sc-viz eval --suite saliency --seed {sal['seed']}` explains. Does the map get smoother "
-            "as DS falls?\n"
-        )
-        measures = [k for k in MEASURE_LABELS if k in next(iter(first["saliency"].values()))]
-        for m in first["saliency"]:
-            lines.append(f"### {m}\n")
-            lines.append(
-                table(
-                    ["lambda"] + [MEASURE_LABELS[k] for k in measures],
-                    [
-                        [k]
-                        + [
-                            f"{fmt_spread(r['saliency'][m][q])} {fmt_interval(r['saliency'][m][q]['ci'])}"
-                            for q in measures
-                        ]
-                        for k, r in rows.items()
-                    ],
-                )
-            )
-        lines.append("![TV vs lambda](saliency_total_variation_lambda.png)\n")
-    trend = result.get("trend") or {}
-    if trend:
-        lo, hi = result["trend_between"]
-        lines.append(
-            f"## Trend: lambda {hi} against lambda {lo}\n\nPaired over the same images, seed-averaged; "
-            "a verdict is kept only when every seed's own difference has its sign. Spearman: rank "
-            "correlation over the lambdas of the mean DS sum and the mean measure (descriptive).\n"
-        )
-        body = []
-        ds = trend.get("level1_ds_sum")
-        if ds:
-            body.append(["level-1 DS sum", "lower", _diff(ds), ds["verdict"], "-"])
-        for m, per in trend.items():
-            if m == "level1_ds_sum":
-                continue
-            for k, c in per.items():
-                rho = c.get("spearman_with_ds")
-                body.append(
-                    [
-                        f"{m}: {MEASURE_LABELS[k]}",
-                        EXPECTED[k],
-                        _diff(c),
-                        c["verdict"],
-                        "-" if rho is None else f"{rho:+.2f}",
-                    ]
-                )
+
+
+def saliency_section(result: dict) -> list[str]:
+    """The saliency suite's measures per lambda, one table per explanation method."""
+    rows = result["lambdas"]
+    first, sal = next(iter(rows.values())), result["saliency_images"]
+    lines = [
+        "## Saliency smoothness vs lambda\n\nThe saliency suite's measures of each model's maps "
+        f"(its own predicted class), on the saliency suite's images: n = {first['saliency_n']} "
+        f"test images drawn with seed {sal['seed']} from the whole test split, the sample "
+        f"`sc-viz eval --suite saliency --seed {sal['seed']}` explains. Does the map get smoother "
+        "as DS falls?\n"
+    ]
+    measures = [k for k in MEASURE_LABELS if k in next(iter(first["saliency"].values()))]
+    for m in first["saliency"]:
+        lines.append(f"### {m}\n")
         lines.append(
             table(
+                ["lambda"] + [MEASURE_LABELS[k] for k in measures],
                 [
-                    "measure",
-                    f"expected at lambda {hi}",
-                    "difference [95% interval]",
-                    "verdict",
-                    "Spearman with DS",
+                    [k]
+                    + [
+                        f"{fmt_spread(r['saliency'][m][q])} {fmt_interval(r['saliency'][m][q]['ci'])}"
+                        for q in measures
+                    ]
+                    for k, r in rows.items()
                 ],
-                body,
             )
         )
-        smooth = {
-            m: per[SMOOTHNESS]["verdict"]
-            for m, per in trend.items()
-            if m != "level1_ds_sum" and SMOOTHNESS in per
-        }
-        if smooth:
-            lines.append(
-                "Finding (TV): "
-                + "; ".join(f"{m}: smoother at lambda {hi} {v}" for m, v in smooth.items())
-                + ".\n"
-            )
-    t = result.get("timing", {})
-    if t:
+    lines.append("![TV vs lambda](saliency_total_variation_lambda.png)\n")
+    return lines
+
+
+def trend_section(result: dict) -> list[str]:
+    """The paired claim at the largest lambda against the smallest, per measure, and the
+    smoothness finding."""
+    trend = result["trend"]
+    lo, hi = result["trend_between"]
+    lines = [
+        f"## Trend: lambda {hi} against lambda {lo}\n\nPaired over the same images, seed-averaged; "
+        "a verdict is kept only when every seed's own difference has its sign. Spearman: rank "
+        "correlation over the lambdas of the mean DS sum and the mean measure (descriptive).\n",
+        table(
+            [
+                "measure",
+                f"expected at lambda {hi}",
+                "difference [95% interval]",
+                "verdict",
+                "Spearman with DS",
+            ],
+            trend_rows(trend),
+        ),
+    ]
+    smooth = {
+        m: per[SMOOTHNESS]["verdict"]
+        for m, per in trend.items()
+        if m != "level1_ds_sum" and SMOOTHNESS in per
+    }
+    if smooth:
         lines.append(
-            f"How long it took ({t.get('device', '?')}): training {t.get('train_s', 0):.0f} s, "
-            f"DS and accuracy {t.get('ds_s', 0):.0f} s, saliency {t.get('saliency_s', 0):.0f} s "
-            "(summed over runs; runs in "
-            f"parallel processes overlap), this command {t.get('wall_s', 0):.0f} s.\n"
+            "Finding (TV): "
+            + "; ".join(f"{m}: smoother at lambda {hi} {v}" for m, v in smooth.items())
+            + ".\n"
         )
-    return "\n".join(lines)
+    return lines
+
+
+def trend_rows(trend: dict) -> list[list[str]]:
+    """The level-1 DS sum's row, then one per explanation method and measure."""
+    body = []
+    ds = trend.get("level1_ds_sum")
+    if ds:
+        body.append(["level-1 DS sum", "lower", _diff(ds), ds["verdict"], "-"])
+    for m, per in trend.items():
+        if m == "level1_ds_sum":
+            continue
+        for k, c in per.items():
+            rho = c.get("spearman_with_ds")
+            body.append(
+                [
+                    f"{m}: {MEASURE_LABELS[k]}",
+                    EXPECTED[k],
+                    _diff(c),
+                    c["verdict"],
+                    "-" if rho is None else f"{rho:+.2f}",
+                ]
+            )
+    return body
+
+
+def timing_note(t: dict) -> str:
+    return (
+        f"How long it took ({t.get('device', '?')}): training {t.get('train_s', 0):.0f} s, "
+        f"DS and accuracy {t.get('ds_s', 0):.0f} s, saliency {t.get('saliency_s', 0):.0f} s "
+        "(summed over runs; runs in "
+        f"parallel processes overlap), this command {t.get('wall_s', 0):.0f} s.\n"
+    )
 
 
 def _diff(c: dict) -> str:
@@ -370,6 +393,4 @@ def _diff(c: dict) -> str:
 
 
 def fmt_ci(ci) -> str:
-    from sc_viz.experiments.seeds import fmt_interval
-
     return fmt_interval(ci, digits=3)
