@@ -37,7 +37,8 @@ import torch.nn as nn
 
 from sc_viz.data import Split, iterate_batches, seeded_subset
 from sc_viz.evaluate.render import pct, table
-from sc_viz.evaluate.stats import accuracy_interval, encode_values
+from sc_viz.evaluate.stats import accuracy_interval, decode_values, encode_values
+from sc_viz.experiments.seeds import fmt_interval, fmt_spread, ordering, summary
 from sc_viz.hooks import hooked
 from sc_viz.model_run import model_device, using_model
 from sc_viz.models import build_model
@@ -414,9 +415,6 @@ def summarise(runs: dict, order=PAPER_ORDER, seed: int = 0) -> dict:
     the same test images). -> per method: per variant the spread over seeds and the image
     interval of the seed-averaged accuracy (`experiments.seeds.summary`), the per-seed rows
     without per-image values; and the ordering claims of `order` (`seeds.ordering`)."""
-    from sc_viz.evaluate.stats import decode_values
-    from sc_viz.experiments.seeds import ordering, summary
-
     out = {}
     for method, by_variant in runs.items():
         per_image = {
@@ -438,69 +436,12 @@ def summarise(runs: dict, order=PAPER_ORDER, seed: int = 0) -> dict:
 
 def markdown(result: dict) -> str:
     """transfer.md from transfer.json (format 2)."""
-    from sc_viz.experiments.seeds import fmt_interval, fmt_spread
-
-    s, src = result["settings"], result["source"]
-    seeds = result["seeds"]
-    paper = result.get("paper", {})
-    lines = [
-        f"# Transfer (Sec. 4.6): {src['dataset']} -> {result['target']}, {src['arch']}\n",
-        f"Target: {result.get('target_description', result['target'])}. Each variant of `{src['pack']}` "
-        f"transferred two ways, with training seeds {', '.join(map(str, seeds))} (each seed draws its own "
-        f"validation split ({s['val_fraction']:.0%} of the training split), head initialisation and batch "
-        f"order): fine-tuned (all layers, cross-entropy, up to {s['epochs']} epoch(s), {s['optimizer']} lr "
-        f"{s['lr']:g} {s['schedule']}, the weights of the best validation epoch kept, patience "
-        f"{s['patience']}), and a linear probe (logistic regression on the frozen penultimate features, "
-        f"C chosen on the validation split). Training images: "
-        f"{s['train_limit'] if s.get('train_limit') else 'all the rest'}; test accuracy on "
-        f"n = {result['n_test']:,} test images of the target (the same for every run).\n",
-        "Accuracy: mean over seeds (min, max); 95% interval: percentile bootstrap over the test images "
-        "of the seed-averaged per-image correctness. Verdicts: the paired bootstrap interval of the "
-        "difference on the same images, kept only when every seed's own difference has the same sign "
-        "(else within noise).\n",
-    ]
+    lines = intro(result)
     for method, title in METHODS.items():
         part = result["methods"].get(method)
-        if not part:
-            continue
-        rows = []
-        for v, r in part["variants"].items():
-            acc = r["accuracy"]
-            per_seed = r["per_seed"]
-            rows.append(
-                [
-                    v,
-                    fmt_spread(acc, percent=True),
-                    fmt_interval(acc["ci"], percent=True),
-                    " / ".join(pct(row["accuracy"]) for row in per_seed.values()),
-                    " / ".join(
-                        str(row["best_epoch"]) if "best_epoch" in row else f"C={row.get('C')}"
-                        for row in per_seed.values()
-                    ),
-                ]
-            )
-        extra = "best epoch per seed" if method == "finetune" else "C per seed"
-        lines.append(f"## {title}\n")
-        lines.append(table(["variant", "accuracy", "95% interval", "per seed", extra], rows))
-        order = part["ordering"]
-        if order["pairs"]:
-            lines.append(
-                f"\nThe paper's ordering {' > '.join(order['order'])}: **{order['chain']}**.\n\n"
-                + table(
-                    ["claim", "difference", "95% interval", "per seed", "verdict"],
-                    [
-                        [
-                            claim,
-                            f"{100 * c['difference']:+.2f} pp" if c["difference"] is not None else "-",
-                            fmt_interval(c["ci"], percent=True) + " pp" if c["ci"] else "-",
-                            " / ".join(f"{100 * d:+.2f}" for d in c["per_seed"]),
-                            c["verdict"],
-                        ]
-                        for claim, c in order["pairs"].items()
-                    ],
-                )
-            )
-        lines.append("")
+        if part:
+            lines += method_section(method, title, part)
+    paper = result.get("paper", {})
     if paper:
         lines.append(
             "Paper (ResNet18, CIFAR-100 -> "
@@ -517,3 +458,65 @@ def markdown(result: dict) -> str:
             f"this command {t.get('wall_s', 0):.0f} s.\n"
         )
     return "\n".join(lines)
+
+
+def intro(result: dict) -> list[str]:
+    """The title, how every variant was transferred, and how to read the numbers."""
+    s, src, seeds = result["settings"], result["source"], result["seeds"]
+    return [
+        f"# Transfer (Sec. 4.6): {src['dataset']} -> {result['target']}, {src['arch']}\n",
+        f"Target: {result.get('target_description', result['target'])}. Each variant of `{src['pack']}` "
+        f"transferred two ways, with training seeds {', '.join(map(str, seeds))} (each seed draws its own "
+        f"validation split ({s['val_fraction']:.0%} of the training split), head initialisation and batch "
+        f"order): fine-tuned (all layers, cross-entropy, up to {s['epochs']} epoch(s), {s['optimizer']} lr "
+        f"{s['lr']:g} {s['schedule']}, the weights of the best validation epoch kept, patience "
+        f"{s['patience']}), and a linear probe (logistic regression on the frozen penultimate features, "
+        f"C chosen on the validation split). Training images: "
+        f"{s['train_limit'] if s.get('train_limit') else 'all the rest'}; test accuracy on "
+        f"n = {result['n_test']:,} test images of the target (the same for every run).\n",
+        "Accuracy: mean over seeds (min, max); 95% interval: percentile bootstrap over the test images "
+        "of the seed-averaged per-image correctness. Verdicts: the paired bootstrap interval of the "
+        "difference on the same images, kept only when every seed's own difference has the same sign "
+        "(else within noise).\n",
+    ]
+
+
+def method_section(method: str, title: str, part: dict) -> list[str]:
+    """One way of transferring: each variant's accuracy, and the paper's ordering's claims."""
+    rows = []
+    for v, r in part["variants"].items():
+        acc, per_seed = r["accuracy"], r["per_seed"]
+        rows.append(
+            [
+                v,
+                fmt_spread(acc, percent=True),
+                fmt_interval(acc["ci"], percent=True),
+                " / ".join(pct(row["accuracy"]) for row in per_seed.values()),
+                " / ".join(
+                    str(row["best_epoch"]) if "best_epoch" in row else f"C={row.get('C')}"
+                    for row in per_seed.values()
+                ),
+            ]
+        )
+    extra = "best epoch per seed" if method == "finetune" else "C per seed"
+    lines = [f"## {title}\n", table(["variant", "accuracy", "95% interval", "per seed", extra], rows)]
+    order = part["ordering"]
+    if order["pairs"]:
+        lines.append(
+            f"\nThe paper's ordering {' > '.join(order['order'])}: **{order['chain']}**.\n\n"
+            + table(
+                ["claim", "difference", "95% interval", "per seed", "verdict"],
+                [
+                    [
+                        claim,
+                        f"{100 * c['difference']:+.2f} pp" if c["difference"] is not None else "-",
+                        fmt_interval(c["ci"], percent=True) + " pp" if c["ci"] else "-",
+                        " / ".join(f"{100 * d:+.2f}" for d in c["per_seed"]),
+                        c["verdict"],
+                    ]
+                    for claim, c in order["pairs"].items()
+                ],
+            )
+        )
+    lines.append("")
+    return lines
