@@ -27,7 +27,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -213,6 +213,42 @@ def _read_state(path: Path, settings: dict) -> dict:
     return state
 
 
+@dataclass
+class Epochs:
+    """A fine-tune's epochs so far: each one's numbers, and the best validation epoch."""
+
+    history: list = field(default_factory=list)  # FineTuneResult.history
+    best_epoch: int = 0  # 0: none yet
+    best_val: float = -1.0
+    best_state: Optional[dict] = None  # the best epoch's weights, on the CPU
+    seconds: float = 0.0
+
+    @classmethod
+    def resumed(cls, state: dict) -> Epochs:
+        history = json.loads(state["history"])
+        best = max(history, key=lambda h: h["val_acc"])  # first of the ties, as `keep_if_best`
+        return cls(
+            history, best["epoch"], best["val_acc"], state["best_model"], sum(h["seconds"] for h in history)
+        )
+
+    def keep_if_best(self, model: nn.Module, epoch: int, val_acc: float) -> None:
+        if val_acc > self.best_val:  # strictly better: the earliest of equal epochs is kept
+            self.best_epoch, self.best_val = epoch, val_acc
+            self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+    def add(self, epoch: int, train_loss: float, train_acc: float, val_acc: float, wall: float) -> None:
+        self.seconds += wall
+        self.history.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "val_acc": val_acc,
+                "seconds": wall,
+            }
+        )
+
+
 def fine_tune(
     model: nn.Module,
     cfg,
@@ -229,19 +265,15 @@ def fine_tune(
     stop after `patience` epochs without a better validation accuracy and leave the best
     epoch's weights in `model`. The state after every epoch goes to
     <run_dir>/finetune_state.pt, from which `resume` goes on."""
-    from sc_viz.metrics import accuracy
-    from sc_viz.precision import autocast_dtype
-    from sc_viz.training.trainer import TrainingDiverged, make_optimizer, training_step
+    from sc_viz.metrics import accuracy  # looked up at the call: tests script the validation
+    from sc_viz.training.trainer import make_optimizer
 
     if patience < 1:
         raise ValueError(f"--patience must be at least 1, got {patience}")
-    device = model_device(model)
-    steps = math.ceil(len(train) / cfg.batch_size)
-    opt, sched = make_optimizer(cfg, model, steps)
-    amp = autocast_dtype(cfg.precision, device)
+    opt, sched = make_optimizer(cfg, model, math.ceil(len(train) / cfg.batch_size))
     settings = {**cfg.to_dict(), "patience": patience, "n_train": len(train), "n_val": len(val)}
     state_file = Path(run_dir) / STATE_FILE
-    history, best_epoch, best_val, best_state, seconds = [], 0, -1.0, None, 0.0
+    done = Epochs()
     if state_file.exists():
         if not resume:
             raise TransferError(f"{state_file}: an unfinished fine-tune is there; pass --resume to go on")
@@ -249,70 +281,71 @@ def fine_tune(
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        best_state = state["best_model"]
-        history = json.loads(state["history"])
-        best = max(history, key=lambda h: h["val_acc"])  # first of the ties, as below
-        best_epoch, best_val = best["epoch"], best["val_acc"]
-        seconds = sum(h["seconds"] for h in history)
-        log(f"{run_dir}: resuming after epoch {len(history)}/{cfg.epochs}")
-    epoch = len(history)
-    while epoch < cfg.epochs and epoch - best_epoch < patience:
+        done = Epochs.resumed(state)
+        log(f"{run_dir}: resuming after epoch {len(done.history)}/{cfg.epochs}")
+    epoch = len(done.history)
+    while epoch < cfg.epochs and epoch - done.best_epoch < patience:
         t0 = time.time()
-        g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        model.train()
-        loss_sum, correct, seen = 0.0, 0.0, 0
-        for x, y in iterate_batches(
-            train, cfg.batch_size, shuffle=True, augment=cfg.augment, generator=g, device=device
-        ):
-            loss, _ce, _sc, n_correct = training_step(model, model, x, y, cfg, g, amp)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"{run_dir}: loss became {loss.item()} in epoch {epoch + 1}; lower --lr"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += loss.item() * len(y)
-            correct += float(n_correct)
-            seen += len(y)
+        train_loss, train_acc = train_epoch(model, opt, sched, cfg, train, epoch, run_dir)
         model.eval()
         val_acc = accuracy(model, val)
         epoch += 1
-        if val_acc > best_val:  # strictly better: the earliest of equal epochs is kept
-            best_epoch, best_val = epoch, val_acc
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        wall = time.time() - t0
-        seconds += wall
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": loss_sum / max(seen, 1),
-                "train_acc": correct / max(seen, 1),
-                "val_acc": val_acc,
-                "seconds": wall,
-            }
-        )
+        done.keep_if_best(model, epoch, val_acc)
+        done.add(epoch, train_loss, train_acc, val_acc, time.time() - t0)
         log(
             f"{run_dir}: epoch {epoch}/{cfg.epochs} val acc {val_acc:.4f} "
-            f"(best {best_val:.4f}, epoch {best_epoch})"
+            f"(best {done.best_val:.4f}, epoch {done.best_epoch})"
         )
-        atomic_write_bytes(
-            state_file,
-            _state_bytes(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "best_model": best_state,
-                    "history": json.dumps(history),
-                    "settings": json.dumps(settings),
-                }
-            ),
-        )
-    model.load_state_dict(best_state)
+        save_state(state_file, model, opt, sched, done, settings)
+    model.load_state_dict(done.best_state)
     model.eval()
-    return FineTuneResult(best_epoch, epoch, epoch < cfg.epochs, history, seconds)
+    return FineTuneResult(done.best_epoch, epoch, epoch < cfg.epochs, done.history, done.seconds)
+
+
+def train_epoch(
+    model: nn.Module, opt, sched, cfg, train: Split, epoch: int, run_dir: Path
+) -> tuple[float, float]:
+    """One epoch of training (0-based `epoch`: its batch order and augmentation seeded by it
+    and cfg.seed). -> (mean loss, accuracy) over its images."""
+    from sc_viz.precision import autocast_dtype
+    from sc_viz.training.trainer import TrainingDiverged, training_step
+
+    device = model_device(model)
+    amp = autocast_dtype(cfg.precision, device)
+    g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    model.train()
+    loss_sum, correct, seen = 0.0, 0.0, 0
+    for x, y in iterate_batches(
+        train, cfg.batch_size, shuffle=True, augment=cfg.augment, generator=g, device=device
+    ):
+        loss, _ce, _sc, n_correct = training_step(model, model, x, y, cfg, g, amp)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"{run_dir}: loss became {loss.item()} in epoch {epoch + 1}; lower --lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        loss_sum += loss.item() * len(y)
+        correct += float(n_correct)
+        seen += len(y)
+    return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
+def save_state(state_file: Path, model: nn.Module, opt, sched, done: Epochs, settings: dict) -> None:
+    """Everything `resume` needs to go on after this epoch."""
+    atomic_write_bytes(
+        state_file,
+        _state_bytes(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "best_model": done.best_state,
+                "history": json.dumps(done.history),
+                "settings": json.dumps(settings),
+            }
+        ),
+    )
 
 
 def device_name(device: torch.device) -> str:
