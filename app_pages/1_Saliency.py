@@ -9,6 +9,7 @@ from sc_viz.app import saliency_grid as grid_screen
 from sc_viz.app import saliency_view as sv
 from sc_viz.app import sanity_view as san
 from sc_viz.explain import METHODS
+from sc_viz.explain.base import budgeted
 from sc_viz.explain.grid import ordered_methods
 
 UPLOAD_NAME = "image.png"  # the uploaded image's name inside the export bundle
@@ -53,20 +54,15 @@ def grid_controls(ctx, pack) -> dict:
                 key=state.bind("target_class", classes, what="class"),
                 help="Type to search the class names.",
             )
-        ig_steps = o2.slider(
-            "IG steps",
-            8,
-            128,
-            step=8,
-            key=state.bind("ig_steps", default=sv.default_ig_steps(pack.input_size)),
-        )
-        lime_samples = o3.slider(
-            "LIME samples",
-            100,
-            2000,
-            step=100,
-            key=state.bind("lime_samples", default=sv.default_lime_samples(pack.input_size)),
-        )
+        budgets = {  # one slider per method with a cost knob (explain.base.Budget)
+            m: (o2, o3)[i % 2].slider(
+                b.title,
+                *b.slider[:2],
+                step=b.slider[2],
+                key=state.bind(b.key, default=b.default("interactive", pack.input_size)),
+            )
+            for i, (m, b) in enumerate(budgeted().items())
+        }
         opacity = o4.slider("Overlay opacity", 0.0, 1.0, step=0.05, key=state.bind("opacity"))
         with_measures = o4.toggle(
             "Measures",
@@ -78,8 +74,7 @@ def grid_controls(ctx, pack) -> dict:
         methods=methods,
         mode=mode,
         target=target,
-        ig_steps=ig_steps,
-        lime_samples=lime_samples,
+        budgets=budgets,
         opacity=opacity,
         with_measures=with_measures,
     )
@@ -95,7 +90,7 @@ variants, methods, opacity = chosen["variants"], chosen["methods"], chosen["opac
 if not variants or not methods:
     st.info("Choose at least one variant and one method.")
     st.stop()
-notes = [sv.defaults_note(pack.input_size) if {"ig", "lime"} & set(methods) else None]
+notes = [sv.defaults_note(pack.input_size, methods)]
 if "gradcam" in methods:
     notes.append(sv.gradcam_layer_text(pack.manifest, pack.models[variants[0]]))
 if not ctx.present and any(notes):
@@ -109,8 +104,7 @@ settings = sv.page_settings(
     methods=methods,
     target_mode=chosen["mode"],
     target_class=chosen["target"],
-    ig_steps=chosen["ig_steps"],
-    lime_samples=chosen["lime_samples"],
+    budgets=chosen["budgets"],
     opacity=opacity,
 )
 settings_json = settings.to_json()

@@ -10,6 +10,7 @@ from sc_viz.app import saliency_view as sv
 from sc_viz.app import sanity_view as san
 from sc_viz.app.views import GALLERY
 from sc_viz.explain import METHODS
+from sc_viz.explain.base import budgeted
 from sc_viz.explain.grid import ordered_methods
 from sc_viz.explain.sanity import SIMILARITIES, SIMILARITY_TITLES
 
@@ -63,22 +64,17 @@ with sidebar.controls(ctx):
         help="Our reading: a method is flagged when its |map| Spearman to the trained "
         "model's map is still at least this after the whole cascade.",
     )
-    ig_steps = o3.slider(
-        "IG steps",
-        2,
-        64,
-        step=2,
-        key=state.bind("san_ig_steps"),
-        help="Few steps keep the cascade fast (the eval suite uses 8).",
-    )
-    lime_samples = o4.slider(
-        "LIME samples",
-        25,
-        1000,
-        step=25,
-        key=state.bind("san_lime_samples"),
-        help="Only used when LIME is chosen.",
-    )
+    budgets = {
+        m: (o3, o4)[i % 2].slider(
+            b.title,
+            *b.sanity_slider[:2],
+            step=b.sanity_slider[2],
+            key=state.bind(san.budget_key(m)),
+            help=f"Only used when {sv.method_legend(m).title} is chosen; few keep the cascade fast "
+            f"(the eval suite uses {b.defaults['sanity']}).",
+        )
+        for i, (m, b) in enumerate(budgeted().items())
+    }
 if not variants or not methods:
     st.info("Choose at least one variant and one method.")
     st.stop()
@@ -87,19 +83,17 @@ if not ctx.present:
         "Saliency, Grad-CAM and IG (few steps) are offered by default: the check explains the "
         "image once per randomisation step and variant. LIME can be added but is slow here."
     )
-if any(m in san.SLOW_METHODS for m in methods):
+for m in [m for m in methods if m in san.SLOW_METHODS]:
     st.warning(
-        f"LIME runs {lime_samples} model passes per map, for every randomisation step and "
-        "variant: expect about a minute per variant at 300 samples on a CPU."
+        f"{sv.method_legend(m).title} runs {budgets[m]} model passes per map, for every "
+        "randomisation step and variant: expect about a minute per variant on a CPU."
     )
 
 key = loaders.pack_key(pack)
-request = san.request_key(
-    key, image.key, variants, methods, order=order, mode=mode, ig_steps=ig_steps, lime_samples=lime_samples
-)
+request = san.request_key(key, image.key, variants, methods, order=order, mode=mode, budgets=budgets)
 asked = st.session_state.setdefault(san.ASKED, set())
 models = {v: pack.models[v] for v in variants}
-check_settings = dict(order=order, mode=mode, ig_steps=ig_steps, lime_samples=lime_samples)
+check_settings = dict(order=order, mode=mode, budgets=budgets)
 if request not in asked and deck_view.holds(
     pack, image, lambda: san.check_works(models, image.x, image.label, methods, check_settings)
 ):
@@ -131,8 +125,7 @@ checks = san.compute_checks(
     methods,
     order=order,
     mode=mode,
-    ig_steps=ig_steps,
-    lime_samples=lime_samples,
+    budgets=budgets,
     fetch=deck_view.fetcher(pack, image, cache=False),  # from the prepared deck when it holds them
     progress=lambda done, text: bar.progress(done, text=text),
     title=lambda m: sv.method_legend(m).title,

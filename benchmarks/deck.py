@@ -100,8 +100,7 @@ def main() -> None:
             image=str(image),
             variants=NAMES[: args.variants],
             methods=["gradcam", "ig", "lime"],
-            ig_steps=args.ig_steps,
-            lime_samples=args.lime_samples,
+            budgets={"ig": args.ig_steps, "lime": args.lime_samples},
         )
         talk = tmp / "talk.json"
         slide_json = {"page": "Saliency", "settings": json.loads(settings.to_json())}

@@ -42,7 +42,7 @@ def test_grid_png_html_and_settings_roundtrip(tiny_pack, tmp_path, capsys):
     assert "true class" in out and "standard" in out and "advc" in out
     saved = json.loads(settings.read_text())
     assert saved["image"] == {"dataset_split": "test", "index": 7}
-    assert saved["lime_samples"] == 40 and saved["seed"] == 3
+    assert saved["budgets"]["lime"] == 40 and saved["seed"] == 3
     # the settings alone redraw the same figure, byte for byte
     again = tmp_path / "again.png"
     rc, _, err = run_cli(capsys, "explain", "--settings", settings, "--out", again)
@@ -129,8 +129,7 @@ def test_settings_from_an_export_bundle_find_the_upload_beside_them(tiny_pack, t
         methods=["saliency"],
         target_mode=sv.TARGET_PREDICTED,
         target_class=None,
-        ig_steps=8,
-        lime_samples=100,
+        budgets={"ig": 8, "lime": 100},
         opacity=0.5,
     )
     (bundle / "settings.json").write_text(settings.to_json())

@@ -14,6 +14,7 @@ from PIL import Image
 
 from sc_viz import figures
 from sc_viz.explain import Explanation, explain, predict_top
+from sc_viz.explain.base import SMALL_INPUT_MAX, budgeted
 from sc_viz.explain.grid import Grid, explain_unit, method_units
 from sc_viz.explain.settings import (  # noqa: F401  (the target modes: for the pages)
     TARGET_CLASS,
@@ -49,36 +50,32 @@ settings.json must exist on this machine):
     sc-viz explain --settings settings.json --out grid.png
 """
 
+
 # IG steps and LIME samples by input size: every step and sample is a model pass, and a
 # 224-px pass costs ~50x a 32-px one, so large inputs get fewer (the values `sc-viz bench
 # panel --size 224 --ig-steps 16 --lime-samples 200` measured, README "Use your own model").
-SMALL_INPUT_MAX = 64  # CIFAR-size packs: up to this side
-IG_STEPS_SMALL, IG_STEPS_LARGE = 32, 16
-LIME_SAMPLES_SMALL, LIME_SAMPLES_LARGE = 500, 200
+def default_budgets(input_size: Optional[int] = None) -> dict[str, int]:
+    """method -> the budget a pack of this input size starts with (None: no pack): each
+    method's interactive default, fewer above SMALL_INPUT_MAX px."""
+    return {m: b.default("interactive", input_size) for m, b in budgeted().items()}
 
 
-def large_input(input_size: Optional[int]) -> bool:
-    return input_size is not None and input_size > SMALL_INPUT_MAX
-
-
-def default_ig_steps(input_size: Optional[int] = None) -> int:
-    """The IG steps a pack of this input size starts with (None: no pack)."""
-    return IG_STEPS_LARGE if large_input(input_size) else IG_STEPS_SMALL
-
-
-def default_lime_samples(input_size: Optional[int] = None) -> int:
-    """The LIME samples a pack of this input size starts with (None: no pack)."""
-    return LIME_SAMPLES_LARGE if large_input(input_size) else LIME_SAMPLES_SMALL
-
-
-def defaults_note(input_size: int) -> Optional[str]:
-    """The page's line on why a large-input pack starts with fewer steps and samples."""
-    if not large_input(input_size):
+def defaults_note(input_size: int, methods: Sequence[str]) -> Optional[str]:
+    """The page's line on why a large-input pack starts with fewer steps and samples (for
+    the chosen methods whose default is smaller there)."""
+    if input_size <= SMALL_INPUT_MAX:
+        return None
+    budgets = budgeted()
+    fewer = [
+        f"{b.title} {b.defaults['interactive_large']} (not {b.defaults['interactive']})"
+        for m, b in budgets.items()
+        if m in methods and b.defaults["interactive_large"] < b.defaults["interactive"]
+    ]
+    if not fewer:
         return None
     return (
-        f"At {input_size} px the defaults are IG {IG_STEPS_LARGE} steps and LIME "
-        f"{LIME_SAMPLES_LARGE} samples (not {IG_STEPS_SMALL} and {LIME_SAMPLES_SMALL}), to keep "
-        "a grid under a minute on CPU; raise them for smoother maps."
+        f"At {input_size} px the defaults are {', '.join(fewer)}, to keep a grid under a minute "
+        "on CPU; raise them for smoother maps."
     )
 
 
@@ -101,8 +98,7 @@ def page_settings(
     methods: Sequence[str],
     target_mode: str,
     target_class: Optional[int],
-    ig_steps: int,
-    lime_samples: int,
+    budgets: Mapping[str, int],
     opacity: float,
     seed: int = 0,
 ) -> ExplainSettings:
@@ -116,8 +112,7 @@ def page_settings(
         methods=list(methods),
         target_mode=target_mode,
         target_class=target_class if target_mode == TARGET_CLASS else None,
-        ig_steps=ig_steps,
-        lime_samples=lime_samples,
+        budgets=dict(budgets),
         seed=seed,
         opacity=opacity,
     )

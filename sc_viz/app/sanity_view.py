@@ -28,7 +28,7 @@ from sc_viz.app.export import bundle_zip, rows_to_csv
 from sc_viz.deck.work import Fetch, Work, compute_now, result_type
 from sc_viz.evaluate.render import Chart, Panel, matplotlib_png
 from sc_viz.explain import METHODS
-from sc_viz.explain.base import Explanation
+from sc_viz.explain.base import Explanation, budgeted
 from sc_viz.explain.grid import resolve_targets
 from sc_viz.explain.road import ORDER_TITLES as ROAD_TITLES
 from sc_viz.explain.road import road_many
@@ -51,10 +51,8 @@ from sc_viz.figures import cell_image, figures_page
 from sc_viz.figures.sanity import cascade_strip_figure, road_figure, similarity_figure
 
 # LIME costs about a minute per image at 300 samples through the cascade: opt-in only.
-CHEAP_METHODS = ("saliency", "gradcam", "ig")
-SLOW_METHODS = ("lime",)
-DEFAULT_IG_STEPS = 8  # as `sc-viz eval --suite sanity` (sc_viz/evaluate/sanity.py)
-DEFAULT_LIME_SAMPLES = 100
+CHEAP_METHODS = tuple(m for m in METHODS.names() if METHODS[m].cheap)
+SLOW_METHODS = tuple(m for m in METHODS.names() if not METHODS[m].cheap)
 TARGET_MODES = {
     TARGET_PREDICTED: "each model's prediction",  # as `sc-viz eval --suite sanity`
     TARGET_LABEL: "true class (else prediction)",
@@ -78,11 +76,24 @@ def default_methods() -> tuple[str, ...]:
     return tuple(m for m in CHEAP_METHODS if m in METHODS.names())
 
 
-def method_options(method: str, ig_steps: int, lime_samples: int, seed: int = 0) -> dict:
-    """Keyword options of `method` on this page (IG steps, LIME samples and seed)."""
-    return {"ig": {"n_steps": int(ig_steps)}, "lime": {"n_samples": int(lime_samples), "seed": seed}}.get(
-        method, {}
-    )
+def budget_key(method: str) -> str:
+    """The Sanity page's widget (and view) key of a method's budget: "san_ig_steps"."""
+    return f"san_{METHODS[method].budget.key}"
+
+
+def default_budgets() -> dict[str, int]:
+    """method -> its budget in the sanity context (as `sc-viz eval --suite sanity`)."""
+    return {m: b.defaults["sanity"] for m, b in budgeted().items()}
+
+
+def method_options(method: str, budgets: Mapping[str, int], seed: int = 0) -> dict:
+    """Keyword options of `method` on this page: its budget (default: the sanity context's)
+    and, for a method that takes one, the seed."""
+    budget = METHODS[method].budget
+    opts = {budget.option: int(budgets.get(method, budget.defaults["sanity"]))} if budget else {}
+    if "seed" in METHODS[method].settings_options:
+        opts["seed"] = seed
+    return opts
 
 
 def targets_of(
@@ -178,8 +189,7 @@ def compute_checks(
     *,
     order: str = "cascading",
     mode: str = TARGET_PREDICTED,
-    ig_steps: int = DEFAULT_IG_STEPS,
-    lime_samples: int = DEFAULT_LIME_SAMPLES,
+    budgets: Optional[Mapping[str, int]] = None,
     fetch: Fetch = compute_now,
     cache: bool = True,
     progress: Optional[Callable[[float, str], None]] = None,
@@ -190,7 +200,7 @@ def compute_checks(
     off: a deck build); `progress(share done, text)` before each unit (`title` names a
     method there)."""
     targets = targets_of(models, x, mode, label)
-    options = {m: method_options(m, ig_steps, lime_samples) for m in methods}
+    options = {m: method_options(m, budgets or {}) for m in methods}
     units = unit_works(targets, methods, options, order)
     keys = (pack_key, image_key)
     parts, curves = [], {m: {} for m in methods}
@@ -221,7 +231,7 @@ def check_works(
 ) -> list:
     """The Works of a view's checks (`settings`: `view_settings`), for a deck lookup."""
     targets = targets_of(models, x, settings["mode"], label)
-    options = {m: method_options(m, settings["ig_steps"], settings["lime_samples"]) for m in methods}
+    options = {m: method_options(m, settings["budgets"]) for m in methods}
     return [w for _, _, w in unit_works(targets, methods, options, settings["order"])]
 
 
@@ -233,13 +243,12 @@ def request_key(
     *,
     order: str,
     mode: str,
-    ig_steps: int,
-    lime_samples: int,
+    budgets: Mapping[str, int],
     **_,
 ) -> tuple:
     """What fixes a view's checks: a member of the session's set ASKED once computed (on the
     Sanity page or for the Saliency page's bundle), so it is shown again without a click."""
-    options = [method_options(m, ig_steps, lime_samples) for m in methods]
+    options = [method_options(m, budgets) for m in methods]
     return (pack_key, image_key, tuple(variants), tuple(methods), order, mode, repr(options))
 
 
@@ -249,8 +258,7 @@ def view_settings(value: Callable[[str], object]) -> dict:
     return {
         "order": value("san_order"),
         "mode": value("san_target"),
-        "ig_steps": int(value("san_ig_steps")),
-        "lime_samples": int(value("san_lime_samples")),
+        "budgets": {m: int(value(budget_key(m))) for m in budgeted()},
         "measure": value("san_measure"),
         "threshold": float(value("san_threshold")),
     }
@@ -505,8 +513,7 @@ def grid_checks(
         methods,
         order=settings["order"],
         mode=settings["mode"],
-        ig_steps=settings["ig_steps"],
-        lime_samples=settings["lime_samples"],
+        budgets=settings["budgets"],
         progress=progress,
         title=title,
     )
@@ -548,7 +555,9 @@ __all__ = [
     "bundle_files",
     "cached_check",
     "check_one",
+    "budget_key",
     "compute_checks",
+    "default_budgets",
     "figures",
     "GridChecks",
     "grid_bundle_files",

@@ -84,8 +84,7 @@ def sanity(pack: Pack, x: torch.Tensor, label: Optional[int], slide: Mapping, fe
         methods,
         order=views.fitted("san_order", values["san_order"], list(san.ORDERS)),
         mode=views.fitted("san_target", values["san_target"], list(san.TARGET_MODES)),
-        ig_steps=int(values["san_ig_steps"]),
-        lime_samples=int(values["san_lime_samples"]),
+        budgets={m: int(values[san.budget_key(m)]) for m in views.BUDGETS},
         fetch=fetch,
         cache=False,
     )

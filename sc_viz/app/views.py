@@ -8,15 +8,32 @@ pages because one URL carries them all."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
-from sc_viz.app import links, saliency_view, sanity_view
+from sc_viz.app import links, sanity_view
 from sc_viz.app.links import Field, flag, integer, names, number, text
 from sc_viz.app.saliency_view import DEFAULT_METHODS, TARGET_CLASS, TARGET_LABEL
 from sc_viz.explain import METHODS
+from sc_viz.explain.base import budgeted
 from sc_viz.explain.grid import ordered_methods
 from sc_viz.explain.sanity import DEFAULT_FLAG_THRESHOLD, FLAG_SIMILARITY
+from sc_viz.explain.settings import upgrade_budgets
 from sc_viz.perturb import LEVELS
 from sc_viz.variants import VARIANTS
+
+BUDGETS = budgeted()  # method -> Budget: one slider per method with a cost knob, on two pages
+
+
+def budget_fields(page: str) -> list[Field]:
+    """The fields of every method's budget slider (explain.base.Budget) on the Saliency
+    page (None = the pack's default, PACK_DEFAULTS) or the Sanity page ("san_" keys)."""
+    if page == "saliency":
+        return [Field(b.key, None, b.url, integer(*b.slider[:2])) for b in budgeted().values()]
+    return [
+        Field(sanity_view.budget_key(m), b.defaults["sanity"], f"s{b.url}", integer(*b.sanity_slider[:2]))
+        for m, b in budgeted().items()
+    ]
+
 
 PROJECTIONS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 EPS_CHOICES = [0, 1, 2, 4, 8, 16]  # PGD budgets offered on the Robustness page, in 1/255
@@ -52,9 +69,9 @@ SALIENCY = [
         integer(0, 100_000),
         when=lambda values: values.get("target_mode") == TARGET_CLASS,
     ),
-    # None = the pack's default (PACK_DEFAULTS): fewer at 224 px, so a grid stays under a minute
-    Field("ig_steps", None, "ig", integer(8, 128)),
-    Field("lime_samples", None, "lime", integer(100, 2000)),
+    # Each method's budget (IG steps, LIME samples ...: explain.base.Budget). None = the
+    # pack's default (PACK_DEFAULTS): fewer at 224 px, so a grid stays under a minute.
+    *budget_fields("saliency"),
     Field("opacity", 0.5, "opacity", number(0.0, 1.0)),
     Field("with_measures", True, "measures", flag()),
 ]
@@ -106,17 +123,13 @@ SANITY = [
     Field("san_order", "cascading", "so", text()),
     Field("san_measure", FLAG_SIMILARITY, "smeas", text()),
     Field("san_threshold", DEFAULT_FLAG_THRESHOLD, "sflag", number(0.0, 1.0)),
-    Field("san_ig_steps", sanity_view.DEFAULT_IG_STEPS, "sig", integer(2, 64)),
-    Field("san_lime_samples", sanity_view.DEFAULT_LIME_SAMPLES, "slime", integer(25, 1000)),
+    *budget_fields("sanity"),
 ]
 
 # Fields whose default depends on the pack: {key: input size (None: no pack) -> the value a
 # widget shows while the view holds None}. The URL leaves them out while they are None, so
 # a link without them opens every pack with its own default (state.bind's `default`).
-PACK_DEFAULTS = {
-    "ig_steps": saliency_view.default_ig_steps,
-    "lime_samples": saliency_view.default_lime_samples,
-}
+PACK_DEFAULTS = {b.key: partial(b.default, "interactive") for b in BUDGETS.values()}
 
 ALL = [*SIDEBAR, *SALIENCY, *EMBEDDINGS, *CONTINUITY, *ROBUSTNESS, *NEURONS, *SANITY]
 BY_KEY = {f.key: f for f in ALL}
@@ -168,7 +181,7 @@ def slide_values(raw: Mapping) -> tuple[dict, list[str]]:
     image and (Saliency) grid settings, each checked by its field's codec (a value no
     widget offers, e.g. LIME samples below the slider's minimum, is ignored and named,
     never set)."""
-    settings = raw.get("settings")
+    settings = upgrade_budgets(raw["settings"]) if raw.get("settings") else None
     pack = settings["pack"] if settings else raw.get("pack")
     image = settings["image"] if settings else raw.get("image")
     wanted = {"pack": str(pack)}
@@ -182,8 +195,7 @@ def slide_values(raw: Mapping) -> tuple[dict, list[str]]:
             methods=list(settings["methods"]),
             target_mode=settings["target_mode"],
             target_class=settings.get("target_class"),
-            ig_steps=int(settings["ig_steps"]),
-            lime_samples=int(settings["lime_samples"]),
+            **{BUDGETS[m].key: int(n) for m, n in settings["budgets"].items() if m in BUDGETS},
             opacity=float(settings["opacity"]),
         )
     query = {**(raw.get("view") or {}), **links.to_query(wanted, ALL)}

@@ -22,6 +22,7 @@ def register(sub) -> None:
     from sc_viz.evaluate import embeddings as emb
     from sc_viz.evaluate.saliency import DEFAULT_EXPLAIN_LIMIT, EXPLAIN_PER
     from sc_viz.evaluate.stability import DEFAULT_STABILITY_LIMIT, STABILITY_PER
+    from sc_viz.explain.base import budget_flag, budgeted
     from sc_viz.paper import LEVEL_IDS
 
     p = sub.add_parser(
@@ -147,7 +148,14 @@ def register(sub) -> None:
         choices=LEVEL_IDS,
         help=f"embeddings: Table-1 level of the perturbations (default {emb.DEFAULT_LEVEL})",
     )
-    g.add_argument("--lime-samples", type=int, help="LIME samples per image (default 300)")
+    for b in budgeted().values():  # each method's cost knob (explain.base.Budget)
+        g.add_argument(
+            budget_flag(b),
+            type=int,
+            dest=b.key,
+            help=f"{b.help} per map (default {b.defaults['evaluation']}; the sanity suite: "
+            f"{b.defaults['sanity']})",
+        )
     g.add_argument(
         "--lime-precision",
         choices=["auto", "fp32", "bf16"],
@@ -221,6 +229,7 @@ def register(sub) -> None:
 def cmd_eval(args) -> int:
     from sc_viz.evaluate import run_suites
     from sc_viz.evaluate.distributed import from_environment, launch_local
+    from sc_viz.explain.base import budgeted
 
     if args.processes < 1:
         raise ValueError("--processes must be at least 1")
@@ -282,9 +291,14 @@ def cmd_eval(args) -> int:
         options["pgd_steps"] = args.pgd_steps
     if args.methods:
         options["methods"] = args.methods
-    lime = {"n_samples": args.lime_samples, "precision": args.lime_precision}
-    if any(v is not None for v in lime.values()):
-        options["method_options"] = {"lime": {k: v for k, v in lime.items() if v is not None}}
+    given: dict[str, dict] = {}
+    for m, b in budgeted().items():
+        if getattr(args, b.key) is not None:
+            given[m] = {b.option: getattr(args, b.key)}
+    if args.lime_precision is not None:
+        given.setdefault("lime", {})["precision"] = args.lime_precision
+    if given:
+        options["method_options"] = given
     # under torchrun: join the process group, one device per rank (evaluate/distributed.py)
     if args.variants:
         return _update_variants(args, out, options)

@@ -15,6 +15,7 @@ EPILOG = """examples:
 
 def register(subparsers) -> None:
     from sc_viz.explain import METHODS
+    from sc_viz.explain.base import budget_flag, budgeted
 
     p = subparsers.add_parser(
         "explain",
@@ -43,9 +44,9 @@ def register(subparsers) -> None:
         help="class to explain: an index or class name, 'label' (the "
         "true class when known, the default) or 'predicted' (each model's own)",
     )
-    p.add_argument("--ig-steps", type=int, help="Integrated Gradients steps (default 50)")
-    p.add_argument("--lime-samples", type=int, help="LIME perturbed samples (default 1000)")
-    p.add_argument("--smoothgrad-samples", type=int, help="SmoothGrad noisy copies (default 25)")
+    for b in budgeted().values():  # each method's cost knob (explain.base.Budget)
+        default = b.defaults["explain"]
+        p.add_argument(budget_flag(b), type=int, dest=b.key, help=f"{b.help} (default {default})")
     p.add_argument("--seed", type=int, help="seed of LIME and SmoothGrad (default 0)")
     p.add_argument("--opacity", type=float, help="heat-map opacity over the image (default 0.5)")
     p.add_argument(
@@ -74,6 +75,7 @@ def _target_fields(text: str, classes: list[str]) -> dict:
 
 def build_settings(args):
     """Settings file (if any) overridden by the flags given."""
+    from sc_viz.explain.base import budgeted
     from sc_viz.explain.settings import ExplainSettings
 
     base = ExplainSettings.load(args.settings) if args.settings else None
@@ -100,15 +102,14 @@ def build_settings(args):
     for flag, name in [
         ("variants", "variants"),
         ("methods", "methods"),
-        ("ig_steps", "ig_steps"),
-        ("lime_samples", "lime_samples"),
         ("seed", "seed"),
-        ("smoothgrad_samples", "smoothgrad_samples"),
         ("opacity", "opacity"),
         ("precision", "precision"),
     ]:
         if getattr(args, flag) is not None:
             values[name] = getattr(args, flag)
+    given = {m: getattr(args, b.key) for m, b in budgeted().items() if getattr(args, b.key) is not None}
+    values["budgets"] = {**(values.get("budgets") or {}), **given}
     return ExplainSettings(**values)
 
 

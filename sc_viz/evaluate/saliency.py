@@ -23,20 +23,12 @@ from sc_viz.evaluate.common import SUITES, EvalContext, Suite
 from sc_viz.evaluate.render import ci_note, num, table, with_ci
 from sc_viz.evaluate.stats import bootstrap_interval, encode_values
 from sc_viz.explain import METHODS
+from sc_viz.explain.base import budget_options
 from sc_viz.explain.measures import measure_map
 from sc_viz.precision import autocast_dtype, precision_name
 
 DEFAULT_EXPLAIN_LIMIT = 50  # images on the full test set; with --limit N: N / 25 (>= 5)
 EXPLAIN_PER = 25
-
-# per-method options for batch evaluation (the engine's defaults serve the app)
-DEFAULT_METHOD_OPTIONS = {
-    "lime": {"n_samples": 300},
-    "ig": {"n_steps": 32},
-    "smoothgrad": {},
-    "saliency": {},
-    "gradcam": {},
-}
 
 
 def method_names(ctx: EvalContext, default=None) -> list[str]:
@@ -48,8 +40,11 @@ def method_names(ctx: EvalContext, default=None) -> list[str]:
 
 
 def method_options(ctx: EvalContext, method: str) -> dict:
-    opts = dict(DEFAULT_METHOD_OPTIONS.get(method, {}))
-    if method == "lime":
+    """The method's options in the evaluation suites: its evaluation budget (recorded only
+    where it differs from the method's own default), LIME's seed and resolved precision,
+    then what the run asked for."""
+    opts = budget_options(method, "evaluation")
+    if method == "lime":  # its sample scores' arithmetic depends on the device: recorded
         opts["seed"] = ctx.seed
         # the arithmetic LIME scores in on this device, resolved so the report records it
         opts["precision"] = precision_name(autocast_dtype("auto", ctx.device))

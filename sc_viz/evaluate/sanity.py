@@ -44,6 +44,8 @@ from sc_viz.evaluate.common import SUITES, EvalContext, Suite
 from sc_viz.evaluate.distributed import Shard
 from sc_viz.evaluate.render import Chart, Panel, num, table
 from sc_viz.evaluate.saliency import mean_std, method_names, method_options, predicted
+from sc_viz.explain import METHODS
+from sc_viz.explain.base import budget_options
 from sc_viz.explain.road import DEFAULT_FRACTIONS, DEFAULT_NOISE, road_curves_of_maps
 from sc_viz.explain.sanity import (
     CANNOT_JUDGE,
@@ -57,15 +59,15 @@ from sc_viz.explain.sanity import (
     randomisation_test,
 )
 
-DEFAULT_METHODS = ["saliency", "gradcam", "ig"]
+DEFAULT_METHODS = [m for m in METHODS.names() if METHODS[m].cheap]  # saliency, gradcam, ig
 DEFAULT_SANITY_LIMIT = 100  # images on the full test set; with --limit N: N / 50 (>= 5)
 SANITY_PER = 50
 # The 10-minute budget for 100 images (benchmarks/sanity.py) sets these defaults: the
 # cascade only (independent randomisation doubles the cost: --sanity-orders adds it), and
-# IG with 8 steps (the saliency suite's 32 x 13 cascade steps would dominate the run; the
-# check compares maps of one model before and after randomisation, both with 8 steps).
+# each method's "sanity" budget (IG with 8 steps: the saliency suite's 32 x 13 cascade
+# steps would dominate the run; the check compares maps of one model before and after
+# randomisation, both with 8 steps).
 DEFAULT_ORDERS = ["cascading"]
-SANITY_METHOD_OPTIONS = {"ig": {"n_steps": 8}}
 
 
 def sample_size(ctx: EvalContext) -> int:
@@ -73,7 +75,7 @@ def sample_size(ctx: EvalContext) -> int:
 
 
 def _options(ctx: EvalContext, method: str) -> dict:
-    opts = {**method_options(ctx, method), **SANITY_METHOD_OPTIONS.get(method, {})}
+    opts = {**method_options(ctx, method), **budget_options(method, "sanity")}
     return {**opts, **(ctx.options.get("method_options") or {}).get(method, {})}
 
 

@@ -56,6 +56,41 @@ def check_target(target: Any, num_classes: int) -> int:
     return target
 
 
+# Where a budget is spent: `sc-viz explain` and Python (the method's own keyword default),
+# the app's Saliency grid (packs up to SMALL_INPUT_MAX px; above it, "interactive_large"),
+# the evaluation suites, and the randomisation cascades (the Sanity page and eval suite).
+CONTEXTS = ("explain", "interactive", "interactive_large", "evaluation", "sanity")
+SMALL_INPUT_MAX = 64  # CIFAR-size packs: up to this side
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A method's one cost knob: its keyword `option` ("n_steps"), more of which is slower
+    and smoother, with its default in each of CONTEXTS and the app's slider ranges. The
+    app's widget and URL names and the CLI flag come from `key` ("ig_steps": the Saliency
+    slider `ig_steps`, URL `ig`, `--ig-steps`; the Sanity page's `san_ig_steps`, URL `sig`)."""
+
+    option: str
+    key: str
+    url: str
+    title: str  # the slider's label ("IG steps")
+    help: str  # what one unit is, for a flag's help ("Integrated Gradients steps")
+    defaults: dict[str, int]  # context -> value; every one of CONTEXTS
+    slider: tuple[int, int, int]  # the Saliency page's (low, high, step)
+    sanity_slider: tuple[int, int, int]  # the Sanity page's
+
+    def __post_init__(self) -> None:
+        missing = set(CONTEXTS) - set(self.defaults)
+        if missing:
+            raise ValueError(f"budget {self.key}: no default for {', '.join(sorted(missing))}")
+
+    def default(self, context: str, input_size: int | None = None) -> int:
+        """The value in `context`; the interactive one by the pack's input size (None: none)."""
+        if context == "interactive" and input_size is not None and input_size > SMALL_INPUT_MAX:
+            context = "interactive_large"
+        return self.defaults[context]
+
+
 class Method:
     """One attribution method. Subclasses set the class attributes and `attribute`."""
 
@@ -70,6 +105,10 @@ class Method:
     # The option that turns off a final ReLU of the map (Grad-CAM's "relu"), else None: the
     # sanity check uses it to tell why a map is all zero (sc_viz/explain/sanity.py).
     relu_option: str | None = None
+    budget: Budget | None = None  # the cost knob, if the method has one
+    cheap: bool = True  # False: too slow to be offered by default where maps are made in bulk
+    # Which of the explanation settings' common options the method takes ("seed", "precision")
+    settings_options: tuple[str, ...] = ()
 
     def attribute(
         self, model: nn.Module, x: torch.Tensor, target: int, **options
@@ -103,3 +142,22 @@ def explain(model: nn.Module, x: torch.Tensor, *, method: str, target: int, **op
     """Explain `model`'s logit for class `target` on x ((3, H, W) or (1, 3, H, W) in [0, 1]).
     Options are the method's keyword arguments (e.g. n_steps for "ig")."""
     return METHODS[method].explain(model, x, target, **options)
+
+
+def budgeted() -> dict[str, Budget]:
+    """method -> its Budget, for the registered methods that have one (registry order)."""
+    return {m: METHODS[m].budget for m in METHODS.names() if METHODS[m].budget is not None}
+
+
+def budget_flag(budget: Budget) -> str:
+    """The command-line flag of a budget: "--ig-steps"."""
+    return "--" + budget.key.replace("_", "-")
+
+
+def budget_options(method: str, context: str, input_size: int | None = None) -> dict:
+    """The method's budget option in `context` ({} without a budget, or where the context's
+    value is the method's own default: a report records only what differs)."""
+    b = METHODS[method].budget
+    if b is None or b.default(context, input_size) == b.defaults["explain"]:
+        return {}
+    return {b.option: b.default(context, input_size)}

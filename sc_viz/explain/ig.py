@@ -11,7 +11,7 @@ import torch.nn as nn
 import torchvision.transforms.v2.functional as TF
 from captum.attr import IntegratedGradients
 
-from sc_viz.explain.base import METHODS, Method
+from sc_viz.explain.base import METHODS, Budget, Method
 from sc_viz.precision import autocast, autocast_dtype, precision_name
 
 # Inputs per backward batch: all steps at once for 32 px, a few dozen at 224 px.
@@ -39,6 +39,17 @@ class IntegratedGradientsMethod(Method):
     description = "Integrated Gradients from a black image (captum), summed over channels"
     title = "Integrated Gradients"
     help = "Each pixel's share of the class score, measured from a black image (signed)."
+    budget = Budget(
+        option="n_steps",
+        key="ig_steps",
+        url="ig",
+        title="IG steps",
+        help="Integrated Gradients steps",
+        defaults={"explain": 50, "interactive": 32, "interactive_large": 16, "evaluation": 32, "sanity": 8},
+        slider=(8, 128, 8),
+        sanity_slider=(2, 64, 2),
+    )
+    settings_options = ("precision",)
 
     def attribute(
         self,

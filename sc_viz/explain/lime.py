@@ -29,6 +29,7 @@ import torch.nn as nn
 
 from sc_viz.explain.base import (
     METHODS,
+    Budget,
     Explanation,
     Method,
     as_batch,
@@ -87,6 +88,24 @@ class LimeMethod(Method):
     description = "LIME superpixel weights (lime_image), one shared sample set for all variants"
     title = "LIME"
     help = "Superpixels whose presence raises or lowers the class probability (a local linear fit)."
+    budget = Budget(
+        option="n_samples",
+        key="lime_samples",
+        url="lime",
+        title="LIME samples",
+        help="LIME perturbed samples",
+        defaults={
+            "explain": 1000,
+            "interactive": 500,
+            "interactive_large": 200,
+            "evaluation": 300,
+            "sanity": 100,
+        },
+        slider=(100, 2000, 100),
+        sanity_slider=(25, 1000, 25),
+    )
+    cheap = False  # a model pass per sample: about a minute per map through a sanity cascade
+    settings_options = ("seed", "precision")
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: int, **options) -> Explanation:
         return self.explain_many({"model": model}, x, {"model": target}, **options)["model"]

@@ -13,7 +13,7 @@ import torch
 
 from sc_viz.data import data_root as default_root
 from sc_viz.data import load_split
-from sc_viz.explain.base import METHODS
+from sc_viz.explain.base import METHODS, budgeted
 from sc_viz.explain.grid import explain_grid
 from sc_viz.images import load_image as open_image
 from sc_viz.images import load_input, to_input
@@ -38,9 +38,10 @@ class ExplainSettings:
     # "predicted": each model's own top class; "class": `target_class` for every variant.
     target_mode: str = "label"
     target_class: Optional[int] = None
-    ig_steps: int = 50
-    lime_samples: int = 1000
-    smoothgrad_samples: int = 25
+    # method -> its budget (the method's `Budget`: IG steps, LIME samples ...); a method
+    # left out gets its own default. Files written before hold flat keys ("ig_steps": 50),
+    # read as these (`from_json`).
+    budgets: dict[str, int] = field(default_factory=dict)
     extra_options: dict[str, dict] = field(default_factory=dict)  # method -> more options
     seed: int = 0
     opacity: float = 0.5  # heat-map opacity over the image
@@ -64,15 +65,27 @@ class ExplainSettings:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not 0.0 <= self.opacity <= 1.0:
             raise ValueError(f"opacity must lie in [0, 1], got {self.opacity}")
+        known = budgeted()
+        for m, value in self.budgets.items():
+            if m not in known:
+                raise ValueError(f"budgets: {m!r} has no budget; these do: {', '.join(known)}")
+            if int(value) < 1:
+                raise ValueError(f"budgets: {known[m].key} must be at least 1, got {value}")
+        # every budgeted method's value, so the settings (and a bundle's settings.json) say it
+        self.budgets = {m: int(self.budgets.get(m, b.defaults["explain"])) for m, b in known.items()}
+
+    def budget(self, method: str) -> int:
+        return self.budgets[method]
 
     def method_options(self) -> dict[str, dict]:
-        """Keyword options per method, as `explain_grid(options=...)` takes them."""
-        base = {
-            "ig": {"n_steps": self.ig_steps, "precision": self.precision},
-            "lime": {"n_samples": self.lime_samples, "seed": self.seed, "precision": self.precision},
-            "smoothgrad": {"n_samples": self.smoothgrad_samples, "seed": self.seed},
-        }
-        opts = {m: dict(base.get(m, {})) for m in self.methods}
+        """Keyword options per method, as `explain_grid(options=...)` takes them: its budget
+        and the common settings it takes (seed, precision), then `extra_options`."""
+        common = {"seed": self.seed, "precision": self.precision}
+        opts = {}
+        for m in self.methods:
+            method = METHODS[m]
+            opts[m] = {method.budget.option: self.budgets[m]} if method.budget else {}
+            opts[m].update({k: common[k] for k in method.settings_options})
         for m, extra in self.extra_options.items():
             opts.setdefault(m, {}).update(extra)
         return opts
@@ -91,6 +104,7 @@ class ExplainSettings:
         if data.get("format", FORMAT) != FORMAT:
             raise ValueError(f"settings format {data.get('format')!r} is not {FORMAT!r}")
         names = {f.name for f in dataclasses.fields(cls)}
+        data = upgrade_budgets(data)
         unknown = set(data) - names
         if unknown:
             raise ValueError(f"unknown settings fields: {', '.join(sorted(unknown))}")
@@ -105,6 +119,20 @@ class ExplainSettings:
             return cls.from_json(Path(path).read_text())
         except FileNotFoundError:
             raise ValueError(f"{path}: settings file not found") from None
+
+
+def upgrade_budgets(data: dict) -> dict:
+    """Settings written before `budgets`: their flat keys ("ig_steps": 50, "lime_samples",
+    "smoothgrad_samples": each Budget's `key`) moved into `budgets`."""
+    flat = {b.key: m for m, b in budgeted().items() if b.key in data}
+    if not flat:
+        return data
+    data = dict(data)
+    budgets = dict(data.get("budgets") or {})
+    for key, m in flat.items():
+        budgets.setdefault(m, data.pop(key))
+    data["budgets"] = budgets
+    return data
 
 
 def load_image(

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from captum.attr import NoiseTunnel, Saliency
 
-from sc_viz.explain.base import METHODS, Method
+from sc_viz.explain.base import METHODS, Budget, Method
 
 # NoiseTunnel draws its noise from torch's global generator. Seeding it is a global
 # change, so seeded SmoothGrad calls run one at a time (fork_rng restores the state).
@@ -24,6 +24,18 @@ class SmoothGradMethod(Method):
     description = "mean |gradient| over noisy copies of x (NoiseTunnel), max over channels"
     title = "SmoothGrad"
     help = "The gradient saliency averaged over noisy copies of the image: less speckle."
+    budget = Budget(
+        option="n_samples",
+        key="smoothgrad_samples",
+        url="sg",
+        title="SmoothGrad samples",
+        help="SmoothGrad noisy copies",
+        defaults={"explain": 25, "interactive": 25, "interactive_large": 25, "evaluation": 25, "sanity": 25},
+        slider=(5, 100, 5),
+        sanity_slider=(5, 100, 5),
+    )
+    cheap = False  # 25 noisy passes per map: not offered by default through a sanity cascade
+    settings_options = ("seed",)
 
     def attribute(
         self,

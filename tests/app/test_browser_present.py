@@ -194,7 +194,7 @@ def test_keys_n_and_p_step_through_a_deck(server, browser, tiny_pack, tmp_path):
             image={"dataset_split": "test", "index": index},
             variants=["standard", "c", "adv", "advc"],
             methods=["saliency", "gradcam", "ig"],
-            ig_steps=8,
+            budgets={"ig": 8},
         )
         return {"page": "Saliency", "settings": json.loads(s.to_json())}
 

@@ -29,8 +29,7 @@ def saliency_slide(pack_dir, index, **kw) -> dict:
         image={"dataset_split": "test", "index": index},
         variants=["standard", "c"],
         methods=["gradcam", "saliency", "lime"],
-        lime_samples=100,
-        ig_steps=8,
+        budgets={"lime": 100, "ig": 8},
         opacity=0.4,
         **kw,
     )

@@ -114,7 +114,7 @@ def test_imported_resnet50_renders_the_saliency_grid_at_224(resnet50_pack):
     assert len(rows) == 2 and all(r.count("%") == 3 for r in rows)  # top-3 of 1,000 classes
     captions = [c.value for c in at.caption]
     assert "Grad-CAM layer: layer4 (recorded in the pack)." in " ".join(captions)
-    assert any("At 224 px the defaults are IG 16 steps and LIME 200 samples" in c for c in captions)
+    assert any("At 224 px the defaults are IG steps 16 (not 32), to keep" in c for c in captions)
     assert at.slider(key="lime_samples").value == 200 and at.slider(key="ig_steps").value == 8
     assert len(at.selectbox(key="target_mode").options) == 3
     assert url_query(at)["pack"] == str(resnet50_pack)
@@ -145,8 +145,13 @@ def test_small_packs_keep_their_defaults(tiny_packs_env):
     at = open_app(SALIENCY, pack=tiny_packs_env, query={"m": "gradcam", "measures": "0"})
     assert_clean(at)
     assert (at.slider(key="ig_steps").value, at.slider(key="lime_samples").value) == (32, 500)
-    assert not any("defaults are IG" in c.value for c in at.caption)
-    assert sv.default_ig_steps(32) == 32 and sv.default_ig_steps(224) == 16
+    assert not any("defaults are" in c.value for c in at.caption)
+    assert sv.default_budgets(32) == {"smoothgrad": 25, "ig": 32, "lime": 500}
+    assert sv.default_budgets(224) == {"smoothgrad": 25, "ig": 16, "lime": 200}
+    assert sv.defaults_note(224, ["gradcam", "lime"]) == (
+        "At 224 px the defaults are LIME samples 200 (not 500), to keep a grid under a minute on CPU; "
+        "raise them for smoother maps."
+    )
 
 
 # ---------------------------------------------------------------- Models page

@@ -27,8 +27,7 @@ def settings_for(pack, **kw):
         methods=["saliency", "lime"],
         target_mode=sv.TARGET_PREDICTED,
         target_class=None,
-        ig_steps=8,
-        lime_samples=100,
+        budgets={"ig": 8, "lime": 100},
         opacity=0.4,
     )
     args.update(kw)

@@ -34,7 +34,7 @@ def saliency_slide(pack_dir, index, **kw) -> dict:
         image={"dataset_split": "test", "index": index},
         variants=["standard", "c", "adv"],
         methods=METHODS,
-        lime_samples=60,
+        budgets={"lime": 60},
         **kw,
     )
     return {"page": "Saliency", "settings": json.loads(settings.to_json())}
