@@ -3,7 +3,8 @@ variants (the stored report's `neurons` suite when it is current, else `sc_viz.e
 neurons.run` on a test sample), one image's most sensitive channels per variant, and its
 saliency consensus (map of x vs map of x') placed among the stored test sample's.
 
-The page only lays these out; what cannot be shown becomes a one-line message."""
+The page only lays these out (its sections on screen: `neurons_screen`); what cannot be
+shown becomes a one-line message."""
 
 from __future__ import annotations
 
@@ -317,6 +318,30 @@ def bundle(figures: Mapping[str, object], rows: Sequence[Mapping], settings: Map
     return bundle_zip(
         {"figures.html": figures_page(figures, title), "numbers.csv": rows_to_csv(rows)}, dict(settings)
     )
+
+
+def bundle_settings(
+    pack: Pack,
+    image_key: str,
+    variants: Sequence[str],
+    controls: Mapping[str, object],
+    stored: StoredConsensus,
+    source: str,
+) -> dict:
+    """The bundle's settings.json: the page, pack, image and variants; the page's controls
+    (`controls`: layer, top_k, follow, x_adv, method, kind, measure, in the page's order);
+    the consensus level and the method's options the numbers were made with (`stored`, as
+    `consensus_of`); where the image is from (`source`: the gallery's caption or "upload")."""
+    return {
+        "page": "neurons",
+        "pack": str(pack.path),
+        "image": image_key,
+        "variants": variants,
+        **controls,
+        "level": stored.level,
+        "method_options": method_options(pack, str(controls["method"]), stored),
+        "source": source,
+    }
 
 
 # ---------------------------------------------------------------- the page's work

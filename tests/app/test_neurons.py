@@ -110,6 +110,22 @@ def test_stored_neurons_are_used_when_current_and_complete_and_completed_live():
     assert nv.stored_neurons(StoredReport(running)).per_variant == {}
 
 
+def test_bundle_settings_hold_the_controls_in_order_and_the_stored_options():
+    from types import SimpleNamespace
+
+    pack = SimpleNamespace(path=Path("/packs/tiny"))
+    sc = nv.StoredConsensus(2, 0.2, {"gradcam": {"layer": "x"}}, None, 0)
+    controls = {"layer": "l", "top_k": 3, "follow": nv.OWN, "x_adv": "adv"}
+    controls |= {"method": "gradcam", "kind": "pgd", "measure": "cosine"}
+    settings = nv.bundle_settings(pack, "test:4", ["adv"], controls, sc, "upload")
+    assert list(settings) == [
+        *["page", "pack", "image", "variants", "layer", "top_k", "follow", "x_adv"],
+        *["method", "kind", "measure", "level", "method_options", "source"],
+    ]
+    assert settings["pack"] == "/packs/tiny" and settings["level"] == 2 and settings["source"] == "upload"
+    assert settings["method_options"] == {"layer": "x"}  # the stored suite's, so the numbers compare
+
+
 def test_live_sensitivity_matches_probe_and_channels_are_followed(tiny_pack):
     from sc_viz.data import Split
 
