@@ -8,76 +8,8 @@ from sc_viz.app import deck_view, export, loaders, sidebar, state, takeaways
 from sc_viz.app import saliency_grid as grid_screen
 from sc_viz.app import saliency_view as sv
 from sc_viz.app import sanity_view as san
-from sc_viz.explain import METHODS
-from sc_viz.explain.base import budgeted
-from sc_viz.explain.grid import ordered_methods
 
 UPLOAD_NAME = "image.png"  # the uploaded image's name inside the export bundle
-
-
-def grid_controls(ctx, pack) -> dict:
-    """The grid's widgets (the variants and methods pickers, then the options), in the page
-    or, in presentation mode, in the thin bar's Settings; returns their values."""
-    all_methods = ordered_methods(METHODS.names())
-    c1, c2 = (sidebar.controls(ctx) if ctx.present else st.container()).columns([1, 1])
-    with c1:
-        variants = sidebar.variant_picker(pack)
-    with c2:  # columns follow the chips' order
-        methods = list(
-            st.multiselect(
-                "Methods",
-                all_methods,
-                format_func=lambda m: sv.method_legend(m).title,
-                key=state.bind("methods", all_methods, what="method"),
-            )
-        )
-    with sidebar.controls(ctx):
-        o1, o2, o3, o4 = st.columns(4)
-        modes = {
-            sv.TARGET_LABEL: "true class (else prediction)",
-            sv.TARGET_PREDICTED: "each model's prediction",
-            sv.TARGET_CLASS: "a chosen class",
-        }
-        mode = o1.selectbox(
-            "Explain",
-            list(modes),
-            format_func=modes.get,
-            key=state.bind("target_mode", list(modes), what="target mode"),
-        )
-        target = None
-        if mode == sv.TARGET_CLASS:
-            classes = range(len(pack.classes))
-            target = o1.selectbox(
-                "Target class",
-                classes,
-                format_func=lambda i: sv.class_label(pack.classes, i),
-                key=state.bind("target_class", classes, what="class"),
-                help="Type to search the class names.",
-            )
-        budgets = {  # one slider per method with a cost knob (explain.base.Budget)
-            m: (o2, o3)[i % 2].slider(
-                b.title,
-                *b.slider[:2],
-                step=b.slider[2],
-                key=state.bind(b.key, default=b.default("interactive", pack.input_size)),
-            )
-            for i, (m, b) in enumerate(budgeted().items())
-        }
-        opacity = o4.slider("Overlay opacity", 0.0, 1.0, step=0.05, key=state.bind("opacity"))
-        with_measures = o4.toggle(
-            "Measures",
-            key=state.bind("with_measures"),
-            help="Per-map measures under the grid (not shown in presentation mode).",
-        )
-    return dict(
-        variants=variants,
-        methods=methods,
-        mode=mode,
-        target=target,
-        budgets=budgets,
-        opacity=opacity,
-        with_measures=with_measures,
-    )
 
 
 ctx = sidebar.context()
@@ -85,7 +17,7 @@ pack = sidebar.require_pack(ctx)
 image = sidebar.require_image(ctx)
 if not ctx.present:  # presentation mode: the grid has the screen (the bar names the page)
     st.title("Saliency")
-chosen = grid_controls(ctx, pack)
+chosen = grid_screen.grid_controls(ctx, pack)
 variants, methods, opacity = chosen["variants"], chosen["methods"], chosen["opacity"]
 if not variants or not methods:
     st.info("Choose at least one variant and one method.")

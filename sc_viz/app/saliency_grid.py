@@ -4,7 +4,7 @@ cheapest method first and one variant at a time where the method allows, each un
 the prepared deck when it holds it (sc_viz.deck), else computed and cached here.
 
 Normal mode draws Streamlit images in columns; presentation mode one HTML block sized by
-the viewport (sc_viz.app.present). The page only calls `GridScreen` and `fill`."""
+the viewport (sc_viz.app.present). The page only calls `grid_controls`, `GridScreen` and `fill`."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from sc_viz.app import deck_view, present
+from sc_viz.app import deck_view, present, sidebar, state
 from sc_viz.app import saliency_view as sv
 from sc_viz.deck import slide_units
-from sc_viz.explain import Explanation, predict_top
-from sc_viz.explain.grid import explain_unit
+from sc_viz.explain import METHODS, Explanation, predict_top
+from sc_viz.explain.base import budgeted
+from sc_viz.explain.grid import explain_unit, ordered_methods
 from sc_viz.explain.measures import measure_map
 from sc_viz.explain.settings import ExplainSettings, grid_target
 from sc_viz.figures import to_html
@@ -183,3 +184,69 @@ def measure_rows(pack_key: str, image, models, cells: dict, settings_json: str) 
         for key, exp in cells.items()
     }
     return sv.measure_rows(measures, cells)
+
+
+# ---------------------------------------------------------------- the grid's widgets
+def grid_controls(ctx, pack) -> dict:
+    """The grid's widgets (the variants and methods pickers, then the options), in the page
+    or, in presentation mode, in the thin bar's Settings; returns their values."""
+    all_methods = ordered_methods(METHODS.names())
+    c1, c2 = (sidebar.controls(ctx) if ctx.present else st.container()).columns([1, 1])
+    with c1:
+        variants = sidebar.variant_picker(pack)
+    with c2:  # columns follow the chips' order
+        methods = list(
+            st.multiselect(
+                "Methods",
+                all_methods,
+                format_func=lambda m: sv.method_legend(m).title,
+                key=state.bind("methods", all_methods, what="method"),
+            )
+        )
+    with sidebar.controls(ctx):
+        o1, o2, o3, o4 = st.columns(4)
+        modes = {
+            sv.TARGET_LABEL: "true class (else prediction)",
+            sv.TARGET_PREDICTED: "each model's prediction",
+            sv.TARGET_CLASS: "a chosen class",
+        }
+        mode = o1.selectbox(
+            "Explain",
+            list(modes),
+            format_func=modes.get,
+            key=state.bind("target_mode", list(modes), what="target mode"),
+        )
+        target = None
+        if mode == sv.TARGET_CLASS:
+            classes = range(len(pack.classes))
+            target = o1.selectbox(
+                "Target class",
+                classes,
+                format_func=lambda i: sv.class_label(pack.classes, i),
+                key=state.bind("target_class", classes, what="class"),
+                help="Type to search the class names.",
+            )
+        budgets = {  # one slider per method with a cost knob (explain.base.Budget)
+            m: (o2, o3)[i % 2].slider(
+                b.title,
+                *b.slider[:2],
+                step=b.slider[2],
+                key=state.bind(b.key, default=b.default("interactive", pack.input_size)),
+            )
+            for i, (m, b) in enumerate(budgeted().items())
+        }
+        opacity = o4.slider("Overlay opacity", 0.0, 1.0, step=0.05, key=state.bind("opacity"))
+        with_measures = o4.toggle(
+            "Measures",
+            key=state.bind("with_measures"),
+            help="Per-map measures under the grid (not shown in presentation mode).",
+        )
+    return dict(
+        variants=variants,
+        methods=methods,
+        mode=mode,
+        target=target,
+        budgets=budgets,
+        opacity=opacity,
+        with_measures=with_measures,
+    )
