@@ -15,7 +15,7 @@ from PIL import Image
 from sc_viz import figures
 from sc_viz.explain import Explanation, explain, predict_top
 from sc_viz.explain.base import SMALL_INPUT_MAX, budgeted
-from sc_viz.explain.grid import Grid, explain_unit, method_units
+from sc_viz.explain.grid import Grid
 from sc_viz.explain.settings import (  # noqa: F401  (the target modes: for the pages)
     TARGET_CLASS,
     TARGET_LABEL,
@@ -116,23 +116,6 @@ def page_settings(
         seed=seed,
         opacity=opacity,
     )
-
-
-def method_cells(
-    models: Mapping[str, nn.Module],
-    x: torch.Tensor,
-    method: str,
-    settings: ExplainSettings,
-    label: Optional[int],
-) -> dict[str, Explanation]:
-    """One method for every chosen variant, unit by unit as the page computes it
-    (`method_units`: one variant at a time; LIME's variants together, one shared sample
-    set), which must equal `explain_grid`'s cells."""
-    options, target = settings.method_options().get(method, {}), grid_target(settings, label)
-    out = {}
-    for unit in method_units(list(models), method):
-        out.update(explain_unit({v: models[v] for v in unit}, x, method, target, options))
-    return out
 
 
 def overlay(x: torch.Tensor, exp: Explanation, opacity: float, size: int = CELL_PX) -> Image.Image:

@@ -9,8 +9,10 @@ from PIL import Image
 from sc_viz import load_pack
 from sc_viz.app import export
 from sc_viz.app import saliency_view as sv
+from sc_viz.deck import slide_units
 from sc_viz.explain import Explanation, explain_grid
-from sc_viz.explain.settings import ExplainSettings
+from sc_viz.explain.grid import explain_unit
+from sc_viz.explain.settings import ExplainSettings, grid_target
 from sc_viz.figures import to_html
 
 
@@ -42,15 +44,26 @@ def test_settings_round_trip_and_upload_name(pack):
     assert up.image == "image.png" and up.target_class == 4
 
 
-def test_method_cells_equal_the_full_grid(pack):
-    """The page computes one method at a time (to draw progressively and cache per method);
+def method_cells(pack, x, method, settings, label) -> dict:
+    """One method's cells unit by unit, as the page and a deck build compute them
+    (`slide_units`: one variant at a time; LIME's variants together)."""
+    target, options = grid_target(settings, label), settings.method_options().get(method, {})
+    out = {}
+    for u in slide_units(pack, x, settings, label, keyed=False):
+        if u.method == method:
+            out.update(explain_unit({v: pack.models[v] for v in u.variants}, x, method, target, options))
+    return out
+
+
+def test_unit_by_unit_cells_equal_the_full_grid(pack):
+    """The page computes one unit at a time (to draw progressively and cache per unit);
     the cells must be those of explain_grid, which `sc-viz explain --settings` runs."""
     x = torch.rand(1, 3, 32, 32)
     s = settings_for(pack)
     models = {v: pack.models[v] for v in s.variants}
     grid = explain_grid(models, x, methods=s.methods, target=None, options=s.method_options())
     for m in s.methods:
-        cells = sv.method_cells(models, x, m, s, label=None)
+        cells = method_cells(pack, x, m, s, label=None)
         for v in s.variants:
             assert torch.allclose(cells[v].map, grid.cells[(v, m)].map, atol=1e-6)
             assert cells[v].target == grid.targets[v]
@@ -64,8 +77,7 @@ def test_screen_cells_equal_the_export(pack):
     x = torch.rand(1, 3, 32, 32)
     classes = [f"k{i}" for i in range(10)]
     s = settings_for(pack, methods=["gradcam", "saliency"])  # chosen order, not cost order
-    models = {v: pack.models[v] for v in s.variants}
-    cells = {(v, m): e for m in s.methods for v, e in sv.method_cells(models, x, m, s, None).items()}
+    cells = {(v, m): e for m in s.methods for v, e in method_cells(pack, x, m, s, None).items()}
     screen = {key: sv.cell(x, exp, classes, s.opacity) for key, exp in cells.items()}
     assert sv.overlay(x, cells[("c", "saliency")], 0.5).size == (160, 160)
     grid = sv.as_grid(cells, s.variants, s.methods, {v: [(3, 0.5)] for v in s.variants})
