@@ -1,7 +1,8 @@
 """What the Embeddings page shows beside the plots: the continuity violations as rows, with
 column names a reader understands; and the same-class set a user brings (a folder of
 images of one class, or several uploaded files) for a pack whose data set is not on this
-machine, decoded and cropped as the pack's inputs are."""
+machine, decoded and cropped as the pack's inputs are. What draws or caches with Streamlit
+(the projections, the set's picker, the plots) is in `embeddings_screen`."""
 
 from __future__ import annotations
 
