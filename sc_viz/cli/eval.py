@@ -18,12 +18,7 @@ not run this time keep their earlier results when the weights are the same."""
 
 
 def register(sub) -> None:
-    from sc_viz.evaluate import SUITES, budgets, consensus, neurons, stability
-    from sc_viz.evaluate import embeddings as emb
-    from sc_viz.evaluate.saliency import DEFAULT_EXPLAIN_LIMIT, EXPLAIN_PER
-    from sc_viz.evaluate.stability import DEFAULT_STABILITY_LIMIT, STABILITY_PER
-    from sc_viz.explain.base import budget_flag, budgeted
-    from sc_viz.paper import LEVEL_IDS
+    from sc_viz.evaluate import SUITES
 
     p = sub.add_parser(
         "eval",
@@ -34,6 +29,22 @@ def register(sub) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_run_args(p)
+    g = p.add_argument_group("suite options")
+    _add_robustness_args(g)
+    _add_explanation_args(g)
+    _add_embedding_args(g)
+    _add_method_budget_args(g)
+    _add_neurons_consensus_args(g)
+    _add_sanity_args(g)
+    _add_output_args(p)
+    p.set_defaults(func=cmd_eval)
+
+
+def _add_run_args(p) -> None:
+    """What to evaluate, on what and how (the parser's own options, before the group)."""
+    from sc_viz.evaluate import SUITES
+
     p.add_argument("--pack", required=True, help="pack folder (manifest.json + weights)")
     p.add_argument(
         "--suite",
@@ -72,7 +83,12 @@ def register(sub) -> None:
         "about as fast as several, so on an N-core CPU N processes take about 1/N of the "
         "time (default 1)",
     )
-    g = p.add_argument_group("suite options")
+
+
+def _add_robustness_args(g) -> None:
+    """Suite options: robustness and robustness-budgets (PGD)."""
+    from sc_viz.evaluate import budgets
+
     g.add_argument(
         "--pgd-steps",
         type=int,
@@ -105,6 +121,15 @@ def register(sub) -> None:
         metavar="EPS",
         help="robustness-budgets: the check attack's budget in /255, one of --budgets (default the largest)",
     )
+
+
+def _add_explanation_args(g) -> None:
+    """Suite options: saliency, explanation-stability, and the methods they explain with."""
+    from sc_viz.evaluate import stability
+    from sc_viz.evaluate.saliency import DEFAULT_EXPLAIN_LIMIT, EXPLAIN_PER
+    from sc_viz.evaluate.stability import DEFAULT_STABILITY_LIMIT, STABILITY_PER
+    from sc_viz.paper import LEVEL_IDS
+
     g.add_argument(
         "--explain-limit",
         type=int,
@@ -129,6 +154,13 @@ def register(sub) -> None:
         nargs="+",
         help="explanation methods (default: all for saliency and consensus; ig gradcam lime for stability)",
     )
+
+
+def _add_embedding_args(g) -> None:
+    """Suite options: embeddings."""
+    from sc_viz.evaluate import embeddings as emb
+    from sc_viz.paper import LEVEL_IDS
+
     g.add_argument(
         "--embed-images",
         type=int,
@@ -148,6 +180,12 @@ def register(sub) -> None:
         choices=LEVEL_IDS,
         help=f"embeddings: Table-1 level of the perturbations (default {emb.DEFAULT_LEVEL})",
     )
+
+
+def _add_method_budget_args(g) -> None:
+    """Suite options: each method's cost knob (generated from the registry) and LIME's precision."""
+    from sc_viz.explain.base import budget_flag, budgeted
+
     for b in budgeted().values():  # each method's cost knob (explain.base.Budget)
         g.add_argument(
             budget_flag(b),
@@ -162,6 +200,13 @@ def register(sub) -> None:
         help="LIME scores its samples under bf16 autocast where the device runs it natively "
         "(auto, the default); fp32 reproduces a report made on a machine without it",
     )
+
+
+def _add_neurons_consensus_args(g) -> None:
+    """Suite options: neurons and consensus."""
+    from sc_viz.evaluate import consensus, neurons
+    from sc_viz.paper import LEVEL_IDS
+
     g.add_argument(
         "--neurons-limit",
         type=int,
@@ -192,6 +237,10 @@ def register(sub) -> None:
         help="neurons and consensus: the top share of "
         "channels / pixels (top-10%% sensitivity, top-k%% IoU; default 0.1; our reading)",
     )
+
+
+def _add_sanity_args(g) -> None:
+    """Suite options: sanity (model parameter randomisation)."""
     from sc_viz.evaluate import sanity
 
     g.add_argument(
@@ -212,6 +261,11 @@ def register(sub) -> None:
         help="sanity: flag a method whose |map| "
         "Spearman after the whole cascade is >= this (default 0.5; our reading)",
     )
+
+
+def _add_output_args(p) -> None:
+    """Which variants to update, and what to leave out of the output (after the group, so
+    that they come last in the usage line, as before)."""
     p.add_argument(
         "--variants",
         nargs="+",
@@ -223,44 +277,70 @@ def register(sub) -> None:
     )
     p.add_argument("--no-figures", action="store_true", help="skip PNG/HTML figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_eval)
+
+
+IMAGE_COUNT_FLAGS = (
+    "limit",
+    "embed_images",
+    "embed_count",
+    "explain_limit",
+    "stability_limit",
+    "neurons_limit",
+    "consensus_limit",
+    "sanity_limit",
+    "budgets_limit",
+)
+PASSED_IF_SET = (  # unset: suite defaults
+    "sanity_limit",
+    "sanity_orders",
+    "sanity_flag_threshold",
+    "budgets",
+    "budgets_limit",
+    "budgets_check",
+    "budgets_check_eps",
+)
 
 
 def cmd_eval(args) -> int:
-    from sc_viz.evaluate import run_suites
-    from sc_viz.evaluate.distributed import from_environment, launch_local
-    from sc_viz.explain.base import budgeted
-
     if args.processes < 1:
         raise ValueError("--processes must be at least 1")
     if args.processes > 1 and "WORLD_SIZE" not in os.environ:
-        if args.device and args.device != "cpu":
-            raise ValueError(
-                "--processes starts CPU processes; "
-                "for GPUs use torchrun --nproc_per_node=<GPUs> -m sc_viz eval ..."
-            )
-        from sc_viz.packs import read_manifest
-
-        read_manifest(Path(args.pack))  # a wrong path: one error line here, not one per process
-        return launch_local(args.processes, ["eval", *_device_cpu(_without_processes(args.argv))])
-    for flag in (
-        "limit",
-        "embed_images",
-        "embed_count",
-        "explain_limit",
-        "stability_limit",
-        "neurons_limit",
-        "consensus_limit",
-        "sanity_limit",
-        "budgets_limit",
-    ):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise ValueError(f"--{flag.replace('_', '-')} must be a positive number of images")
+        return _launch_processes(args)
+    _check_image_counts(args)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else Path("reports") / Path(args.pack).resolve().name
+    options = _suite_options(args)
+    if args.variants:
+        return _update_variants(args, out, options)
+    return _run_suites(args, out, options)
+
+
+def _launch_processes(args) -> int:
+    """--processes N: the same eval in N local CPU processes (torchrun underneath)."""
+    from sc_viz.evaluate.distributed import launch_local
+
+    if args.device and args.device != "cpu":
+        raise ValueError(
+            "--processes starts CPU processes; "
+            "for GPUs use torchrun --nproc_per_node=<GPUs> -m sc_viz eval ..."
+        )
+    from sc_viz.packs import read_manifest
+
+    read_manifest(Path(args.pack))  # a wrong path: one error line here, not one per process
+    return launch_local(args.processes, ["eval", *_device_cpu(_without_processes(args.argv))])
+
+
+def _check_image_counts(args) -> None:
+    for flag in IMAGE_COUNT_FLAGS:
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be a positive number of images")
+
+
+def _suite_options(args) -> dict:
+    """The suites' options from the flags (those left unset: the suites' defaults)."""
     options = {
         "explain_limit": args.explain_limit,
         "stability_limit": args.stability_limit,
@@ -276,32 +356,37 @@ def cmd_eval(args) -> int:
     }
     if args.budgets is not None and min(args.budgets) <= 0:
         raise ValueError("--budgets must be positive eps values in /255")
-    for flag in (  # unset: suite defaults
-        "sanity_limit",
-        "sanity_orders",
-        "sanity_flag_threshold",
-        "budgets",
-        "budgets_limit",
-        "budgets_check",
-        "budgets_check_eps",
-    ):
+    for flag in PASSED_IF_SET:
         if getattr(args, flag, None) is not None:
             options[flag] = getattr(args, flag)
     if args.pgd_steps:
         options["pgd_steps"] = args.pgd_steps
     if args.methods:
         options["methods"] = args.methods
+    given = _method_options(args)
+    if given:
+        options["method_options"] = given
+    return options
+
+
+def _method_options(args) -> dict[str, dict]:
+    """method -> its options given on the command line (budgets, LIME's precision)."""
+    from sc_viz.explain.base import budgeted
+
     given: dict[str, dict] = {}
     for m, b in budgeted().items():
         if getattr(args, b.key) is not None:
             given[m] = {b.option: getattr(args, b.key)}
     if args.lime_precision is not None:
         given.setdefault("lime", {})["precision"] = args.lime_precision
-    if given:
-        options["method_options"] = given
+    return given
+
+
+def _run_suites(args, out: Path, options: dict) -> int:
+    from sc_viz.evaluate import run_suites
+    from sc_viz.evaluate.distributed import from_environment
+
     # under torchrun: join the process group, one device per rank (evaluate/distributed.py)
-    if args.variants:
-        return _update_variants(args, out, options)
     shard, device = from_environment(args.device)
     try:
         report = run_suites(
