@@ -10,7 +10,10 @@
   Wilson 95% error bars (`report_view.robustness_intervals`);
 - the page's pieces of work (each variant's PGD, its clean and adversarial maps, SPAT's
   attack), asked through a `fetch` (sc_viz.deck.work) so a prepared deck can hold them:
-  the page and `sc-viz deck build` call the same functions."""
+  the page and `sc-viz deck build` call the same functions.
+
+What draws them (the variants' rows, SPAT's section, the test-set table) is in
+`robustness_screen`."""
 
 from __future__ import annotations
 
