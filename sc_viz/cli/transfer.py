@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -103,68 +105,116 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_transfer)
 
 
-def cmd_transfer(args) -> int:
-    from sc_viz.training.trainer import TrainConfig
+@dataclass
+class Target:
+    """The target data set at the source's resolution, and what the runs start from."""
 
+    spec: Any  # DATASETS' entry
+    train_full: Any  # the whole training split (validation is held out of it per seed)
+    test: Any
+    manifest: dict  # the fine-tuned models' manifest (target classes, source arch and size)
+    keep_head: bool  # same classes as the source: the head is kept
+
+
+def cmd_transfer(args) -> int:
     if not (args.finetune or args.probe):
         raise ValueError("--no-finetune needs --probe: nothing to do")
     t_start = time.time()
     pack = load_pack(args.pack, device="cpu")
-    variants = args.variants or list(pack.models)
-    missing = [v for v in variants if v not in pack.models]
-    if missing:
-        raise ValueError(f"{args.pack}: no loadable variant(s) {missing}; loaded: {list(pack.models)}")
+    variants = _variants(args, pack)
     seeds = args.seeds if args.seeds is not None else [args.seed]
-    out = Path(args.out)
-    spec = DATASETS[args.target]
-    size = pack.input_size  # keep the source's resolution; the target is resized to it
-    root = data_root(args.data_root)
-    train_full = load_split(args.target, "train", root, size)
-    test = test_part(load_split(args.target, "test", root, size), args.test_limit)
-    classes = train_full.classes
-    target_manifest = new_manifest(args.target, pack.arch, classes, size, spec.mean, spec.std)
-    keep_head = list(classes) == list(pack.classes)
+    target = _load_target(args, pack)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     runs = {
         m: {v: {} for v in variants} for m, on in (("finetune", args.finetune), ("probe", args.probe)) if on
     }
     fresh = {}
     for seed in seeds:
-        base = seed_dir(out, seed)
-        train, val = split_train_val(train_full, args.val_fraction, seed, args.train_limit)
-        for v in variants:
-            start = base / "init" / f"{v}.safetensors"
-            fresh[v] = init_weights(
-                pack.models[v], target_manifest, len(classes), seed, start, keep_head=keep_head
+        _run_seed(args, pack, target, variants, seed, runs, fresh, device)
+    result = _result(args, pack, target, seeds, runs, fresh, device, t_start)
+    write_result(Path(args.out), "transfer", result, markdown(result))
+    return 0
+
+
+def _variants(args, pack) -> list[str]:
+    variants = args.variants or list(pack.models)
+    missing = [v for v in variants if v not in pack.models]
+    if missing:
+        raise ValueError(f"{args.pack}: no loadable variant(s) {missing}; loaded: {list(pack.models)}")
+    return variants
+
+
+def _load_target(args, pack) -> Target:
+    spec = DATASETS[args.target]
+    size = pack.input_size  # keep the source's resolution; the target is resized to it
+    root = data_root(args.data_root)
+    train_full = load_split(args.target, "train", root, size)
+    test = test_part(load_split(args.target, "test", root, size), args.test_limit)
+    classes = train_full.classes
+    return Target(
+        spec,
+        train_full,
+        test,
+        manifest=new_manifest(args.target, pack.arch, classes, size, spec.mean, spec.std),
+        keep_head=list(classes) == list(pack.classes),
+    )
+
+
+def _run_seed(args, pack, target: Target, variants, seed: int, runs: dict, fresh: dict, device) -> None:
+    """One training seed: each variant's start weights, fine-tune and/or probe, into `runs`
+    (method -> variant -> seed -> row) and `fresh` (variant -> what was re-initialised)."""
+    base = seed_dir(Path(args.out), seed)
+    train, val = split_train_val(target.train_full, args.val_fraction, seed, args.train_limit)
+    for v in variants:
+        start = base / "init" / f"{v}.safetensors"
+        fresh[v] = init_weights(
+            pack.models[v],
+            target.manifest,
+            len(target.train_full.classes),
+            seed,
+            start,
+            keep_head=target.keep_head,
+        )
+        if args.finetune:
+            runs["finetune"][v][seed] = _finetune(
+                args, pack, target, start, seed, train, val, base / v, device
             )
-            if args.finetune:
-                cfg = TrainConfig(
-                    dataset=args.target,
-                    arch=pack.arch,
-                    variant="standard",
-                    init=str(start),
-                    input_size=size,
-                    **{**schedule_values(args), "seed": seed, "train_limit": args.train_limit},
-                )
-                runs["finetune"][v][seed] = run_finetune(
-                    start,
-                    cfg,
-                    train,
-                    val,
-                    test,
-                    base / v,
-                    patience=args.patience,
-                    resume=args.resume,
-                    device=device,
-                    log=(lambda *a: None) if args.no_progress else print,
-                )
-            if args.probe:
-                runs["probe"][v][seed] = run_probe(
-                    start, train, val, test, base / v, seed=seed, resume=args.resume, device=device
-                )
+        if args.probe:
+            runs["probe"][v][seed] = run_probe(
+                start, train, val, target.test, base / v, seed=seed, resume=args.resume, device=device
+            )
+
+
+def _finetune(args, pack, target: Target, start: Path, seed: int, train, val, run_dir: Path, device) -> dict:
+    from sc_viz.training.trainer import TrainConfig
+
+    cfg = TrainConfig(
+        dataset=args.target,
+        arch=pack.arch,
+        variant="standard",
+        init=str(start),
+        input_size=pack.input_size,
+        **{**schedule_values(args), "seed": seed, "train_limit": args.train_limit},
+    )
+    return run_finetune(
+        start,
+        cfg,
+        train,
+        val,
+        target.test,
+        run_dir,
+        patience=args.patience,
+        resume=args.resume,
+        device=device,
+        log=(lambda *a: None) if args.no_progress else print,
+    )
+
+
+def _result(args, pack, target: Target, seeds, runs, fresh, device, t_start: float) -> dict:
+    """transfer.json: settings, per-method summaries over seeds, the paper's, timings."""
     methods = summarise(runs)
     seconds = {m: sum(row["seconds"] for rows in runs[m].values() for row in rows.values()) for m in runs}
-    result = {
+    return {
         "experiment": "transfer",
         "format": 2,
         "source": {
@@ -174,7 +224,7 @@ def cmd_transfer(args) -> int:
             "classes": pack.classes,
         },
         "target": args.target,
-        "target_description": spec.description,
+        "target_description": target.spec.description,
         "seeds": seeds,
         "settings": {
             **schedule_values(args),
@@ -182,9 +232,9 @@ def cmd_transfer(args) -> int:
             "val_fraction": args.val_fraction,
             "patience": args.patience,
             "probe_Cs": list(PROBE_CS),
-            "head": "kept (same classes)" if keep_head else "re-initialised",
+            "head": "kept (same classes)" if target.keep_head else "re-initialised",
         },
-        "n_test": len(test),
+        "n_test": len(target.test),
         "reinitialised": fresh,
         "methods": methods,
         "paper_order": list(PAPER_ORDER),
@@ -196,5 +246,3 @@ def cmd_transfer(args) -> int:
             "wall_s": time.time() - t_start,
         },
     }
-    write_result(out, "transfer", result, markdown(result))
-    return 0
