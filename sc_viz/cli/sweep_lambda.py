@@ -74,6 +74,13 @@ def register(sub) -> None:
         help="start every run from these weights (e.g. a pack's standard.safetensors; default: from scratch)",
     )
     p.add_argument("--seeds", nargs="+", type=int, help="training seeds, one run each (default: --seed)")
+    _add_saliency_args(p)
+    add_schedule_args(p)
+    p.set_defaults(func=cmd_sweep_lambda)
+
+
+def _add_saliency_args(p) -> None:
+    """The group of the swept models' saliency measures (the saliency suite's)."""
     s = p.add_argument_group("saliency of the swept models (the saliency suite's measures and images)")
     s.add_argument("--no-saliency", dest="saliency", action="store_false", help="skip the saliency measures")
     s.add_argument(
@@ -90,20 +97,34 @@ def register(sub) -> None:
         help="the seed of the saliency suite's sample (default 0, `sc-viz eval`'s default)",
     )
     s.add_argument("--saliency-methods", nargs="+", help="explanation methods (default: all, as the suite)")
-    add_schedule_args(p)
-    p.set_defaults(func=cmd_sweep_lambda)
 
 
 def cmd_sweep_lambda(args) -> int:
-    from sc_viz.training.trainer import TrainConfig, train
-
     t_start = time.time()
     out = Path(args.out)
     seeds = args.seeds if args.seeds is not None else [args.seed]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     scores, train_s = {lam_key(lam): {} for lam in args.lambdas}, 0.0
     test = saliency_test = None
-    key = {
+    key = _scores_key(args)
+    for seed in seeds:
+        for lam in args.lambdas:
+            cfg, run_dir = _train_run(args, out, seed, lam)
+            pack = load_pack(run_dir, device=device)
+            train_s += sum(pack.manifest["variants"]["c"].get("epoch_seconds") or [])
+            if test is None:
+                test, saliency_test = _test_images(args, cfg.input_size)
+            scores[lam_key(lam)][seed] = _scores(args, run_dir, key, pack, test, saliency_test)
+    result = _result(args, out, seeds, scores, train_s, saliency_test, device, t_start)
+    for chart in charts(result):
+        atomic_write_bytes(out / f"{chart.name}.png", matplotlib_png(chart))
+    write_result(out, "sweep_lambda", result, markdown(result))
+    return 0
+
+
+def _scores_key(args) -> dict:
+    """What a run's stored scores were made with (`cached_scores` recomputes them when it differs)."""
+    return {
         "test_limit": args.test_limit or None,
         "saliency": (
             {"images": args.saliency_images, "seed": args.saliency_seed, "methods": args.saliency_methods}
@@ -111,43 +132,58 @@ def cmd_sweep_lambda(args) -> int:
             else None
         ),
     }
-    for seed in seeds:
-        for lam in args.lambdas:
-            cfg = TrainConfig(
-                dataset=args.dataset,
-                arch=args.arch,
-                variant="c",
-                lam=lam,
-                init=args.init,
-                # the trainer's own final check (clean + PGD-10) on the per-epoch images only: the
-                # sweep's numbers come from its own evaluation below, on the shared test sample
-                **{**schedule_values(args), "seed": seed, "test_limit": args.epoch_eval_limit or None},
-            )
-            run_dir = seed_dir(out, seed) / f"lam-{lam_key(lam)}"
-            train(cfg, run_dir, root=args.data_root, resume=args.resume, progress=not args.no_progress)
-            pack = load_pack(run_dir, device=device)
-            train_s += sum(pack.manifest["variants"]["c"].get("epoch_seconds") or [])
-            if test is None:
-                full = load_split(args.dataset, "test", data_root(args.data_root), cfg.input_size)
-                test = test_part(full, args.test_limit)  # seeded by 0: every run, the same images
-                saliency_test = full if args.saliency else None
-            scores[lam_key(lam)][seed] = cached_scores(
-                run_dir,
-                key,
-                partial(
-                    score_model,
-                    pack,
-                    test,
-                    saliency_test,
-                    saliency_images=args.saliency_images,
-                    saliency_seed=args.saliency_seed,
-                    methods=args.saliency_methods,
-                    progress=not args.no_progress,
-                ),
-            )
+
+
+def _train_run(args, out: Path, seed: int, lam: float):
+    """Train (or, with --resume, finish) `c` at this lambda and seed; its config and pack folder."""
+    from sc_viz.training.trainer import TrainConfig, train
+
+    cfg = TrainConfig(
+        dataset=args.dataset,
+        arch=args.arch,
+        variant="c",
+        lam=lam,
+        init=args.init,
+        # the trainer's own final check (clean + PGD-10) on the per-epoch images only: the
+        # sweep's numbers come from its own evaluation below, on the shared test sample
+        **{**schedule_values(args), "seed": seed, "test_limit": args.epoch_eval_limit or None},
+    )
+    run_dir = seed_dir(out, seed) / f"lam-{lam_key(lam)}"
+    train(cfg, run_dir, root=args.data_root, resume=args.resume, progress=not args.no_progress)
+    return cfg, run_dir
+
+
+def _test_images(args, input_size: int):
+    """The test sample every run is scored on, and the whole test split for the saliency
+    suite's sample (None with --no-saliency)."""
+    full = load_split(args.dataset, "test", data_root(args.data_root), input_size)
+    test = test_part(full, args.test_limit)  # seeded by 0: every run, the same images
+    return test, (full if args.saliency else None)
+
+
+def _scores(args, run_dir: Path, key: dict, pack, test, saliency_test) -> dict:
+    """One run's DS and saliency scores (kept in its folder; computed when not yet there)."""
+    return cached_scores(
+        run_dir,
+        key,
+        partial(
+            score_model,
+            pack,
+            test,
+            saliency_test,
+            saliency_images=args.saliency_images,
+            saliency_seed=args.saliency_seed,
+            methods=args.saliency_methods,
+            progress=not args.no_progress,
+        ),
+    )
+
+
+def _result(args, out: Path, seeds, scores, train_s: float, saliency_test, device, t_start: float) -> dict:
+    """sweep_lambda.json: settings, the summary over seeds, the saliency sample, runs, timings."""
     summary = summarise(scores, args.lambdas)
     seconds = [s.get("seconds", {}) for per in scores.values() for s in per.values()]
-    result = {
+    return {
         "experiment": "sweep-lambda",
         "format": 2,
         "dataset": args.dataset,
@@ -175,7 +211,3 @@ def cmd_sweep_lambda(args) -> int:
             "wall_s": time.time() - t_start,
         },
     }
-    for chart in charts(result):
-        atomic_write_bytes(out / f"{chart.name}.png", matplotlib_png(chart))
-    write_result(out, "sweep_lambda", result, markdown(result))
-    return 0
