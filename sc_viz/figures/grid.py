@@ -191,13 +191,46 @@ def grid_png(
     """The grid as one PNG with the screen's cells pixel for pixel (see the module
     docstring); written to `path` when given. Returns the PNG bytes."""
     lay = grid_layout(grid, cell_px)
-    size, cells = lay.size, _cells_of(grid, image, classes, opacity, cell_px)
-    canvas = Image.new("RGB", (lay.width, lay.height), "white")
-    draw = ImageDraw.Draw(canvas)
+    canvas = _PngGrid(grid, lay, image)
+    _walk_grid(grid, lay, _cells_of(grid, image, classes, opacity, cell_px), classes, canvas)
+    data = canvas.png()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
 
-    def text(lines: Sequence[str], x: float, y: float, px: int, bold_first: bool = False) -> None:
+
+def _walk_grid(grid: Any, lay: GridLayout, cells: dict[tuple[str, str], GridCell], classes, out: Any) -> None:
+    """The grid's parts in drawing order, shared by the PNG (`_PngGrid`) and the plotly
+    figure (`_PlotlyGrid`), each of which paints a part its own way: the column heads,
+    then per variant its colour mark, the input with the row label and each method's cell
+    with its caption, then the colour bars and the scale note."""
+    for c, title in enumerate(column_titles(grid.methods)):
+        out.column_head(c, _title_lines(title, lay))
+    for r, v in enumerate(grid.variants):
+        top = lay.top(r)
+        out.variant_mark(v, top)
+        out.input_cell(r, top, _caption_lines(row_label(v, grid.predictions.get(v, []), classes), lay))
+        for c, m in enumerate(grid.methods, start=1):
+            cell = cells.get((v, m))
+            out.method_cell(
+                r, c, top, (v, m), cell, _caption_lines(cell.caption if cell else MISSING_CELL, lay)
+            )
+    out.colour_bars()
+    out.note(lay.note_lines())
+
+
+class _PngGrid:
+    """The grid's parts (`_walk_grid`) painted on one PIL canvas."""
+
+    def __init__(self, grid: Any, lay: GridLayout, image: torch.Tensor):
+        self.grid, self.lay, self.size = grid, lay, lay.size
+        self.canvas = Image.new("RGB", (lay.width, lay.height), "white")
+        self.draw = ImageDraw.Draw(self.canvas)
+        self.first = Image.fromarray(input_cell(image, lay.size))
+
+    def text(self, lines: Sequence[str], x: float, y: float, px: int, bold_first: bool = False) -> None:
         for i, line in enumerate(lines):
-            draw.text(
+            self.draw.text(
                 (x, y + i * round(px * 1.35)),
                 line,
                 fill="black",
@@ -205,58 +238,59 @@ def grid_png(
                 font=font(px, bold_first and i == 0),
             )
 
-    for c, title in enumerate(column_titles(grid.methods)):
-        lines = _title_lines(title, lay)
+    def column_head(self, c: int, lines: Sequence[str]) -> None:
+        """The column's title and, under a method's, its colour bar."""
+        lay = self.lay
         for i, line in enumerate(lines):
-            draw.text(
-                (lay.left(c) + size / 2, lay.title_top + i * round(lay.title_px * 1.3)),
+            self.draw.text(
+                (lay.left(c) + self.size / 2, lay.title_top + i * round(lay.title_px * 1.3)),
                 line,
                 fill="black",
                 anchor="ma",
                 font=font(lay.title_px, True),
             )
         if c:
-            canvas.paste(
-                Image.fromarray(legend_image(grid.methods[c - 1], size)), (lay.left(c), lay.legend_top)
+            self.canvas.paste(
+                Image.fromarray(legend_image(self.grid.methods[c - 1], self.size)),
+                (lay.left(c), lay.legend_top),
             )
-    first = Image.fromarray(input_cell(image, size))
-    for r, v in enumerate(grid.variants):
-        top = lay.top(r)
-        draw.rectangle(
-            [lay.margin // 4, top, lay.margin // 4 + 3, top + size - 1], fill=variant_colour(v)
-        )  # the variant's colour, as in every figure
-        canvas.paste(first, (lay.left(0), top))
-        text(
-            _caption_lines(row_label(v, grid.predictions.get(v, []), classes), lay),
-            lay.left(0) + size / 2,
-            top + size + 4,
-            lay.font_px,
-            bold_first=True,
-        )
-        for c, m in enumerate(grid.methods, start=1):
-            cell = cells.get((v, m))
-            if cell is None:
-                draw.rectangle(
-                    [lay.left(c), top, lay.left(c) + size - 1, top + size - 1], fill=(240, 240, 240)
-                )
-            else:
-                canvas.paste(Image.fromarray(cell.image), (lay.left(c), top))
-            text(
-                _caption_lines(cell.caption if cell else MISSING_CELL, lay),
-                lay.left(c) + size / 2,
-                top + size + 4,
-                lay.font_px,
+
+    def variant_mark(self, v: str, top: int) -> None:
+        """The variant's colour, as in every figure."""
+        m = self.lay.margin
+        self.draw.rectangle([m // 4, top, m // 4 + 3, top + self.size - 1], fill=variant_colour(v))
+
+    def input_cell(self, r: int, top: int, caption: Sequence[str]) -> None:
+        lay = self.lay
+        self.canvas.paste(self.first, (lay.left(0), top))
+        self.text(caption, lay.left(0) + self.size / 2, top + self.size + 4, lay.font_px, bold_first=True)
+
+    def method_cell(
+        self, r: int, c: int, top: int, key: tuple[str, str], cell: Optional[GridCell], caption: Sequence[str]
+    ) -> None:
+        lay, size = self.lay, self.size
+        if cell is None:
+            self.draw.rectangle(
+                [lay.left(c), top, lay.left(c) + size - 1, top + size - 1], fill=(240, 240, 240)
             )
-    for i, line in enumerate(lay.note_lines()):
-        draw.text(
-            (lay.margin, lay.note_top + i * lay.line_px), line, fill=(80, 80, 80), font=font(lay.font_px)
-        )
-    buf = io.BytesIO()
-    canvas.save(buf, format="PNG")
-    data = buf.getvalue()
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data
+        else:
+            self.canvas.paste(Image.fromarray(cell.image), (lay.left(c), top))
+        self.text(caption, lay.left(c) + size / 2, top + size + 4, lay.font_px)
+
+    def colour_bars(self) -> None:
+        """Nothing more: each bar was pasted under its title (`column_head`)."""
+
+    def note(self, lines: Sequence[str]) -> None:
+        lay = self.lay
+        for i, line in enumerate(lines):
+            self.draw.text(
+                (lay.margin, lay.note_top + i * lay.line_px), line, fill=(80, 80, 80), font=font(lay.font_px)
+            )
+
+    def png(self) -> bytes:
+        buf = io.BytesIO()
+        self.canvas.save(buf, format="PNG")
+        return buf.getvalue()
 
 
 def png_data_uri(image: np.ndarray) -> str:
@@ -297,32 +331,46 @@ def grid_figure(
     """The grid as an interactive plotly figure: the same cell pixels at the same positions
     as `grid_png`, a colour bar per method, and each map's raw value on hover."""
     lay = grid_layout(grid, cell_px)
-    size, cells = lay.size, _cells_of(grid, image, classes, opacity, cell_px)
-    width, height = lay.width + MODEBAR_PX, lay.height
-    fig = go.Figure()
-    notes: list[dict] = []
+    figure = _PlotlyGrid(grid, lay, image)
+    _walk_grid(grid, lay, _cells_of(grid, image, classes, opacity, cell_px), classes, figure)
+    return figure.figure()
 
-    def paper_x(px: float) -> float:
-        return px / width
 
-    def paper_y(px: float) -> float:
-        return 1 - px / height
+class _PlotlyGrid:
+    """The grid's parts (`_walk_grid`) as a plotly figure: each cell's pixels an Image on
+    axes of its own at the PNG's position, text as annotations in paper coordinates, an
+    invisible Heatmap per map for the hover values and the method's colour bar."""
 
-    def axes(row: int, col: int) -> tuple[str, str]:
-        k = row * lay.cols + col + 1
+    def __init__(self, grid: Any, lay: GridLayout, image: torch.Tensor):
+        self.grid, self.lay, self.size = grid, lay, lay.size
+        self.width, self.height = lay.width + MODEBAR_PX, lay.height
+        self.fig = go.Figure()
+        self.notes: list[dict] = []
+        self.first = png_data_uri(input_cell(image, lay.size))
+        self.shown_bars: set[str] = set()
+
+    def paper_x(self, px: float) -> float:
+        return px / self.width
+
+    def paper_y(self, px: float) -> float:
+        return 1 - px / self.height
+
+    def axes(self, row: int, col: int) -> tuple[str, str]:
+        """The axes of the cell at (row, col), laid out on its pixels: their names."""
+        k = row * self.lay.cols + col + 1
         s = "" if k == 1 else str(k)
-        left, top = lay.left(col), lay.top(row)
-        fig.update_layout(
+        left, top, size = self.lay.left(col), self.lay.top(row), self.size
+        self.fig.update_layout(
             {
                 f"xaxis{s}": dict(
-                    domain=[paper_x(left), paper_x(left + size)],
+                    domain=[self.paper_x(left), self.paper_x(left + size)],
                     anchor=f"y{s}",
                     range=[-0.5, size - 0.5],
                     visible=False,
                     fixedrange=True,
                 ),
                 f"yaxis{s}": dict(
-                    domain=[paper_y(top + size), paper_y(top)],
+                    domain=[self.paper_y(top + size), self.paper_y(top)],
                     anchor=f"x{s}",
                     range=[size - 0.5, -0.5],
                     visible=False,
@@ -332,13 +380,13 @@ def grid_figure(
         )
         return f"x{s}", f"y{s}"
 
-    def caption(lines: Sequence[str], col: int, y: float, px: int, bold_first: bool = False) -> None:
+    def caption(self, lines: Sequence[str], col: int, y: float, px: int, bold_first: bool = False) -> None:
         shown = [f"<b>{t}</b>" if bold_first and i == 0 else t for i, t in enumerate(lines)]
-        notes.append(
+        self.notes.append(
             dict(
                 text="<br>".join(shown),
-                x=paper_x(lay.left(col) + size / 2),
-                y=paper_y(y),
+                x=self.paper_x(self.lay.left(col) + self.size / 2),
+                y=self.paper_y(y),
                 xref="paper",
                 yref="paper",
                 xanchor="center",
@@ -348,80 +396,81 @@ def grid_figure(
             )
         )
 
-    for c, title in enumerate(column_titles(grid.methods)):
-        caption([f"<b>{t}</b>" for t in _title_lines(title, lay)], c, lay.title_top, lay.title_px)
-    first = input_cell(image, size)
-    shown_bars: set[str] = set()
-    for r, v in enumerate(grid.variants):
-        top = lay.top(r)
-        fig.add_shape(
+    def rectangle(self, colour: str, x0: float, x1: float, top: int) -> None:
+        """A filled rectangle over a cell's height, from x0 to x1 (pixels)."""
+        self.fig.add_shape(
             type="rect",
             xref="paper",
             yref="paper",
             line_width=0,
-            fillcolor=variant_colour(v),
-            x0=paper_x(lay.margin // 4),
-            x1=paper_x(lay.margin // 4 + 4),
-            y0=paper_y(top + size),
-            y1=paper_y(top),
+            fillcolor=colour,
+            x0=self.paper_x(x0),
+            x1=self.paper_x(x1),
+            y0=self.paper_y(top + self.size),
+            y1=self.paper_y(top),
         )
-        xr, yr = axes(r, 0)
-        fig.add_trace(go.Image(source=png_data_uri(first), xaxis=xr, yaxis=yr, hoverinfo="skip"))
-        caption(
-            _caption_lines(row_label(v, grid.predictions.get(v, []), classes), lay),
-            0,
-            top + size + 4,
-            lay.font_px,
-            bold_first=True,
+
+    def column_head(self, c: int, lines: Sequence[str]) -> None:
+        """The column's title (the colour bars come after the rows: `colour_bars`)."""
+        self.caption([f"<b>{t}</b>" for t in lines], c, self.lay.title_top, self.lay.title_px)
+
+    def variant_mark(self, v: str, top: int) -> None:
+        m = self.lay.margin
+        self.rectangle(variant_colour(v), m // 4, m // 4 + 4, top)
+
+    def input_cell(self, r: int, top: int, caption: Sequence[str]) -> None:
+        xr, yr = self.axes(r, 0)
+        self.fig.add_trace(go.Image(source=self.first, xaxis=xr, yaxis=yr, hoverinfo="skip"))
+        self.caption(caption, 0, top + self.size + 4, self.lay.font_px, bold_first=True)
+
+    def method_cell(
+        self, r: int, c: int, top: int, key: tuple[str, str], cell: Optional[GridCell], caption: Sequence[str]
+    ) -> None:
+        self.caption(caption, c, top + self.size + 4, self.lay.font_px)
+        if cell is None:
+            self.rectangle("rgb(240,240,240)", self.lay.left(c), self.lay.left(c) + self.size, top)
+            return
+        xr, yr = self.axes(r, c)
+        self.fig.add_trace(go.Image(source=png_data_uri(cell.image), xaxis=xr, yaxis=yr, hoverinfo="skip"))
+        if cell.blank:
+            return
+        self.hover_values(key, c, xr, yr)
+        self.shown_bars.add(key[1])
+
+    def hover_values(self, key: tuple[str, str], c: int, xr: str, yr: str) -> None:
+        """The map's raw values on hover, in an invisible Heatmap over the cell's Image (it
+        also carries the method's colour axis, hence its colour bar)."""
+        (v, m), exp, size = key, self.grid.cells.get(key), self.size
+        axis = "coloraxis" if c == 1 else f"coloraxis{c}"
+        h, w = exp.map.shape
+        # invisible: it carries the hover values and the colour bar, the Image shows the pixels
+        self.fig.add_trace(
+            go.Heatmap(
+                z=scaled_map(exp.map, exp.signed),
+                customdata=exp.map.detach().float().numpy(),
+                x0=size / w / 2 - 0.5,
+                dx=size / w,
+                y0=size / h / 2 - 0.5,
+                dy=size / h,
+                xaxis=xr,
+                yaxis=yr,
+                opacity=0,
+                coloraxis=axis,
+                hovertemplate=f"{v} · {method_legend(m).title}<br>value %{{customdata:.3g}}"
+                f"<br>%{{z:.0%}} of full colour ({SCALE_PERCENTILE:g}th percentile of |value|)"
+                "<extra></extra>",
+            )
         )
-        for c, m in enumerate(grid.methods, start=1):
-            cell, exp = cells.get((v, m)), grid.cells.get((v, m))
-            caption(
-                _caption_lines(cell.caption if cell else MISSING_CELL, lay), c, top + size + 4, lay.font_px
-            )
-            if cell is None:
-                fig.add_shape(
-                    type="rect",
-                    xref="paper",
-                    yref="paper",
-                    line_width=0,
-                    fillcolor="rgb(240,240,240)",
-                    x0=paper_x(lay.left(c)),
-                    x1=paper_x(lay.left(c) + size),
-                    y0=paper_y(top + size),
-                    y1=paper_y(top),
-                )
-                continue
-            xr, yr = axes(r, c)
-            fig.add_trace(go.Image(source=png_data_uri(cell.image), xaxis=xr, yaxis=yr, hoverinfo="skip"))
-            if cell.blank:
-                continue
-            axis = "coloraxis" if c == 1 else f"coloraxis{c}"
-            h, w = exp.map.shape
-            # invisible: it carries the hover values and the colour bar, the Image shows the pixels
-            fig.add_trace(
-                go.Heatmap(
-                    z=scaled_map(exp.map, exp.signed),
-                    customdata=exp.map.detach().float().numpy(),
-                    x0=size / w / 2 - 0.5,
-                    dx=size / w,
-                    y0=size / h / 2 - 0.5,
-                    dy=size / h,
-                    xaxis=xr,
-                    yaxis=yr,
-                    opacity=0,
-                    coloraxis=axis,
-                    hovertemplate=f"{v} · {method_legend(m).title}<br>value %{{customdata:.3g}}"
-                    f"<br>%{{z:.0%}} of full colour ({SCALE_PERCENTILE:g}th percentile of |value|)"
-                    "<extra></extra>",
-                )
-            )
-            shown_bars.add(m)
-    for c, m in enumerate(grid.methods, start=1):
-        if m not in shown_bars:
-            continue
-        leg = method_legend(m)
-        fig.update_layout(
+
+    def colour_bars(self) -> None:
+        """A colour bar under each title whose method shows a map."""
+        for c, m in enumerate(self.grid.methods, start=1):
+            if m in self.shown_bars:
+                self.colour_bar(c, m)
+
+    def colour_bar(self, c: int, m: str) -> None:
+        lay, size, leg = self.lay, self.size, method_legend(m)
+        self.fig.update_layout(
             {
                 "coloraxis" if c == 1 else f"coloraxis{c}": dict(
                     colorscale=_plotly_scale(leg.signed),
@@ -429,11 +478,11 @@ def grid_figure(
                     cmax=1,
                     colorbar=dict(
                         orientation="h",
-                        x=paper_x(lay.left(c) + size / 2),
+                        x=self.paper_x(lay.left(c) + size / 2),
                         xanchor="center",
-                        y=paper_y(lay.legend_top),
+                        y=self.paper_y(lay.legend_top),
                         yanchor="top",
-                        len=size / width,
+                        len=size / self.width,
                         lenmode="fraction",
                         thickness=lay.bar_px,
                         outlinewidth=0,
@@ -447,12 +496,12 @@ def grid_figure(
         )
         # the labels as annotations, inside the bar's width (tick labels would spill over)
         for tick, at, anchor in zip(leg.ticks, (0, size / 2, size), ("left", "center", "right")):
-            notes.append(
+            self.notes.append(
                 dict(
                     text=tick,
-                    x=paper_x(lay.left(c) + at),
+                    x=self.paper_x(lay.left(c) + at),
                     xanchor=anchor,
-                    y=paper_y(lay.legend_top + lay.bar_px + 3),
+                    y=self.paper_y(lay.legend_top + lay.bar_px + 3),
                     yanchor="top",
                     xref="paper",
                     yref="paper",
@@ -460,29 +509,33 @@ def grid_figure(
                     font=dict(size=lay.font_px),
                 )
             )
-    notes.append(
-        dict(
-            text="<br>".join(lay.note_lines()),
-            x=paper_x(lay.margin),
-            y=paper_y(lay.note_top),
-            xref="paper",
-            yref="paper",
-            xanchor="left",
-            yanchor="top",
-            align="left",
-            showarrow=False,
-            font=dict(size=lay.font_px, color="#505050"),
+
+    def note(self, lines: Sequence[str]) -> None:
+        self.notes.append(
+            dict(
+                text="<br>".join(lines),
+                x=self.paper_x(self.lay.margin),
+                y=self.paper_y(self.lay.note_top),
+                xref="paper",
+                yref="paper",
+                xanchor="left",
+                yanchor="top",
+                align="left",
+                showarrow=False,
+                font=dict(size=self.lay.font_px, color="#505050"),
+            )
         )
-    )
-    fig.update_layout(
-        width=width,
-        height=height,
-        margin=dict(l=0, r=0, t=0, b=0),
-        annotations=notes,
-        plot_bgcolor="white",
-        paper_bgcolor="white",
-        showlegend=False,
-        font=dict(family="DejaVu Sans, Verdana, sans-serif"),
-        modebar=dict(orientation="v"),
-    )
-    return fig
+
+    def figure(self) -> go.Figure:
+        self.fig.update_layout(
+            width=self.width,
+            height=self.height,
+            margin=dict(l=0, r=0, t=0, b=0),
+            annotations=self.notes,
+            plot_bgcolor="white",
+            paper_bgcolor="white",
+            showlegend=False,
+            font=dict(family="DejaVu Sans, Verdana, sans-serif"),
+            modebar=dict(orientation="v"),
+        )
+        return self.fig
