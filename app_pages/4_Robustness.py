@@ -8,10 +8,9 @@ report's story images (sidebar.STORY_PAGES)."""
 import streamlit as st
 
 from sc_viz.app import deck_view, export, robustness_screen, robustness_view, sidebar, state, takeaways
-from sc_viz.app import saliency_view as sv
 from sc_viz.app.views import EPS_CHOICES
 from sc_viz.explain import METHODS
-from sc_viz.figures import SCALE_NOTE
+from sc_viz.figures import SCALE_NOTE, method_legend
 
 SPINNERS = {
     "robustness.pgd": "Running PGD...",
@@ -33,7 +32,7 @@ adv_methods = [robustness_view.NO_METHOD, *METHODS.names()]
 method = c3.selectbox(
     "Saliency method",
     adv_methods,
-    format_func=lambda m: m if m == robustness_view.NO_METHOD else sv.method_legend(m).title,
+    format_func=lambda m: m if m == robustness_view.NO_METHOD else method_legend(m).title,
     key=state.bind("adv_method", adv_methods, what="method"),
     help="Map of each image for the class the model predicts on it.",
 )

@@ -7,10 +7,10 @@ import streamlit as st
 from sc_viz.app import deck_view, export, loaders, sidebar, state
 from sc_viz.app import neurons_screen as ns
 from sc_viz.app import neurons_view as nv
-from sc_viz.app import saliency_view as sv
 from sc_viz.app.views import GALLERY
 from sc_viz.evaluate.consensus import KINDS
 from sc_viz.explain import METHODS
+from sc_viz.figures import method_legend
 from sc_viz.figures.neurons import short_layer
 from sc_viz.inside.consensus import MEASURES
 
@@ -103,7 +103,7 @@ method = k1.selectbox(
     "Method",
     methods,
     key=state.bind("cons_method", methods, what="method"),
-    format_func=lambda m: sv.method_legend(m).title,
+    format_func=lambda m: method_legend(m).title,
 )
 kind = k2.selectbox(
     "x'",

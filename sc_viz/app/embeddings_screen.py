@@ -21,7 +21,7 @@ from sc_viz import embed
 from sc_viz.app import embeddings_view as ev
 from sc_viz.app import loaders, state, style
 from sc_viz.app.gallery import to_pil
-from sc_viz.app.saliency_view import class_label
+from sc_viz.app.maps import class_label
 from sc_viz.app.single_image import top_k
 from sc_viz.figures import embedding_figure, selected_rows
 from sc_viz.images import MAX_BYTES

@@ -14,9 +14,8 @@ from typing import Optional
 
 import streamlit as st
 
-from sc_viz.app import export, loaders, sidebar, single_image, style, takeaways
+from sc_viz.app import export, loaders, maps, sidebar, single_image, style, takeaways
 from sc_viz.app import neurons_view as nv
-from sc_viz.app import saliency_view as sv
 from sc_viz.explain import METHODS
 from sc_viz.explain.base import Explanation
 from sc_viz.figures.neurons import (
@@ -164,7 +163,7 @@ def consensus_section(
         cols = st.columns([1, 1, 3])
         for col, (name, m) in zip(cols, (("x", pair.clean), ("x'", pair.moved))):  # m: (H, W)
             col.image(
-                sv.overlay(image.x, Explanation(method, 0, m, signed=signed), 0.5, size=px),
+                maps.overlay(image.x, Explanation(method, 0, m, signed=signed), 0.5, size=px),
                 caption=f"{v}: map of {name}",
                 width=px,
                 output_format="PNG",

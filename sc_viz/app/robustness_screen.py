@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 
 import streamlit as st
 
-from sc_viz.app import export, loaders, report_view, robustness_view, sidebar, single_image
-from sc_viz.app import saliency_view as sv
+from sc_viz.app import export, loaders, maps, report_view, robustness_view, sidebar, single_image
 from sc_viz.app.single_image import AttackResult
 from sc_viz.deck.work import Fetch
+from sc_viz.figures import method_legend
 from sc_viz.figures.budgets import stored_budget_figure
 
 
@@ -35,7 +35,7 @@ def variant_rows(
     before and after with the verdict's box. results: variant -> its PGD (`pgd_of`); px: the
     images' side on screen; fetch: where the maps come from (the prepared deck or now)."""
     heads = ["clean", "adversarial", "perturbation (amplified)"]
-    title = sv.method_legend(method).title if method != "none" else ""
+    title = method_legend(method).title if method != "none" else ""
     heads += [f"{title}: clean", f"{title}: adversarial"] if method != "none" else []
     classes = pack.classes
     top = st.columns([1] * len(heads) + [1.4])
@@ -49,8 +49,8 @@ def variant_rows(
             col.image(export.png_bytes(pic, upscale=max(1, px // pack.input_size)), width=px)
         if method != "none":
             clean_map, adv_map = robustness_view.maps_of(pack, image.x, v, r, eps255, steps, method, fetch)
-            cols[3].image(sv.overlay(image.x, clean_map, 0.5, size=px), width=px, output_format="PNG")
-            cols[4].image(sv.overlay(r.x_adv, adv_map, 0.5, size=px), width=px, output_format="PNG")
+            cols[3].image(maps.overlay(image.x, clean_map, 0.5, size=px), width=px, output_format="PNG")
+            cols[4].image(maps.overlay(r.x_adv, adv_map, 0.5, size=px), width=px, output_format="PNG")
         (b, pb), (a, pa) = r.before[0], r.after[0]
         with cols[-1]:
             st.markdown(f"### {v}\nbefore: **{classes[b]}** {pb:.0%}  \nafter: **{classes[a]}** {pa:.0%}")

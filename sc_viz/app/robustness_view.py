@@ -23,8 +23,8 @@ from typing import Optional
 
 import plotly.graph_objects as go
 
+from sc_viz.app.maps import clean_and_adversarial
 from sc_viz.app.report_view import StoredReport, robustness_intervals
-from sc_viz.app.saliency_view import clean_and_adversarial
 from sc_viz.app.single_image import AttackResult, attack_each, attack_rows
 from sc_viz.app.spat_view import SpatResult, spat_each
 from sc_viz.deck.work import Fetch, Work, compute_now, result_type

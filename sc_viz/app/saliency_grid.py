@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from sc_viz.app import deck_view, present, sidebar, state
+from sc_viz.app import deck_view, maps, present, sidebar, state
 from sc_viz.app import saliency_view as sv
 from sc_viz.deck import slide_units
 from sc_viz.explain import METHODS, Explanation, predict_top
@@ -222,7 +222,7 @@ def grid_controls(ctx, pack) -> dict:
             target = o1.selectbox(
                 "Target class",
                 classes,
-                format_func=lambda i: sv.class_label(pack.classes, i),
+                format_func=lambda i: maps.class_label(pack.classes, i),
                 key=state.bind("target_class", classes, what="class"),
                 help="Type to search the class names.",
             )

@@ -1,7 +1,7 @@
 """What the Saliency page needs beyond the explanation engine: the page's settings as an
 ExplainSettings (so the export bundle regenerates the same grid with `sc-viz explain
---settings`), one method's cells for the chosen variants (the unit the page caches and
-draws progressively), map overlays as images, and the measures as rows."""
+--settings`), its default budgets, the grid's cells, headers and renders, and the measures
+as rows. What every page draws a map with is in sc_viz.app.maps."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
-from PIL import Image
 
 from sc_viz import figures
-from sc_viz.explain import Explanation, explain, predict_top
+from sc_viz.explain import Explanation
 from sc_viz.explain.base import SMALL_INPUT_MAX, budgeted
 from sc_viz.explain.grid import Grid
 from sc_viz.explain.settings import (  # noqa: F401  (the target modes: for the pages)
@@ -118,13 +117,6 @@ def page_settings(
     )
 
 
-def overlay(x: torch.Tensor, exp: Explanation, opacity: float, size: int = CELL_PX) -> Image.Image:
-    """The map over the image, exactly as a grid cell shows it (`sc_viz.figures.cell_image`:
-    each map scaled on its own; signed maps blue-white-red about zero, magnitude maps
-    'inferno' from zero; an all-zero map leaves the image washed out)."""
-    return Image.fromarray(cell_image(x, exp, opacity, size), "RGB")
-
-
 def column_headers(methods: Sequence[str]) -> list[tuple[str, str]]:
     """(plain name, tooltip) per method column, in the given order: the tooltip says what
     the map shows, what its colours mean and that each map is scaled on its own."""
@@ -141,15 +133,6 @@ def cell(
     """One grid cell for the page: `.image` (uint8 (S, S, 3), the pixels the exports hold),
     `.caption` (lines: "target: cat", or that the map is all zero), `.blank`."""
     return grid_cell(x, exp, classes=classes, opacity=opacity, size=size)
-
-
-def class_label(classes: Sequence[str], index: int) -> str:
-    """A class as a picker lists it: its name, with its index where another class has the
-    same name (ImageNet has two 'crane's and two 'maillot's)."""
-    if not 0 <= index < len(classes):
-        return str(index)
-    name = classes[index]
-    return f"{name} (#{index})" if classes.count(name) > 1 else name
 
 
 # Column names of the measures table: what each measures and which direction is better.
@@ -217,18 +200,6 @@ def grid_figure(x: torch.Tensor, grid: Grid, classes: Sequence[str], opacity: fl
     return figures.grid_figure(
         grid, x.reshape(-1, *x.shape[-3:])[0], classes=classes, opacity=opacity, cell_px=size
     )
-
-
-def clean_and_adversarial(
-    model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, method: str, options: Optional[dict] = None
-) -> tuple[Explanation, Explanation]:
-    """The map of each image for the class the model predicts on it (so the adversarial map
-    shows what the attacked model now looks at)."""
-    out = []
-    for img in (x, x_adv):
-        target = predict_top({"m": model}, img, k=1)["m"][0][0]
-        out.append(explain(model, img, method=method, target=target, **(options or {})))
-    return out[0], out[1]
 
 
 # ---------------------------------------------------------------- screen layout

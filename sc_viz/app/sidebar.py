@@ -17,7 +17,7 @@ from PIL import Image
 
 from sc_viz.app import catalog, deck_view, gallery, loaders, present, robustness_view, state, style, views
 from sc_viz.app.loaders import get_pack
-from sc_viz.app.saliency_view import class_label
+from sc_viz.app.maps import class_label
 from sc_viz.app.views import GALLERY, UPLOAD
 from sc_viz.images import MAX_BYTES, ImageError, load_input
 from sc_viz.packs import MANIFEST, Pack

@@ -27,7 +27,7 @@ from apptest_helpers import (
 from PIL import Image
 from safetensors.torch import save_file
 
-from sc_viz.app import catalog
+from sc_viz.app import catalog, maps
 from sc_viz.app import embeddings_view as ev
 from sc_viz.app import saliency_view as sv
 from sc_viz.images import fit_to_input, load_input
@@ -137,8 +137,8 @@ def test_large_inputs_start_with_fewer_steps_and_links_keep_them(resnet18_pack):
     picker.set_value(207).run()
     assert_clean(at)
     assert {c for c in image_captions(at) if c.startswith("target:")} == {"target: golden retriever"}
-    assert sv.class_label(["crane", "cat", "crane"], 2) == "crane (#2)"
-    assert sv.class_label(["crane", "cat", "crane"], 1) == "cat"
+    assert maps.class_label(["crane", "cat", "crane"], 2) == "crane (#2)"
+    assert maps.class_label(["crane", "cat", "crane"], 1) == "cat"
 
 
 def test_small_packs_keep_their_defaults(tiny_packs_env):

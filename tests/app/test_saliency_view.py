@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from sc_viz import load_pack
-from sc_viz.app import export
+from sc_viz.app import export, maps
 from sc_viz.app import saliency_view as sv
 from sc_viz.deck import slide_units
 from sc_viz.explain import Explanation, explain_grid
@@ -79,7 +79,7 @@ def test_screen_cells_equal_the_export(pack):
     s = settings_for(pack, methods=["gradcam", "saliency"])  # chosen order, not cost order
     cells = {(v, m): e for m in s.methods for v, e in method_cells(pack, x, m, s, None).items()}
     screen = {key: sv.cell(x, exp, classes, s.opacity) for key, exp in cells.items()}
-    assert sv.overlay(x, cells[("c", "saliency")], 0.5).size == (160, 160)
+    assert maps.overlay(x, cells[("c", "saliency")], 0.5).size == (160, 160)
     grid = sv.as_grid(cells, s.variants, s.methods, {v: [(3, 0.5)] for v in s.variants})
     assert grid.methods == ["gradcam", "saliency"] and grid.targets["c"] == cells[("c", "saliency")].target
     png = sv.grid_png(x, grid, classes, s.opacity)

@@ -49,7 +49,7 @@ def test_zero_eps_returns_the_image(models):
 
 
 def test_clean_and_adversarial_maps(models):
-    from sc_viz.app.saliency_view import clean_and_adversarial
+    from sc_viz.app.maps import clean_and_adversarial
 
     x = torch.rand(1, 3, 32, 32)
     clean, adv = clean_and_adversarial(models["adv"], x, (x + 0.03).clamp(0, 1), "gradcam")

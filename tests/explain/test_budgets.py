@@ -70,7 +70,9 @@ def test_a_toy_method_gets_its_budget_everywhere_through_the_registry(toy):
     settings = ExplainSettings.from_json(settings.to_json().replace('"toy": 4', '"toy": 7'))
     assert settings.method_options()["toy"]["passes"] == 7
     # the CLI flags
-    args = build_parser().parse_args(["explain", "--pack", "p", "--image", "x.png", "--out", "o.png", "--toy-passes", "6"])
+    args = build_parser().parse_args(
+        ["explain", "--pack", "p", "--image", "x.png", "--out", "o.png", "--toy-passes", "6"]
+    )
     assert args.toy_passes == 6
     args = build_parser().parse_args(["eval", "--pack", "p", "--toy-passes", "2"])
     assert args.toy_passes == 2

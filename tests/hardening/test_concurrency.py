@@ -102,7 +102,7 @@ def test_one_failing_user_does_not_disturb_the_others(models):
 # ------------------------------------------------------------------ every page's computation
 def page_jobs(models, x, seed_images):
     """What each app page computes for one image, as plain tensors to compare."""
-    from sc_viz.app.saliency_view import clean_and_adversarial
+    from sc_viz.app.maps import clean_and_adversarial
     from sc_viz.app.single_image import attack_each, ds_per_level, top_k
     from sc_viz.embed import embed
 
