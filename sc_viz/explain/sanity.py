@@ -553,6 +553,27 @@ def randomisation_test(
                 twins=twins,
                 progress=progress,
             )
+    steps = [ORIGINAL] + _shared_blocks(models, twins)
+    tick = _ticker(progress, len(steps) * len(methods))
+    result = RandomisationResult(order, steps, dict(targets), signed={m: METHODS[m].signed for m in methods})
+    originals = dict(originals or {})
+    reference = {}
+    for m in methods:
+        if m not in originals:
+            originals[m] = METHODS[m].explain_many(models, x, targets, **options.get(m, {}))
+        reference[m] = _record_trained(result, m, models, x, originals[m], options.get(m, {}), similarities)
+        tick(f"{m}: {ORIGINAL}")
+    streams = {v: twins[v].steps(order, seed) for v in models}
+    for step in steps[1:]:
+        copies = {v: next(stream)[1] for v, stream in streams.items()}  # (name, model)
+        for m in methods:
+            _record_step(result, m, copies, x, reference[m], options.get(m, {}), similarities, keep_maps)
+            tick(f"{m}: {step}")
+    return result
+
+
+def _shared_blocks(models: dict[str, nn.Module], twins: dict[str, RandomisedTwin]) -> list[str]:
+    """The randomisation steps' block names, the same for every variant (else ValueError)."""
     first = next(iter(models))
     for v in models:
         if twins[v].names != twins[first].names:
@@ -560,48 +581,70 @@ def randomisation_test(
                 f"variant {v} has other blocks than {first}; "
                 "test variants of different architectures one at a time"
             )
-    steps = [ORIGINAL] + twins[first].names
-    total, done = len(steps) * len(methods), 0
-    result = RandomisationResult(order, steps, dict(targets), signed={m: METHODS[m].signed for m in methods})
-    originals = dict(originals or {})
-    reference = {}
-    for m in methods:
-        if m not in originals:
-            originals[m] = METHODS[m].explain_many(models, x, targets, **options.get(m, {}))
-        result.originals[m] = originals[m]
-        reference[m] = {v: MapFeatures(originals[m][v].map) for v in models}
-        result.similarity[m] = {v: {s: [1.0] for s in similarities} for v in models}
-        result.maps[m] = {v: [originals[m][v].map] for v in models}
-        for v, model in models.items():
-            flat, heat = is_flat(originals[m][v].map), originals[m][v].map
-            result.flat.setdefault(m, {})[v] = [flat]
-            result.relu_zero.setdefault(m, {})[v] = [
-                flat and relu_zeroed(m, model, x, originals[m][v].target, heat, options.get(m, {}))
-            ]
+    return twins[first].names
+
+
+def _ticker(progress: Progress, total: int) -> Callable[[str], None]:
+    """A function that counts one more of `total` done and tells `progress` (if any)."""
+    done = 0
+
+    def tick(what: str) -> None:
+        nonlocal done
         done += 1
         if progress:
-            progress(done, total, f"{m}: {ORIGINAL}")
-    streams = {v: twins[v].steps(order, seed) for v in models}
-    for step in steps[1:]:
-        copies = {v: next(stream)[1] for v, stream in streams.items()}  # (name, model)
-        for m in methods:
-            checked = {v: originals[m][v].target for v in models}
-            moved = _explain_copies(m, copies, x, checked, options.get(m, {}))
-            for v in models:
-                sims = map_similarity(reference[m][v], moved[v], similarities)
-                for s, val in sims.items():
-                    result.similarity[m][v][s].append(val)
-                flat = is_flat(moved[v])
-                result.flat[m][v].append(flat)
-                result.relu_zero[m][v].append(
-                    flat and relu_zeroed(m, copies[v], x, checked[v], moved[v], options.get(m, {}))
-                )
-                if keep_maps:
-                    result.maps[m][v].append(moved[v])
-            done += 1
-            if progress:
-                progress(done, total, f"{m}: {step}")
-    return result
+            progress(done, total, what)
+
+    return tick
+
+
+def _record_trained(
+    result: RandomisationResult,
+    m: str,
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    explained: dict,
+    options: dict,
+    similarities,
+) -> dict[str, MapFeatures]:
+    """Step 0 of method `m` into `result`: the trained models' explanations (`explained`:
+    variant -> Explanation), similarity 1, whether each map is flat (and why). Returns each
+    variant's MapFeatures of it, what every later step is compared with."""
+    result.originals[m] = explained
+    reference = {v: MapFeatures(explained[v].map) for v in models}
+    result.similarity[m] = {v: {s: [1.0] for s in similarities} for v in models}
+    result.maps[m] = {v: [explained[v].map] for v in models}
+    for v, model in models.items():
+        flat, heat = is_flat(explained[v].map), explained[v].map
+        result.flat.setdefault(m, {})[v] = [flat]
+        result.relu_zero.setdefault(m, {})[v] = [
+            flat and relu_zeroed(m, model, x, explained[v].target, heat, options)
+        ]
+    return reference
+
+
+def _record_step(
+    result: RandomisationResult,
+    m: str,
+    copies: dict[str, nn.Module],
+    x: torch.Tensor,
+    reference: dict[str, MapFeatures],
+    options: dict,
+    similarities,
+    keep_maps: bool,
+) -> None:
+    """One randomisation step of method `m` into `result`: its map of each variant's
+    randomised copy (`copies`), compared with the trained model's (`reference`)."""
+    checked = {v: result.originals[m][v].target for v in copies}
+    moved = _explain_copies(m, copies, x, checked, options)
+    for v in copies:
+        sims = map_similarity(reference[v], moved[v], similarities)
+        for s, val in sims.items():
+            result.similarity[m][v][s].append(val)
+        flat = is_flat(moved[v])
+        result.flat[m][v].append(flat)
+        result.relu_zero[m][v].append(flat and relu_zeroed(m, copies[v], x, checked[v], moved[v], options))
+        if keep_maps:
+            result.maps[m][v].append(moved[v])
 
 
 def flagged(final_similarity: float, threshold: float = DEFAULT_FLAG_THRESHOLD) -> bool:
