@@ -190,3 +190,28 @@ def test_robustness_and_sanity_slides_are_shown_from_the_deck(tiny_packs_env, tm
     assert_clean(at)
     assert len(at.dataframe) == 1  # the summary table: the checks are shown
     assert at.session_state[deck_view.WORK_LOG] == [("sanity.check", "deck")] * 2
+
+
+def test_a_neurons_slide_is_shown_from_the_deck(tiny_packs_env, tmp_path, data_root):
+    """N to a Neurons slide: the channel probes and the saliency consensus come from the
+    deck (the page's layer, channels and x' as the slide's view sets them)."""
+    pack_dir = make_pack(tmp_path / "packs" / "neurons", seed=17)
+    view = {"v": "standard,adv", "k": "3", "follow": "adv", "cm": "gradcam"}
+    slide = {
+        "page": "Neurons",
+        "pack": str(pack_dir),
+        "image": {"dataset_split": "test", "index": 8},
+        "view": view,
+    }
+    talk = tmp_path / "talk.json"
+    talk.write_text(json.dumps({"format": "sc-viz-talk/1", "slides": [slide]}))
+    deck, _, _ = build_deck(talk, tmp_path / "deck", pages=PAGES, device="cpu", data_root=data_root)
+    at = open_app(
+        "app_pages/5_Neurons.py", pack=tiny_packs_env, query={"present": "1", "deck": str(deck.path)}
+    )
+    at.button(key="present-next").click().run()
+    assert_clean(at)
+    assert at.slider(key="neuron_k").value == 3 and at.selectbox(key="neuron_follow").value == "adv"
+    assert at.session_state[deck_view.WORK_LOG] == [("neurons.probes", "deck"), ("neurons.consensus", "deck")]
+    at.slider(key="neuron_k").set_value(4).run()  # a live change: the probes are computed
+    assert at.session_state[deck_view.WORK_LOG] == [("neurons.probes", "live"), ("neurons.consensus", "deck")]
