@@ -160,12 +160,23 @@ BAR_CSS = f"""
 
 # A page's figures in presentation mode: each one as tall as the screen leaves below the
 # thin bar and the takeaway, so one figure fills one screen and scrolling moves to the next
-# (plotly fills its container when the figure has no height of its own).
+# (plotly fills its container when the figure has no height of its own). The chart's
+# frame and element container get the same height (and no fixed flex basis): Streamlit
+# sizes them from the figure's own height, and a box shorter than its chart lets the next
+# figure cover its bottom.
 FIGURE_KEY = "present-figure"
 FIGURE_ABOVE_PX = 170
+_FIGURE_BOXES = ", ".join(
+    f'[class*="st-key-{FIGURE_KEY}"] {box}'
+    for box in (
+        '[data-testid="stPlotlyChart"]',
+        '[data-testid="stFullScreenFrame"]:has([data-testid="stPlotlyChart"])',
+        '[data-testid="stElementContainer"]:has([data-testid="stPlotlyChart"])',
+    )
+)
 FIGURE_CSS = (
-    f'<style>[class*="st-key-{FIGURE_KEY}"] [data-testid="stPlotlyChart"]'
-    f"{{height:calc(100vh - {FIGURE_ABOVE_PX}px) !important;min-height:320px}}"
+    f"<style>{_FIGURE_BOXES}"
+    f"{{height:calc(100vh - {FIGURE_ABOVE_PX}px) !important;min-height:320px;flex:0 0 auto !important}}"
     f'[class*="st-key-{FIGURE_KEY}"] [data-testid="stPlotlyChart"] > div,'
     f'[class*="st-key-{FIGURE_KEY}"] .js-plotly-plot,[class*="st-key-{FIGURE_KEY}"] .plot-container,'
     f'[class*="st-key-{FIGURE_KEY}"] .svg-container{{height:100% !important}}</style>'

@@ -237,15 +237,18 @@ def test_keys_n_and_p_step_through_a_deck(server, browser, tiny_pack, tmp_path):
 
 
 FIGURES = """
+const blocks = [...document.querySelectorAll('[class*="st-key-present-figure"]')];
 return {charts: [...document.querySelectorAll('[class*="st-key-present-figure"] .main-svg')]
           .filter(e => e.parentElement.classList.contains('svg-container'))
           .map(e => e.getBoundingClientRect().toJSON()),
+        blocks: blocks.map(b => ({block: b.getBoundingClientRect().toJSON(),
+          chart: b.querySelector('.svg-container > .main-svg').getBoundingClientRect().toJSON()})),
         scrollWidth: document.documentElement.scrollWidth};
 """
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("page", ["continuity", "robustness"])
+@pytest.mark.parametrize("page", ["continuity", "robustness", "neurons"])
 def test_other_pages_show_one_figure_per_screen(server, browser, tiny_pack, page):
     """Presentation mode: each of the page's figures is one screen tall, whatever the
     screen, and nothing overflows sideways (the demo pack: its stored report's charts)."""
@@ -267,3 +270,10 @@ def test_other_pages_show_one_figure_per_screen(server, browser, tiny_pack, page
         for box in found["charts"]:
             assert 0.6 * height <= box["height"] <= height, (width, height, box)
             assert box["right"] <= width, (width, box)
+        # each chart lies inside its own block, and the blocks follow one another: no
+        # figure covers the bottom (the x axis) of the one above it
+        blocks = found["blocks"]
+        for b in blocks:
+            assert b["chart"]["bottom"] <= b["block"]["bottom"] + 1, (width, height, b)
+        for upper, lower in zip(blocks, blocks[1:]):
+            assert upper["block"]["bottom"] <= lower["block"]["top"] + 1, (width, height, upper, lower)
