@@ -4,14 +4,9 @@ images themselves."""
 
 import streamlit as st
 
-from sc_viz.app import export, loaders, report_view, sidebar, single_image, takeaways
+from sc_viz.app import deck_view, export, loaders, report_view, sidebar, single_image, takeaways
 from sc_viz.figures import ds_lines
 from sc_viz.perturb import LEVELS
-
-
-@st.cache_data(max_entries=64, show_spinner="Computing distance scores...")
-def ds_table(pack_key: str, image_key: str, variants: tuple, _models, _x):
-    return single_image.ds_per_level({v: _models[v] for v in variants}, _x)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -35,7 +30,8 @@ if not variants:
     st.info("Choose at least one variant.")
     st.stop()
 
-table = ds_table(loaders.pack_key(pack), image.key, tuple(variants), pack.models, image.x)
+fetch = deck_view.fetcher(pack, image, {"continuity.ds": "Computing distance scores..."})  # or the deck's
+table = {v: single_image.ds_of(pack, image.x, v, fetch) for v in variants}
 report = loaders.get_stored_report(pack)
 test_table = report_view.continuity_means(report, variants)
 line = takeaways.continuity_takeaway(test_table, "test-set mean DS") if test_table else None

@@ -18,8 +18,8 @@ from PIL import Image
 from threadpoolctl import threadpool_limits
 
 from sc_viz import embed
+from sc_viz.app import deck_view, loaders, state, style
 from sc_viz.app import embeddings_view as ev
-from sc_viz.app import loaders, state, style
 from sc_viz.app.gallery import to_pil
 from sc_viz.app.maps import class_label
 from sc_viz.app.single_image import top_k
@@ -31,26 +31,6 @@ KEPT_FILES = "_sc_same_files"  # [(name, bytes)] of the last same-class upload (
 
 
 # ---------------------------------------------------------------- the cached projections
-@st.cache_data(max_entries=16, show_spinner="Projecting...")
-def embedding(
-    pack_key, image_key, variants, label, count, level, method, joint, _models, _x, _split, exclude
-):
-    images, indices = embed.same_class_set(_split, label, count=count, exclude=exclude)
-    # One OpenMP thread: a few hundred points need no more, and scikit-learn's t-SNE threads
-    # were seen to stall for minutes on a loaded 2-core machine (2 s with one thread).
-    with threadpool_limits(limits=1):
-        return embed.embed(
-            {v: _models[v] for v in variants},
-            _x,
-            images,
-            level=level,
-            method=method,
-            joint=joint,
-            same_class_indices=indices,
-            x_index=exclude if exclude is not None else -1,
-        )
-
-
 @st.cache_data(max_entries=16, show_spinner="Projecting...")
 def embedding_of_set(
     pack_key, image_key, variants, set_key, count, level, method, joint, _models, _x, _images, x_index
@@ -85,20 +65,20 @@ def embedding_for(
     images: the test split's of class `label` when `same` is None, else the user's set;
     a warning and the page stops when there are too few points for t-SNE/UMAP."""
     try:
-        if same is None:
-            return embedding(
-                loaders.pack_key(pack),
-                image.key,
-                tuple(variants),
-                int(label),
-                count,
-                level,
-                method,
-                joint,
-                pack.models,
+        if same is None:  # the test set's: from the prepared deck when it holds it
+            fetch = deck_view.fetcher(pack, image, {"embeddings.projection": "Projecting..."})
+            return ev.projection_of(
+                pack,
                 image.x,
+                int(label),
+                variants,
                 split,
                 image.index,
+                count=count,
+                level=level,
+                method=method,
+                joint=joint,
+                fetch=fetch,
             )
         return embedding_of_set(
             loaders.pack_key(pack),

@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
+from threadpoolctl import threadpool_limits
 
+from sc_viz import embed
+from sc_viz.deck.work import Fetch, Work, compute_now, result_type
 from sc_viz.embed import SAME_CLASS_KIND, Embedding, point_image
 from sc_viz.images import MAX_BYTES, ImageError, fit_to_input, load_image, to_input
 
+result_type(Embedding)  # what a deck holds for this page
 VARIANT_COLUMN, SAME_CLASS_COLUMN = "Variant", "Same-class images"
 # Where the same-class images come from (the Embeddings page's `same_source`).
 TEST_SET, FOLDER, FILES = "test", "folder", "files"
@@ -201,3 +205,43 @@ def point_caption(emb: Embedding, row: int, same: Optional[SameClassSet] = None)
     if same is None or emb.kinds[row] != SAME_CLASS_KIND:
         return None
     return f"same class: {same.names[row - emb.kinds.index(SAME_CLASS_KIND)]}"
+
+
+def projection_of(
+    pack,
+    x: torch.Tensor,
+    label: int,
+    variants: Sequence[str],
+    split: Any,
+    exclude: Optional[int],
+    *,
+    count: int,
+    level: int,
+    method: str,
+    joint: bool,
+    fetch: Fetch = compute_now,
+) -> Embedding:
+    """The embedding of x (1, 3, S, S), its perturbations at `level` and `count` test
+    images of class `label` from `split` (the pack's test split; `exclude`: x's own index
+    there, else None), through `fetch` (a prepared deck holds it)."""
+    params = {"label": int(label), "count": int(count), "level": int(level), "method": method}
+    params.update(joint=bool(joint), exclude=exclude)
+    models = {v: pack.models[v] for v in variants}
+
+    def compute() -> Embedding:
+        images, indices = embed.same_class_set(split, label, count=count, exclude=exclude)
+        # One OpenMP thread: a few hundred points need no more, and scikit-learn's t-SNE
+        # threads were seen to stall for minutes on a loaded 2-core machine (2 s with one).
+        with threadpool_limits(limits=1):
+            return embed.embed(
+                models,
+                x,
+                images,
+                level=level,
+                method=method,
+                joint=joint,
+                same_class_indices=indices,
+                x_index=exclude if exclude is not None else -1,
+            )
+
+    return fetch(Work("embeddings.projection", params, tuple(variants)), compute)

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from sc_viz.attacks import PGDConfig, pgd
+from sc_viz.deck.work import Fetch, Work, compute_now
 from sc_viz.losses import distance_score
 from sc_viz.model_run import model_device, using_model
 from sc_viz.perturb import LEVELS, photometric
@@ -52,6 +53,13 @@ def ds_per_level(models: Mapping[str, nn.Module], x: torch.Tensor) -> dict[str, 
             table.setdefault(name, {})[lv] = d
         out[variant] = table
     return out
+
+
+def ds_of(pack, x: torch.Tensor, variant: str, fetch: Fetch = compute_now) -> dict[str, dict[int, float]]:
+    """One variant's `ds_per_level` table of x (1, 3, H, W), through `fetch` (the Continuity
+    page's: a prepared deck holds it)."""
+    model = {variant: pack.models[variant]}
+    return fetch(Work("continuity.ds", {}, (variant,)), lambda: ds_per_level(model, x)[variant])
 
 
 def ds_rows(table: Mapping[str, Mapping[str, Mapping[int, float]]], source: str = "image") -> list[dict]:

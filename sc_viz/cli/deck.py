@@ -16,9 +16,10 @@ EPILOG = """examples:
 
 A talk is what the app's "Add to deck" button writes (sidebar > Deck): one slide per view,
 a Saliency slide with every setting of its grid (the export bundle's settings.json).
-Saliency, Robustness, Neurons and Sanity slides are computed into the deck (maps, PGD,
-channel probes, sanity checks); Models, Embeddings and Continuity slides read the stored
-report or take about a second, and are kept as views.
+Every page's per-image results are computed into the deck (maps, PGD, channel probes,
+sanity checks, distance scores, projections with the test set); a Models slide reads the
+manifests only and is kept as a view, as is an Embeddings slide whose same-class images
+are a folder or files chosen on the day.
 Building again after Ctrl-C keeps what was done; a slide whose weights, image or settings
 changed is computed again. Decks are caches keyed by the weights' sha256: a deck built for
 other weights is never shown."""
@@ -39,7 +40,7 @@ def register(subparsers) -> None:
         help="compute every result a talk shows into a deck folder",
         description="Compute every result of the talk's slides into DECK (manifest.json + one "
         "file per Saliency unit or per piece of another page's work: a variant's PGD, its "
-        "maps, channel probes, a sanity unit).",
+        "maps, channel probes, a sanity unit, distance scores, a projection).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -80,6 +81,9 @@ def run(args) -> int:
         )
         return 130
     bar.close()
+    for number, slide in enumerate(deck.slides, 1):
+        if slide.get("note"):
+            print(f"slide {number} ({slide['page']}): {slide['note']}", file=sys.stderr)
     units = sum(len(s["units"]) for s in deck.slides)
     print(f"wrote {deck.path}: {len(deck.slides)} slides, {units} results ({computed} computed, {kept} kept)")
     return 0

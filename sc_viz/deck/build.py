@@ -24,7 +24,7 @@ from sc_viz.explain.settings import ExplainSettings, grid_target, load_image
 from sc_viz.packs import Pack, load_pack
 
 Progress = Optional[Callable[[int, int, str], None]]
-# page title -> slide_work(pack, x (1, 3, S, S), label, the slide as a dict, fetch)
+# page title -> slide_work(pack, x (1, 3, S, S), label, the slide as a dict, fetch, data_root)
 PageWork = Callable[..., None]
 
 
@@ -67,23 +67,23 @@ def build_deck(
     writer = DeckWriter(out, talk_dict(slides))
     kept = writer.start()
     plans = [_plan(slide, n, packs, device, data_root, pages or {}) for n, slide in enumerate(slides, 1)]
-    run = _Run(writer, sum(len(p.units) + (p.work is not None) for p in plans), progress)
+    run = _Run(writer, sum(len(p.units) + (p.work is not None) for p in plans), progress, data_root)
     manifest_slides = []
     for slide, plan in zip(slides, plans):
-        keys = [run.unit(slide, plan, u) for u in plan.units]
+        keys, note = [run.unit(slide, plan, u) for u in plan.units], None
         if plan.work is not None:
-            keys += run.page_work(slide, plan)
-        manifest_slides.append(
-            {"page": slide.page, "pack": slide.pack, "units": keys, "weights": plan.weights}
-        )
+            done, note = run.page_work(slide, plan)
+            keys += done
+        entry = {"page": slide.page, "pack": slide.pack, "units": keys, "weights": plan.weights}
+        manifest_slides.append({**entry, "note": note} if note else entry)
     return writer.finish(manifest_slides), run.computed, kept
 
 
 class _Run:
     """One build's writing and counting: Saliency units and other pages' pieces of work."""
 
-    def __init__(self, writer: DeckWriter, total: int, progress: Progress) -> None:
-        self.writer, self.total, self.progress = writer, total, progress
+    def __init__(self, writer: DeckWriter, total: int, progress: Progress, data_root=None) -> None:
+        self.writer, self.total, self.progress, self.data_root = writer, total, progress, data_root
         self.done = self.computed = 0
 
     def _step(self, label: str, advance: bool = True) -> None:
@@ -100,26 +100,31 @@ class _Run:
         self._step(f"{u.method} / {', '.join(u.variants)}")
         return u.key
 
-    def page_work(self, slide: Slide, plan: Plan) -> list[str]:
+    def page_work(self, slide: Slide, plan: Plan) -> tuple[list[str], Optional[str]]:
         """Run the page's slide_work with a fetch that stores each piece (or reads back one
-        stored by an earlier build: a later piece may need it, e.g. the maps of a PGD image)."""
+        stored by an earlier build: a later piece may need it, e.g. the maps of a PGD image).
+        Returns (the pieces' keys, None) or, for a view the page itself refuses (e.g. too
+        few points for t-SNE: the page says so when shown), (the keys done, why)."""
         image, keys = image_sha256(plan.x), []
 
         def fetch(work: Work, compute):
             key = work.key([(v, plan.pack.weights_sha256(v)) for v in work.variants], image)
-            keys.append(key)
             found = self.writer.get_result(key) if self.writer.has(key) else None
-            if found is not None:
-                return found
-            self._step(f"{slide.page}: {work.name} / {', '.join(work.variants)}", advance=False)
-            value = compute()
-            self.writer.put_result(key, value)
-            self.computed += 1
-            return value
+            if found is None:
+                self._step(f"{slide.page}: {work.name} / {', '.join(work.variants)}", advance=False)
+                found = compute()
+                self.writer.put_result(key, found)
+                self.computed += 1
+            keys.append(key)
+            return found
 
-        plan.work(plan.pack, plan.x, plan.label, slide.to_dict(), fetch)
+        note = None
+        try:
+            plan.work(plan.pack, plan.x, plan.label, slide.to_dict(), fetch, self.data_root)
+        except ValueError as err:
+            note = "not all precomputed: " + (str(err).splitlines() or [type(err).__name__])[0][:200]
         self._step(f"{slide.page}: done")
-        return list(dict.fromkeys(keys))
+        return list(dict.fromkeys(keys)), note
 
 
 @dataclass

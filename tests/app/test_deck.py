@@ -215,3 +215,27 @@ def test_a_neurons_slide_is_shown_from_the_deck(tiny_packs_env, tmp_path, data_r
     assert at.session_state[deck_view.WORK_LOG] == [("neurons.probes", "deck"), ("neurons.consensus", "deck")]
     at.slider(key="neuron_k").set_value(4).run()  # a live change: the probes are computed
     assert at.session_state[deck_view.WORK_LOG] == [("neurons.probes", "live"), ("neurons.consensus", "deck")]
+
+
+def test_continuity_and_embeddings_slides_are_shown_from_the_deck(tiny_packs_env, tmp_path, data_root):
+    """N to a Continuity slide: each variant's distance scores from the deck; N to an
+    Embeddings slide: its projection from the deck."""
+    pack_dir = make_pack(tmp_path / "packs" / "projected", seed=19)
+    image = {"dataset_split": "test", "index": 4}
+    slides = [
+        {"page": "Continuity", "pack": str(pack_dir), "image": image, "view": {"v": "standard,c"}},
+        {"page": "Embeddings", "pack": str(pack_dir), "image": image, "view": {"proj": "pca", "n": "30"}},
+    ]
+    talk = tmp_path / "talk.json"
+    talk.write_text(json.dumps({"format": "sc-viz-talk/1", "slides": slides}))
+    deck, _, _ = build_deck(talk, tmp_path / "deck", pages=PAGES, device="cpu", data_root=data_root)
+    at = open_app(
+        "app_pages/3_Continuity.py", pack=tiny_packs_env, query={"present": "1", "deck": str(deck.path)}
+    )
+    at.button(key="present-next").click().run()
+    assert_clean(at)
+    assert at.session_state[deck_view.WORK_LOG] == [("continuity.ds", "deck")] * 2
+    at.button(key="present-next").click().run()  # the Embeddings page
+    assert_clean(at)
+    assert at.slider(key="same_count").value == 30
+    assert at.session_state[deck_view.WORK_LOG] == [("embeddings.projection", "deck")]

@@ -42,7 +42,16 @@ def page_slides(pack_dir) -> list[dict]:
         },
         {"page": "Neurons", "pack": pack, "image": IMAGE, "view": {"v": "standard,adv", "k": "3"}},
         {"page": "Sanity", "pack": pack, "image": IMAGE, "view": {"v": "c", "sm": "saliency,gradcam"}},
-        {"page": "Continuity", "pack": pack, "image": IMAGE},  # kept as a view
+        {"page": "Continuity", "pack": pack, "image": IMAGE},
+        {
+            "page": "Embeddings",
+            "pack": pack,
+            "image": IMAGE,
+            "view": {"v": "c,adv", "n": "40", "proj": "tsne"},
+        },
+        # too few points for t-SNE: the page says so when shown; the build notes it
+        {"page": "Embeddings", "pack": pack, "image": IMAGE, "view": {"n": "10", "proj": "tsne"}},
+        {"page": "Models", "pack": pack, "image": None},  # kept as a view
     ]
 
 
@@ -89,7 +98,7 @@ def replay(deck: Deck, slide, pack, data_root) -> list[str]:
         names.append(work.name)
         return live
 
-    PAGES[slide.page](pack, x, label, slide.to_dict(), fetch)
+    PAGES[slide.page](pack, x, label, slide.to_dict(), fetch, data_root)
     return names
 
 
@@ -99,18 +108,22 @@ def test_a_deck_holds_every_piece_of_the_pages_work(tmp_path, pack_dir, data_roo
     assert kept == 0 and computed == len(deck.manifest["entries"])
     slides, pack = read_talk(talk), load_pack(pack_dir, device="cpu")
     deck = open_deck(deck.path)
-    names = [replay(deck, s, pack, data_root) for s in slides[:3]]
-    # Robustness: 4 variants x (PGD, maps, SPAT); Neurons: probes + consensus; Sanity: 2 units
+    names = [replay(deck, s, pack, data_root) for s in slides[:5]]
+    # Robustness: 4 variants x (PGD, maps, SPAT); Neurons: probes + consensus; Sanity: 2
+    # units; Continuity: one DS table per variant; Embeddings: one projection
     assert sorted(set(names[0])) == ["robustness.maps", "robustness.pgd", "robustness.spat"]
     assert len(names[0]) == 12
     assert names[1] == ["neurons.probes", "neurons.consensus"]
     assert names[2] == ["sanity.check", "sanity.check"]
-    assert [len(s["units"]) for s in deck.slides] == [12, 2, 2, 0]
+    assert names[3] == ["continuity.ds"] * 4
+    assert names[4] == ["embeddings.projection"]
+    assert [len(s["units"]) for s in deck.slides] == [12, 2, 2, 4, 1, 0, 0]
+    assert "tsne needs at least" in deck.slides[5]["note"] and "note" not in deck.slides[4]
     # A rebuild finds every piece (the maps need their PGD image read back, not computed)
     again, computed, kept = build_deck(
         talk, tmp_path / "deck", pages=PAGES, device="cpu", data_root=data_root
     )
-    assert computed == 0 and kept == 16
+    assert computed == 0 and kept == 21
     assert again.slides == deck.slides
 
 
