@@ -38,7 +38,9 @@ def image_view(pack, x, variants: list[str], methods: list[str], ig_steps: int) 
     for m in methods:
         start = Clock()
         for v in variants:
-            san.check_one(models[v], v, x, m, targets[v], options=san.method_options(m, {"ig": ig_steps, "lime": 100}))
+            san.check_one(
+                models[v], v, x, m, targets[v], options=san.method_options(m, {"ig": ig_steps, "lime": 100})
+            )
         times[m] = start.elapsed()
     return times
 
