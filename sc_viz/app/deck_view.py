@@ -135,7 +135,7 @@ def sidebar_group(page: str, pack: Optional[Pack], image) -> None:
             st.warning(why)
         elif deck is not None:
             st.caption(f"{len(deck.slides)} slides" + (f". {note}" if note else ", built for these weights."))
-    if note and page == SALIENCY:
+    if note and page != "Models":  # in the page too: presentation mode hides the sidebar
         st.warning(note)
 
 

@@ -173,7 +173,7 @@ class Deck:
             return None
         return (
             f"This deck was built for other weights of {', '.join(sorted(changed))} "
-            f"({Path(pack_path).name}): its maps are not shown, the grid is computed live. "
+            f"({Path(pack_path).name}): its results for them are not shown, they are computed live. "
             f"Rebuild it: sc-viz deck build TALK --out {self.path}"
         )
 

@@ -239,3 +239,30 @@ def test_continuity_and_embeddings_slides_are_shown_from_the_deck(tiny_packs_env
     assert_clean(at)
     assert at.slider(key="same_count").value == 30
     assert at.session_state[deck_view.WORK_LOG] == [("embeddings.projection", "deck")]
+
+
+def test_a_robustness_slide_for_other_weights_says_so_on_the_page(tiny_packs_env, tmp_path, data_root):
+    """Presentation mode hides the sidebar: the line about other weights is on the page,
+    and only the retrained variant's pieces are computed."""
+    pack_dir = make_pack(tmp_path / "packs" / "retrained", seed=23)
+    slide = {"page": "Robustness", "pack": str(pack_dir), "image": {"dataset_split": "test", "index": 2}}
+    talk = tmp_path / "talk.json"
+    talk.write_text(json.dumps({"format": "sc-viz-talk/1", "slides": [slide]}))
+    deck, _, _ = build_deck(talk, tmp_path / "deck", pages=PAGES, device="cpu", data_root=data_root)
+    path = pack_dir / "c.safetensors"  # "c" retrained after the deck was built
+    _, info = read_weights(path)
+    model = load_pack(pack_dir, device="cpu").models["c"]
+    next(model.parameters()).data.mul_(0.5)
+    save_weights(path, model, info["model"], info.get("config", {}))
+    at = open_app(
+        "app_pages/4_Robustness.py", pack=tiny_packs_env, query={"present": "1", "deck": str(deck.path)}
+    )
+    at.button(key="present-next").click().run()
+    assert_clean(at)
+    assert any("built for other weights of c" in w.value for w in at.main.warning), [
+        w.value for w in at.main.warning
+    ]
+    sources = {name: [] for name, _ in at.session_state[deck_view.WORK_LOG]}
+    for name, source in at.session_state[deck_view.WORK_LOG]:
+        sources[name].append(source)
+    assert sources["robustness.pgd"] == ["deck", "live", "deck", "deck"]  # standard, c, adv, advc
