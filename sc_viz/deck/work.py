@@ -15,6 +15,7 @@ deck from someone else cannot run code when it is opened (a plain pickle could).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -77,6 +78,24 @@ def encode_result(value: Any) -> bytes:
 
 def decode_result(data: bytes) -> Any:
     """A stored result; raises (pickle.UnpicklingError, RuntimeError ...) on anything that
-    is not tensors, plain containers or a class in `RESULT_TYPES`."""
+    is not tensors, plain containers or a class in `RESULT_TYPES`, and ValueError on an
+    object written before its class gained a field (a deck older than this code)."""
     with torch.serialization.safe_globals(list(RESULT_TYPES)):
-        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        value = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    _check_complete(value)
+    return value
+
+
+def _check_complete(value: Any) -> None:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        missing = [f.name for f in dataclasses.fields(value) if f.name not in vars(value)]
+        if missing:
+            raise ValueError(f"stored {type(value).__name__} lacks {', '.join(missing)}")
+        for f in dataclasses.fields(value):
+            _check_complete(getattr(value, f.name))
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_complete(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_complete(item)

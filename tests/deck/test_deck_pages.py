@@ -158,3 +158,20 @@ def test_a_stored_result_that_is_not_plain_data_is_refused(tmp_path):
         decode_result(buffer.getvalue())
     plain = {"a": torch.arange(3), "b": [1.5, "s", None]}
     assert_same(decode_result(encode_result(plain)), plain)
+
+
+@dataclasses.dataclass
+class _Result:
+    a: torch.Tensor
+    b: int = 0
+
+
+def test_a_result_written_before_its_class_gained_a_field_is_refused(monkeypatch):
+    """A deck older than the code: its object lacks a field the page would read, so it is
+    treated as missing (computed live), never shown half-built."""
+    monkeypatch.setattr("sc_viz.deck.work.RESULT_TYPES", [_Result])
+    old = _Result(torch.zeros(2))
+    del old.__dict__["b"]  # as an instance written before `b` existed
+    with pytest.raises(ValueError, match="lacks b"):
+        decode_result(encode_result({"v": [old]}))
+    assert decode_result(encode_result({"v": [_Result(torch.ones(2), 3)]}))["v"][0].b == 3
