@@ -130,58 +130,19 @@ def update_variants(
     if not shard.is_main:  # rank 0 speaks for all
         log = lambda *a, **k: None  # noqa: E731
     pack = pack_for_evaluation(pack_path, device)
-    missing = [v for v in variants if v not in pack.models]
-    if missing:
-        raise UpdateRefused(f"{pack.path}: no loaded variant {missing}; it has {list(pack.models)}")
-    report = read_report(out / REPORT_JSON)
-    if report is None:
-        raise UpdateRefused(f"{out / REPORT_JSON}: no report to update; run the suites on the whole pack")
-    adopt_hashes(report, pack)
-    check_others_unchanged(report, pack, variants)
-    named = Pack(
-        pack.path, pack.manifest, {v: pack.models[v] for v in variants}, dict(pack.errors), pack.device
-    )
-    known = set(pack.models) | set(report["pack"].get("variants", []))
+    report = _report_to_update(pack, variants, out)
     names = expand_suites(suites)
     check_settings(report, names, pack, run_options)
     current = variant_hashes(pack)
     file = ReportFile(report, out) if shard.is_main else ReportFile(report, None)
+    run = dict(run_options, log=log, device=device, shard=shard)
     for name in names:
         if already_updated(report, name, variants, current):
             log(f"{name}: already updated for {', '.join(variants)} with these weights; kept")
             continue
-        joint = name in JOINT_SUITES
-        t0 = time.time()
-        log(f"{name}: {'every variant (joint suite)' if joint else ', '.join(variants)}")
-        fresh = run_suites(
-            pack if joint else named,
-            [name],
-            out=None,
-            figures=False,
-            log=log,
-            device=device,
-            shard=shard,
-            **run_options,
-        )
-        if not shard.is_main:
-            continue
-        if fresh["failed"]:
-            raise UpdateRefused(f"{name}: failed: {fresh['status'][name].get('error')}")
-        report["suites"][name] = (
-            fresh["suites"][name]
-            if joint
-            else merge_variant_results(report["suites"][name], fresh["suites"][name], variants, known)
-        )
-        status = dict(report["status"][name])
-        status["updated_variants"] = {
-            **status.get("updated_variants", {}),
-            **{
-                v: {"seconds": round(time.time() - t0, 2), "finished": now(), "weights": current[v]}
-                for v in variants
-            },
-        }
-        report["status"][name] = status
-        file.save()  # an interrupted update keeps the suites it finished (the hash: at the end)
+        _update_suite(report, name, pack, variants, current, run)
+        if shard.is_main:
+            file.save()  # an interrupted update keeps the suites it finished (the hash: at the end)
     if not shard.is_main:
         return {}
     report["pack"]["hash"] = pack_hash(pack)
@@ -190,3 +151,45 @@ def update_variants(
     file.save()
     write_report(report, out, figures=figures)
     return report
+
+
+def _report_to_update(pack: Pack, variants: list[str], out: Path) -> dict:
+    """The stored report the update merges into, after the checks that refuse it: variants
+    the pack lacks, no report, the other variants' weights changed since."""
+    missing = [v for v in variants if v not in pack.models]
+    if missing:
+        raise UpdateRefused(f"{pack.path}: no loaded variant {missing}; it has {list(pack.models)}")
+    report = read_report(out / REPORT_JSON)
+    if report is None:
+        raise UpdateRefused(f"{out / REPORT_JSON}: no report to update; run the suites on the whole pack")
+    adopt_hashes(report, pack)
+    check_others_unchanged(report, pack, variants)
+    return report
+
+
+def _update_suite(report: dict, name: str, pack: Pack, variants: list[str], current: dict, run: dict) -> None:
+    """Run suite `name` on `variants` (a joint suite: on every variant) and merge its
+    results and status into `report` (on rank 0; the other ranks only take their share)."""
+    known = set(pack.models) | set(report["pack"].get("variants", []))
+    named = Pack(
+        pack.path, pack.manifest, {v: pack.models[v] for v in variants}, dict(pack.errors), pack.device
+    )
+    joint = name in JOINT_SUITES
+    t0 = time.time()
+    run["log"](f"{name}: {'every variant (joint suite)' if joint else ', '.join(variants)}")
+    fresh = run_suites(pack if joint else named, [name], out=None, figures=False, **run)
+    if not run["shard"].is_main:
+        return
+    if fresh["failed"]:
+        raise UpdateRefused(f"{name}: failed: {fresh['status'][name].get('error')}")
+    report["suites"][name] = (
+        fresh["suites"][name]
+        if joint
+        else merge_variant_results(report["suites"][name], fresh["suites"][name], variants, known)
+    )
+    status = dict(report["status"][name])
+    updated = {
+        v: {"seconds": round(time.time() - t0, 2), "finished": now(), "weights": current[v]} for v in variants
+    }
+    status["updated_variants"] = {**status.get("updated_variants", {}), **updated}
+    report["status"][name] = status
