@@ -508,30 +508,17 @@ def import_pack(
     classes_source, class_names, classes_note = _resolve_classes(arch, options, found, classes)
     x = torch.rand(2, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))  # (2,3,S,S)
     _fit_input_size(arch, options, input_size, x)
-    model_keys = (
-        build_model(arch, len(class_names), (0, 0, 0), (1, 1, 1), options=options or None)
-        .net.state_dict()
-        .keys()
-    )
+    bare = build_model(arch, len(class_names), (0, 0, 0), (1, 1, 1), options=options or None)
+    model_keys = bare.net.state_dict().keys()
     cleaned = {name: clean_state(f[1], model_keys) for name, f in found.items()}
     mean, std, norm_note = _normalisation(arch, cleaned, mean, std, classes_source)
     lines = [f"sc-viz import: {arch}, {input_size} px, classes {classes_note}"]
     models, entries = {}, {}
     for name, checkpoint in found.items():
         build = dict(options=options or None, gradcam_layer=gradcam_layer or None)
-        model = build_model(arch, len(class_names), mean, std, **build)
-        entries[name] = _load_variant(
-            model,
-            name,
-            checkpoint,
-            cleaned[name],
-            x,
-            num_classes=len(class_names),
-            non_strict=non_strict,
-            ema=ema,
-            lines=lines,
-        )
-        models[name] = model
+        models[name] = build_model(arch, len(class_names), mean, std, **build)
+        load = dict(num_classes=len(class_names), non_strict=non_strict, ema=ema, lines=lines)
+        entries[name] = _load_variant(models[name], name, checkpoint, cleaned[name], x, **load)
     layer, reshape = _gradcam_layer(models, gradcam_layer, x)
     lines.append(f"  normalisation: mean {_fmt(mean)}, std {_fmt(std)}: {norm_note}")
     how = "from --gradcam-layer" if gradcam_layer else "the architecture's own"
