@@ -90,7 +90,7 @@ def robustness_slide(pack, deck, slide: dict, x) -> tuple[float, int]:
     sha = image_sha256(x) if deck is not None else ""
 
     def from_deck(work, compute):
-        found = deck.get_result(work.key([(v, pack.weights_sha256(v)) for v in work.variants], sha))
+        found = deck.get_result(work.key_in(pack, sha))
         served[0] += found is not None
         return found if found is not None else compute()
 

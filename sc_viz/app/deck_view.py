@@ -202,8 +202,7 @@ def fetcher(pack: Pack, image, spinners: Optional[dict[str, str]] = None, cache:
     def fetch(work: Work, compute):
         log = st.session_state.setdefault(WORK_LOG, [])
         if deck is not None:
-            weights = [(v, pack.weights_sha256(v)) for v in work.variants]
-            found = deck.get_result(work.key(weights, image_sha))
+            found = deck.get_result(work.key_in(pack, image_sha))
             if found is not None:
                 log.append((work.name, "deck"))
                 return found
@@ -223,5 +222,5 @@ def holds(pack: Pack, image, works: Callable[[], list[Work]]) -> bool:
     if deck is None:
         return False
     sha = image_sha256(image.x)
-    keys = [w.key([(v, pack.weights_sha256(v)) for v in w.variants], sha) for w in works()]
+    keys = [w.key_in(pack, sha) for w in works()]
     return all(k in deck.manifest["entries"] for k in keys)

@@ -108,7 +108,7 @@ class _Run:
         image, keys = image_sha256(plan.x), []
 
         def fetch(work: Work, compute):
-            key = work.key([(v, plan.pack.weights_sha256(v)) for v in work.variants], image)
+            key = work.key_in(plan.pack, image)
             found = self.writer.get_result(key) if self.writer.has(key) else None
             if found is None:
                 self._step(f"{slide.page}: {work.name} / {', '.join(work.variants)}", advance=False)

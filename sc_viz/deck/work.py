@@ -61,6 +61,10 @@ class Work:
         }
         return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
+    def key_in(self, pack, image_sha: str) -> str:
+        """The key with the weights of `pack` (anything with `weights_sha256(variant)`)."""
+        return self.key([(v, pack.weights_sha256(v)) for v in self.variants], image_sha)
+
 
 Fetch = Callable[[Work, Callable[[], Any]], Any]  # fetch(work, compute) -> the work's result
 

@@ -91,7 +91,7 @@ def replay(deck: Deck, slide, pack, data_root) -> list[str]:
     names = []
 
     def fetch(work: Work, compute):
-        key = work.key([(v, pack.weights_sha256(v)) for v in work.variants], image_sha256(x))
+        key = work.key_in(pack, image_sha256(x))
         stored, live = deck.get_result(key), compute()
         assert stored is not None, f"{work.name} {work.params} not in the deck"
         assert_same(stored, live, work.name)
