@@ -1,7 +1,7 @@
 """The app's side of prepared decks (sc_viz.deck): the sidebar's Deck group (the talk file,
 "Add this view to the talk", the deck folder and its state), the slide steps of
-presentation mode (keys N and P), and the lookup the Saliency page makes before it
-computes a unit.
+presentation mode (keys N and P), and the lookups the pages make before they compute: a
+Saliency unit (`read_unit`), another page's piece of work (`fetcher`).
 
 A slide is applied like a link: its values go into the view (and the widgets' keys, as a
 click would set them) and the app switches to its page on the next run (`pending_page`,
@@ -32,7 +32,7 @@ IGNORED = "_sc_slide_ignored"  # what the shown slide asked for and no widget of
 ADDED = "_sc_added"  # the last "Add to the talk" outcome: (ok, line)
 ADD_HELP = (
     "Appends this view (page, pack, image and every setting) to the talk file. "
-    "Then `sc-viz deck build TALK --out DECK` computes its maps once, and presentation "
+    "Then `sc-viz deck build TALK --out DECK` computes its results once, and presentation "
     "mode with that deck shows them without waiting."
 )
 
@@ -61,6 +61,24 @@ def current_deck() -> tuple[Optional[Deck], Optional[str]]:
     if not path:
         return None, None
     return _open(path, _stamp(path))
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _read(path: str, stamp: str, key: str, unit: bool, _deck: Deck):
+    """One stored Saliency unit (`unit`) or piece of work, read and its checksum verified
+    once per version of the deck, not again on every rerun of the page (the cache keys on
+    the deck's folder, its manifest's stamp and the piece's key)."""
+    return _deck.get(key) if unit else _deck.get_result(key)
+
+
+def read_unit(deck: Deck, key: str):
+    """A Saliency unit's maps from the deck, or None (see Deck.get)."""
+    return _read(str(deck.path), _stamp(str(deck.path)), key, True, deck)
+
+
+def read_result(deck: Deck, key: str):
+    """Another page's piece of work from the deck, or None (see Deck.get_result)."""
+    return _read(str(deck.path), _stamp(str(deck.path)), key, False, deck)
 
 
 def pack_note(deck: Optional[Deck], pack: Optional[Pack]) -> Optional[str]:
@@ -202,7 +220,7 @@ def fetcher(pack: Pack, image, spinners: Optional[dict[str, str]] = None, cache:
     def fetch(work: Work, compute):
         log = st.session_state.setdefault(WORK_LOG, [])
         if deck is not None:
-            found = deck.get_result(work.key_in(pack, image_sha))
+            found = read_result(deck, work.key_in(pack, image_sha))
             if found is not None:
                 log.append((work.name, "deck"))
                 return found

@@ -158,7 +158,7 @@ def fill(
         if u.method in failed:
             continue
         bar.progress(i / len(units), text=f"{sv.method_legend(u.method).title} ({i + 1}/{len(units)})")
-        done = deck.get(u.key) if deck is not None else None
+        done = deck_view.read_unit(deck, u.key) if deck is not None else None
         served += done is not None
         try:
             if done is None:
@@ -226,12 +226,10 @@ def grid_controls(ctx, pack) -> dict:
                 key=state.bind("target_class", classes, what="class"),
                 help="Type to search the class names.",
             )
+        defaults = sv.default_budgets(pack.input_size)
         budgets = {  # one slider per method with a cost knob (explain.base.Budget)
             m: (o2, o3)[i % 2].slider(
-                b.title,
-                *b.slider[:2],
-                step=b.slider[2],
-                key=state.bind(b.key, default=b.default("interactive", pack.input_size)),
+                b.title, *b.slider[:2], step=b.slider[2], key=state.bind(b.key, default=defaults[m])
             )
             for i, (m, b) in enumerate(budgeted().items())
         }

@@ -81,11 +81,6 @@ def budget_key(method: str) -> str:
     return f"san_{METHODS[method].budget.key}"
 
 
-def default_budgets() -> dict[str, int]:
-    """method -> its budget in the sanity context (as `sc-viz eval --suite sanity`)."""
-    return {m: b.defaults["sanity"] for m, b in budgeted().items()}
-
-
 def method_options(method: str, budgets: Mapping[str, int], seed: int = 0) -> dict:
     """Keyword options of `method` on this page: its budget (default: the sanity context's)
     and, for a method that takes one, the seed."""
@@ -557,7 +552,6 @@ __all__ = [
     "check_one",
     "budget_key",
     "compute_checks",
-    "default_budgets",
     "figures",
     "GridChecks",
     "grid_bundle_files",

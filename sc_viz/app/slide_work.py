@@ -126,7 +126,8 @@ def embeddings(
         label = values["upload_class"]
     if label is None:
         label = single_image.top_k(pack.models[variants[0]], x)[0][0]
-    index = (slide.get("image") or {}).get("index") if isinstance(slide.get("image"), dict) else None
+    image = slide.get("image")
+    index = image["index"] if isinstance(image, dict) else None  # x's own place in the test set
     embeddings_view.projection_of(
         pack,
         x,

@@ -74,9 +74,6 @@ class ExplainSettings:
         # every budgeted method's value, so the settings (and a bundle's settings.json) say it
         self.budgets = {m: int(self.budgets.get(m, b.defaults["explain"])) for m, b in known.items()}
 
-    def budget(self, method: str) -> int:
-        return self.budgets[method]
-
     def method_options(self) -> dict[str, dict]:
         """Keyword options per method, as `explain_grid(options=...)` takes them: its budget
         and the common settings it takes (seed, precision), then `extra_options`."""
